@@ -1,0 +1,28 @@
+# Two entry points, each creating or reusing a local .venv:
+#   make demo   install, then run the main job on the synthetic benchmark
+#   make test   install, then run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test bench install clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/adabench demo
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+# Micro-benchmarks (pytest-benchmark), kept out of `make test`.
+bench: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m bench --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json tests/benchmarks
+
+clean:
+	rm -rf $(VENV) .cache runs report .benchmarks
