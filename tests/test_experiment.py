@@ -1,0 +1,37 @@
+"""Matched-experiment planning and the shared initial state."""
+import torch
+from torch import nn
+
+from bench.config import RunConfig
+from bench.experiment import init_state_path, plan_runs, share_initial_state
+
+
+def _net(head_out: int, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, head_out))
+
+
+def test_plan_interleaves_methods_and_shares_one_init_per_cell(tmp_path):
+    base = RunConfig(method="v2", runs_dir=str(tmp_path))
+    plans = plan_runs(base, ["v1", "v2"], [96, 128], [0, 1])
+    assert len(plans) == 8
+    assert [p.method for p in plans[:2]] == ["v1", "v2"]
+    assert plans[0].init_state == plans[1].init_state == str(init_state_path(plans[0]))
+    assert plans[0].init_state != plans[2].init_state  # another seed, another cell
+    assert len({p.config_hash() for p in plans}) == 8
+
+
+def test_single_method_has_no_shared_init(tmp_path):
+    plans = plan_runs(RunConfig(method="v2", runs_dir=str(tmp_path)), ["v2"], [None], [0])
+    assert plans[0].init_state is None
+
+
+def test_second_method_loads_shared_tensors_and_keeps_its_own_head(tmp_path):
+    path = str(tmp_path / "init.pt")
+    first, second = _net(3, seed=0), _net(5, seed=1)  # different heads, different seeds
+    info1 = share_initial_state(first, path)
+    info2 = share_initial_state(second, path)
+    assert info1["created"] and not info2["created"]
+    assert torch.equal(first[0].weight, second[0].weight)
+    assert info2["kept_own"] == ["2.bias", "2.weight"]
+    assert second[2].weight.shape == (5, 8)
