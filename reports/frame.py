@@ -90,7 +90,7 @@ def groups(df: pd.DataFrame) -> Iterable[tuple]:
 def metric_label(df: pd.DataFrame) -> str:
     """Axis / column label of the headline accuracy of a group."""
     names = sorted(set(df["metric"])) if not df.empty else ["top-1"]
-    return " / ".join(names) + " (%)"
+    return " / ".join("top-1 accuracy" if n == "top-1" else n for n in names) + " (%)"
 
 
 def mean_std(values: Iterable[float]) -> tuple:

@@ -88,22 +88,22 @@ def make_summary(
 
 
 def make_config(summary: Dict[str, Any], **flags: Any) -> Dict[str, Any]:
-    """A config.yaml body for a summary (RunConfig fields; ablation switches default to on)."""
-    cfg = {
+    """A config.yaml body (bench.rundir layout: "run" = RunConfig, "preset", "config_hash")."""
+    run = {
         "method": summary["method"], "dataset": summary["dataset"], "preset": summary["preset"],
         "arch": summary["arch"], "patch_size": summary["patch_size"], "seed": summary["seed"],
         "aux_supervision": True, "diversity": True, "stop_gradient": True,
     }
-    cfg.update(flags)
-    return cfg
+    run.update(flags)
+    return {"run": run, "preset": {"patch_size": summary["patch_size"]}, "config_hash": "0" * 8}
 
 
 def write_run(runs_dir: Path, summary: Dict[str, Any], *, complete: bool = True, **flags: Any) -> Path:
     """Lay out one run directory; ``complete=False`` leaves out summary.json (a half-written run)."""
     cfg = make_config(summary, **flags)
-    tag = "".join("x" if not cfg[k] else "o" for k in ("aux_supervision", "diversity", "stop_gradient"))
+    tag = "".join("x" if not cfg["run"][k] else "o" for k in ("aux_supervision", "diversity", "stop_gradient"))
     run = (Path(runs_dir) / summary["dataset"] / summary["method"]
-           / f"{summary['preset']}-p{summary['patch_size']}-s{summary['seed']}-{tag}00000")
+           / f"{summary['preset']}-{summary['arch']}-p{summary['patch_size']}-s{summary['seed']}-{tag}00000")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     if complete:

@@ -1,0 +1,106 @@
+"""Markdown tables for one (dataset, preset, arch) group of runs (see ``reports.frame``).
+
+- ``efficiency_table``: V1 vs V2 training efficiency per patch size, like V2's Table 2,
+- ``stage_table``: per-stage training time breakdown,
+- ``seeds_table``: every metric as mean ± std over seeds, per method / variant / patch size.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+import pandas as pd
+
+from reports.frame import fmt_mean_std, metric_label, time_unit
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table; '|' inside cells is escaped."""
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _unit_for(seconds: pd.Series) -> tuple:
+    return time_unit(float(seconds.max()) if len(seconds) else 0.0)
+
+
+def efficiency_table(df: pd.DataFrame) -> str:
+    """V1 vs V2 (full variants): accuracy, GFLOPs/video, training time and V1/V2 speed-up per patch size."""
+    full = df[df["variant"] == "full"]
+    if not {"v1", "v2"} <= set(full["method"]):
+        return "_Needs both V1 and V2 runs._\n"
+    div, unit = _unit_for(full["train_seconds"])
+    acc = metric_label(full)
+    headers = ["Patch", f"V1 {acc}", f"V2 {acc}", "V1 GFLOPs/video", "V2 GFLOPs/video",
+               f"V1 train time ({unit})", f"V2 train time ({unit})", "Speed-up (V1/V2)", "Seeds V1/V2"]
+    rows = []
+    for p, sub in full.groupby("patch_size"):
+        v1, v2 = sub[sub["method"] == "v1"], sub[sub["method"] == "v2"]
+        if v1.empty or v2.empty:
+            continue
+        speed = v1["train_seconds"].mean() / v2["train_seconds"].mean()
+        rows.append([f"{p}²", fmt_mean_std(v1["acc"]), fmt_mean_std(v2["acc"]),
+                     fmt_mean_std(v1["gflops_per_video"], 3), fmt_mean_std(v2["gflops_per_video"], 3),
+                     fmt_mean_std(v1["train_seconds"] / div, 1), fmt_mean_std(v2["train_seconds"] / div, 1),
+                     f"{speed:.2f}×", f"{len(v1)}/{len(v2)}"])
+    return markdown_table(headers, rows) if rows else "_No patch size has both V1 and V2 runs._\n"
+
+
+def _stage_names(stage_dicts: Sequence[Any]) -> List[str]:
+    names: List[str] = []
+    for d in stage_dicts:
+        for k in (d or {}):
+            if k not in names:
+                names.append(k)
+    return names
+
+
+def stage_means(sub: pd.DataFrame) -> Dict[str, float]:
+    """Mean seconds per stage over the runs of ``sub`` (a stage a run lacks counts as 0 s)."""
+    names = _stage_names(list(sub["stage_seconds"]))
+    return {n: float(np.mean([(d or {}).get(n, 0.0) for d in sub["stage_seconds"]])) for n in names}
+
+
+def _cells(df: pd.DataFrame) -> List[tuple]:
+    """(label, sub-frame) per method / variant / patch size, in a stable order."""
+    out = []
+    for (m, var, p), sub in df.groupby(["method", "variant", "patch_size"], sort=True):
+        label = m.upper() + ("" if var == "full" else f" {var}")
+        out.append((label, p, sub))
+    return out
+
+
+def stage_table(df: pd.DataFrame) -> str:
+    """Mean wall-clock per training stage, total, data-wait share and peak memory."""
+    stages = _stage_names(list(df["stage_seconds"]))
+    div, unit = _unit_for(df["train_seconds"])
+    headers = ["Method", "Patch"] + [f"{s} ({unit})" for s in stages] + [
+        f"total ({unit})", "data wait (%)", "peak memory (MB)", "seeds"]
+    rows = []
+    for label, p, sub in _cells(df):
+        means = stage_means(sub)
+        rows.append([label, f"{p}²"] + [f"{means[s] / div:.2f}" if s in means else "–" for s in stages] + [
+            fmt_mean_std(sub["train_seconds"] / div, 2), fmt_mean_std(100 * sub["data_wait_share"], 0),
+            fmt_mean_std(sub["peak_memory_mb"], 0), len(sub)])
+    return markdown_table(headers, rows)
+
+
+def seeds_table(df: pd.DataFrame) -> str:
+    """Every headline number as mean ± std over seeds (std shown when n ≥ 2)."""
+    div, unit = _unit_for(df["train_seconds"])
+    headers = ["Method", "Patch", "Seeds", metric_label(df), "GFLOPs/video", f"train time ({unit})",
+               "learned-patch top-1 (%)", "random-patch top-1 (%)", "centre-patch top-1 (%)", "coverage (%)"]
+    rows = []
+    for label, p, sub in _cells(df):
+        pe = [d or {} for d in sub["patch_eval"]]
+        cov = sub["coverage"] if "coverage" in sub else pd.Series(dtype=float)
+        rows.append([label, f"{p}²", ", ".join(str(s) for s in sub["seed"]), fmt_mean_std(sub["acc"]),
+                     fmt_mean_std(sub["gflops_per_video"], 3), fmt_mean_std(sub["train_seconds"] / div, 2)]
+                    + [fmt_mean_std([100 * d[k] for d in pe if d.get(k) is not None])
+                       for k in ("learned", "random", "centre")]
+                    + [fmt_mean_std(100 * pd.to_numeric(cov, errors="coerce"))])
+    return markdown_table(headers, rows)
