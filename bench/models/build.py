@@ -1,0 +1,57 @@
+"""``build_network(preset, num_classes, method)``: the one place a Preset becomes an AdaFocusNet."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from torch import nn
+
+from bench.models.backbones import create_backbone
+from bench.models.classifiers import GRUClassifier, PoolingClassifier, TSNAverage
+from bench.models.network import AdaFocusNet, FocusNet, GlanceNet
+from bench.models.policies import RecurrentPolicy, VideoPolicy
+
+
+def _policy(p: Any, glance: GlanceNet, method: str) -> nn.Module:
+    map_hw = glance.map_size(p.input_size)
+    common = dict(head=p.policy_head, grid_n=p.grid_n, std=p.action_std, conv_channels=p.policy_conv_channels,
+                  norm=p.policy_norm, act=p.policy_act, value_head=(method == "v1"))
+    if p.policy_type == "recurrent":
+        if len(p.policy_hidden) != 1:
+            raise ValueError(f"the recurrent policy takes one hidden size, got {p.policy_hidden}")
+        return RecurrentPolicy(glance.out_channels, map_hw, p.policy_hidden[0], **common)
+    if p.policy_type == "video":
+        tg = p.glance_frames or p.frames
+        return VideoPolicy(glance.out_channels * tg, map_hw, tuple(p.policy_hidden), gru=p.policy_gru, **common)
+    raise ValueError(f"unknown policy_type {p.policy_type!r}")
+
+
+def _classifier(p: Any, glance_dim: int, focus_dim: int, num_classes: int) -> nn.Module:
+    if p.classifier == "pooling":
+        return PoolingClassifier(glance_dim + focus_dim, p.classifier_hidden, num_classes, p.frames, p.dropout)
+    if p.classifier == "gru":
+        return GRUClassifier(glance_dim + focus_dim, p.classifier_hidden, num_classes, p.frames, p.dropout,
+                             shared_head=p.classifier_shared_head)
+    if p.classifier == "tsn":
+        return TSNAverage(glance_dim, focus_dim, num_classes, p.dropout, detach=p.tsn_detach)
+    raise ValueError(f"unknown classifier {p.classifier!r}")
+
+
+def build_network(preset: Any, num_classes: Optional[int] = None, method: Optional[str] = None) -> AdaFocusNet:
+    """Build the network a preset describes (random init unless the preset names weights).
+
+    num_classes: defaults to ``preset.num_classes``; method ("v1"/"v2"): defaults to ``preset.method``
+    (V1 gets a value head on its policy).
+    """
+    p = preset
+    num_classes = num_classes or p.num_classes
+    method = method or p.method
+    tg = p.glance_frames or p.frames
+    glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
+                                       shift_div=p.shift_div),
+                       num_classes, p.glance_size, p.fc_dropout)
+    focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,
+                                     shift_div=p.shift_div),
+                     num_classes, p.fc_dropout)
+    policy = _policy(p, glance, method)
+    classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
+    return AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)
