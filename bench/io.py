@@ -1,0 +1,204 @@
+"""Atomic file writes: a reader never sees a half-written file.
+
+Every writer goes to a temporary file in the *same directory* (so ``os.replace`` is a
+rename on one file system), named with the pid and a random token so concurrent writers
+never share a temp file, is fsynced, and then replaces the target in one step. A crash or
+SIGKILL leaves either the old file or the new one, plus at worst a stray ``.*.tmp``.
+
+``append_csv_row`` is a read-modify-write, so it also takes an exclusive ``flock`` on a
+sidecar ``.<name>.lock`` file: several processes appending to one CSV never lose a row.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Tuple, Union
+
+from bench.errors import UsageError
+
+try:  # POSIX; on other systems appends are atomic per write but not serialised
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+PathLike = Union[str, os.PathLike]
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (best effort: not every OS lets us open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _atomic_open(path: PathLike) -> Iterator[io.BufferedWriter]:
+    """Yield a binary file handle; on success the content replaces ``path`` atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(target)
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    with _atomic_open(path) as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain-JSON version of ``obj``: NaN/inf -> None (strict JSON has neither), numpy and
+    0-d torch scalars -> Python numbers, tuples -> lists, paths -> str."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "tolist"):  # numpy arrays/scalars, torch tensors
+        return to_jsonable(obj.tolist())
+    return str(obj)
+
+
+def atomic_write_json(path: PathLike, obj: Any) -> Path:
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def atomic_write_yaml(path: PathLike, obj: Any) -> Path:
+    import yaml
+
+    return atomic_write_text(path, yaml.safe_dump(to_jsonable(obj), sort_keys=False))
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> Path:
+    """``torch.save(obj, path)``, atomically (argument order as in ``torch.save``)."""
+    import torch
+
+    with _atomic_open(path) as f:
+        torch.save(obj, f)
+    return Path(path)
+
+
+def read_json(path: PathLike) -> Any:
+    """Parse a JSON file; a missing or malformed file is a one-line ``UsageError`` naming it."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{p}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{p}: cannot read ({e.__class__.__name__})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def read_yaml(path: PathLike) -> Any:
+    """Parse a YAML file; a missing or malformed file is a one-line ``UsageError`` naming it."""
+    import yaml
+
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{p}: file not found") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise UsageError(f"{p}: malformed YAML{at}") from None
+
+
+@contextlib.contextmanager
+def file_lock(path: PathLike) -> Iterator[None]:
+    """Exclusive advisory lock on ``path`` (created if needed); blocks until it is free."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _csv_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(float(v))  # round-trips exactly (float() also unwraps numpy floats)
+    if hasattr(v, "item") and callable(getattr(v, "item")):
+        with contextlib.suppress(Exception):
+            return _csv_cell(v.item())
+    return str(v)
+
+
+def read_csv_rows(path: PathLike) -> List[Dict[str, str]]:
+    """All rows of a CSV written by ``append_csv_row`` as dicts of strings ([] if absent)."""
+    return _read_csv(Path(path))[1]
+
+
+def _read_csv(path: Path) -> Tuple[List[str], List[Dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except FileNotFoundError:
+        return [], []
+
+
+def append_csv_row(path: PathLike, row: Mapping[str, Any]) -> Path:
+    """Append one row (header written on first use). New keys add columns: the whole file
+    is rewritten with the grown header, older rows get empty cells. Serialised with a lock,
+    replaced atomically, so concurrent appenders never corrupt or drop rows."""
+    p = Path(path)
+    with file_lock(p.with_name(f".{p.name}.lock")):
+        header, rows = _read_csv(p)
+        header += [k for k in row if k not in header]
+        rows.append({k: _csv_cell(v) for k, v in row.items()})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(p, buf.getvalue())
+    return p
