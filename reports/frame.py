@@ -18,7 +18,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-ABLATION_FLAGS = {"aux_supervision": "no-aux", "diversity": "no-div", "stop_gradient": "no-sg"}
+from bench.regression import ABLATION_FLAGS, run_variant
+
 NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve")
 GROUP_KEYS = ["dataset", "preset", "arch"]  # one report section per group
 RunsLike = Union[pd.DataFrame, Sequence[Mapping[str, Any]]]
@@ -47,8 +48,8 @@ def _flag(v: Any) -> bool:
 
 
 def variant_name(flags: Mapping[str, Any]) -> str:
-    off = [short for k, short in ABLATION_FLAGS.items() if not _flag(flags.get(k))]
-    return "+".join(off) if off else "full"
+    """'full' or the ablation switches turned off (the same key the regression baseline uses)."""
+    return run_variant(flags)
 
 
 def point_accuracy(point: Mapping[str, Any], multilabel: bool) -> float:

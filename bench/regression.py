@@ -1,0 +1,176 @@
+"""The regression gate's comparison: run results against a committed baseline JSON (pure functions).
+
+A baseline (``make_baseline``) holds, per run key ``<dataset>/<preset>/<arch>/<method>[-<variant>]/p<patch>``,
+the mean over seeds of top-1 (and mAP), GFLOPs per video and training seconds, plus per
+``<dataset>/<preset>/<arch>/p<patch>`` the V1/V2 training-time ratio. ``compare_to_baseline`` checks:
+
+- accuracy within an absolute tolerance (fraction, default 0.05 = 5 points: tiny runs on shared CPUs
+  are not bit-reproducible across machines),
+- GFLOPs within a relative 0.1 % (deterministic: a change means the network changed),
+- V1/V2 time ratios within a factor (default 2; absolute seconds are never compared because CI
+  boxes are noisy, ecosystem-facts §4).
+
+Baseline runs missing from the results fail; results without a baseline entry are only noted.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from bench.errors import AdabenchError, UsageError
+
+FORMAT = "adabench-baseline/1"
+DEFAULT_TOLERANCES = {"accuracy_abs": 0.05, "gflops_rel": 0.001, "time_ratio_factor": 2.0}
+ABLATION_FLAGS = {"aux_supervision": "no-aux", "diversity": "no-div", "stop_gradient": "no-sg"}
+REQUIRED = ("method", "dataset", "preset", "arch", "patch_size", "top1", "gflops_per_video", "train_seconds")
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _off(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("false", "0", "no", "off")
+    return not _is_missing(v) and not bool(v)
+
+
+def run_variant(run: Mapping[str, Any]) -> str:
+    """'full' or the V2 ablation switches a run turned off, e.g. 'no-aux' or 'no-div+no-sg'."""
+    off = [short for flag, short in ABLATION_FLAGS.items() if _off(run.get(flag))]
+    return "+".join(off) if off else "full"
+
+
+def group_key(run: Mapping[str, Any]) -> str:
+    return f"{run['dataset']}/{run['preset']}/{run['arch']}/p{int(run['patch_size'])}"
+
+
+def run_key(run: Mapping[str, Any]) -> str:
+    variant = run_variant(run)
+    method = run["method"] + ("" if variant == "full" else f"-{variant}")
+    return f"{run['dataset']}/{run['preset']}/{run['arch']}/{method}/p{int(run['patch_size'])}"
+
+
+def _records(results: Any) -> List[Dict[str, Any]]:
+    rows = results.to_dict("records") if hasattr(results, "to_dict") else [dict(r) for r in results]
+    for r in rows:
+        missing = [k for k in REQUIRED if k not in r]
+        if missing:
+            raise AdabenchError(f"run {r.get('run_dir', '?')} has no {', '.join(missing)} in its summary")
+    return rows
+
+
+def _mean(values: Iterable[Any]) -> Optional[float]:
+    vals = [float(v) for v in values if not _is_missing(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _aggregate(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    by_key: Dict[str, List[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_key.setdefault(run_key(r), []).append(r)
+    return {
+        k: {
+            "top1": _mean(r["top1"] for r in rs),
+            "map": _mean(r.get("map") for r in rs),
+            "gflops_per_video": _mean(r["gflops_per_video"] for r in rs),
+            "train_seconds": _mean(r["train_seconds"] for r in rs),
+            "seeds": sorted(int(r["seed"]) for r in rs if not _is_missing(r.get("seed"))),
+        }
+        for k, rs in sorted(by_key.items())
+    }
+
+
+def _time_ratios(rows: Sequence[Mapping[str, Any]]) -> Dict[str, float]:
+    """V1/V2 mean training seconds per (dataset, preset, arch, patch) with both full methods."""
+    secs: Dict[Tuple[str, str], List[float]] = {}
+    for r in rows:
+        if run_variant(r) == "full":
+            secs.setdefault((group_key(r), r["method"]), []).append(float(r["train_seconds"]))
+    out = {}
+    for (g, m), v1 in sorted(secs.items()):
+        v2 = secs.get((g, "v2"))
+        if m == "v1" and v2 and sum(v2) > 0:
+            out[g] = (sum(v1) / len(v1)) / (sum(v2) / len(v2))
+    return out
+
+
+def make_baseline(results: Any, tolerances: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
+    """A JSON-able baseline from run results (a ``bench.results`` DataFrame or summary dicts)."""
+    rows = _records(results)
+    if not rows:
+        raise AdabenchError("no complete runs to make a baseline from")
+    return {"format": FORMAT, "tolerances": {**DEFAULT_TOLERANCES, **(tolerances or {})},
+            "runs": _aggregate(rows), "time_ratios": _time_ratios(rows)}
+
+
+def load_baseline(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read and validate a baseline file; one-line UsageError naming the file otherwise."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--baseline {p}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--baseline {p}: not readable JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("runs"), dict):
+        raise UsageError(f"--baseline {p}: expected an adabench baseline (format '{FORMAT}' with 'runs')")
+    return data
+
+
+def _line(ok: bool, text: str) -> str:
+    return f"{'ok  ' if ok else 'FAIL'} {text}"
+
+
+def _check_run(key: str, got: Mapping[str, Any], want: Mapping[str, Any], tol: Mapping[str, float]) -> List[str]:
+    lines = []
+    for metric in ("top1", "map"):
+        if _is_missing(want.get(metric)):
+            continue
+        g = got.get(metric)
+        ok = g is not None and abs(g - want[metric]) <= tol["accuracy_abs"] + 1e-12
+        shown = "none" if g is None else f"{g:.4f}"
+        lines.append(_line(ok, f"{key} {metric}: {shown} vs baseline {want[metric]:.4f} "
+                               f"(tolerance ±{tol['accuracy_abs']:g})"))
+    g, w = got["gflops_per_video"], want.get("gflops_per_video")
+    if not _is_missing(w):
+        rel = abs(g - w) / abs(w) if w else abs(g)
+        lines.append(_line(rel <= tol["gflops_rel"] + 1e-12,
+                           f"{key} GFLOPs/video: {g:.6g} vs baseline {w:.6g} ({100 * rel:.3f}% off, "
+                           f"tolerance {100 * tol['gflops_rel']:g}%)"))
+    if want.get("seeds") is not None and list(want["seeds"]) != list(got["seeds"]):
+        lines.append(f"note {key}: seeds {got['seeds']} vs baseline {list(want['seeds'])}")
+    return lines
+
+
+def compare_to_baseline(
+    results: Any, baseline: Mapping[str, Any], tolerances: Optional[Mapping[str, float]] = None
+) -> Tuple[bool, List[str]]:
+    """(ok, readable diff lines): every baseline entry checked against the results' seed means.
+
+    Tolerances: defaults < the baseline's own ``tolerances`` < ``tolerances`` given here.
+    """
+    tol = {**DEFAULT_TOLERANCES, **baseline.get("tolerances", {}), **(tolerances or {})}
+    rows = _records(results)
+    got, ratios = _aggregate(rows), _time_ratios(rows)
+    lines: List[str] = []
+    for key, want in sorted(baseline["runs"].items()):
+        if key in got:
+            lines += _check_run(key, got[key], want, tol)
+        else:
+            lines.append(_line(False, f"{key}: no complete run in the results"))
+    f = tol["time_ratio_factor"]
+    for g, want in sorted(baseline.get("time_ratios", {}).items()):
+        r = ratios.get(g)
+        ok = r is not None and want / f <= r <= want * f
+        shown = "missing (needs V1 and V2 runs)" if r is None else f"{r:.2f}×"
+        lines.append(_line(ok, f"{g} V1/V2 training time: {shown} vs baseline {want:.2f}× "
+                               f"(tolerance ×/÷{f:g})"))
+    for key in sorted(set(got) - set(baseline["runs"])):
+        lines.append(f"note {key}: not in the baseline (not checked)")
+    failed = sum(1 for ln in lines if ln.startswith("FAIL"))
+    checked = sum(1 for ln in lines if ln.startswith(("ok", "FAIL")))
+    lines.append(f"{checked - failed}/{checked} checks within tolerance" + (f", {failed} failed" if failed else ""))
+    return failed == 0 and checked > 0, lines
