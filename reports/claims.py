@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from bench.timing import time_to_accuracy as _time_to_accuracy
 from reports import paper
 from reports.frame import ABLATION_FLAGS, fmt_mean_std, mean_std, point_accuracy, time_unit
 
@@ -58,11 +59,13 @@ def compare(better: Sequence[float], worse: Sequence[float], min_seeds: int = MI
 
 def time_to_accuracy(curve: Optional[Sequence[Dict[str, Any]]], target: float,
                      multilabel: bool = False) -> Optional[float]:
-    """Training seconds at which ``curve`` first reaches ``target`` (fraction), None if never."""
-    for point in sorted(curve or [], key=lambda p: p["train_seconds"]):
-        if point_accuracy(point, multilabel) >= target - 1e-12:
-            return float(point["train_seconds"])
-    return None
+    """Training seconds at which ``curve`` first reaches ``target`` (fraction), None if never.
+
+    Multi-label runs are read on mAP when their curve records it; ``bench.timing`` does the search.
+    """
+    curve = list(curve or [])
+    key = "map" if multilabel and any(p.get("map") is not None for p in curve) else "top1"
+    return _time_to_accuracy(curve, target - 1e-9, key=key)  # 1e-9: targets are means of the same floats
 
 
 def exit_saving(run: pd.Series, tol_pts: float) -> Optional[float]:
