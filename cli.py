@@ -43,6 +43,45 @@ def data_check() -> None:
     raise AdabenchError("not implemented yet")
 
 
+# --------------------------------------------------------------------------- flops
+@cli.command("flops")
+@click.option("--method", type=click.Choice(["v1", "v2"]), required=True, help="Which method's network.")
+@click.option("--dataset", required=True, help="Dataset whose preset and class count to use (e.g. actnet, jester).")
+@click.option("--patch-size", type=int, default=None, help="Patch side P (default: the preset's).")
+@click.option("--glance-arch", type=click.Choice(["mbv2", "res50"]), default=None,
+              help="Paper presets: MobileNetV2 on the frame or ResNet-50 on the frame resized to 96x96.")
+@click.option("--preset", "preset_name", type=click.Choice(["paper", "tiny"]), default="paper", show_default=True)
+@click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: str | None, preset_name: str,
+              arch: str, as_json: bool) -> None:
+    """Inference GFLOPs per video (fvcore; multiply-adds, BatchNorm excluded, GRU counted by hand)."""
+    import json
+
+    from bench.flops import count_flops
+    from bench.models import build_network
+    from bench.presets import get_preset
+
+    preset = get_preset(dataset, preset_name, method=method, arch=arch, glance_arch=glance_arch,
+                        patch_size=patch_size)
+    report = count_flops(build_network(preset), preset)
+    info = {"method": method, "dataset": dataset, "preset": preset_name, "arch": arch,
+            "glance_arch": preset.glance_arch, "patch_size": preset.patch_size, "num_classes": preset.num_classes,
+            "frames": preset.frames, "glance_frames": preset.glance_frames or preset.frames}
+    if as_json:
+        click.echo(json.dumps({**info, **report.to_dict()}, indent=2))
+        return
+    click.echo(" ".join(f"{k}={v}" for k, v in info.items()))
+    click.echo(f"GFLOPs per video: {report.gflops_per_video:.3f}   params: {report.params_m:.2f} M")
+    for name, value in report.by_component.items():
+        click.echo(f"  {name:<11} {value:9.4f}")
+    if len(report.per_step) > 1:
+        click.echo("cumulative GFLOPs per step: " + ", ".join(f"{v:.4g}" for v in report.per_step))
+    if report.unsupported:
+        click.echo("counted as zero (unsupported by fvcore): "
+                   + ", ".join(f"{op} x{n}" for op, n in report.unsupported.items()))
+
+
 # --------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 2 for usage errors."""
