@@ -1,0 +1,168 @@
+"""Results store: every complete run's ``summary.json`` (plus its ``config.yaml`` switches)
+as one row of a pandas table, written as ``results.csv`` and ``results.parquet``.
+
+A run counts only when its ``summary.json`` exists, parses and has the identity keys;
+``summary.json`` is written atomically and last, so a run in progress or killed is never
+read half-written: it is skipped and named with the reason. The columns are ``SCHEMA``
+(also rendered in ``docs/results-schema.md``).
+"""
+from __future__ import annotations
+
+import io as _stdio
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import pandas as pd
+
+from bench import io
+from bench.errors import UsageError
+
+# column -> (kind, meaning). Kinds: str, int (nullable Int64), float (float64, NaN = missing),
+# bool (True/False/None), json (JSON text or None). Fractions are in [0, 1].
+SCHEMA: Dict[str, Tuple[str, str]] = {
+    "method": ("str", "training method: v1 or v2"),
+    "dataset": ("str", "dataset name"),
+    "preset": ("str", "hyper-parameter preset: paper or tiny"),
+    "arch": ("str", "matched (same networks for both methods) or paper (each paper's own)"),
+    "patch_size": ("int", "patch side P in pixels"),
+    "seed": ("int", "random seed"),
+    "top1": ("float", "top-1 accuracy of the learned policy, fraction"),
+    "map": ("float", "mean average precision over classes with positives, fraction; NaN if single-label"),
+    "gflops_per_video": ("float", "inference GFLOPs (multiply-adds) per video, full model"),
+    "train_seconds": ("float", "training wall-clock over all stages, evaluation excluded, s"),
+    "epoch_seconds": ("float", "mean training wall-clock per epoch, s"),
+    "data_wait_share": ("float", "share of training time spent waiting for data, fraction"),
+    "peak_memory_mb": ("float", "peak memory: CUDA tensors, or process peak RSS on CPU, MiB"),
+    "patch_eval_learned": ("float", "top-1 with the learned policy's patches, fraction"),
+    "patch_eval_random": ("float", "top-1 of the same model with uniformly random patches, fraction"),
+    "patch_eval_centre": ("float", "top-1 of the same model with centre patches, fraction"),
+    "coverage": ("float", "frames whose patch covers the object (synthetic data), fraction; else NaN"),
+    "device": ("str", "device the run trained on, e.g. cpu, cuda:0"),
+    "world_size": ("int", "number of training processes"),
+    "config_hash": ("str", "8-hex hash of the run's identity (config.yaml)"),
+    "aux_supervision": ("bool", "V2 auxiliary supervision on (config.yaml)"),
+    "diversity": ("bool", "V2 diversity augmentation on (config.yaml)"),
+    "stop_gradient": ("bool", "V2 stop-gradient on (config.yaml)"),
+    "rl": ("str", "V1 stage-2 algorithm: reinforce or ppo (config.yaml)"),
+    "reward": ("str", "V1 reward: random, prev or conf (config.yaml)"),
+    "stage3": ("str", "V1 stage 3: paper or official (config.yaml)"),
+    "deterministic": ("bool", "deterministic algorithms requested (config.yaml)"),
+    "stage_seconds": ("json", "training seconds per stage, {stage: s}"),
+    "patch_eval": ("json", "{learned, random, centre} top-1, as in summary.json"),
+    "early_exit": ("json", "V2+ curve: list of {budget, gflops, top1}; None for V1"),
+    "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),
+    "run_dir": ("str", "where the run directory was found"),
+}
+# Columns created per stage name, after the fixed ones (e.g. stage_seconds_stage1, stage_seconds_train).
+STAGE_PREFIX = "stage_seconds_"
+STAGE_MEANING = "training seconds of one stage (one column per stage name), s"
+
+REQUIRED = ("method", "dataset", "preset", "patch_size", "seed", "top1")
+CONFIG_KEYS = ("config_hash", "aux_supervision", "diversity", "stop_gradient", "rl", "reward", "stage3",
+               "deterministic")
+NESTED_JSON = ("stage_seconds", "patch_eval", "early_exit", "curve")
+MARKER_FILES = ("summary.json", "config.yaml", "manifest.json", "metrics.csv")
+
+
+def _json_text(v: Any) -> Optional[str]:
+    return None if v is None else json.dumps(io.to_jsonable(v), sort_keys=True)
+
+
+def _config_columns(run: Path) -> Dict[str, Any]:
+    """Switches from config.yaml: ``run:`` section of RunDir.write_config, or a flat mapping."""
+    try:
+        cfg = io.read_yaml(run / "config.yaml")
+    except UsageError:
+        return {}
+    if not isinstance(cfg, dict):
+        return {}
+    flat = dict(cfg.get("run", cfg)) if isinstance(cfg.get("run", cfg), dict) else {}
+    if "config_hash" in cfg:
+        flat["config_hash"] = cfg["config_hash"]
+    return {k: flat[k] for k in CONFIG_KEYS if k in flat}
+
+
+def summary_row(summary: Mapping[str, Any], run: Path) -> Dict[str, Any]:
+    """One table row: nested dicts flattened, nested lists as JSON text, config switches added."""
+    row: Dict[str, Any] = {**_config_columns(run)}
+    for key, value in summary.items():
+        if key == "patch_eval" and isinstance(value, Mapping):
+            row.update({f"patch_eval_{k}": v for k, v in value.items()})
+        elif key == "stage_seconds" and isinstance(value, Mapping):
+            row.update({f"{STAGE_PREFIX}{k}": v for k, v in value.items()})
+        if key in NESTED_JSON or isinstance(value, (Mapping, list, tuple)):
+            row[key] = _json_text(value)
+        else:
+            row[key] = value
+    row["run_dir"] = str(run)
+    return row
+
+
+def _candidate_runs(root: Path) -> List[Path]:
+    found = {p.parent for name in MARKER_FILES for p in root.rglob(name)}
+    return sorted(found)
+
+
+def collect_results(runs_dir: Any) -> Tuple[pd.DataFrame, List[Tuple[str, str]]]:
+    """All complete runs under ``runs_dir`` as a table with ``SCHEMA``'s columns (plus one
+    ``stage_seconds_<stage>`` column per stage seen), and the skipped run directories as
+    ``(run_dir, reason)``: incomplete (no summary.json), malformed, or missing keys."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise UsageError(f"runs directory {root} not found")
+    rows: List[Dict[str, Any]] = []
+    skipped: List[Tuple[str, str]] = []
+    for run in _candidate_runs(root):
+        if not (run / "summary.json").is_file():
+            skipped.append((str(run), "incomplete: no summary.json"))
+            continue
+        try:
+            summary = io.read_json(run / "summary.json")
+        except UsageError as e:
+            skipped.append((str(run), str(e)))
+            continue
+        missing = [k for k in REQUIRED if not isinstance(summary, dict) or summary.get(k) is None]
+        if missing:
+            skipped.append((str(run), f"summary.json lacks {', '.join(missing)}"))
+            continue
+        rows.append(summary_row(summary, run))
+    return _typed_frame(rows), skipped
+
+
+def _typed_frame(rows: List[Dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    stage_cols = sorted(c for c in df.columns if c.startswith(STAGE_PREFIX))
+    extra = [c for c in df.columns if c not in SCHEMA and c not in stage_cols]
+    df = df.reindex(columns=list(SCHEMA) + stage_cols + extra)
+    for col in df.columns:
+        kind = SCHEMA[col][0] if col in SCHEMA else ("float" if col in stage_cols else None)
+        if kind == "float":
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        elif kind == "int":
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+        elif kind is not None:  # str / bool / json: Python objects, None when missing
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    if df.empty:
+        return df
+    return df.sort_values(["dataset", "method", "preset", "arch", "patch_size", "seed", "run_dir"],
+                          na_position="last").reset_index(drop=True)
+
+
+def write_results(df: pd.DataFrame, out_dir: Any) -> Tuple[Path, Path]:
+    """``results.csv`` and ``results.parquet`` in ``out_dir``, each written atomically."""
+    out = Path(out_dir)
+    csv_path = io.atomic_write_text(out / "results.csv", df.to_csv(index=False))
+    buf = _stdio.BytesIO()
+    df.to_parquet(buf, index=False)
+    parquet_path = io.atomic_write_bytes(out / "results.parquet", buf.getvalue())
+    return csv_path, parquet_path
+
+
+def schema_markdown() -> str:
+    """The schema as a Markdown table (the body of docs/results-schema.md)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c}` | {kind} | {meaning} |" for c, (kind, meaning) in SCHEMA.items()]
+    lines.append(f"| `{STAGE_PREFIX}<stage>` | float | {STAGE_MEANING} |")
+    return "\n".join(lines) + "\n"
+
