@@ -124,8 +124,10 @@ def load_checkpoint(
 ) -> Dict[str, Any]:
     """Restore the given objects in place from ``path``; returns ``dict(stage, epoch, extra)``.
 
-    Every object passed must be present in the checkpoint (a mismatch is a ``UsageError``:
-    the run directory belongs to a different code version or configuration).
+    Build the model on its device and its optimizer/scheduler first, exactly as for a fresh
+    run; tensors are loaded to CPU and copied into them (optimizer state follows its
+    parameters' device). Every object passed must be present in the checkpoint (a mismatch
+    is a ``UsageError``: the run directory belongs to a different code version or config).
     """
     p = Path(path)
     blob = read_checkpoint(p)

@@ -12,7 +12,20 @@
       run.lock         pid + host of the process training this directory
 
 The name is a pure function of the resolved config, so re-running a command finds the same
-directory and resumes. In distributed runs only rank 0 should write here.
+directory and resumes. In distributed runs only rank 0 takes the lock and writes here.
+
+Typical use in a runner::
+
+    run = RunDir.for_config(cfg).create()
+    if run.is_complete():
+        return run.read_summary()
+    with run.locked():
+        run.write_config(cfg, preset)
+        run.write_manifest(collect_manifest(cfg, env.device, env.world_size))
+        if run.has_checkpoint():
+            state = load_checkpoint(run.last_checkpoint, modules, optimizers, schedulers, scaler)
+        ...  # per epoch: run.append_metrics(row); save_checkpoint(run.last_checkpoint, ...)
+        run.write_summary(summary)
 """
 from __future__ import annotations
 

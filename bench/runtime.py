@@ -92,11 +92,13 @@ def amp_context(device: torch.device, enabled: bool, dtype: Optional[torch.dtype
     return contextlib.nullcontext()
 
 
-def make_grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
+def make_grad_scaler(device: torch.device, enabled: bool) -> Any:
     """A GradScaler that is active only for CUDA AMP; on CPU it is disabled (its ``scale``
     returns the loss unchanged and ``step`` just steps), so the loop reads the same."""
     on = bool(enabled) and device.type == "cuda"
-    return torch.amp.GradScaler("cuda" if on else "cpu", enabled=on)
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda" if on else "cpu", enabled=on)
+    return torch.cuda.amp.GradScaler(enabled=on)  # torch < 2.3
 
 
 def default_num_workers(local_world_size: int = 1) -> int:
