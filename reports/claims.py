@@ -77,8 +77,9 @@ def exit_saving(run: pd.Series, tol_pts: float) -> Optional[float]:
     return 1.0 - min(ok) / run["gflops_per_video"] if ok else 0.0
 
 
-def _fmt_t(seconds: Sequence[float]) -> str:
-    div, unit = time_unit(float(np.nanmean(seconds)) if len(seconds) else 0.0)
+def _fmt_t(seconds: Sequence[float], scale: float) -> str:
+    """Mean ± std of ``seconds`` in the unit that suits ``scale`` seconds (one unit per claim)."""
+    div, unit = time_unit(scale)
     return fmt_mean_std([s / div for s in seconds], 1, f" {unit}")
 
 
@@ -104,7 +105,9 @@ def speedup_claim(v1: pd.DataFrame, v2: pd.DataFrame, dataset: str, p: int) -> C
     ratio = v1["train_seconds"].mean() / v2["train_seconds"].mean()
     if verdict == HOLDS and ratio < SPEEDUP_MIN:
         verdict = FAILS
-    m = f"V1 {_fmt_t(list(v1['train_seconds']))} vs V2 {_fmt_t(list(v2['train_seconds']))}: {ratio:.2f}×"
+    scale = float(v1["train_seconds"].max())
+    m = (f"V1 {_fmt_t(list(v1['train_seconds']), scale)} vs V2 {_fmt_t(list(v2['train_seconds']), scale)}: "
+         f"{ratio:.2f}×")
     if len(set(v1["device"]) | set(v2["device"])) > 1:
         m += " (⚠ mixed devices)"
     return Claim("(b) V2 trains about 2× faster than V1 (V1/V2 wall-clock)", f"{p}²",
@@ -119,11 +122,12 @@ def time_to_accuracy_claim(v1: pd.DataFrame, v2: pd.DataFrame, p: int) -> Claim:
     verdict, _, _ = compare(v1["train_seconds"], [math.inf if t is None else t for t in t2])
     target2 = v2["acc"].mean() / 100
     t1 = [t for t in (time_to_accuracy(c, target2, ml) for c in v1["curve"]) if t is not None]
+    scale = float(v1["train_seconds"].max())
     m = (f"V2 reaches V1's final {100 * target1:.1f}% in {len(reached)}/{len(t2)} runs"
-         + (f" at {_fmt_t(reached)}" if reached else "")
-         + f" vs V1's full training {_fmt_t(list(v1['train_seconds']))}; "
+         + (f" at {_fmt_t(reached, scale)}" if reached else "")
+         + f" vs V1's full training {_fmt_t(list(v1['train_seconds']), scale)}; "
          + f"V1 reaches V2's {100 * target2:.1f}% in {len(t1)}/{len(v1)} runs"
-         + (f" at {_fmt_t(t1)}" if t1 else ""))
+         + (f" at {_fmt_t(t1, scale)}" if t1 else ""))
     return Claim("V2 reaches V1's final accuracy in less training time (time-to-accuracy)", f"{p}²",
                  paper.TIME_TO_ACCURACY, m, verdict)
 
@@ -143,20 +147,33 @@ def early_exit_claim(v2: pd.DataFrame, p: int, tol_pts: float) -> Optional[Claim
                  paper.EARLY_EXIT, m, verdict)
 
 
+def _ablation_name(flag: str) -> str:
+    return f"(c) {flag.replace('_', ' ')} improves V2's accuracy"
+
+
 def ablation_claims(v2_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[Claim]:
+    """One row per technique that has ablation runs (``<flag>: false`` in config.yaml) in the group."""
     out = []
     for flag, short in ABLATION_FLAGS.items():
+        if not (v2_all["variant"] == short).any():
+            continue
         ab = v2_all[(v2_all["patch_size"] == p) & (v2_all["variant"] == short)]
-        name = f"(c) {flag.replace('_', ' ')} improves V2's accuracy"
         if ab.empty:
-            out.append(Claim(name, f"{p}²", paper.ABLATION,
-                             f"no V2 runs with {flag} off (full: {fmt_mean_std(full['acc'])})", FEW))
+            out.append(Claim(_ablation_name(flag), f"{p}²", paper.ABLATION, f"no V2 runs with {flag} off", FEW))
             continue
         verdict, diff, _ = compare(full["acc"], ab["acc"])
         m = (f"with {fmt_mean_std(full['acc'])} ({_n(full)}) vs without {fmt_mean_std(ab['acc'])} ({_n(ab)}) "
              f"{full['metric'].iloc[0]} %, Δ {diff:+.1f}")
-        out.append(Claim(name, f"{p}²", paper.ABLATION, m, verdict))
+        out.append(Claim(_ablation_name(flag), f"{p}²", paper.ABLATION, m, verdict))
     return out
+
+
+def missing_ablations(df: pd.DataFrame) -> List[Claim]:
+    """One 'not enough seeds' row per technique never ablated in the group (the claim stays visible)."""
+    v2 = df[df["method"] == "v2"]
+    return [Claim(_ablation_name(flag), "all", paper.ABLATION,
+                  f"no V2 runs with {flag} off in this group; ablate it to test the claim", FEW)
+            for flag, short in ABLATION_FLAGS.items() if not v2.empty and not (v2["variant"] == short).any()]
 
 
 def claims_for_group(df: pd.DataFrame, exit_tol: float = 1.0) -> List[Claim]:
@@ -176,8 +193,9 @@ def claims_for_group(df: pd.DataFrame, exit_tol: float = 1.0) -> List[Claim]:
             ee = early_exit_claim(v2, p, exit_tol)
             if ee is not None:
                 out.append(ee)
+    out += missing_ablations(df)
     order = {c: i for i, c in enumerate(["(a)", "(b)", "V2 ", "(c)", "(d)"])}
-    return sorted(out, key=lambda c: (order.get(c.claim[:3], 9), c.claim, int(c.setting.rstrip("²"))))
+    return sorted(out, key=lambda c: (order.get(c.claim[:3], 9), c.claim, c.setting.rstrip("²").zfill(6)))
 
 
 def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:

@@ -65,6 +65,8 @@ def runs_frame(runs: RunsLike) -> pd.DataFrame:
         runs.to_dict("records") if isinstance(runs, pd.DataFrame) else [dict(r) for r in runs]
     )
     for r in rows:
+        for k in GROUP_KEYS:  # a missing key would silently drop the run from groupby
+            r[k] = "unknown" if _missing(r.get(k)) else str(r[k])
         for k in NESTED:
             r[k] = _nested(r.get(k))
         for k in ABLATION_FLAGS:

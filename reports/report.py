@@ -1,0 +1,118 @@
+"""``build_report(runs_dir, out_dir)``: one ``report.md`` with plots, tables and the claims table.
+
+Only complete runs are read (``bench.results.collect_results``: a run counts once its
+``summary.json`` exists); the others are listed under "Skipped runs". Runs of different datasets,
+presets or architectures (matched / paper) are never compared: each gets its own section.
+
+Layout of ``out_dir``::
+
+    report.md  results.csv  results.parquet  plots/<dataset>-<preset>-<arch>-<plot>.png
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pandas as pd
+
+from bench.io import atomic_write_text
+from bench.results import collect_results, write_results
+from reports.claims import claims_for_group, claims_markdown
+from reports.frame import groups, runs_frame
+from reports.plots import PLOTS
+from reports.tables import efficiency_table, markdown_table, seeds_table, stage_table
+
+PLOT_TITLES = {
+    "accuracy_vs_gflops": "Accuracy vs inference GFLOPs per video (with V2+ early-exit curves)",
+    "accuracy_vs_time": "Accuracy vs training wall-clock (like V2's Figure 1)",
+    "patch_modes": "Learned vs random vs centre patches",
+    "stage_time": "Training time per stage",
+}
+
+
+def _slug(*parts: Any) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", str(p)) for p in parts)
+
+
+def _plots(df: pd.DataFrame, key: Tuple[str, str, str], out_dir: Path) -> List[str]:
+    lines = []
+    for name, fn in PLOTS.items():
+        rel = Path("plots") / f"{_slug(*key, name)}.png"
+        if fn(df, out_dir / rel) is not None:
+            lines.append(f"**{PLOT_TITLES[name]}**\n\n![{PLOT_TITLES[name]}]({rel.as_posix()})\n")
+    return lines
+
+
+def _throughput(key: Tuple[str, str, str], patch_sizes: Sequence[int], device: str) -> str:
+    from bench.throughput import benchmark_preset, throughput_markdown
+
+    dataset, preset, arch = key
+    parts = []
+    for p in patch_sizes:
+        rows = benchmark_preset(dataset, preset, arch=arch, patch_size=int(p), batch=4, warmup=2, repeats=5,
+                                device=device)
+        parts.append(throughput_markdown(rows))
+    return "\n".join(parts)
+
+
+def _section(key: Tuple[str, str, str], df: pd.DataFrame, out_dir: Path, exit_tol: float,
+             throughput: Optional[str]) -> str:
+    dataset, preset, arch = key
+    n_seeds = df.groupby(["method", "variant", "patch_size"]).size()
+    head = [
+        f"## {dataset} · {preset} preset · {arch} architecture\n",
+        f"{len(df)} complete runs; methods {', '.join(sorted(set(df['method'])))}; patch sizes "
+        f"{', '.join(f'{p}²' for p in sorted(set(df['patch_size'])))}; seeds per cell {n_seeds.min()}–"
+        f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
+        "### Claims of the V2 paper\n",
+        claims_markdown(claims_for_group(df, exit_tol=exit_tol)),
+        "### Plots\n",
+        *_plots(df, key, out_dir),
+        "### V1 vs V2 training efficiency (like V2 Table 2)\n",
+        efficiency_table(df),
+        "### Training time per stage (evaluation excluded)\n",
+        stage_table(df),
+        "### All runs: mean ± std over seeds\n",
+        seeds_table(df),
+    ]
+    if throughput is not None:
+        head += ["### Inference throughput (random weights; measured here, now)\n",
+                 _throughput(key, sorted(set(df["patch_size"])), throughput)]
+    return "\n".join(head)
+
+
+def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
+    if not skipped:
+        return "## Skipped runs\n\nNone: every run directory found has a complete summary.json.\n"
+    rows = [[f"`{d}`", why] for d, why in skipped]
+    return ("## Skipped runs\n\nThese directories have no complete `summary.json` (still running, killed, "
+            "or broken) and are not in any table or plot.\n\n" + markdown_table(["run directory", "reason"], rows))
+
+
+def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
+                 throughput: Optional[str] = None) -> Path:
+    """Write ``report.md`` (+ plots, results.csv/.parquet) for every complete run under ``runs_dir``.
+
+    exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
+    throughput: a device name ("cpu", "cuda") to also measure inference throughput per section, or None.
+    Returns the path of report.md.
+    """
+    out = Path(out_dir)
+    results, skipped = collect_results(runs_dir)
+    csv_path, parquet_path = write_results(results, out)
+    df = runs_frame(results)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    parts = [
+        "# adabench report: does AdaFocusV2 train faster and recognise better than V1, here?\n",
+        f"Generated {now} from `{Path(runs_dir)}`: {len(df)} complete runs, {len(skipped)} skipped. "
+        f"All runs: [{csv_path.name}]({csv_path.name}), [{parquet_path.name}]({parquet_path.name}) "
+        "(schema: docs/results-schema.md).\n",
+    ]
+    if df.empty:
+        parts.append("_No complete runs found._\n")
+    for key, sub in groups(df):
+        parts.append(_section(tuple(map(str, key)), sub.reset_index(drop=True), out, exit_tol, throughput))
+    parts.append(_skipped(skipped))
+    return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -1,0 +1,64 @@
+"""build_report end to end on hand-written run directories (no training)."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from reports.report import build_report
+from tests.fixtures_results import make_summary, matched_summaries, write_run
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    for s in matched_summaries(seeds=(0, 1), patch_sizes=(32,)):
+        write_run(runs, s)
+    write_run(runs, make_summary("v2", seed=0, top1=0.4), aux_supervision=False)
+    # a second dataset/preset: its own section, never compared with the first
+    for s in matched_summaries(seeds=(0,), patch_sizes=(24,), dataset="sthv1", preset="paper"):
+        write_run(runs, s)
+    half = write_run(runs, make_summary("v1", seed=7), complete=False)
+    out = tmp_path_factory.mktemp("report")
+    path = build_report(runs, out)
+    return path, path.read_text(), half
+
+
+def test_report_links_exist(report):
+    path, md, _ = report
+    links = re.findall(r"\]\(([^)]+)\)", md)
+    pngs = [l for l in links if l.endswith(".png")]
+    assert len(pngs) == 8  # 4 plots x 2 sections
+    for link in links:
+        assert (path.parent / link).is_file(), link
+    assert "results.csv" in links and "results.parquet" in links
+
+
+def test_report_sections_tables_claims(report):
+    _, md, _ = report
+    assert md.count("\n## ") == 3  # two groups + skipped runs
+    assert "## synthetic · tiny preset · matched architecture" in md
+    assert "## sthv1 · paper preset · matched architecture" in md
+    sections = {sec.split(" ·")[0]: sec for sec in md.split("\n## ")[1:]}
+    synth, sth = sections["synthetic"], sections["sthv1"]
+    assert "| (a) V2 more accurate" in synth and "**holds**" in synth
+    assert "| V2 no-aux | 32² | 0 |" in synth  # the ablation run is read from config.yaml
+    assert "**not enough seeds**" in sth  # one seed per side
+    assert "V1 Table 3 / V2 Table 5" not in sth  # no published number at 24²
+    for title in ("training efficiency", "Training time per stage", "mean ± std over seeds"):
+        assert title in synth
+
+
+def test_half_written_run_is_skipped_and_named(report):
+    path, md, half = report
+    assert "## Skipped runs" in md and str(half) in md
+    df = pd.read_csv(path.parent / "results.csv")
+    assert len(df) == 4 + 1 + 2 and not df["seed"].eq(7).any()
+    assert len(pd.read_parquet(path.parent / "results.parquet")) == len(df)
+
+
+def test_empty_runs_dir(tmp_path):
+    (tmp_path / "runs").mkdir()
+    md = build_report(tmp_path / "runs", tmp_path / "out").read_text()
+    assert "No complete runs" in md and "None: every run" in md
