@@ -1,0 +1,190 @@
+"""The epoch loop of one V1 stage, with per-epoch checkpoints and timing.
+
+``StageRunner.run(spec, start_epoch)`` trains epochs ``start_epoch .. spec.epochs - 1`` of one
+stage. Each epoch: apply the stage's modes, train (timed by ``EpochTimer``: evaluation is
+outside the timed span), step the cosine schedule, evaluate on a validation subset, then write
+``checkpoints/last.pt`` and ``metrics.csv``. The stage's last epoch also writes
+``checkpoints/stage<k>.pt``. The global RNG state is stored in every checkpoint and all training
+randomness (random patches, action sampling) draws from it, so a resumed run repeats exactly.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+import torch
+from torch import nn
+
+from adafocus_v1 import rl
+from adafocus_v1.stage2 import rl_step
+from adafocus_v1.stages import StageSpec, apply_stage_modes, check_stage_modes
+from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
+from bench import io
+from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.models import AdaFocusNet
+from bench.rundir import RunDir
+from bench.runtime import amp_context, make_grad_scaler
+from bench.timing import EpochTimer, StageClock
+from bench.training import check_finite, clip_gradients, cosine_schedule, make_sgd
+
+Batch = Mapping[str, torch.Tensor]
+EvalFn = Callable[[StageSpec, int], Dict[str, Any]]   # (stage, epoch) -> metrics for the row/curve
+
+
+@dataclass
+class V1State:
+    """What survives a restart (the checkpoint's ``extra``)."""
+
+    clock: StageClock = field(default_factory=StageClock)
+    curve: List[Dict[str, Any]] = field(default_factory=list)
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    epoch_seconds: List[float] = field(default_factory=list)
+    stage_done: bool = False                     # the checkpoint's stage finished its last epoch
+    results: Dict[str, Any] = field(default_factory=dict)   # e.g. the patch evaluation after stage 2
+
+    def extra(self) -> Dict[str, Any]:
+        return {"clock": self.clock.as_dict(), "curve": self.curve, "history": self.history,
+                "epoch_seconds": self.epoch_seconds, "stage_done": self.stage_done, "results": self.results}
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> "V1State":
+        return cls(StageClock.from_dict(extra.get("clock")), list(extra.get("curve", [])),
+                   list(extra.get("history", [])), list(extra.get("epoch_seconds", [])),
+                   bool(extra.get("stage_done", False)), dict(extra.get("results", {})))
+
+
+def write_metrics(run: RunDir, rows: List[Mapping[str, Any]]) -> None:
+    """metrics.csv rewritten from the full history (atomic; a resumed run never duplicates rows)."""
+    header: List[str] = []
+    for r in rows:
+        header += [k for k in r if k not in header]
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
+    io.atomic_write_text(run.metrics_path, buf.getvalue())
+
+
+def _to_device(batch: Batch, device: torch.device) -> Dict[str, torch.Tensor]:
+    keys = ("frames", "glance", "label")
+    return {k: batch[k].to(device, non_blocking=device.type == "cuda") for k in keys if k in batch}
+
+
+def _set_epoch(loader: Any, epoch: int) -> None:
+    for obj in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+        if obj is not None and hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+            return
+
+
+class StageRunner:
+    """Trains the stages of one run on one device (V1 is single-process, like the original)."""
+
+    def __init__(self, net: AdaFocusNet, preset: Any, device: torch.device, run: RunDir,
+                 train_loader: Iterable[Batch], *, rl_cfg: rl.RLConfig, reward: str, num_classes: int,
+                 evaluate_fn: Optional[EvalFn] = None, log: Callable[[str], None] = print) -> None:
+        self.net, self.preset, self.device, self.run = net, preset, device, run
+        self.loader, self.rl_cfg, self.reward, self.num_classes = train_loader, rl_cfg, reward, num_classes
+        self.evaluate_fn, self.log = evaluate_fn, log
+        self.state = V1State()
+
+    # ------------------------------------------------------------------ optimisers
+    def _optimizers(self, spec: StageSpec):
+        """(optimizer, scheduler or None) for a stage; built after ``apply_stage_modes``."""
+        if spec.index == 2:
+            opt = torch.optim.Adam(self.net.policy.parameters(), lr=spec.lrs["policy"])
+            return opt, None
+        # lrs are absolute per module path: express them as ratios of a base lr of 1
+        opt = make_sgd(self.net, base_lr=1.0, weight_decay=self.preset.weight_decay, ratios=spec.lrs,
+                       momentum=self.preset.momentum)
+        return opt, cosine_schedule(opt, spec.epochs)
+
+    def _checkpoint(self, path, spec: StageSpec, epoch: int, opt, sched, scaler) -> None:
+        save_checkpoint(path, modules={"net": self.net}, optimizers={"opt": opt},
+                        schedulers={"sched": sched} if sched is not None else {}, scaler=scaler,
+                        stage=spec.name, epoch=epoch, extra=self.state.extra())
+
+    # ------------------------------------------------------------------ one stage
+    def run_stage(self, spec: StageSpec, start_epoch: int = 0, resume_from: Optional[str] = None) -> None:
+        """Train epochs ``start_epoch..`` of ``spec``; ``resume_from``: a ``last.pt`` of this stage
+        whose optimiser/scheduler/scaler state continues."""
+        apply_stage_modes(self.net, spec)
+        opt, sched = self._optimizers(spec)
+        scaler = make_grad_scaler(self.device, spec.amp)
+        if resume_from is not None:
+            load_checkpoint(resume_from, {"net": self.net}, {"opt": opt},
+                            {"sched": sched} if sched is not None else {}, scaler)
+        self.state.stage_done = False
+        for epoch in range(start_epoch, spec.epochs):
+            apply_stage_modes(self.net, spec)   # evaluation leaves the whole net in eval mode
+            _set_epoch(self.loader, 1000 * spec.index + epoch)
+            lr = {g.get("name", str(i)): g["lr"] for i, g in enumerate(opt.param_groups)}
+            sums, times = self._train_epoch(spec, opt, scaler, epoch)
+            check_stage_modes(self.net, spec)
+            if sched is not None:
+                sched.step()
+            self.state.clock.add(spec.name, times)
+            self.state.epoch_seconds.append(times.total_seconds)
+            row: Dict[str, Any] = {"stage": spec.name, "epoch": epoch + 1,
+                                   **{f"lr_{k}": v for k, v in lr.items()},
+                                   **{f"train_{k}": v for k, v in sums.items()},
+                                   "train_seconds": times.total_seconds, "data_seconds": times.data_seconds,
+                                   "cumulative_train_seconds": self.state.clock.total}
+            if self.evaluate_fn is not None:
+                scores = self.evaluate_fn(spec, epoch)
+                row.update({f"val_{k}": v for k, v in scores.items()})
+                if scores.get("top1") is not None:
+                    self.state.curve.append({"stage": spec.name, "epoch": epoch + 1,
+                                             "train_seconds": self.state.clock.total, "top1": scores["top1"],
+                                             "map": scores.get("map")})
+            self.state.history.append(row)
+            self.state.stage_done = epoch == spec.epochs - 1
+            self._checkpoint(self.run.last_checkpoint, spec, epoch, opt, sched, scaler)
+            if self.state.stage_done:
+                self._checkpoint(self.run.stage_checkpoint(spec.name), spec, epoch, opt, sched, scaler)
+            write_metrics(self.run, self.state.history)
+            self.log(f"{spec.name} epoch {epoch + 1}/{spec.epochs} "
+                     + " ".join(f"{k} {v:.4f}" for k, v in sums.items())
+                     + f" {times.total_seconds:.1f}s"
+                     + (f" val top1 {row['val_top1']:.4f}" if row.get("val_top1") is not None else ""))
+
+    def _train_epoch(self, spec: StageSpec, opt: torch.optim.Optimizer, scaler: Any, epoch: int):
+        timer = EpochTimer(self.device)
+        sums: Dict[str, float] = {}
+        steps = 0
+        params = [p for g in opt.param_groups for p in g["params"]]
+        for raw in timer.iterate(self.loader):
+            batch = _to_device(raw, self.device)
+            if spec.index == 2:
+                stats = rl_step(self.net, batch, opt, self.rl_cfg, self.reward, self.num_classes)
+                check_finite(stats["loss"], f"{spec.name}, epoch {epoch + 1}, step {steps + 1}")
+            else:
+                stats = self._sgd_step(spec, batch, opt, scaler, params)
+                if steps % 10 == 0:
+                    check_finite(stats["loss"], f"{spec.name}, epoch {epoch + 1}, step {steps + 1}")
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            steps += 1
+        if steps == 0:
+            raise ValueError("the training loader yielded no batches (fewer videos than one batch?)")
+        return {k: v / steps for k, v in sums.items()}, timer.result()
+
+    def _sgd_step(self, spec: StageSpec, batch: Dict[str, torch.Tensor], opt: torch.optim.Optimizer,
+                  scaler: Any, params: List[nn.Parameter]) -> Dict[str, float]:
+        with amp_context(self.device, spec.amp):
+            if spec.index == 0:
+                loss, parts = stage0_loss(self.net, batch)
+            elif spec.index == 1:
+                loss, parts = stage1_loss(self.net, batch)
+            else:
+                loss, parts = stage3_loss(self.net, batch, tune_focus="focus.backbone" in spec.trainable)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.preset.grad_clip is not None:
+            scaler.unscale_(opt)
+            clip_gradients(params, self.preset.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        return {"loss": loss.detach(), **parts}
