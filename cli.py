@@ -82,6 +82,87 @@ def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: st
                    + ", ".join(f"{op} x{n}" for op, n in report.unsupported.items()))
 
 
+# --------------------------------------------------------------------------- report
+@cli.command("report")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Directory of run directories (only runs with a complete summary.json are read).")
+@click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(file_okay=False),
+              help="Where report.md, its plots and results.csv/.parquet go.")
+@click.option("--exit-tol", type=float, default=1.0, show_default=True,
+              help="Accuracy points the V2+ early exit may lose and still match the full model.")
+@click.option("--throughput", "throughput_device", default=None, metavar="DEVICE",
+              help="Also measure inference throughput per section on DEVICE (cpu, cuda).")
+def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: str | None) -> None:
+    """Plots, tables and the claims table of every complete run, in OUT/report.md."""
+    from reports.report import build_report
+
+    path = build_report(runs_dir, out_dir, exit_tol=exit_tol, throughput=throughput_device)
+    click.echo(f"report: {path}")
+
+
+# --------------------------------------------------------------------------- check
+def _run_check_experiment(baseline_path: str) -> str:
+    """Hook: run the small matched tiny-preset experiment the baseline describes, return its runs dir."""
+    raise AdabenchError("adabench check without --runs-dir needs the matched-experiment runner, which is not "
+                        "wired in yet; run the experiment and pass --runs-dir DIR")
+
+
+@cli.command("check")
+@click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
+              help="Baseline JSON (e.g. bench/baselines/tiny.json).")
+@click.option("--runs-dir", default=None, type=click.Path(file_okay=False),
+              help="Compare these runs; without it the small matched experiment is run first.")
+@click.option("--acc-tol", type=float, default=None, help="Absolute accuracy tolerance, fraction (default: the baseline's).")
+@click.option("--time-factor", type=float, default=None,
+              help="V1/V2 training-time ratio may differ by this factor either way (default: the baseline's).")
+@click.option("--update", is_flag=True, help="Write the baseline from the runs instead of comparing.")
+def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, time_factor: float | None,
+              update: bool) -> None:
+    """Regression gate: compare runs with a baseline; exit 0 within tolerance, 1 outside."""
+    from bench.io import atomic_write_json
+    from bench.regression import compare_to_baseline, load_baseline, make_baseline
+    from bench.results import collect_results
+
+    runs_dir = runs_dir or _run_check_experiment(baseline_path)
+    results, skipped = collect_results(runs_dir)
+    tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
+    if update:
+        atomic_write_json(baseline_path, make_baseline(results, tol))
+        click.echo(f"baseline: {baseline_path} ({len(results)} runs)")
+        return
+    ok, lines = compare_to_baseline(results, load_baseline(baseline_path), tol)
+    for line in lines:
+        click.echo(line)
+    for run, why in skipped:
+        click.echo(f"note skipped {run}: {why}")
+    if not ok:
+        raise click.exceptions.Exit(1)
+
+
+# --------------------------------------------------------------------------- bench
+@cli.command("bench")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset whose preset to use.")
+@click.option("--preset", "preset_name", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
+@click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
+@click.option("--patch-size", type=int, default=None, help="Patch side P (default: the preset's).")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Videos per forward call.")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Timed calls (median).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None, batch: int, warmup: int,
+              repeats: int, device: str, as_json: bool) -> None:
+    """Inference throughput (videos/s) of V1, V2 and the full-frame baseline, next to their GFLOPs."""
+    import json
+
+    from bench.runtime import resolve_device
+    from bench.throughput import benchmark_preset, throughput_markdown
+
+    rows = benchmark_preset(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch, warmup=warmup,
+                            repeats=repeats, device=resolve_device(device))
+    click.echo(json.dumps(rows, indent=2) if as_json else throughput_markdown(rows))
+
+
 # --------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 2 for usage errors."""
