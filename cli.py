@@ -163,6 +163,103 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
     click.echo(json.dumps(rows, indent=2) if as_json else throughput_markdown(rows))
 
 
+# --------------------------------------------------------------------------- run
+def _register_methods() -> None:
+    """Import the method packages so their runners register in ``bench.methods.METHODS``."""
+    import importlib
+
+    for name in ("adafocus_v1", "adafocus_v2"):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:  # a method package that is not there yet must not break the CLI
+            if e.name != name:
+                raise
+
+
+def _method_names() -> list[str]:
+    from bench.methods import METHODS
+
+    _register_methods()
+    return METHODS.names() or ["v1", "v2"]
+
+
+def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--set'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@cli.command("run")
+@click.option("--method", "methods", type=click.Choice(_method_names()), multiple=True, required=True,
+              help="Method(s) to train; several run one after another.")
+@click.option("--dataset", default="synthetic", show_default=True,
+              help="Dataset name (see `adabench data list`); synthetic is generated on first use.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset root directory (not needed for synthetic).")
+@click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
+@click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True,
+              help="matched: V1 and V2 share glance, focus, policy trunk and classifier.")
+@click.option("--patch-size", type=click.IntRange(min=1), default=None, help="Patch side P (default: the preset's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the preset's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--no-aux", is_flag=True, help="V2 ablation: no auxiliary frame-wise losses on glance and focus.")
+@click.option("--no-diversity", is_flag=True, help="V2 ablation: no random-patch pass.")
+@click.option("--no-stop-gradient", is_flag=True, help="V2 ablation: the policy's gradient reaches the glance.")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels (slower).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable videos (listed in the manifest) instead of failing.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+# V1 options (--rl, --stages, --reward, --stage3) go here.
+def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
+            patch_size: int | None, seed: int, epochs: int | None, device: str, runs_dir: str, no_aux: bool,
+            no_diversity: bool, no_stop_gradient: bool, deterministic: bool, skip_bad: bool, workers: int | None,
+            sets: tuple[str, ...], no_progress: bool, **method_options: object) -> None:
+    """Train and evaluate one run per method; re-running the same command resumes or skips it.
+
+    Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
+    checkpoints/, summary.json).
+    """
+    import dataclasses
+
+    from bench.config import RunConfig
+    from bench.methods import METHODS
+    from bench.presets import get_preset
+    from bench.rundir import RunDir
+
+    base = RunConfig(method=methods[0], dataset=dataset, data_root=data_root, preset=preset, arch=arch,
+                     patch_size=patch_size, seed=seed, epochs=epochs, device=device, runs_dir=runs_dir,
+                     deterministic=deterministic, skip_bad=skip_bad, num_workers=workers,
+                     progress=not no_progress, aux_supervision=not no_aux, diversity=not no_diversity,
+                     stop_gradient=not no_stop_gradient, overrides=_parse_sets(sets),
+                     **{k: v for k, v in method_options.items() if v is not None})
+    for method in dict.fromkeys(methods):
+        cfg = dataclasses.replace(base, method=method)
+        if cfg.patch_size is None:  # the run directory's name needs the resolved patch size
+            cfg.patch_size = get_preset(dataset, preset, method=method, arch=arch, **cfg.overrides).patch_size
+        run = RunDir.for_config(cfg)
+        if run.is_complete():
+            click.echo(f"{method}: already complete, not re-trained: {run.path}")
+        summary = METHODS.get(method)(cfg, run)
+        exits = summary.get("early_exit") or []
+        click.echo(
+            f"{method}: top-1 {100 * summary['top1']:.1f}%"
+            + (f"  mAP {100 * summary['map']:.1f}%" if summary.get("map") is not None else "")
+            + f"  {summary['gflops_per_video']:.3g} GFLOPs/video  train {summary['train_seconds']:.0f}s"
+            + "  patches learned/random/centre "
+            + "/".join(f"{100 * summary['patch_eval'][k]:.1f}" for k in ("learned", "random", "centre"))
+            + (f"  coverage {100 * summary['coverage']:.0f}%" if summary.get("coverage") is not None else "")
+            + (f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
+               if exits else "")
+            + f"\n  {run.path}")
+
+
 # --------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 2 for usage errors."""
