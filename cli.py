@@ -183,6 +183,18 @@ def _method_names() -> list[str]:
     return METHODS.names() or ["v1", "v2"]
 
 
+def _parse_stages(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from adafocus_v1.resume import parse_stages
+    from bench.errors import UsageError
+
+    try:
+        return parse_stages(value)
+    except UsageError as e:
+        raise click.BadParameter(str(e).split(": ", 1)[-1], param_hint="'--stages'") from None
+
+
 def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -216,7 +228,14 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-# V1 options (--rl, --stages, --reward, --stage3) go here.
+@click.option("--rl", type=click.Choice(["ppo", "reinforce"]), default=None,
+              help="V1 stage-2 algorithm (default ppo, the original's).")
+@click.option("--stages", callback=lambda ctx, param, value: _parse_stages(value), default=None, metavar="LIST",
+              help="V1 stages to run, e.g. 2,3 (from the previous stage's checkpoint); default 0,1,2,3.")
+@click.option("--reward", type=click.Choice(["random", "prev", "conf"]), default=None,
+              help="V1 reward: gain over a random patch (default), over the previous step, or raw confidence.")
+@click.option("--stage3", type=click.Choice(["paper", "official"]), default=None,
+              help="V1 stage 3 tunes f_L + f_C (paper, default) or f_C only (official code).")
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_size: int | None, seed: int, epochs: int | None, device: str, runs_dir: str, no_aux: bool,
             no_diversity: bool, no_stop_gradient: bool, deterministic: bool, skip_bad: bool, workers: int | None,

@@ -31,6 +31,7 @@ from bench.training import check_finite, clip_gradients, cosine_schedule, make_s
 
 Batch = Mapping[str, torch.Tensor]
 EvalFn = Callable[[StageSpec, int], Dict[str, Any]]   # (stage, epoch) -> metrics for the row/curve
+StageEndFn = Callable[[StageSpec], Optional[Dict[str, Any]]]  # stage -> results kept in the state
 
 
 @dataclass
@@ -84,10 +85,11 @@ class StageRunner:
 
     def __init__(self, net: AdaFocusNet, preset: Any, device: torch.device, run: RunDir,
                  train_loader: Iterable[Batch], *, rl_cfg: rl.RLConfig, reward: str, num_classes: int,
-                 evaluate_fn: Optional[EvalFn] = None, log: Callable[[str], None] = print) -> None:
+                 evaluate_fn: Optional[EvalFn] = None, stage_end_fn: Optional[StageEndFn] = None,
+                 log: Callable[[str], None] = print) -> None:
         self.net, self.preset, self.device, self.run = net, preset, device, run
         self.loader, self.rl_cfg, self.reward, self.num_classes = train_loader, rl_cfg, reward, num_classes
-        self.evaluate_fn, self.log = evaluate_fn, log
+        self.evaluate_fn, self.stage_end_fn, self.log = evaluate_fn, stage_end_fn, log
         self.state = V1State()
 
     # ------------------------------------------------------------------ optimisers
@@ -141,6 +143,10 @@ class StageRunner:
                                              "map": scores.get("map")})
             self.state.history.append(row)
             self.state.stage_done = epoch == spec.epochs - 1
+            if self.state.stage_done and self.stage_end_fn is not None:
+                result = self.stage_end_fn(spec)   # e.g. the full patch evaluation after stage 2
+                if result is not None:
+                    self.state.results[f"after_{spec.name}"] = result
             self._checkpoint(self.run.last_checkpoint, spec, epoch, opt, sched, scaler)
             if self.state.stage_done:
                 self._checkpoint(self.run.stage_checkpoint(spec.name), spec, epoch, opt, sched, scaler)
