@@ -177,7 +177,8 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     """One row per network (each method's inference network, then the full-frame baseline):
     network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the
     baseline: ``gflops_ratio`` (baseline GFLOPs / this network's: the speed-up FLOPs promise) and
-    ``measured_speedup`` (this network's videos/s / the baseline's). Weights are random: speed does
+    ``measured_speedup`` (this network's median videos/s / the baseline's) and ``measured_speedup_best``
+    (from the fastest call of each). Weights are random: speed does
     not depend on them."""
     from bench.flops import count_flops
     from bench.models import build_network
@@ -213,6 +214,8 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     for r in rows:
         r["gflops_ratio"] = g_full / r["gflops_per_video"]
         r["measured_speedup"] = r["videos_per_s"] / rows[-1]["videos_per_s"]
+        # best-of-N: on a shared machine the fastest call is the least disturbed one
+        r["measured_speedup_best"] = rows[-1]["ms_per_batch_min"] / r["ms_per_batch_min"]
         r.update(dataset=dataset, preset=preset_name, arch=arch)
     return rows
 
@@ -220,11 +223,12 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
 def throughput_markdown(rows: Sequence[Dict[str, Any]]) -> str:
     """The ``benchmark_preset`` rows as a Markdown table."""
     head = ("| Network | GFLOPs/video | Params (M) | videos/s | ms/batch (median) | IQR (ms) | "
-            "GFLOPs ratio vs full-frame | measured speed-up vs full-frame |\n|---|---|---|---|---|---|---|---|\n")
+            "GFLOPs ratio vs full-frame | measured speed-up (median) | measured speed-up (best call) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(
         f"| {r['network']} | {r['gflops_per_video']:.4g} | {r['params_m']:.2f} | {r['videos_per_s']:.1f} | "
         f"{r['ms_per_batch']:.1f} | {r['ms_per_batch_iqr']:.1f} | {r['gflops_ratio']:.2f}× | "
-        f"{r['measured_speedup']:.2f}× |\n" for r in rows)
+        f"{r['measured_speedup']:.2f}× | {r['measured_speedup_best']:.2f}× |\n" for r in rows)
     r0 = rows[0]
     return (head + body + f"\nbatch {r0['batch']}, {r0['warmup']} warm-up + {r0['repeats']} timed calls "
             f"(median), device {r0['device']}, eval mode, no_grad.\n")

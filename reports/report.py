@@ -51,7 +51,7 @@ def _throughput(key: Tuple[str, str, str], patch_sizes: Sequence[int], device: s
     dataset, preset, arch = key
     parts = []
     for p in patch_sizes:
-        rows = benchmark_preset(dataset, preset, arch=arch, patch_size=int(p), batch=4, warmup=2, repeats=5,
+        rows = benchmark_preset(dataset, preset, arch=arch, patch_size=int(p), batch=4, warmup=3, repeats=10,
                                 device=device)
         parts.append(throughput_markdown(rows))
     return "\n".join(parts)
