@@ -16,11 +16,11 @@ import torch.nn.functional as F
 _FLOOR_EPS = 1e-4
 
 
-def grid_positions(n: int, device: Optional[torch.device] = None) -> torch.Tensor:
+def grid_positions(n: int, device: Optional[torch.device] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The n*n candidate locations {0, 1/(n-1), ..., 1}^2, row-major: ``[n*n, 2]`` (row, col)."""
     if n < 2:
         raise ValueError(f"grid_positions: n must be >= 2, got {n}")
-    axis = torch.linspace(0.0, 1.0, n, device=device)
+    axis = torch.linspace(0.0, 1.0, n, device=device, dtype=dtype)
     rows, cols = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=1)
 
