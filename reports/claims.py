@@ -147,6 +147,10 @@ def early_exit_claim(v2: pd.DataFrame, p: int, tol_pts: float) -> Optional[Claim
                  paper.EARLY_EXIT, m, verdict)
 
 
+_ABLATION_OPTION = {"aux_supervision": "--no-aux", "diversity": "--no-diversity",
+                    "stop_gradient": "--no-stop-gradient"}
+
+
 def _ablation_name(flag: str) -> str:
     return f"(c) {flag.replace('_', ' ')} improves V2's accuracy"
 
@@ -172,7 +176,8 @@ def missing_ablations(df: pd.DataFrame) -> List[Claim]:
     """One 'not enough seeds' row per technique never ablated in the group (the claim stays visible)."""
     v2 = df[df["method"] == "v2"]
     return [Claim(_ablation_name(flag), "all", paper.ABLATION,
-                  f"no V2 runs with {flag} off in this group; ablate it to test the claim", FEW)
+                  f"no V2 runs with {flag} off in this group (`adabench run --method v2 {_ABLATION_OPTION[flag]}`)",
+                  FEW)
             for flag, short in ABLATION_FLAGS.items() if not v2.empty and not (v2["variant"] == short).any()]
 
 
