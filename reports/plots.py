@@ -155,14 +155,17 @@ def plot_patch_modes(df: pd.DataFrame, path: Path) -> Optional[Figure]:
     return fig
 
 
-def plot_stage_breakdown(df: pd.DataFrame, path: Path) -> Figure:
-    """Stacked bars: mean training wall-clock per stage, per method / variant / patch size."""
+def plot_stage_breakdown(df: pd.DataFrame, path: Path) -> Optional[Figure]:
+    """Stacked bars: mean training wall-clock per stage, per method / variant / patch size
+    (None, and no file, when no run recorded stage times)."""
     div, unit = time_unit(float(df["train_seconds"].max()))
     cells = [(f"{_label(m, v)} {p}²", stage_means(sub)) for (m, v, p), sub in
              df.groupby(["method", "variant", "patch_size"], sort=True)]
     stages: List[str] = []
     for _, means in cells:
         stages += [s for s in means if s not in stages]
+    if not stages:
+        return None
     fig, ax = _new_axes((max(6.0, 1.1 * len(cells) + 2), 4.6))
     pal = _palette(stages)
     bottom = np.zeros(len(cells))

@@ -63,7 +63,7 @@ def _section(key: Tuple[str, str, str], df: pd.DataFrame, out_dir: Path, exit_to
     n_seeds = df.groupby(["method", "variant", "patch_size"]).size()
     head = [
         f"## {dataset} · {preset} preset · {arch} architecture\n",
-        f"{len(df)} complete runs; methods {', '.join(sorted(set(df['method'])))}; patch sizes "
+        f"{len(df)} complete run{'s' if len(df) != 1 else ''}; methods {', '.join(sorted(set(df['method'])))}; patch sizes "
         f"{', '.join(f'{p}²' for p in sorted(set(df['patch_size'])))}; seeds per cell {n_seeds.min()}–"
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
         "### Claims of the V2 paper\n",

@@ -62,3 +62,21 @@ def test_empty_runs_dir(tmp_path):
     (tmp_path / "runs").mkdir()
     md = build_report(tmp_path / "runs", tmp_path / "out").read_text()
     assert "No complete runs" in md and "None: every run" in md
+
+
+def test_sparse_runs_do_not_break_the_report(tmp_path):
+    """Missing optional values (no stages, no curve, no patch eval, no early exit, no arch) degrade to '–'."""
+    import warnings
+
+    runs = tmp_path / "runs"
+    write_run(runs, make_summary("v1", stage_seconds=None, curve=[], data_wait_share=None, peak_memory_mb=None,
+                                 patch_eval=None, coverage=None))
+    write_run(runs, make_summary("v2", early_exit=[], map=0.3, arch=None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        md = build_report(runs, tmp_path / "out").read_text()
+    assert "## synthetic · tiny preset · unknown architecture" in md  # never silently dropped
+    assert "| V1 | 32² | 0 | 60.0 | 0.500 | 100.00 | – | – | – | – |" in md
+    assert "| V2 | 32² | 0 | 30.0 |" in md and "mAP (%)" in md
+    for link in re.findall(r"\]\(([^)]+\.png)\)", md):
+        assert (tmp_path / "out" / link).is_file()
