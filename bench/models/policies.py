@@ -95,6 +95,17 @@ class PolicyOutput:
         raise ValueError("the sigmoid policy head is deterministic: it has no entropy")
 
 
+class _BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d that also trains on a batch of one: statistics cannot be estimated from one
+    sample, so such a batch is normalised with the running statistics (left unchanged). The video
+    policy sees one row per video, so a batch-1 training step would otherwise fail."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 def _act(name: str) -> nn.Module:
     if name not in ("tanh", "relu"):
         raise ValueError(f"policy activation must be 'tanh' or 'relu', got {name!r}")
@@ -128,7 +139,7 @@ class _Policy(nn.Module):
     def _mlp(dims: Sequence[int], norm: bool, act: str) -> nn.Sequential:
         layers = []
         for d_in, d_out in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(d_in, d_out)] + ([nn.BatchNorm1d(d_out)] if norm else []) + [_act(act)]
+            layers += [nn.Linear(d_in, d_out)] + ([_BatchNorm1d(d_out)] if norm else []) + [_act(act)]
         return nn.Sequential(*layers)
 
     def _output(self, hidden: torch.Tensor) -> PolicyOutput:

@@ -1,0 +1,47 @@
+"""The paper presets run one full V2 training step (both passes, all techniques) on CPU at batch 1."""
+import pytest
+import torch
+
+from adafocus_v2.objective import V2Objective
+from adafocus_v2.trainer import make_optimizer
+from bench.models import build_network
+from bench.presets import get_preset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _one_step(preset):
+    torch.manual_seed(0)
+    net = build_network(preset)
+    opt = make_optimizer(net, preset)
+    s = preset.input_size
+    frames = torch.randn(1, preset.frames, 3, s, s)
+    glance = torch.randn(1, preset.glance_frames, 3, s, s) if preset.glance_frames else None
+    before = net.policy.action.weight.detach().clone()
+    parts = V2Objective(net)(frames, glance, torch.tensor([3]))
+    opt.zero_grad()
+    parts["total"].backward()
+    if preset.grad_clip:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), preset.grad_clip)
+    opt.step()
+    assert torch.isfinite(parts["total"]) and {"classifier", "glance", "focus", "random_total"} <= set(parts)
+    assert not torch.equal(before, net.policy.action.weight)  # the policy learned through the crop
+    return net
+
+
+def test_paper_frame_preset_mobilenetv2_resnet50_16_frames():
+    preset = get_preset("actnet", "paper", method="v2")
+    assert (preset.frames, preset.input_size, preset.glance_backbone, preset.focus_backbone) == (16, 224, "mbv2", "res50")
+    _one_step(preset)
+
+
+def test_paper_tsm_preset_8_glance_12_focus_frames():
+    preset = get_preset("sthv1", "paper", method="v2")
+    assert (preset.glance_frames, preset.frames, preset.glance_backbone) == (8, 12, "tsm_mbv2")
+    _one_step(preset)
