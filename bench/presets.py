@@ -19,9 +19,9 @@ import yaml
 from bench.errors import UsageError
 
 # Known class counts (used for FLOPs without data; at run time the dataset's own count wins).
-# "synthetic" must match the synthetic generator's default number of classes.
+# "synthetic" is the synthetic generator's default (bench.data.synthetic.SynthParams.classes; tested).
 NUM_CLASSES: Dict[str, int] = {"actnet": 200, "fcvid": 239, "minik": 200, "sthv1": 174, "sthv2": 174,
-                               "jester": 27, "synthetic": 10}
+                               "jester": 27, "synthetic": 6}
 # "frame": ActivityNet-like (same frames for glance and focus, per-frame locations, early exit);
 # "video": Sth-Sth/Jester-like (8 glance + 12 focus frames, TSM, one location per video, TSN fusion).
 VARIANT: Dict[str, str] = {"actnet": "frame", "fcvid": "frame", "minik": "frame", "synthetic": "frame",
@@ -51,6 +51,9 @@ class Preset:
     glance_arch: str                   # user-facing glance choice: "mbv2" | "res50" | "tiny"
     glance_backbone: str               # backbone registry name for f_G
     glance_size: Optional[int]         # f_G input is the frame resized to this (None: the full frame)
+    glance_antialias: bool = False     # antialiased resize (tiny: the synthetic patterns must blur away);
+                                       # the papers' plain bilinear is what fvcore counts
+    glance_align_corners: bool = True  # bilinear resize convention (the V2 code: True)
     glance_pretrained: Optional[str] = None   # None | "imagenet" | path to a local state dict
     focus_backbone: str                # backbone registry name for f_L
     focus_pretrained: Optional[str] = None    # None | "imagenet" | path
@@ -169,6 +172,7 @@ def _tiny(dataset: str, method: str, arch: str) -> Dict[str, Any]:
     d = dict(variant=VARIANT[dataset], frames=8 if frame else 6, glance_frames=None if frame else 4,
              input_size=64, resize=64, frame_order="coarse2fine" if frame else "time",
              glance_arch="tiny", glance_backbone="tiny" if frame else "tiny_tsm", glance_size=32,
+             glance_antialias=True, glance_align_corners=False,
              focus_backbone="tiny" if frame else "tiny_tsm", patch_size=24,
              policy_type="recurrent" if frame else "video", policy_hidden=(128,) if frame else (128, 64),
              policy_conv_channels=32, policy_norm=True, policy_act="tanh", grid_n=5,

@@ -171,3 +171,18 @@ def test_network_rejects_mismatched_parts():
         AdaFocusNet(net.glance, net.focus, net.policy, net.classifier, patch_size=24, variant="frame")
     with pytest.raises(ValueError):
         net(*_batch(p), patch_mode="everywhere")
+
+
+def test_synthetic_class_count_matches_the_generator_default():
+    synthetic = pytest.importorskip("bench.data.synthetic")
+    assert NUM_CLASSES["synthetic"] == synthetic.SynthParams().classes
+
+
+def test_tiny_glance_blurs_period_two_patterns_away():
+    """The synthetic benchmark hides its classes in 2-px patterns the glance must not resolve."""
+    p = get_preset("synthetic", "tiny")
+    net = build_network(p)
+    stripes = (torch.arange(64) % 2 * 2.0 - 1.0).view(1, 1, 64, 1).expand(1, 3, 64, 64)
+    assert net.glance.glance_size == 32 and net.glance.antialias
+    down = net.glance.resize(stripes)
+    assert down.shape == (1, 3, 32, 32) and down[..., 1:-1, :].abs().max() < 1e-6

@@ -44,11 +44,15 @@ class GlanceNet(nn.Module):
         self.glance_size, self.align_corners, self.antialias = glance_size, align_corners, antialias
         self.out_channels = backbone.out_channels
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N,3,H,W] -> [N,3,glance_size,glance_size] (unchanged without glance_size)."""
         if self.glance_size and tuple(x.shape[-2:]) != (self.glance_size, self.glance_size):
             x = F.interpolate(x, size=(self.glance_size, self.glance_size), mode="bilinear",
                               align_corners=self.align_corners, antialias=self.antialias)
-        return self.backbone(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.backbone(self.resize(x))
 
     def map_size(self, frame_size: int) -> int:
         """Side of the feature map this network gives for ``frame_size`` frames."""
