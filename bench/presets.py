@@ -222,6 +222,11 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
         value = tuple(value) if isinstance(value, (list, tuple)) else (value,)
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(current, float) and isinstance(value, str):  # YAML 1.1 reads "3e-3" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if current is not None and value is not None and type(value) is not type(current):
         raise UsageError(f"preset override {name}={value!r}: expected {type(current).__name__}")
     return value
