@@ -1,0 +1,18 @@
+"""The data layer: dataset registry, six benchmark loaders, the synthetic focus benchmark, sampling, transforms.
+
+A clip is float32 ``[T, C, H, W]`` (ImageNet-normalised, C = 3); a batch is ``[B, T, C, H, W]``.
+See docs/design.md (Data) for the item dict.
+"""
+from bench.data.check import check_dataset
+from bench.data.dataset import VideoDataset
+from bench.data.datasets import DATASETS, create_dataset, dataset_info, dataset_source, list_datasets
+from bench.data.loader import make_loader
+from bench.data.sampling import coarse2fine_order, tsn_indices
+from bench.data.synthetic import SynthParams, render_video
+from bench.data import synthetic_dataset as _synthetic_dataset  # noqa: F401  (registers "synthetic")
+from bench.data.synthetic_files import ensure_synthetic, generate_synthetic
+from bench.data.types import CheckReport, ClipSpec, DatasetInfo
+
+__all__ = ["DATASETS", "CheckReport", "ClipSpec", "DatasetInfo", "SynthParams", "VideoDataset", "check_dataset",
+           "coarse2fine_order", "create_dataset", "dataset_info", "dataset_source", "ensure_synthetic",
+           "generate_synthetic", "list_datasets", "make_loader", "render_video", "tsn_indices"]

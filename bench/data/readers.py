@@ -1,0 +1,205 @@
+"""Reading frames: JPEG frame folders (PIL) and video files (decord, PyAV fallback).
+
+Video readers are opened per item inside ``Dataset.__getitem__`` and closed right after: a decord reader
+created in the parent process hangs forked DataLoader workers and cannot be pickled for spawned ones.
+Every failure becomes a one-line ``DataError`` naming the file.
+"""
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+from PIL import Image
+
+from bench.errors import DataError, UsageError
+
+BACKENDS = ("auto", "decord", "pyav")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
+
+
+def is_video_path(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+# ---------------------------------------------------------------------------------------------- frames
+@lru_cache(maxsize=64)
+def _template_regex(template: str) -> "re.Pattern[str]":
+    prefix, _, rest = template.partition("{")
+    suffix = rest.partition("}")[2]
+    return re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + "$")
+
+
+def frame_numbers(folder: Path, template: str) -> List[int]:
+    """Sorted 1-based frame numbers present in ``folder`` for a template like ``image_{:05d}.jpg``."""
+    rx = _template_regex(template)
+    with os.scandir(folder) as it:
+        nums = [int(m.group(1)) for e in it if (m := rx.match(e.name))]
+    return sorted(nums)
+
+
+def count_frames(folder: Path, template: str) -> int:
+    """Number of frames in a folder (files matching the template), as the TSM list generators count."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: frame folder not found")
+    return len(frame_numbers(folder, template))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One RGB image as uint8 ``[H, W, 3]``."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing frame") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot decode image ({e})") from None
+
+
+def read_frame_folder(folder: Path, template: str, indices: np.ndarray) -> np.ndarray:
+    """Frames ``indices`` (0-based; file numbers start at 1) of a folder -> uint8 ``[N, H, W, 3]``."""
+    uniq, inverse = np.unique(indices, return_inverse=True)
+    imgs = [read_image(folder / template.format(int(i) + 1)) for i in uniq]
+    shapes = {im.shape for im in imgs}
+    if len(shapes) > 1:
+        raise DataError(f"{folder}: frames have different sizes {sorted(shapes)}")
+    return np.stack(imgs)[inverse.reshape(-1)]
+
+
+# ---------------------------------------------------------------------------------------------- video
+class _DecordVideo:
+    def __init__(self, path: Path) -> None:
+        import decord  # imported lazily: only workers that read videos load it
+
+        self._vr = decord.VideoReader(str(path), num_threads=1)
+        self.num_frames = len(self._vr)
+
+    def get(self, indices: np.ndarray) -> np.ndarray:
+        return self._vr.get_batch([int(i) for i in indices]).asnumpy()
+
+    def close(self) -> None:
+        del self._vr
+
+
+class _PyAVVideo:
+    """Sequential decoding up to the last wanted frame (the slow but dependable fallback)."""
+
+    def __init__(self, path: Path) -> None:
+        import av
+
+        self._container = av.open(str(path))
+        if not self._container.streams.video:
+            self._container.close()
+            raise ValueError("no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self.num_frames = self._stream.frames or self._estimate_frames()
+
+    def _estimate_frames(self) -> int:
+        s = self._stream
+        rate = s.average_rate or s.guessed_rate
+        if s.duration and s.time_base and rate:
+            seconds = float(s.duration * s.time_base)
+        elif self._container.duration and rate:
+            seconds = self._container.duration / 1e6
+        else:  # no metadata at all: count by decoding
+            return sum(1 for _ in self._decode_all())
+        return max(1, int(round(seconds * float(rate))))
+
+    def _decode_all(self):
+        self._container.seek(0)
+        return self._container.decode(self._stream)
+
+    def get(self, indices: np.ndarray) -> np.ndarray:
+        wanted = set(int(i) for i in indices)
+        last = max(wanted)
+        got = {}
+        frame_rgb = None
+        n = 0
+        for n, frame in enumerate(self._decode_all()):
+            if n in wanted or n == last:
+                frame_rgb = frame.to_ndarray(format="rgb24")
+                got[n] = frame_rgb
+            if n >= last:
+                break
+        if not got:
+            raise ValueError("no decodable frames")
+        # Frames past the decodable end are clamped to the last decoded one.
+        decoded = sorted(got)
+        return np.stack([got[i] if i in got else got[decoded[-1]] for i in (int(j) for j in indices)])
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def have_decord() -> bool:
+    try:
+        import decord  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def open_video(path: Path, backend: str = "auto"):
+    """Open a video with ``backend`` (``auto`` = decord, falling back to PyAV when decord fails)."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown video backend '{backend}'; expected one of: {', '.join(BACKENDS)}")
+    if not Path(path).is_file():
+        raise DataError(f"{path}: video file not found")
+    order = {"auto": ["decord", "pyav"] if have_decord() else ["pyav"], "decord": ["decord"], "pyav": ["pyav"]}[backend]
+    errors = []
+    for name in order:
+        try:
+            reader = _DecordVideo(path) if name == "decord" else _PyAVVideo(path)
+            if reader.num_frames < 1:
+                reader.close()
+                raise ValueError("0 frames")
+            return reader
+        except ImportError as e:
+            errors.append(f"{name} not installed ({e})")
+        except Exception as e:  # decord raises its own DECORDError, av raises av.error.*
+            errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    raise DataError(f"{path}: cannot decode video ({'; '.join(errors)})")
+
+
+def read_video(path: Path, indices_for, backend: str = "auto") -> Tuple[np.ndarray, int]:
+    """Open ``path``, pick indices with ``indices_for(num_frames)``, return (uint8 ``[N, H, W, 3]``, num_frames).
+
+    Indices are clamped to the decodable frame count the reader reports.
+    """
+    reader = open_video(path, backend)
+    try:
+        n = reader.num_frames
+        idx = np.clip(np.asarray(indices_for(n), dtype=np.int64), 0, n - 1)
+        try:
+            frames = reader.get(idx)
+        except Exception as e:
+            raise DataError(f"{path}: cannot decode video frames ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        return frames, n
+    finally:
+        reader.close()
+
+
+def probe_video(path: Path, full: bool = False) -> Tuple[int, Optional[str]]:
+    """Check a video with PyAV: (frame count, problem or None). ``full`` decodes every frame."""
+    import av
+
+    if not path.is_file():
+        return 0, f"{path}: video file not found"
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                return 0, f"{path}: no video stream"
+            stream = c.streams.video[0]
+            n = 0
+            for n, _ in enumerate(c.decode(stream), start=1):
+                if not full and n >= 1:
+                    break
+            if n == 0:
+                return 0, f"{path}: no decodable frames"
+            return (n if full else (stream.frames or n)), None
+    except Exception as e:
+        return 0, f"{path}: cannot decode video ({str(e).splitlines()[0] if str(e) else type(e).__name__})"

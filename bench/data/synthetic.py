@@ -1,0 +1,209 @@
+"""The synthetic focus benchmark: where to look matters, and so does temporal order.
+
+Each video shows one small object (``object_size`` px, at most a quarter of the frame side) moving
+smoothly on a circular arc around the frame centre over a cluttered, moving background. The object has
+a bright magenta marker border, identical for all classes, so it is easy to *find* at low resolution.
+Its class is an ordered pair of fine patterns: the object shows pattern A, then switches to pattern B at
+a random frame in the middle third of the video. ``A then B`` and ``B then A`` are different classes,
+so temporal order matters (an order-blind model is capped at 50 % on each pair).
+
+The patterns (stripes, checkerboard, bricks) alternate with a period of 2 px in at least one axis and
+have the same mean, so a 2x antialiased bilinear downsampling (the glance view) averages them to flat
+grey; their contrast tapers towards the border so no edge artefact gives them away. The arc keeps the
+object away from the frame centre, so centre patches miss it.
+
+Rendering is pure numpy, seeded per video (``video_rng``), so tests can re-render any video and check
+the boxes against the pixels. ``bench.data.synthetic_files`` writes the videos to disk.
+"""
+from __future__ import annotations
+
+import colorsys
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from bench.errors import UsageError
+
+GENERATOR_VERSION = 1
+PATTERNS = ("hstripes", "vstripes", "checker", "hbricks", "vbricks")
+# Classes: ordered pairs of distinct patterns, each pair next to its reverse, fewest patterns first.
+PAIRS = tuple(pair for hi in range(1, len(PATTERNS)) for lo in range(hi) for pair in ((lo, hi), (hi, lo)))
+MARKER_RGB = (255, 0, 255)   # magenta; clutter hues keep away from it
+_MARKER_HUE = 300.0 / 360.0
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Generator parameters (all of them define the data; ``ensure_synthetic`` keys its cache on them)."""
+
+    classes: int = 6                         # ordered pattern pairs (A then B); 6 = all pairs of 3 patterns
+    videos_per_class: Tuple[int, int] = (128, 32)   # (train, val)
+    frames: int = 16
+    size: int = 64                           # frame side (square frames)
+    object_size: int = 12                    # object side including its marker border
+    clutter: int = 8                         # moving distractor shapes
+    noise: float = 4.0                       # per-pixel uniform noise, its standard deviation (0-255 scale)
+    amplitude: float = 60.0                  # pattern contrast around mid grey
+    sweep: Tuple[float, float] = (0.5, 0.9)  # range of the arc swept over the video, in pi rad (0.5 = 90 deg)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        need = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(f"synthetic: {msg}"))  # noqa: E731
+        need(2 <= self.classes <= len(PAIRS), f"--classes must be in [2, {len(PAIRS)}], got {self.classes}")
+        need(self.frames >= 2, f"--frames must be >= 2, got {self.frames}")
+        need(self.size >= 16, f"--size must be >= 16, got {self.size}")
+        need(8 <= self.object_size <= self.size // 4,
+             f"--object-size must be in [8, size/4 = {self.size // 4}], got {self.object_size}")
+        need(self.clutter >= 0, f"--clutter must be >= 0, got {self.clutter}")
+        need(min(self.videos_per_class) >= 1, f"--videos-per-class must be >= 1, got {self.videos_per_class}")
+
+    def to_dict(self) -> Dict:
+        d = asdict(self)
+        d["videos_per_class"], d["sweep"] = list(self.videos_per_class), list(self.sweep)
+        return d
+
+
+def class_names(p: SynthParams) -> List[str]:
+    """``<index>-<first pattern>-then-<second pattern>``: the index prefix makes alphabetical order (the
+    20BN convention the loader applies) equal to the generator's class order."""
+    return [f"{c:02d}-{PATTERNS[a]}-then-{PATTERNS[b]}" for c, (a, b) in enumerate(PAIRS[: p.classes])]
+
+
+def video_rng(p: SynthParams, split: str, label: int, k: int) -> np.random.Generator:
+    """The generator of video ``k`` of class ``label`` in ``split``: independent of generation order."""
+    return np.random.default_rng([p.seed, GENERATOR_VERSION, 0 if split == "train" else 1, label, k])
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+def pattern(name: str, n: int) -> np.ndarray:
+    """``[n, n]`` in {-1, +1}, alternating with period 2 px along at least one axis (mean 0)."""
+    r, c = np.arange(n)[:, None], np.arange(n)[None, :]
+    alt_r, alt_c = (-1.0) ** r, (-1.0) ** c
+    slow_r, slow_c = np.where((r // 2) % 2 == 0, 1.0, -1.0), np.where((c // 2) % 2 == 0, 1.0, -1.0)
+    table = {"hstripes": alt_r + 0 * c, "vstripes": alt_c + 0 * r, "checker": alt_r * alt_c,
+             "hbricks": alt_c * slow_r, "vbricks": alt_r * slow_c}
+    return table[name]
+
+
+def taper(n: int, ramp: int = 3) -> np.ndarray:
+    """``[n, n]`` envelope rising linearly over ``ramp`` px from each edge: hides edge artefacts at low res."""
+    k = np.arange(n)
+    w = np.minimum(np.minimum(k + 1, n - k) / ramp, 1.0)
+    return w[:, None] * w[None, :]
+
+
+def object_sprite(p: SynthParams, name: str, sign: float) -> np.ndarray:
+    """The object as float ``[s, s, 3]``: marker border + pattern ``name`` (contrast sign ``sign``)."""
+    s = p.object_size
+    b = max(2, round(s / 6))
+    n = s - 2 * b
+    sprite = np.empty((s, s, 3))
+    sprite[:] = MARKER_RGB
+    inner = 128.0 + sign * p.amplitude * pattern(name, n) * taper(n)
+    sprite[b:b + n, b:b + n] = inner[:, :, None]
+    return sprite
+
+
+def trajectory(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
+    """Top-left corners ``[F, 2]`` (x, y) of the object: an arc around the centre, integer pixels.
+
+    Direction, start angle, radius and speed are random (motion is a nuisance, not the class).
+    """
+    s, S = p.object_size, p.size
+    half = S / 2 - s / 2 - 1                      # largest radius keeping the object inside
+    radius = rng.uniform(0.7, 0.95) * half
+    centre = S / 2 + rng.uniform(-1, 1, size=2) * max(0.0, half - radius)
+    direction = 1.0 if rng.random() < 0.5 else -1.0
+    angle0 = rng.uniform(0, 2 * np.pi)
+    sweep = rng.uniform(*p.sweep) * np.pi
+    t = np.linspace(0.0, 1.0, p.frames)
+    ang = angle0 + direction * sweep * t          # +1: counter-clockwise on screen (y is flipped below)
+    xy = centre + radius * np.stack([np.cos(ang), -np.sin(ang)], axis=1) - s / 2
+    return np.clip(np.round(xy), 0, S - s).astype(np.int64)
+
+
+def _clutter_colour(rng: np.random.Generator, max_sat: float = 0.7) -> np.ndarray:
+    hue = rng.uniform(0.0, 1.0)
+    while min(abs(hue - _MARKER_HUE), 1 - abs(hue - _MARKER_HUE)) < 0.14:  # keep away from magenta
+        hue = rng.uniform(0.0, 1.0)
+    return 255.0 * np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.15, max_sat), rng.uniform(0.3, 0.9)))
+
+
+def background(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
+    """Moving clutter ``[F, S, S, 3]`` float: drifting smooth colour waves plus moving rectangles/discs."""
+    F, S = p.frames, p.size
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    t = np.linspace(0, 1, F, dtype=np.float32)
+    base = _clutter_colour(rng, max_sat=0.45) * 0.6 + 50
+    fx, fy = (rng.uniform(0.5, 2.0, size=(2, 3)) * 2 * np.pi).astype(np.float32)
+    ph, v = rng.uniform(0, 2 * np.pi, size=3).astype(np.float32), rng.uniform(-3, 3, size=3).astype(np.float32)
+    # 28 sin(a(x, y) + v t) per channel, expanded as sin a cos vt + cos a sin vt (no [F, S, S] sin).
+    a = fx * xx[..., None] + fy * yy[..., None] + ph                 # [S, S, 3]
+    vt = v * t[:, None]                                              # [F, 3]
+    bg = np.sin(a)[None] * (28 * np.cos(vt))[:, None, None]
+    bg += np.cos(a)[None] * (28 * np.sin(vt))[:, None, None]
+    bg += base.astype(np.float32)
+    px = np.arange(S, dtype=np.float32) + 0.5                     # pixel centres
+    f = np.arange(F, dtype=np.float32)[:, None]
+    top = np.full((F, S, S), -1, dtype=np.int16)                   # index of the shape drawn on top, -1: none
+    palette = np.zeros((max(1, p.clutter), 3), dtype=np.float32)
+    for k in range(p.clutter):
+        w, h = rng.integers(4, 2 * p.object_size + 1, size=2)
+        x0, y0 = rng.uniform(-w, S), rng.uniform(-h, S)
+        vx, vy = rng.uniform(-1.5, 1.5, size=2) * S / F
+        palette[k] = _clutter_colour(rng)
+        # Normalised offsets from the shape's centre, per frame: [F, S] for x and for y.
+        ux = (px[None] - (x0 + w / 2 + vx * f)) / (w / 2)
+        uy = (px[None] - (y0 + h / 2 + vy * f)) / (h / 2)
+        if rng.random() < 0.5:   # disc
+            mask = uy[:, :, None] ** 2 + ux[:, None, :] ** 2 <= 1.0
+        else:                    # rectangle
+            mask = (np.abs(uy[:, :, None]) <= 1.0) & (np.abs(ux[:, None, :]) <= 1.0)
+        np.putmask(top, mask, k)
+    if p.clutter:
+        bg = np.where((top >= 0)[..., None], palette[top], bg)
+    return bg
+
+
+def switch_frame(p: SynthParams, rng: np.random.Generator) -> int:
+    """First frame showing the second pattern: uniform over the middle third of the video."""
+    lo, hi = p.frames // 3, max(p.frames // 3, (2 * p.frames) // 3)
+    return int(rng.integers(max(1, lo), max(2, hi + 1)))
+
+
+def render_video(p: SynthParams, split: str, label: int, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Video ``k`` of class ``label``: (uint8 ``[F, S, S, 3]``, boxes float32 ``[F, 4]`` (x0, y0, x1, y1) px).
+
+    Pure and seeded: the same arguments give the same arrays. The box is the object's exact pixel extent
+    (x1, y1 exclusive); the object is drawn last, so the box is never occluded.
+    """
+    rng = video_rng(p, split, label, k)
+    frames = background(p, rng)
+    if p.noise > 0:  # uniform noise with standard deviation p.noise (cheaper to draw than Gaussian)
+        frames += (rng.random(size=frames.shape, dtype=np.float32) - 0.5) * np.float32(p.noise * 12 ** 0.5)
+    first, second = PAIRS[label]
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    sprites = [object_sprite(p, PATTERNS[i], sign) for i in (first, second)]
+    switch = switch_frame(p, rng)
+    xy = trajectory(p, rng)
+    s = p.object_size
+    for f, (x, y) in enumerate(xy):
+        frames[f, y:y + s, x:x + s] = sprites[int(f >= switch)]
+    boxes = np.concatenate([xy, xy + s], axis=1).astype(np.float32)
+    return np.clip(np.round(frames), 0, 255).astype(np.uint8), boxes
+
+
+def split_counts(p: SynthParams) -> Dict[str, int]:
+    return {"train": p.videos_per_class[0], "val": p.videos_per_class[1]}
+
+
+def videos(p: SynthParams, split: str):
+    """(video id, label, k) of every video of ``split``, in list order (ids unique across splits)."""
+    per = split_counts(p)[split]
+    offset = 0 if split == "train" else p.classes * p.videos_per_class[0]
+    for k in range(per):
+        for label in range(p.classes):
+            yield f"{offset + k * p.classes + label + 1:06d}", label, k
+
+

@@ -1,0 +1,109 @@
+"""The ``synthetic`` dataset: the generator's files read through the ordinary 20BN-CSV layout, plus boxes.
+
+Decoded frames of a split are cached once as uint8 ``[N, F, H, W, 3]`` in ``<root>/cache/<split>-<key>.npy``
+(memory-mapped afterwards), so epochs never re-decode JPEGs or videos. Boxes come from ``boxes.json``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from bench.data.datasets import DATASETS, DatasetSource
+from bench.data.dataset import VideoDataset
+from bench.data.layouts import twentybn_csv
+from bench.data.readers import count_frames, read_frame_folder, read_video
+from bench.data.types import DatasetInfo, VideoRecord
+from bench.errors import DataError
+
+
+class SyntheticDataset(VideoDataset):
+    """``VideoDataset`` over an in-memory/memory-mapped frame cache, with ground-truth object ``boxes``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._frames = self._load_cache()
+        self._boxes = self._load_boxes()
+
+    # ------------------------------------------------------------------------------------------ cache
+    def _cache_path(self) -> Path:
+        h = hashlib.sha1()
+        for r in self.records:
+            h.update(f"{r.path}|{r.labels}\n".encode())
+        return self.root / "cache" / f"{self.split}-{self.layout}-{h.hexdigest()[:10]}.npy"
+
+    def _decode_all(self, rec: VideoRecord) -> np.ndarray:
+        if rec.is_video:
+            return read_video(Path(rec.path), lambda n: np.arange(n), self.backend)[0]
+        n = rec.num_frames or count_frames(Path(rec.path), rec.template)
+        if n < 1:
+            raise DataError(f"{rec.path}: no frames matching {rec.template}")
+        return read_frame_folder(Path(rec.path), rec.template, np.arange(n))
+
+    def _load_cache(self) -> np.ndarray:
+        path = self._cache_path()
+        if path.is_file():
+            try:
+                return np.load(path, mmap_mode="r")
+            except (OSError, ValueError):
+                pass  # a damaged cache is rebuilt below
+        clips = [self._decode_all(r) for r in self.records]
+        shapes = {c.shape for c in clips}
+        if len(shapes) != 1:
+            raise DataError(f"{self.root}: synthetic videos differ in shape {sorted(shapes)[:3]}; regenerate the set")
+        arr = np.stack(clips)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, arr)
+            os.replace(tmp, path)
+        except OSError:
+            return arr  # read-only root: keep the cache in memory only
+        return np.load(path, mmap_mode="r")
+
+    def _load_boxes(self) -> Optional[np.ndarray]:
+        path = self.root / "boxes.json"
+        if not path.is_file():
+            return None
+        try:
+            table = json.loads(path.read_text())["boxes"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{path}: not a valid boxes file ({e})") from None
+        nf = self._frames.shape[1]
+        out = np.full((len(self.records), nf, 4), np.nan, dtype=np.float32)
+        for j, r in enumerate(self.records):
+            b = table.get(r.key)
+            if b is not None:
+                b = np.asarray(b, dtype=np.float32)
+                if b.shape != (nf, 4):
+                    raise DataError(f"{path}: boxes of '{r.key}' have shape {b.shape}, expected ({nf}, 4)")
+                out[j] = b
+        return out
+
+    # ------------------------------------------------------------------------------------------ items
+    def read_clip(self, rec: VideoRecord, j: int):
+        focus, glance = self.sample_indices(self._frames.shape[1])
+        idx = focus if glance is None else np.concatenate([focus, glance])
+        return np.asarray(self._frames[j][idx]), focus, glance
+
+    def source_boxes(self, j: int, focus: np.ndarray) -> Optional[np.ndarray]:
+        return None if self._boxes is None else self._boxes[j][focus]
+
+
+class _SyntheticSource(DatasetSource):
+    dataset_class = SyntheticDataset
+
+
+SYNTHETIC = _SyntheticSource(
+    DatasetInfo("synthetic", [], flip=False, scales=(1.0,),
+                description="the synthetic focus benchmark (`adabench data synth`); boxes known; no flip and no "
+                            "crop jitter, so the fine patterns and the boxes stay exact"),
+    [twentybn_csv("synthetic", "frames", "{:05d}.jpg", strict=True),
+     twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"), strict=True)])
+DATASETS.register("synthetic")(SYNTHETIC)
