@@ -26,7 +26,8 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
-from bench.runtime import configure_cuda_speed, default_num_workers, init_distributed, seed_everything, set_deterministic
+from bench.runtime import (configure_cuda_speed, default_num_workers, init_distributed, seed_everything,
+                           set_deterministic)
 from bench.timing import peak_memory_mb, reset_peak_memory
 
 # Per-epoch validation (the curve, stage-2 metrics) uses at most this many videos, evenly spaced;
@@ -148,8 +149,8 @@ def _train_and_evaluate(cfg: RunConfig, preset: Preset, specs: Dict[int, StageSp
         return _patch_eval(net, data, device, ev) if spec.index == 2 else None
 
     runner = StageRunner(net, preset, device, run, data.train_loader, rl_cfg=rl_config(preset),
-                         reward=preset.reward, num_classes=data.num_classes, evaluate_fn=epoch_eval,
-                         stage_end_fn=stage_end, log=run.log)
+                         reward=preset.reward, num_classes=data.num_classes, seed=cfg.seed,
+                         evaluate_fn=epoch_eval, stage_end_fn=stage_end, log=run.log)
     if start.weights is not None:   # network, RNG and the carried state (clock, curve, history)
         info = load_checkpoint(start.weights, {"net": net})
         runner.state = V1State.from_extra(info["extra"])

@@ -39,7 +39,8 @@ def parse_stages(stages: Sequence[int] | str) -> Tuple[int, ...]:
             raise UsageError(f"--stages {stages!r}: expected comma-separated stage numbers, e.g. 2,3") from None
     out = tuple(int(s) for s in stages)
     if not out or any(s not in range(4) for s in out) or list(out) != list(range(out[0], out[-1] + 1)):
-        raise UsageError(f"--stages {','.join(map(str, out))}: expected consecutive stages from 0-3, e.g. 0,1,2,3 or 2,3")
+        raise UsageError(f"--stages {','.join(map(str, out))}: expected consecutive stages from 0-3, "
+                         "e.g. 0,1,2,3 or 2,3")
     return out
 
 

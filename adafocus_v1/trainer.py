@@ -73,11 +73,20 @@ def _to_device(batch: Batch, device: torch.device) -> Dict[str, torch.Tensor]:
     return {k: batch[k].to(device, non_blocking=device.type == "cuda") for k in keys if k in batch}
 
 
-def _set_epoch(loader: Any, epoch: int) -> None:
+def _set_epoch(loader: Any, key: int, seed: int) -> None:
+    """Make the data order a function of (seed, stage, epoch), not of how many epochs this process
+    has already iterated, so a resumed run sees the same batches as an uninterrupted one.
+
+    (With persistent DataLoader workers their augmentation RNG still continues across epochs, so
+    exact repetition after a resume needs ``--workers 0``.)
+    """
     for obj in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
         if obj is not None and hasattr(obj, "set_epoch"):
-            obj.set_epoch(epoch)
+            obj.set_epoch(key)
             return
+    generator = getattr(loader, "generator", None)
+    if isinstance(generator, torch.Generator):
+        generator.manual_seed(int(seed) * 1_000_003 + key)
 
 
 class StageRunner:
@@ -85,10 +94,12 @@ class StageRunner:
 
     def __init__(self, net: AdaFocusNet, preset: Any, device: torch.device, run: RunDir,
                  train_loader: Iterable[Batch], *, rl_cfg: rl.RLConfig, reward: str, num_classes: int,
+                 seed: int = 0,
                  evaluate_fn: Optional[EvalFn] = None, stage_end_fn: Optional[StageEndFn] = None,
                  log: Callable[[str], None] = print) -> None:
         self.net, self.preset, self.device, self.run = net, preset, device, run
         self.loader, self.rl_cfg, self.reward, self.num_classes = train_loader, rl_cfg, reward, num_classes
+        self.seed = seed
         self.evaluate_fn, self.stage_end_fn, self.log = evaluate_fn, stage_end_fn, log
         self.state = V1State()
 
@@ -121,7 +132,7 @@ class StageRunner:
         self.state.stage_done = False
         for epoch in range(start_epoch, spec.epochs):
             apply_stage_modes(self.net, spec)   # evaluation leaves the whole net in eval mode
-            _set_epoch(self.loader, 1000 * spec.index + epoch)
+            _set_epoch(self.loader, 1000 * spec.index + epoch, self.seed)
             lr = {g.get("name", str(i)): g["lr"] for i, g in enumerate(opt.param_groups)}
             sums, times = self._train_epoch(spec, opt, scaler, epoch)
             check_stage_modes(self.net, spec)

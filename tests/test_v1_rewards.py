@@ -37,7 +37,8 @@ def _net(kind: str) -> AdaFocusNet:
         clf = TSNAverage(1, 1, 2)
         with torch.no_grad():   # class 1 iff bright patch; the glance sees no difference
             clf.glance_fc.fc.weight.zero_(); clf.glance_fc.fc.bias.zero_()
-            clf.focus_fc.fc.weight.copy_(torch.tensor([[-20.0], [20.0]])); clf.focus_fc.fc.bias.copy_(torch.tensor([2.0, -2.0]))
+            clf.focus_fc.fc.weight.copy_(torch.tensor([[-20.0], [20.0]]))
+            clf.focus_fc.fc.bias.copy_(torch.tensor([2.0, -2.0]))
         policy = VideoPolicy(T, 1, (8,), "gaussian", value_head=True)
         return AdaFocusNet(glance, focus, policy, clf, patch_size=P, variant="video", crop="hard").eval()
     if kind == "pooling":
