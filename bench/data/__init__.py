@@ -5,7 +5,8 @@ See docs/design.md (Data) for the item dict.
 """
 from bench.data.check import check_dataset
 from bench.data.dataset import VideoDataset
-from bench.data.datasets import DATASETS, create_dataset, dataset_info, dataset_source, list_datasets
+from bench.data.datasets import (DATASETS, create_dataset, dataset_info, dataset_source, list_datasets,
+                                 resolve_data_root)
 from bench.data.loader import make_loader
 from bench.data.sampling import coarse2fine_order, tsn_indices
 from bench.data.synthetic import SynthParams, render_video
@@ -15,4 +16,4 @@ from bench.data.types import CheckReport, ClipSpec, DatasetInfo
 
 __all__ = ["DATASETS", "CheckReport", "ClipSpec", "DatasetInfo", "SynthParams", "VideoDataset", "check_dataset",
            "coarse2fine_order", "create_dataset", "dataset_info", "dataset_source", "ensure_synthetic",
-           "generate_synthetic", "list_datasets", "make_loader", "render_video", "tsn_indices"]
+           "generate_synthetic", "list_datasets", "make_loader", "render_video", "resolve_data_root", "tsn_indices"]

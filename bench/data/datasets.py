@@ -131,3 +131,17 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def dataset_source(name: str) -> DatasetSource:
     return _source(name)
+
+
+def resolve_data_root(name: str, data_root=None) -> Path:
+    """The root to read ``name`` from: ``data_root`` when given; for ``synthetic`` without one, the default
+    benchmark generated once into the cache (``$ADABENCH_CACHE`` or ``./.cache``); otherwise a usage error."""
+    source = _source(name)
+    if data_root is not None:
+        source.detect(Path(data_root))
+        return Path(data_root)
+    if name == "synthetic":
+        from bench.data.synthetic_files import default_cache_dir, ensure_synthetic
+
+        return ensure_synthetic(default_cache_dir())
+    raise DatasetNotFoundError(f"dataset '{name}' needs --data-root (see `adabench data list` for its layouts)")

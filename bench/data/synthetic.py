@@ -27,8 +27,10 @@ from bench.errors import UsageError
 
 GENERATOR_VERSION = 1
 PATTERNS = ("hstripes", "vstripes", "checker", "hbricks", "vbricks")
-# Classes: ordered pairs of distinct patterns, each pair next to its reverse, fewest patterns first.
-PAIRS = tuple(pair for hi in range(1, len(PATTERNS)) for lo in range(hi) for pair in ((lo, hi), (hi, lo)))
+# Classes are pairs of distinct patterns, fewest patterns first. Unordered: {0,1}, {0,2}, {1,2}, {0,3}, ...
+# Ordered (A then B differs from B then A): each pair next to its reverse.
+PAIRS = tuple((lo, hi) for hi in range(1, len(PATTERNS)) for lo in range(hi))
+ORDERED_PAIRS = tuple(pair for lo, hi in PAIRS for pair in ((lo, hi), (hi, lo)))
 MARKER_RGB = (255, 0, 255)   # magenta; clutter hues keep away from it
 _MARKER_HUE = 300.0 / 360.0
 
@@ -37,7 +39,7 @@ _MARKER_HUE = 300.0 / 360.0
 class SynthParams:
     """Generator parameters (all of them define the data; ``ensure_synthetic`` keys its cache on them)."""
 
-    classes: int = 6                         # ordered pattern pairs (A then B); 6 = all pairs of 3 patterns
+    classes: int = 6                         # pattern pairs; 6 = the pairs of 4 patterns (of 3 when ordered)
     videos_per_class: Tuple[int, int] = (128, 32)   # (train, val)
     frames: int = 16
     size: int = 64                           # frame side (square frames)
@@ -47,10 +49,12 @@ class SynthParams:
     amplitude: float = 60.0                  # pattern contrast around mid grey
     sweep: Tuple[float, float] = (0.5, 0.9)  # range of the arc swept over the video, in pi rad (0.5 = 90 deg)
     seed: int = 0
+    ordered: bool = False                    # True: "A then B" and "B then A" are different classes
 
     def __post_init__(self) -> None:
         need = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(f"synthetic: {msg}"))  # noqa: E731
-        need(2 <= self.classes <= len(PAIRS), f"--classes must be in [2, {len(PAIRS)}], got {self.classes}")
+        n = len(ORDERED_PAIRS if self.ordered else PAIRS)
+        need(2 <= self.classes <= n, f"--classes must be in [2, {n}], got {self.classes}")
         need(self.frames >= 2, f"--frames must be >= 2, got {self.frames}")
         need(self.size >= 16, f"--size must be >= 16, got {self.size}")
         need(8 <= self.object_size <= self.size // 4,
@@ -64,10 +68,16 @@ class SynthParams:
         return d
 
 
+def class_pairs(p: SynthParams) -> Tuple[Tuple[int, int], ...]:
+    """(first, second) pattern indices of each class."""
+    return (ORDERED_PAIRS if p.ordered else PAIRS)[: p.classes]
+
+
 def class_names(p: SynthParams) -> List[str]:
     """``<index>-<first pattern>-then-<second pattern>``: the index prefix makes alphabetical order (the
     20BN convention the loader applies) equal to the generator's class order."""
-    return [f"{c:02d}-{PATTERNS[a]}-then-{PATTERNS[b]}" for c, (a, b) in enumerate(PAIRS[: p.classes])]
+    join = "-then-" if p.ordered else "+"
+    return [f"{c:02d}-{PATTERNS[a]}{join}{PATTERNS[b]}" for c, (a, b) in enumerate(class_pairs(p))]
 
 
 def video_rng(p: SynthParams, split: str, label: int, k: int) -> np.random.Generator:
@@ -182,7 +192,9 @@ def render_video(p: SynthParams, split: str, label: int, k: int) -> Tuple[np.nda
     frames = background(p, rng)
     if p.noise > 0:  # uniform noise with standard deviation p.noise (cheaper to draw than Gaussian)
         frames += (rng.random(size=frames.shape, dtype=np.float32) - 0.5) * np.float32(p.noise * 12 ** 0.5)
-    first, second = PAIRS[label]
+    first, second = class_pairs(p)[label]
+    if not p.ordered and rng.random() < 0.5:
+        first, second = second, first
     sign = 1.0 if rng.random() < 0.5 else -1.0
     sprites = [object_sprite(p, PATTERNS[i], sign) for i in (first, second)]
     switch = switch_frame(p, rng)
