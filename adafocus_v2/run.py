@@ -93,6 +93,7 @@ class RunData:
     multilabel: bool
     datasets: List[Any]
     root: Path
+    num_workers: int
 
 
 def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
@@ -112,7 +113,19 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
         val_loader=make_loader(val_ds, preset.batch_size, train=False, **kw),
         train_eval_loader=make_loader(_exit_subset(train_eval_ds, cfg.seed), preset.batch_size, train=False, **kw),
         num_classes=train_ds.num_classes, multilabel=bool(train_ds.multilabel),
-        datasets=[train_ds, val_ds, train_eval_ds], root=Path(root))
+        datasets=[train_ds, val_ds, train_eval_ds], root=Path(root), num_workers=workers)
+
+
+def cpu_threads(num_workers: int) -> int:
+    """Intra-op threads for CPU training: the cores left after the DataLoader workers (at least 1).
+
+    Oversubscribing cores makes OpenMP threads spin against each other; on a busy 2-core machine a
+    tiny-preset step measured ~100x slower with 2 threads than with 1 while another job ran."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - int(num_workers))
 
 
 def _bad_items(datasets: List[Any]) -> List[Any]:
@@ -135,6 +148,8 @@ def run_v2(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     preset = resolve_preset(cfg)
     seed_everything(cfg.seed, env.rank)
     data = build_data(cfg, preset, env)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(data.num_workers))
     net = build_network(preset, num_classes=data.num_classes, method="v2")
     shared = share_initial_state(net, cfg.init_state) if env.is_main else None
     shared = broadcast_object(shared, env)
@@ -165,7 +180,7 @@ def _train_and_evaluate(cfg: RunConfig, preset: Preset, run: RunDir, data: RunDa
     device = env.device
     reset_peak_memory(device)
     trainer = V2Trainer(net, preset, device, aux_supervision=cfg.aux_supervision, diversity=cfg.diversity,
-                        stop_gradient=cfg.stop_gradient, env=env, progress=cfg.progress)
+                        stop_gradient=cfg.stop_gradient, env=env, progress=cfg.progress, seed=cfg.seed)
     evaluate_kw = dict(seed=cfg.seed, env=env, amp=trainer.amp, num_classes=data.num_classes,
                        multilabel=data.multilabel)
     state = trainer.fit(run, data.train_loader, eval_epochs=eval_epochs(preset),

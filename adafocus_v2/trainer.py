@@ -47,12 +47,15 @@ def show_progress(enabled: bool, env: Optional[DistEnv] = None) -> bool:
     return bool(enabled) and (env is None or env.is_main) and sys.stderr.isatty()
 
 
-def _set_epoch(loader: Any, epoch: int) -> None:
-    """Reseed the data order for ``epoch`` (distributed or generator-driven samplers)."""
-    for obj in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+def set_data_epoch(loader: Any, epoch: int, seed: int) -> None:
+    """Make the data order and augmentation a function of (seed, epoch), not of how many epochs this
+    process has run, so a resumed run sees the same batches as an uninterrupted one."""
+    for obj in (loader, getattr(loader, "sampler", None)):
         if obj is not None and hasattr(obj, "set_epoch"):
-            obj.set_epoch(epoch)
-            return
+            obj.set_epoch(epoch)  # DistributedSampler
+    generator = getattr(loader, "generator", None)
+    if isinstance(generator, torch.Generator):  # shuffling and the workers' base seed
+        generator.manual_seed(int(seed) * 1_000_003 + epoch)
 
 
 @dataclass
@@ -153,8 +156,8 @@ class V2Trainer:
 
     def __init__(self, net: AdaFocusNet, preset: Any, device: torch.device, *, aux_supervision: bool = True,
                  diversity: bool = True, stop_gradient: bool = True, env: Optional[DistEnv] = None,
-                 progress: bool = False) -> None:
-        self.preset, self.device, self.env = preset, device, env or DistEnv(device=device)
+                 progress: bool = False, seed: int = 0) -> None:
+        self.preset, self.device, self.env, self.seed = preset, device, env or DistEnv(device=device), seed
         self.net = maybe_channels_last(net.to(device), device)
         self.objective = V2Objective(self.net, aux_supervision=aux_supervision, diversity=diversity,
                                      stop_gradient=stop_gradient)
@@ -191,7 +194,7 @@ class V2Trainer:
         self.resume(run)
         eval_epochs = set(eval_epochs)
         for epoch in range(self.state.epoch + 1, self.preset.epochs):
-            _set_epoch(train_loader, epoch)
+            set_data_epoch(train_loader, epoch, self.seed)
             lr = self.optimizer.param_groups[0]["lr"] / self.optimizer.param_groups[0].get("lr_ratio", 1.0)
             stats = train_one_epoch(self.model, train_loader, self.optimizer, self.scaler, self.device,
                                     amp=self.amp, grad_clip=self.preset.grad_clip, epoch=epoch, env=self.env,
