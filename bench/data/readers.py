@@ -70,10 +70,19 @@ def read_frame_folder(folder: Path, template: str, indices: np.ndarray) -> np.nd
 
 
 # ---------------------------------------------------------------------------------------------- video
+class ShortVideo(Exception):
+    """The stream ended before a wanted frame: only ``decoded`` frames exist (header count was wrong)."""
+
+    def __init__(self, decoded: int) -> None:
+        super().__init__(f"only {decoded} decodable frames")
+        self.decoded = decoded
+
+
 class _DecordVideo:
     def __init__(self, path: Path) -> None:
         import decord  # imported lazily: only workers that read videos load it
 
+        decord.logging.set_level(decord.logging.QUIET)
         self._vr = decord.VideoReader(str(path), num_threads=1)
         self.num_frames = len(self._vr)
 
@@ -99,15 +108,8 @@ class _PyAVVideo:
         self.num_frames = self._stream.frames or self._estimate_frames()
 
     def _estimate_frames(self) -> int:
-        s = self._stream
-        rate = s.average_rate or s.guessed_rate
-        if s.duration and s.time_base and rate:
-            seconds = float(s.duration * s.time_base)
-        elif self._container.duration and rate:
-            seconds = self._container.duration / 1e6
-        else:  # no metadata at all: count by decoding
-            return sum(1 for _ in self._decode_all())
-        return max(1, int(round(seconds * float(rate))))
+        """From duration x frame rate (webm headers carry no frame count); count by decoding if unknown."""
+        return _duration_frames(self._stream, self._container) or sum(1 for _ in self._decode_all())
 
     def _decode_all(self):
         self._container.seek(0)
@@ -117,19 +119,17 @@ class _PyAVVideo:
         wanted = set(int(i) for i in indices)
         last = max(wanted)
         got = {}
-        frame_rgb = None
-        n = 0
+        n = -1
         for n, frame in enumerate(self._decode_all()):
-            if n in wanted or n == last:
-                frame_rgb = frame.to_ndarray(format="rgb24")
-                got[n] = frame_rgb
+            if n in wanted:
+                got[n] = frame.to_ndarray(format="rgb24")
             if n >= last:
                 break
-        if not got:
-            raise ValueError("no decodable frames")
-        # Frames past the decodable end are clamped to the last decoded one.
-        decoded = sorted(got)
-        return np.stack([got[i] if i in got else got[decoded[-1]] for i in (int(j) for j in indices)])
+        if n < last:  # the header promised more frames than the stream holds
+            if n < 0:
+                raise ValueError("no decodable frames")
+            raise ShortVideo(n + 1)
+        return np.stack([got[int(i)] for i in indices])
 
     def close(self) -> None:
         self._container.close()
@@ -175,12 +175,28 @@ def read_video(path: Path, indices_for, backend: str = "auto") -> Tuple[np.ndarr
         n = reader.num_frames
         idx = np.clip(np.asarray(indices_for(n), dtype=np.int64), 0, n - 1)
         try:
-            frames = reader.get(idx)
+            try:
+                frames = reader.get(idx)
+            except ShortVideo as short:  # sample again over the frames that really decode
+                n = short.decoded
+                idx = np.clip(np.asarray(indices_for(n), dtype=np.int64), 0, n - 1)
+                frames = reader.get(idx)
         except Exception as e:
             raise DataError(f"{path}: cannot decode video frames ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         return frames, n
     finally:
         reader.close()
+
+
+def _duration_frames(stream, container) -> int:
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        return 0
+    if stream.duration and stream.time_base:
+        return int(round(float(stream.duration * stream.time_base) * float(rate)))
+    if container.duration:
+        return int(round(container.duration / 1e6 * float(rate)))
+    return 0
 
 
 def probe_video(path: Path, full: bool = False) -> Tuple[int, Optional[str]]:
@@ -200,6 +216,11 @@ def probe_video(path: Path, full: bool = False) -> Tuple[int, Optional[str]]:
                     break
             if n == 0:
                 return 0, f"{path}: no decodable frames"
-            return (n if full else (stream.frames or n)), None
+            if not full:
+                return stream.frames or n, None
+            promised = stream.frames or _duration_frames(stream, c)
+            if promised and n < 0.9 * promised:
+                return n, f"{path}: truncated video ({n} decodable frames, the header says {promised})"
+            return n, None
     except Exception as e:
         return 0, f"{path}: cannot decode video ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
