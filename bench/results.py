@@ -130,6 +130,12 @@ def collect_results(runs_dir: Any) -> Tuple[pd.DataFrame, List[Tuple[str, str]]]
     return _typed_frame(rows), skipped
 
 
+def _mixed_types(col: pd.Series) -> bool:
+    """True when the non-missing values of an object column have more than one Python type
+    (Parquet needs one type per column)."""
+    return col.dtype == object and col.dropna().map(type).nunique() > 1
+
+
 def _typed_frame(rows: List[Dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     stage_cols = sorted(c for c in df.columns if c.startswith(STAGE_PREFIX))
@@ -143,6 +149,8 @@ def _typed_frame(rows: List[Dict[str, Any]]) -> pd.DataFrame:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
         elif kind is not None:  # str / bool / json: Python objects, None when missing
             df[col] = df[col].astype(object).where(df[col].notna(), None)
+        elif _mixed_types(df[col]):  # an extra key typed differently by V1 and V2 (e.g. epochs): text
+            df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) or v != v else json.dumps(v))
     if df.empty:
         return df
     return df.sort_values(["dataset", "method", "preset", "arch", "patch_size", "seed", "run_dir"],

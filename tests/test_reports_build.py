@@ -80,3 +80,13 @@ def test_sparse_runs_do_not_break_the_report(tmp_path):
     assert "| V2 | 32² | 0 | 30.0 |" in md and "mAP (%)" in md
     for link in re.findall(r"\]\(([^)]+\.png)\)", md):
         assert (tmp_path / "out" / link).is_file()
+
+
+def test_extra_keys_typed_differently_by_method(tmp_path):
+    """Real V1 summaries carry ``epochs`` per stage (a dict), V2 an int: Parquet still gets one type."""
+    runs = tmp_path / "runs"
+    write_run(runs, {**make_summary("v1"), "epochs": {"stage0": 1, "stage1": 1}})
+    write_run(runs, {**make_summary("v2"), "epochs": 1})
+    build_report(runs, tmp_path / "out")
+    back = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert sorted(back["epochs"]) == ["1", '{"stage0": 1, "stage1": 1}']
