@@ -113,7 +113,7 @@ def plot_accuracy_vs_time(df: pd.DataFrame, path: Path) -> Figure:
     pal = _palette(sorted(set(df["label"])))
     if pts:
         sns.lineplot(data=pd.DataFrame(pts), x="t", y="acc", hue="label", units="run", estimator=None,
-                     palette=pal, alpha=0.35, lw=1, ax=ax, legend=False)
+                     palette=pal, alpha=0.45, lw=1, marker="o", markersize=3, ax=ax, legend=False)
     sns.scatterplot(data=finals, x="t", y="acc", hue="method", style="patch size", s=80, palette=pal, ax=ax)
     notes = []
     full = df[df["variant"] == "full"]
