@@ -24,6 +24,12 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines) + "\n"
 
 
+def _sig_digits(values: pd.Series, sig: int = 3) -> int:
+    """Decimals that show ``sig`` significant digits of the largest value (tiny presets: 0.0257 G)."""
+    m = float(np.nanmax(np.abs(values))) if len(values) else 0.0
+    return 1 if not np.isfinite(m) or m == 0 else max(0, sig - 1 - int(np.floor(np.log10(m))))
+
+
 def _unit_for(seconds: pd.Series) -> tuple:
     return time_unit(float(seconds.max()) if len(seconds) else 0.0)
 
@@ -37,6 +43,7 @@ def efficiency_table(df: pd.DataFrame) -> str:
     acc = metric_label(full)
     headers = ["Patch", f"V1 {acc}", f"V2 {acc}", "V1 GFLOPs/video", "V2 GFLOPs/video",
                f"V1 train time ({unit})", f"V2 train time ({unit})", "Speed-up (V1/V2)", "Seeds V1/V2"]
+    gd = _sig_digits(full["gflops_per_video"])
     rows = []
     for p, sub in full.groupby("patch_size"):
         v1, v2 = sub[sub["method"] == "v1"], sub[sub["method"] == "v2"]
@@ -44,7 +51,7 @@ def efficiency_table(df: pd.DataFrame) -> str:
             continue
         speed = v1["train_seconds"].mean() / v2["train_seconds"].mean()
         rows.append([f"{p}²", fmt_mean_std(v1["acc"]), fmt_mean_std(v2["acc"]),
-                     fmt_mean_std(v1["gflops_per_video"], 3), fmt_mean_std(v2["gflops_per_video"], 3),
+                     fmt_mean_std(v1["gflops_per_video"], gd), fmt_mean_std(v2["gflops_per_video"], gd),
                      fmt_mean_std(v1["train_seconds"] / div, 1), fmt_mean_std(v2["train_seconds"] / div, 1),
                      f"{speed:.2f}×", f"{len(v1)}/{len(v2)}"])
     return markdown_table(headers, rows) if rows else "_No patch size has both V1 and V2 runs._\n"
@@ -94,12 +101,13 @@ def seeds_table(df: pd.DataFrame) -> str:
     div, unit = _unit_for(df["train_seconds"])
     headers = ["Method", "Patch", "Seeds", metric_label(df), "GFLOPs/video", f"train time ({unit})",
                "learned-patch top-1 (%)", "random-patch top-1 (%)", "centre-patch top-1 (%)", "coverage (%)"]
+    gd = _sig_digits(df["gflops_per_video"])
     rows = []
     for label, p, sub in _cells(df):
         pe = [d or {} for d in sub["patch_eval"]]
         cov = sub["coverage"] if "coverage" in sub else pd.Series(dtype=float)
         rows.append([label, f"{p}²", ", ".join(str(s) for s in sub["seed"]), fmt_mean_std(sub["acc"]),
-                     fmt_mean_std(sub["gflops_per_video"], 3), fmt_mean_std(sub["train_seconds"] / div, 2)]
+                     fmt_mean_std(sub["gflops_per_video"], gd), fmt_mean_std(sub["train_seconds"] / div, 2)]
                     + [fmt_mean_std([100 * d[k] for d in pe if d.get(k) is not None])
                        for k in ("learned", "random", "centre")]
                     + [fmt_mean_std(100 * pd.to_numeric(cov, errors="coerce"))])
