@@ -22,7 +22,7 @@ test: $(BIN)/.installed
 
 # Micro-benchmarks (pytest-benchmark), kept out of `make test`.
 bench: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m bench --benchmark-enable --benchmark-only --benchmark-json=.benchmarks/latest.json tests/benchmarks
+	mkdir -p .benchmarks && $(BIN)/python -m pytest -q -m bench --benchmark-json=.benchmarks/latest.json tests/benchmarks
 
 clean:
 	rm -rf $(VENV) .cache runs report .benchmarks

@@ -114,9 +114,16 @@ def evaluate_budget(q: float, train_logits: Tensor, val_logits: Tensor, val_labe
 
     ``val_labels_multi`` [N, L] (padded with -1) switches on mAP over ``num_classes`` classes.
     """
+    return _budget_point(q, confidence(train_logits, criterion), confidence(val_logits, criterion), val_logits,
+                         val_labels, cumulative_gflops, val_labels_multi, num_classes)
+
+
+def _budget_point(q: float, train_conf: Tensor, val_conf: Tensor, val_logits: Tensor, val_labels: Tensor,
+                  cumulative_gflops: Sequence[float] | Tensor, val_labels_multi: Optional[Tensor],
+                  num_classes: Optional[int]) -> ExitPoint:
     steps = val_logits.shape[1]
-    thresholds = find_thresholds(confidence(train_logits, criterion), exit_distribution(q, steps))
-    where = exit_steps(confidence(val_logits, criterion), thresholds)
+    thresholds = find_thresholds(train_conf, exit_distribution(q, steps))
+    where = exit_steps(val_conf, thresholds)
     logits = exit_logits(val_logits, where)
     top1 = float((logits.argmax(dim=1) == val_labels.to(logits.device)).float().mean())
     map_ = None
@@ -134,5 +141,7 @@ def exit_curve(train_logits: Tensor, val_logits: Tensor, val_labels: Tensor,
     """The accuracy-vs-cost curve over a sweep of budgets (shapes as in ``evaluate_budget``)."""
     if len(cumulative_gflops) != val_logits.shape[1]:
         raise ValueError(f"cumulative_gflops has {len(cumulative_gflops)} steps, logits have {val_logits.shape[1]}")
-    return [evaluate_budget(q, train_logits, val_logits, val_labels, cumulative_gflops, criterion=criterion,
-                            val_labels_multi=val_labels_multi, num_classes=num_classes) for q in budgets]
+    # Confidences once for the whole sweep: the softmax over [N, T, K] dominates otherwise.
+    train_conf, val_conf = confidence(train_logits, criterion), confidence(val_logits, criterion)
+    return [_budget_point(q, train_conf, val_conf, val_logits, val_labels, cumulative_gflops, val_labels_multi,
+                          num_classes) for q in budgets]
