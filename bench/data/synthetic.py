@@ -25,7 +25,7 @@ import numpy as np
 
 from bench.errors import UsageError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 PATTERNS = ("hstripes", "vstripes", "checker", "hbricks", "vbricks")
 # Classes are pairs of distinct patterns, fewest patterns first. Unordered: {0,1}, {0,2}, {1,2}, {0,3}, ...
 # Ordered (A then B differs from B then A): each pair next to its reverse.
@@ -122,8 +122,8 @@ def trajectory(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
     """
     s, S = p.object_size, p.size
     half = S / 2 - s / 2 - 1                      # largest radius keeping the object inside
-    radius = rng.uniform(0.7, 0.95) * half
-    centre = S / 2 + rng.uniform(-1, 1, size=2) * max(0.0, half - radius)
+    radius = rng.uniform(0.75, 0.95) * half       # >= 0.75 * half: centre patches miss the object
+    centre = S / 2 + rng.uniform(-1, 1, size=2) * min(2.0, half - radius)
     direction = 1.0 if rng.random() < 0.5 else -1.0
     angle0 = rng.uniform(0, 2 * np.pi)
     sweep = rng.uniform(*p.sweep) * np.pi
@@ -163,9 +163,13 @@ def background(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
         x0, y0 = rng.uniform(-w, S), rng.uniform(-h, S)
         vx, vy = rng.uniform(-1.5, 1.5, size=2) * S / F
         palette[k] = _clutter_colour(rng)
+        # Shapes wrap around the frame (a torus of side S + size), so the clutter is as dense at the end
+        # of a video as at its start: no frame gives away *when* it was taken.
+        cx = np.mod(x0 + w + vx * f, S + w) - w / 2
+        cy = np.mod(y0 + h + vy * f, S + h) - h / 2
         # Normalised offsets from the shape's centre, per frame: [F, S] for x and for y.
-        ux = (px[None] - (x0 + w / 2 + vx * f)) / (w / 2)
-        uy = (px[None] - (y0 + h / 2 + vy * f)) / (h / 2)
+        ux = (px[None] - cx) / (w / 2)
+        uy = (px[None] - cy) / (h / 2)
         if rng.random() < 0.5:   # disc
             mask = uy[:, :, None] ** 2 + ux[:, None, :] ** 2 <= 1.0
         else:                    # rectangle
