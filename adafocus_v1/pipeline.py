@@ -26,8 +26,8 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
-from bench.runtime import (configure_cuda_speed, default_num_workers, init_distributed, seed_everything,
-                           set_deterministic)
+from bench.runtime import (configure_cuda_speed, cpu_threads, default_num_workers, init_distributed,
+                           seed_everything, set_deterministic)
 from bench.timing import peak_memory_mb, reset_peak_memory
 
 # Per-epoch validation (the curve, stage-2 metrics) uses at most this many videos, evenly spaced;
@@ -61,6 +61,7 @@ class RunData:
     multilabel: bool
     datasets: List[Any]
     root: Path
+    num_workers: int
 
 
 def _subset(dataset: Any, n: int) -> Any:
@@ -82,11 +83,12 @@ def build_data(cfg: RunConfig, preset: Preset) -> RunData:
                     resize=preset.resize, frame_order=preset.frame_order)
     train_ds = create_dataset(cfg.dataset, root, "train", spec, train=True, skip_bad=cfg.skip_bad)
     val_ds = create_dataset(cfg.dataset, root, "val", spec, train=False, skip_bad=cfg.skip_bad)
-    kw = dict(num_workers=default_num_workers() if cfg.num_workers is None else cfg.num_workers, seed=cfg.seed)
+    workers = default_num_workers() if cfg.num_workers is None else cfg.num_workers
+    kw = dict(num_workers=workers, seed=cfg.seed)
     bs = preset.v1_batch_size
     return RunData(make_loader(train_ds, bs, train=True, **kw), make_loader(val_ds, bs, train=False, **kw),
                    make_loader(_subset(val_ds, EPOCH_EVAL_VIDEOS), bs, train=False, **kw),
-                   train_ds.num_classes, bool(train_ds.multilabel), [train_ds, val_ds], Path(root))
+                   train_ds.num_classes, bool(train_ds.multilabel), [train_ds, val_ds], Path(root), workers)
 
 
 def _scores(r: EvalResult) -> Dict[str, Optional[float]]:
@@ -113,6 +115,8 @@ def run_v1(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     specs = stage_specs(preset, cfg.stage3, cfg.epochs)
     seed_everything(cfg.seed)
     data = build_data(cfg, preset)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(data.num_workers))
     net = build_network(preset, num_classes=data.num_classes, method="v1")
     shared = share_initial_state(net, cfg.init_state)
     net.to(device)
@@ -194,7 +198,8 @@ def _summary(cfg: RunConfig, preset: Preset, specs: Dict[int, StageSpec], stages
         "coverage_by_mode": {name: r.coverage for name, r in results.items()},
         "after_stage2": state.results.get("after_stage2"),
         "early_exit": None, "curve": state.curve,
-        "epochs": {s.name: s.epochs for s in specs.values()},
+        "epochs": sum(specs[k].epochs for k in range(4) if STAGE_NAMES[k] in ran),
+        "stage_epochs": {specs[k].name: specs[k].epochs for k in range(4) if STAGE_NAMES[k] in ran},
         "num_val_videos": learned.num_videos, "num_classes": data.num_classes,
         "device": str(device), "world_size": 1, "run_dir": str(run.path),
     }
