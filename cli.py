@@ -322,10 +322,12 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
               help="V1 reward: gain over a random patch (default), over the previous step, or raw confidence.")
 @click.option("--stage3", type=click.Choice(["paper", "official"]), default=None,
               help="V1 stage 3 tunes f_L + f_C (paper, default) or f_C only (official code).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes (one per GPU, or CPU ranks with gloo): launches torchrun with DDP.")
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_size: int | None, seed: int, epochs: int | None, device: str, runs_dir: str, no_aux: bool,
             no_diversity: bool, no_stop_gradient: bool, deterministic: bool, skip_bad: bool, workers: int | None,
-            sets: tuple[str, ...], no_progress: bool, **method_options: object) -> None:
+            sets: tuple[str, ...], no_progress: bool, nproc: int, **method_options: object) -> None:
     """Train and evaluate one run per method; re-running the same command resumes or skips it.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
@@ -344,14 +346,27 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
                      progress=not no_progress, aux_supervision=not no_aux, diversity=not no_diversity,
                      stop_gradient=not no_stop_gradient, overrides=_parse_sets(sets),
                      **{k: v for k, v in method_options.items() if v is not None})
+    from bench.launch import launch, main_rank
+
+    configs = []
     for method in dict.fromkeys(methods):
         cfg = dataclasses.replace(base, method=method)
+        # resolving the preset also checks --set before any process starts
+        resolved = get_preset(dataset, preset, method=method, arch=arch, **cfg.overrides)
         if cfg.patch_size is None:  # the run directory's name needs the resolved patch size
-            cfg.patch_size = get_preset(dataset, preset, method=method, arch=arch, **cfg.overrides).patch_size
+            cfg.patch_size = resolved.patch_size
+        configs.append(cfg)
+    if nproc > 1:
+        launch(_INVOCATION or sys.argv[1:], nproc)
+        return
+    for cfg in configs:
+        method = cfg.method
         run = RunDir.for_config(cfg)
-        if run.is_complete():
+        if run.is_complete() and main_rank():
             click.echo(f"{method}: already complete, not re-trained: {run.path}")
         summary = METHODS.get(method)(cfg, run)
+        if not main_rank():
+            continue
         exits = summary.get("early_exit") or []
         click.echo(
             f"{method}: top-1 {100 * summary['top1']:.1f}%"
@@ -366,8 +381,12 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
 
 
 # --------------------------------------------------------------------------- entry point
+_INVOCATION: list[str] = []  # the arguments of this invocation (``--nproc`` relaunches them)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one-line errors, exit 2 for usage errors."""
+    _INVOCATION[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = cli.main(args=argv, prog_name="adabench", standalone_mode=False)
     except click.exceptions.Exit as e:  # --help, --version

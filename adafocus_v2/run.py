@@ -24,8 +24,9 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
+from bench import runtime
 from bench.runtime import (DistEnv, barrier, broadcast_object, configure_cuda_speed, default_num_workers,
-                           init_distributed, seed_everything, set_deterministic)
+                           gather_objects, init_distributed, seed_everything, set_deterministic)
 from bench.timing import peak_memory_mb, reset_peak_memory
 
 # Early-exit thresholds need training-set logits; like the official code on Mini-Kinetics,
@@ -106,7 +107,7 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
     make = lambda split, train: create_dataset(cfg.dataset, root, split, spec, train=train,  # noqa: E731
                                                skip_bad=cfg.skip_bad)
     train_ds, val_ds, train_eval_ds = make("train", True), make("val", False), make("train", False)
-    workers = default_num_workers() if cfg.num_workers is None else cfg.num_workers
+    workers = default_num_workers(local_world_size()) if cfg.num_workers is None else cfg.num_workers
     kw = dict(num_workers=workers, seed=cfg.seed, distributed=env.distributed)
     return RunData(
         train_loader=make_loader(train_ds, preset.batch_size, train=True, **kw),
@@ -116,20 +117,24 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
         datasets=[train_ds, val_ds, train_eval_ds], root=Path(root), num_workers=workers)
 
 
+def local_world_size() -> int:
+    """Ranks on this machine (torchrun's LOCAL_WORLD_SIZE; 1 without torchrun)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def cpu_threads(num_workers: int) -> int:
-    """Intra-op threads for CPU training: the cores left after the DataLoader workers (at least 1).
+    """Intra-op threads for CPU training (``bench.runtime.cpu_threads``: OMP_NUM_THREADS if set, else
+    this rank's share of the cores left after the DataLoader workers).
 
     Oversubscribing cores makes OpenMP threads spin against each other; on a busy 2-core machine a
     tiny-preset step measured ~100x slower with 2 threads than with 1 while another job ran."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - int(num_workers))
+    return runtime.cpu_threads(num_workers, local_world_size())
 
 
-def _bad_items(datasets: List[Any]) -> List[Any]:
-    return [item for ds in datasets for item in getattr(ds, "bad_items", [])]
+def _bad_items(datasets: List[Any], env: DistEnv) -> List[Any]:
+    """Skipped items of every rank (each rank reads its own shard)."""
+    mine = [tuple(item) for ds in datasets for item in getattr(ds, "bad_items", [])]
+    return list(dict.fromkeys(item for items in gather_objects(mine, env) for item in items))
 
 
 @METHODS.register("v2")
@@ -165,8 +170,9 @@ def run_v2(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
                 "ablation": {"aux_supervision": cfg.aux_supervision, "diversity": cfg.diversity,
                              "stop_gradient": cfg.stop_gradient}}))
         summary = _train_and_evaluate(cfg, preset, run, data, net, env)
+        bad = _bad_items(data.datasets, env)
         if env.is_main:
-            run.add_bad_items(_bad_items(data.datasets))
+            run.add_bad_items(bad)
             run.write_summary(summary)
         barrier(env)
         return summary

@@ -22,8 +22,8 @@ from bench import io
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.models import AdaFocusNet
 from bench.rundir import RunDir
-from bench.runtime import (DistEnv, all_reduce_mean, amp_context, make_grad_scaler, maybe_channels_last,
-                           wrap_ddp)
+from bench.runtime import (DistEnv, all_reduce_mean, amp_context, broadcast_module_state, make_grad_scaler,
+                           maybe_channels_last, wrap_ddp)
 from bench.timing import EpochTimer, EpochTimes, StageClock
 from bench.training import check_finite, clip_gradients, cosine_schedule, make_sgd
 
@@ -161,7 +161,8 @@ class V2Trainer:
         self.net = maybe_channels_last(net.to(device), device)
         self.objective = V2Objective(self.net, aux_supervision=aux_supervision, diversity=diversity,
                                      stop_gradient=stop_gradient)
-        self.model = wrap_ddp(self.objective, self.env)
+        # without the auxiliary losses the aux heads get no gradient, which DDP must be told about
+        self.model = wrap_ddp(self.objective, self.env, find_unused_parameters=not aux_supervision)
         self.optimizer = make_optimizer(self.net, preset)
         self.scheduler = cosine_schedule(self.optimizer, preset.epochs)
         self.amp = bool(preset.amp) and device.type == "cuda"
@@ -173,15 +174,16 @@ class V2Trainer:
         """Load ``last.pt`` when it exists; the state says which epoch completed last."""
         if run.has_checkpoint():
             info = load_checkpoint(run.last_checkpoint, {"net": self.net}, {"sgd": self.optimizer},
-                                   {"cosine": self.scheduler}, self.scaler)
+                                   {"cosine": self.scheduler}, self.scaler, env=self.env)
             self.state = TrainState.from_checkpoint(info)
         return self.state
 
     def save(self, run: RunDir) -> None:
+        """``last.pt`` and metrics.csv; collective when distributed (RNG states of all ranks), rank 0 writes."""
+        save_checkpoint(run.last_checkpoint, modules={"net": self.net}, optimizers={"sgd": self.optimizer},
+                        schedulers={"cosine": self.scheduler}, scaler=self.scaler, stage=STAGE,
+                        epoch=self.state.epoch, extra=self.state.extra(), env=self.env)
         if self.env.is_main:
-            save_checkpoint(run.last_checkpoint, modules={"net": self.net}, optimizers={"sgd": self.optimizer},
-                            schedulers={"cosine": self.scheduler}, scaler=self.scaler, stage=STAGE,
-                            epoch=self.state.epoch, extra=self.state.extra())
             write_metrics(run, self.state.history)
 
     def fit(self, run: RunDir, train_loader: Iterable[Mapping[str, torch.Tensor]], *,
@@ -200,6 +202,7 @@ class V2Trainer:
                                     amp=self.amp, grad_clip=self.preset.grad_clip, epoch=epoch, env=self.env,
                                     progress=self.progress)
             self.scheduler.step()
+            broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
             self.state.clock.add(STAGE, stats.times)
             self.state.epoch_seconds.append(stats.times.total_seconds)
             row: Dict[str, Any] = {"stage": STAGE, "epoch": epoch + 1, "lr": lr,

@@ -19,6 +19,7 @@ from torch import nn
 
 from bench.errors import UsageError
 from bench.io import PathLike, atomic_torch_save
+from bench.runtime import DistEnv, gather_objects
 
 FORMAT_VERSION = 1
 
@@ -72,13 +73,22 @@ def save_checkpoint(
     stage: str,
     epoch: int,
     extra: Optional[Mapping[str, Any]] = None,
-) -> Path:
+    env: Optional[DistEnv] = None,
+) -> Optional[Path]:
     """Atomically write everything needed to continue after ``epoch`` of ``stage``.
 
     ``epoch`` is the number of the last *completed* epoch (convention of the callers:
     resume starts at ``epoch + 1``). ``extra`` holds plain values the trainer needs back
     (stage times, the accuracy curve, best metric, ...).
+
+    Distributed (``env``): a collective. Every rank must call it; the RNG states of all ranks
+    are gathered (ranks draw different random patches and actions) and only rank 0 writes
+    (returns None on the other ranks). Modules and optimizers are rank 0's: they are the same
+    on every rank after the averaged steps and ``broadcast_module_state``.
     """
+    rngs = gather_objects(rng_state(), env) if env is not None and env.distributed else None
+    if env is not None and not env.is_main:
+        return None
     blob = {
         "format": FORMAT_VERSION,
         "stage": stage,
@@ -88,6 +98,7 @@ def save_checkpoint(
         "schedulers": {k: s.state_dict() for k, s in (schedulers or {}).items()},
         "scaler": scaler.state_dict() if scaler is not None else None,
         "rng": rng_state(),
+        "rng_by_rank": rngs,
         "extra": dict(extra or {}),
     }
     return atomic_torch_save(blob, path)
@@ -121,6 +132,7 @@ def load_checkpoint(
     schedulers: Optional[Mapping[str, Any]] = None,
     scaler: Optional[Any] = None,
     restore_rng: bool = True,
+    env: Optional[DistEnv] = None,
 ) -> Dict[str, Any]:
     """Restore the given objects in place from ``path``; returns ``dict(stage, epoch, extra)``.
 
@@ -128,6 +140,8 @@ def load_checkpoint(
     run; tensors are loaded to CPU and copied into them (optimizer state follows its
     parameters' device). Every object passed must be present in the checkpoint (a mismatch
     is a ``UsageError``: the run directory belongs to a different code version or config).
+    With ``env``, each rank restores its own RNG state when the checkpoint was written by the
+    same number of ranks, else rank 0's (the random streams then continue, but not exactly).
     """
     p = Path(path)
     blob = read_checkpoint(p)
@@ -148,5 +162,9 @@ def load_checkpoint(
     if scaler is not None and blob.get("scaler"):  # an empty dict comes from a disabled scaler
         scaler.load_state_dict(blob["scaler"])
     if restore_rng:
-        set_rng_state(blob["rng"])
+        by_rank = blob.get("rng_by_rank")
+        rank = env.rank if env is not None else 0
+        world = env.world_size if env is not None else 1
+        mine = by_rank[rank] if by_rank and len(by_rank) == world else blob["rng"]
+        set_rng_state(mine)
     return {"stage": blob["stage"], "epoch": blob["epoch"], "extra": blob["extra"]}

@@ -1,0 +1,93 @@
+"""``adabench run --nproc N``: start N ranks of the same command with ``torch.distributed.run``.
+
+The launcher is torchrun itself (called in this process, single node, ``--standalone``: a free
+rendezvous port on localhost), so ``adabench run --nproc 2 ...`` and
+``torchrun --standalone --nproc_per_node 2 -m cli run ...`` start exactly the same workers. Each
+worker reads torchrun's RANK / WORLD_SIZE / LOCAL_RANK and trains with DDP (``bench.runtime``).
+A failed rank ends the whole run (torchrun stops the others) and the launcher prints one line.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import List, Sequence
+
+from bench.errors import AdabenchError, UsageError
+
+LAUNCHED_ENV = "ADABENCH_LAUNCHED"  # set in the workers' environment: they must not launch again
+
+
+def strip_option(argv: Sequence[str], name: str) -> List[str]:
+    """``argv`` without ``name VALUE`` / ``name=VALUE`` (every occurrence)."""
+    out: List[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == name:
+            skip = True
+            continue
+        if arg.startswith(name + "="):
+            continue
+        out.append(arg)
+    return out
+
+
+def under_torchrun() -> bool:
+    """True inside a worker started by torchrun (or by ``launch``)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or os.environ.get(LAUNCHED_ENV) == "1" or \
+        int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def torchrun_args(argv: Sequence[str], nproc: int, module: str = "cli") -> List[str]:
+    """torchrun's arguments for ``python -m <module> <argv without --nproc>`` on ``nproc`` local ranks."""
+    return ["--standalone", "--nproc_per_node", str(int(nproc)), "--module", module,
+            *strip_option(argv, "--nproc")]
+
+
+def _threads_per_rank(nproc: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // nproc)
+
+
+def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
+    """Run ``argv`` (the ``adabench`` arguments) on ``nproc`` local ranks; returns when all finished.
+
+    Raises ``AdabenchError`` (one line, with the failed rank's exit code; 2 keeps usage errors
+    usage errors) when a rank fails. The ranks print their own ``error: ...`` line.
+    """
+    if nproc < 2:
+        raise UsageError(f"--nproc {nproc}: launch needs at least 2 processes")
+    if under_torchrun():
+        raise UsageError("--nproc: this process is already a distributed worker; use either torchrun or --nproc")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    # CPU threads per rank (torchrun would otherwise set 1 and print a warning about it)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_rank(nproc)))
+    os.environ[LAUNCHED_ENV] = "1"
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we print the one line
+    try:
+        run(parse_args(torchrun_args(argv, nproc, module)))
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        code = failure.exitcode if isinstance(failure.exitcode, int) else 1
+        err = AdabenchError(f"rank {rank} of {nproc} failed with exit code {code} (its message is above); "
+                            "re-run the same command to resume")
+        err.exit_code = 2 if code == 2 else 1
+        raise err from None
+    finally:
+        os.environ.pop(LAUNCHED_ENV, None)
+
+
+def main_rank() -> bool:
+    """True in a single process and on rank 0 of a distributed run (the one that prints)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+__all__ = ["launch", "torchrun_args", "strip_option", "under_torchrun", "main_rank", "LAUNCHED_ENV"]
+
