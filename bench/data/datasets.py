@@ -82,7 +82,8 @@ STHV1 = _register(DatasetSource(
 
 STHV2 = _register(DatasetSource(
     DatasetInfo("sthv2", [], flip=False, description=f"Something-Something V2 (174 classes); {_NO_FLIP}"),
-    [sthv2_json("20bn-something-something-v2"), tsm_lists("20bn-something-something-v2-frames", "{:06d}.jpg")]))
+    # Frames first: a root holding both the official JSON and TSM lists was extracted to be read as frames.
+    [tsm_lists("20bn-something-something-v2-frames", "{:06d}.jpg"), sthv2_json("20bn-something-something-v2")]))
 
 ACTNET = _register(DatasetSource(
     DatasetInfo("actnet", [], multilabel=True, description="ActivityNet v1.3 (200 classes, mAP)"),
