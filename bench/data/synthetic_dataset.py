@@ -27,8 +27,23 @@ class SyntheticDataset(VideoDataset):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._cache_file: Optional[Path] = None
         self._frames = self._load_cache()
         self._boxes = self._load_boxes()
+
+    def __getstate__(self):
+        # Spawned workers re-open the memory map instead of receiving a pickled copy of every frame.
+        state = self.__dict__.copy()
+        if self._cache_file is not None:
+            state["_frames"] = None
+        return state
+
+    @property
+    def frames_cache(self) -> np.ndarray:
+        """uint8 ``[N, F, H, W, 3]``: every decoded frame of the split (memory-mapped when cached on disk)."""
+        if self._frames is None:
+            self._frames = np.load(self._cache_file, mmap_mode="r")
+        return self._frames
 
     # ------------------------------------------------------------------------------------------ cache
     def _cache_path(self) -> Path:
@@ -49,7 +64,9 @@ class SyntheticDataset(VideoDataset):
         path = self._cache_path()
         if path.is_file():
             try:
-                return np.load(path, mmap_mode="r")
+                arr = np.load(path, mmap_mode="r")
+                self._cache_file = path
+                return arr
             except (OSError, ValueError):
                 pass  # a damaged cache is rebuilt below
         clips = [self._decode_all(r) for r in self.records]
@@ -65,6 +82,7 @@ class SyntheticDataset(VideoDataset):
             os.replace(tmp, path)
         except OSError:
             return arr  # read-only root: keep the cache in memory only
+        self._cache_file = path
         return np.load(path, mmap_mode="r")
 
     def _load_boxes(self) -> Optional[np.ndarray]:
@@ -88,9 +106,10 @@ class SyntheticDataset(VideoDataset):
 
     # ------------------------------------------------------------------------------------------ items
     def read_clip(self, rec: VideoRecord, j: int):
-        focus, glance = self.sample_indices(self._frames.shape[1])
+        frames = self.frames_cache
+        focus, glance = self.sample_indices(frames.shape[1])
         idx = focus if glance is None else np.concatenate([focus, glance])
-        return np.asarray(self._frames[j][idx]), focus, glance
+        return np.asarray(frames[j][idx]), focus, glance
 
     def source_boxes(self, j: int, focus: np.ndarray) -> Optional[np.ndarray]:
         return None if self._boxes is None else self._boxes[j][focus]
