@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -201,11 +201,3 @@ def keys_in_order(fx: Fixture, split: str) -> List[str]:
 def labels_of(fx: Fixture, split: str) -> List[Tuple[int, ...]]:
     return list((fx.train if split == "train" else fx.val).values())
 
-
-def first_label(labels: Tuple[int, ...]) -> int:
-    return labels[0]
-
-
-__all__ = ["Fixture", "STEP", "H", "W", "frame_image", "frame_numbers_of", "is_flipped", "write_frames",
-           "write_video", "make_20bn_csv", "make_tsm_lists", "make_sthv2_webm", "make_arnet", "make_synthetic",
-           "keys_in_order", "labels_of", "first_label", "Optional"]

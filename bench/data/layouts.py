@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from bench.data.lists import (parse_20bn_csv, parse_frame_list, parse_sthv2_labels, parse_sthv2_split,
                               read_class_names)
+from bench.data.readers import is_video_path
 from bench.data.types import Index
 
 SPLITS = ("train", "val")
@@ -130,19 +131,13 @@ def arnet_lists(class_file: str, list_names: Tuple[str, str], sep: Optional[str]
         base = root / folder if folder else root
 
         def make_path(p: str) -> str:
-            return str(root / p) if _is_video(p) else str(base / p)
+            return str(root / p) if is_video_path(p) else str(base / p)
 
         recs, dropped = parse_frame_list(root / list_names[0 if split == "train" else 1], sep, len(classes), cls,
                                          make_path, template, problems, multilabel=multilabel, min_frames=3)
         return Index("arnet-lists", classes, recs, problems, dropped)
 
     return Layout("arnet-lists", text, class_file, index)
-
-
-def _is_video(p: str) -> bool:
-    from bench.data.readers import is_video_path
-
-    return is_video_path(p)
 
 
 def _printf(template: str) -> str:
