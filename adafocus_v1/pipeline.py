@@ -6,7 +6,9 @@ FLOPs -> ``summary.json`` (written last, and only once stage 3 has finished).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -26,8 +28,9 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
-from bench.runtime import (configure_cuda_speed, cpu_threads, default_num_workers, init_distributed,
-                           seed_everything, set_deterministic)
+from bench.runtime import (DistEnv, barrier, broadcast_module_state, configure_cuda_speed, cpu_threads,
+                           default_num_workers, gather_objects, init_distributed, seed_everything,
+                           set_deterministic)
 from bench.timing import peak_memory_mb, reset_peak_memory
 
 # Per-epoch validation (the curve, stage-2 metrics) uses at most this many videos, evenly spaced;
@@ -74,8 +77,13 @@ def _subset(dataset: Any, n: int) -> Any:
     return sub
 
 
-def build_data(cfg: RunConfig, preset: Preset) -> RunData:
-    """Train (augmented) and val loaders with V1's batch size; a val subset for per-epoch checks."""
+def _local_world_size() -> int:
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def build_data(cfg: RunConfig, preset: Preset, env: Optional[DistEnv] = None) -> RunData:
+    """Train (augmented) and val loaders with V1's batch size (per rank when distributed: each rank
+    reads its shard through a ``DistributedSampler``); a val subset for per-epoch checks."""
     from bench.data import ClipSpec, create_dataset, make_loader, resolve_data_root
 
     root = resolve_data_root(cfg.dataset, cfg.data_root)
@@ -83,8 +91,8 @@ def build_data(cfg: RunConfig, preset: Preset) -> RunData:
                     resize=preset.resize, frame_order=preset.frame_order)
     train_ds = create_dataset(cfg.dataset, root, "train", spec, train=True, skip_bad=cfg.skip_bad)
     val_ds = create_dataset(cfg.dataset, root, "val", spec, train=False, skip_bad=cfg.skip_bad)
-    workers = default_num_workers() if cfg.num_workers is None else cfg.num_workers
-    kw = dict(num_workers=workers, seed=cfg.seed)
+    workers = default_num_workers(_local_world_size()) if cfg.num_workers is None else cfg.num_workers
+    kw = dict(num_workers=workers, seed=cfg.seed, distributed=env is not None and env.distributed)
     bs = preset.v1_batch_size
     return RunData(make_loader(train_ds, bs, train=True, **kw), make_loader(val_ds, bs, train=False, **kw),
                    make_loader(_subset(val_ds, EPOCH_EVAL_VIDEOS), bs, train=False, **kw),
@@ -105,41 +113,46 @@ def run_v1(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     if run.is_complete() and stages[-1] == 3:
         return run.read_summary()
     env = init_distributed(cfg.device)
-    if env.distributed:
-        raise UsageError("the V1 pipeline runs in one process (its RL stage is single-device, like the "
-                         "original); launch it without torchrun")
     device = env.device
     set_deterministic(cfg.deterministic)
     configure_cuda_speed(device)
     preset = resolve_preset(cfg)
     specs = stage_specs(preset, cfg.stage3, cfg.epochs)
-    seed_everything(cfg.seed)
-    data = build_data(cfg, preset)
+    seed_everything(cfg.seed, env.rank)
+    data = build_data(cfg, preset, env)
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads(data.num_workers))
+        torch.set_num_threads(cpu_threads(data.num_workers, _local_world_size()))
     net = build_network(preset, num_classes=data.num_classes, method="v1")
-    shared = share_initial_state(net, cfg.init_state)
+    shared = share_initial_state(net, cfg.init_state) if env.is_main else None
     net.to(device)
-    run.create()
-    with run.locked():
+    broadcast_module_state(net, env)  # every rank starts from rank 0's weights
+    if env.is_main:  # only rank 0 takes the lock and writes into the run directory
+        run.create()
+    with run.locked() if env.is_main else contextlib.nullcontext():
         start = find_start(run, stages, {k: s.epochs for k, s in specs.items()})
-        run.write_config(cfg, preset)
-        run.write_manifest(collect_manifest(cfg, device, 1, extra={
+        if env.is_main:
+            run.write_config(cfg, preset)
+            run.write_manifest(collect_manifest(cfg, device, env.world_size, extra={
             "dataset_root": str(data.root), "num_classes": data.num_classes, "initial_state": shared,
             "torch_threads": torch.get_num_threads(), "stages": list(stages), "stage3_mode": cfg.stage3,
             "rl": cfg.rl, "reward": cfg.reward, "resumed_from": str(start.weights) if start.weights else None}))
-        summary = _train_and_evaluate(cfg, preset, specs, stages, start, run, data, net, device)
-        run.add_bad_items([item for ds in data.datasets for item in getattr(ds, "bad_items", [])])
-        if stages[-1] == 3:
-            run.write_summary(summary)
+        summary = _train_and_evaluate(cfg, preset, specs, stages, start, run, data, net, device, env)
+        mine = [tuple(item) for ds in data.datasets for item in getattr(ds, "bad_items", [])]
+        bad = list(dict.fromkeys(item for items in gather_objects(mine, env) for item in items))
+        if env.is_main:
+            run.add_bad_items(bad)
+            if stages[-1] == 3:
+                run.write_summary(summary)
+        barrier(env)
         return summary
 
 
 def _train_and_evaluate(cfg: RunConfig, preset: Preset, specs: Dict[int, StageSpec], stages: tuple,
                         start: StartPoint, run: RunDir, data: RunData, net: torch.nn.Module,
-                        device: torch.device) -> Dict[str, Any]:
+                        device: torch.device, env: Optional[DistEnv] = None) -> Dict[str, Any]:
     reset_peak_memory(device)
-    ev = dict(seed=cfg.seed, num_classes=data.num_classes, multilabel=data.multilabel)
+    env = env or DistEnv(device=device)
+    ev = dict(seed=cfg.seed, num_classes=data.num_classes, multilabel=data.multilabel, env=env)
 
     def epoch_eval(spec: StageSpec, epoch: int) -> Dict[str, Any]:
         if spec.index == 0:
@@ -154,12 +167,13 @@ def _train_and_evaluate(cfg: RunConfig, preset: Preset, specs: Dict[int, StageSp
 
     runner = StageRunner(net, preset, device, run, data.train_loader, rl_cfg=rl_config(preset),
                          reward=preset.reward, num_classes=data.num_classes, seed=cfg.seed,
-                         evaluate_fn=epoch_eval, stage_end_fn=stage_end, log=run.log)
+                         evaluate_fn=epoch_eval, stage_end_fn=stage_end,
+                         log=run.log if env.is_main else (lambda msg: None), env=env)
     if start.weights is not None:   # network, RNG and the carried state (clock, curve, history)
-        info = load_checkpoint(start.weights, {"net": net})
+        info = load_checkpoint(start.weights, {"net": net}, env=env)
         runner.state = V1State.from_extra(info["extra"])
     if start.stage is not None:
-        if run.is_complete():       # the directory's model is about to change
+        if env.is_main and run.is_complete():       # the directory's model is about to change
             run.summary_path.unlink()
         for k in range(start.stage, stages[-1] + 1):
             mid = start.mid_stage and k == start.stage
@@ -201,5 +215,6 @@ def _summary(cfg: RunConfig, preset: Preset, specs: Dict[int, StageSpec], stages
         "epochs": sum(specs[k].epochs for k in range(4) if STAGE_NAMES[k] in ran),
         "stage_epochs": {specs[k].name: specs[k].epochs for k in range(4) if STAGE_NAMES[k] in ran},
         "num_val_videos": learned.num_videos, "num_classes": data.num_classes,
-        "device": str(device), "world_size": 1, "run_dir": str(run.path),
+        "device": str(device), "world_size": getattr(ev.get("env"), "world_size", 1),
+        "run_dir": str(run.path),
     }

@@ -25,7 +25,8 @@ from bench import io
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.models import AdaFocusNet
 from bench.rundir import RunDir
-from bench.runtime import amp_context, make_grad_scaler
+from bench.runtime import (DistEnv, GradientAverager, all_reduce_mean, amp_context, broadcast_module_state,
+                           make_grad_scaler)
 from bench.timing import EpochTimer, StageClock
 from bench.training import check_finite, clip_gradients, cosine_schedule, make_sgd
 
@@ -90,17 +91,26 @@ def _set_epoch(loader: Any, key: int, seed: int) -> None:
 
 
 class StageRunner:
-    """Trains the stages of one run on one device (V1 is single-process, like the original)."""
+    """Trains the stages of one run on one device, or data-parallel over the ranks of ``env``.
+
+    Distributed: every rank trains on its shard and the gradients of the stage's trainable
+    parameters are averaged over ranks as backward accumulates them (``GradientAverager``, DDP's
+    arithmetic; the stage losses and the RL update call submodules directly, so there is no single
+    forward for a DDP wrapper). Stage 2 included: each rank samples its own actions and rewards and
+    normalises its returns over its own batch, then the policy gradients are averaged (the original
+    code refused multi-GPU RL). Only rank 0 writes checkpoints, metrics and the log.
+    """
 
     def __init__(self, net: AdaFocusNet, preset: Any, device: torch.device, run: RunDir,
                  train_loader: Iterable[Batch], *, rl_cfg: rl.RLConfig, reward: str, num_classes: int,
                  seed: int = 0,
                  evaluate_fn: Optional[EvalFn] = None, stage_end_fn: Optional[StageEndFn] = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, env: Optional[DistEnv] = None) -> None:
         self.net, self.preset, self.device, self.run = net, preset, device, run
         self.loader, self.rl_cfg, self.reward, self.num_classes = train_loader, rl_cfg, reward, num_classes
         self.seed = seed
         self.evaluate_fn, self.stage_end_fn, self.log = evaluate_fn, stage_end_fn, log
+        self.env = env or DistEnv(device=device)
         self.state = V1State()
 
     # ------------------------------------------------------------------ optimisers
@@ -117,7 +127,7 @@ class StageRunner:
     def _checkpoint(self, path, spec: StageSpec, epoch: int, opt, sched, scaler) -> None:
         save_checkpoint(path, modules={"net": self.net}, optimizers={"opt": opt},
                         schedulers={"sched": sched} if sched is not None else {}, scaler=scaler,
-                        stage=spec.name, epoch=epoch, extra=self.state.extra())
+                        stage=spec.name, epoch=epoch, extra=self.state.extra(), env=self.env)
 
     # ------------------------------------------------------------------ one stage
     def run_stage(self, spec: StageSpec, start_epoch: int = 0, resume_from: Optional[str] = None) -> None:
@@ -128,8 +138,13 @@ class StageRunner:
         scaler = make_grad_scaler(self.device, spec.amp)
         if resume_from is not None:
             load_checkpoint(resume_from, {"net": self.net}, {"opt": opt},
-                            {"sched": sched} if sched is not None else {}, scaler)
+                            {"sched": sched} if sched is not None else {}, scaler, env=self.env)
         self.state.stage_done = False
+        with GradientAverager(self.net.parameters(), self.env):
+            self._run_epochs(spec, start_epoch, opt, sched, scaler)
+
+    def _run_epochs(self, spec: StageSpec, start_epoch: int, opt: torch.optim.Optimizer, sched: Any,
+                    scaler: Any) -> None:
         for epoch in range(start_epoch, spec.epochs):
             apply_stage_modes(self.net, spec)   # evaluation leaves the whole net in eval mode
             _set_epoch(self.loader, 1000 * spec.index + epoch, self.seed)
@@ -138,6 +153,7 @@ class StageRunner:
             check_stage_modes(self.net, spec)
             if sched is not None:
                 sched.step()
+            broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
             self.state.clock.add(spec.name, times)
             self.state.epoch_seconds.append(times.total_seconds)
             row: Dict[str, Any] = {"stage": spec.name, "epoch": epoch + 1,
@@ -161,6 +177,8 @@ class StageRunner:
             self._checkpoint(self.run.last_checkpoint, spec, epoch, opt, sched, scaler)
             if self.state.stage_done:
                 self._checkpoint(self.run.stage_checkpoint(spec.name), spec, epoch, opt, sched, scaler)
+            if not self.env.is_main:
+                continue
             write_metrics(self.run, self.state.history)
             self.log(f"{spec.name} epoch {epoch + 1}/{spec.epochs} "
                      + " ".join(f"{k} {v:.4f}" for k, v in sums.items())
@@ -186,7 +204,7 @@ class StageRunner:
             steps += 1
         if steps == 0:
             raise ValueError("the training loader yielded no batches (fewer videos than one batch?)")
-        return {k: v / steps for k, v in sums.items()}, timer.result()
+        return {k: float(all_reduce_mean(v / steps, self.env)) for k, v in sums.items()}, timer.result(self.env)
 
     def _sgd_step(self, spec: StageSpec, batch: Dict[str, torch.Tensor], opt: torch.optim.Optimizer,
                   scaler: Any, params: List[nn.Parameter]) -> Dict[str, float]:
