@@ -27,7 +27,11 @@ SMALL = dict(frames=4, input_size=32, resize=32, patch_size=16, glance_size=16, 
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread(monkeypatch):
+    """Tiny ops on a shared machine: one intra-op thread (the runner would take every free core)."""
+    import adafocus_v1.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "cpu_threads", lambda *a, **kw: 1)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
