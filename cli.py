@@ -293,7 +293,8 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 
 @cli.command("run")
 @click.option("--method", "methods", type=click.Choice(_method_names()), multiple=True, required=True,
-              help="Method(s) to train; several run one after another.")
+              help="Method(s) to train, repeatable: several make a matched experiment (same data, "
+                   "architecture and initial weights for each patch size x seed).")
 @click.option("--dataset", default="synthetic", show_default=True,
               help="Dataset name (see `adabench data list`); synthetic is generated on first use.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
@@ -301,8 +302,9 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
 @click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True,
               help="matched: V1 and V2 share glance, focus, policy trunk and classifier.")
-@click.option("--patch-size", type=click.IntRange(min=1), default=None, help="Patch side P (default: the preset's).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
+              help="Patch side P, repeatable for a sweep (default: the preset's).")
+@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the preset's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
@@ -325,59 +327,74 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes (one per GPU, or CPU ranks with gloo): launches torchrun with DDP.")
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
-            patch_size: int | None, seed: int, epochs: int | None, device: str, runs_dir: str, no_aux: bool,
+            patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str, no_aux: bool,
             no_diversity: bool, no_stop_gradient: bool, deterministic: bool, skip_bad: bool, workers: int | None,
             sets: tuple[str, ...], no_progress: bool, nproc: int, **method_options: object) -> None:
-    """Train and evaluate one run per method; re-running the same command resumes or skips it.
+    """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
-    checkpoints/, summary.json).
+    checkpoints/, summary.json). A run that is complete is not trained again.
     """
-    import dataclasses
-
     from bench.config import RunConfig
-    from bench.methods import METHODS
-    from bench.presets import get_preset
-    from bench.rundir import RunDir
 
     base = RunConfig(method=methods[0], dataset=dataset, data_root=data_root, preset=preset, arch=arch,
-                     patch_size=patch_size, seed=seed, epochs=epochs, device=device, runs_dir=runs_dir,
+                     seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, num_workers=workers,
                      progress=not no_progress, aux_supervision=not no_aux, diversity=not no_diversity,
                      stop_gradient=not no_stop_gradient, overrides=_parse_sets(sets),
                      **{k: v for k, v in method_options.items() if v is not None})
-    from bench.launch import launch, main_rank
-
-    configs = []
-    for method in dict.fromkeys(methods):
-        cfg = dataclasses.replace(base, method=method)
-        # resolving the preset also checks --set before any process starts
-        resolved = get_preset(dataset, preset, method=method, arch=arch, **cfg.overrides)
-        if cfg.patch_size is None:  # the run directory's name needs the resolved patch size
-            cfg.patch_size = resolved.patch_size
-        configs.append(cfg)
+    configs = _plan(base, methods, patch_sizes, seeds)
     if nproc > 1:
+        from bench.launch import launch
+
         launch(_INVOCATION or sys.argv[1:], nproc)
         return
+    _run_all(configs)
+
+
+def _plan(base: "RunConfig", methods: tuple[str, ...], patch_sizes: tuple[int, ...], seeds: tuple[int, ...]
+          ) -> list:
+    """The runs of a (matched) experiment, with patch sizes resolved from the preset when not given."""
+    from bench.experiment import plan_runs
+    from bench.presets import get_preset
+
+    methods = tuple(dict.fromkeys(methods))
+    for method in methods:  # resolving each preset checks --set before any process starts
+        default_patch = get_preset(base.dataset, base.preset, method=method, arch=base.arch,
+                                   **base.overrides).patch_size
+    return plan_runs(base, methods, tuple(dict.fromkeys(patch_sizes)) or (default_patch,),
+                     tuple(dict.fromkeys(seeds)) or (base.seed,))
+
+
+def _run_all(configs: list) -> list[dict]:
+    """Run (or resume, or skip when complete) every planned run; print one summary line each."""
+    from bench.launch import main_rank
+    from bench.methods import METHODS
+    from bench.rundir import RunDir
+
+    summaries = []
     for cfg in configs:
-        method = cfg.method
         run = RunDir.for_config(cfg)
         if run.is_complete() and main_rank():
-            click.echo(f"{method}: already complete, not re-trained: {run.path}")
-        summary = METHODS.get(method)(cfg, run)
-        if not main_rank():
-            continue
-        exits = summary.get("early_exit") or []
-        click.echo(
-            f"{method}: top-1 {100 * summary['top1']:.1f}%"
-            + (f"  mAP {100 * summary['map']:.1f}%" if summary.get("map") is not None else "")
-            + f"  {summary['gflops_per_video']:.3g} GFLOPs/video  train {summary['train_seconds']:.0f}s"
-            + "  patches learned/random/centre "
-            + "/".join(f"{100 * summary['patch_eval'][k]:.1f}" for k in ("learned", "random", "centre"))
-            + (f"  coverage {100 * summary['coverage']:.0f}%" if summary.get("coverage") is not None else "")
-            + (f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
-               if exits else "")
-            + f"\n  {run.path}")
+            click.echo(f"{cfg.method}: already complete, not re-trained: {run.path}")
+        summary = METHODS.get(cfg.method)(cfg, run)
+        summaries.append(summary)
+        if main_rank():
+            click.echo(_summary_line(cfg.method, summary) + f"\n  {run.path}")
+    return summaries
+
+
+def _summary_line(method: str, summary: dict) -> str:
+    exits = summary.get("early_exit") or []
+    return (
+        f"{method} p{summary.get('patch_size')} s{summary.get('seed')}: top-1 {100 * summary['top1']:.1f}%"
+        + (f"  mAP {100 * summary['map']:.1f}%" if summary.get("map") is not None else "")
+        + f"  {summary['gflops_per_video']:.3g} GFLOPs/video  train {summary['train_seconds']:.0f}s"
+        + "  patches learned/random/centre "
+        + "/".join(f"{100 * summary['patch_eval'][k]:.1f}" for k in ("learned", "random", "centre"))
+        + (f"  coverage {100 * summary['coverage']:.0f}%" if summary.get("coverage") is not None else "")
+        + (f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
+           if exits else ""))
 
 
 # --------------------------------------------------------------------------- entry point
