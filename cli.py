@@ -397,6 +397,35 @@ def _summary_line(method: str, summary: dict) -> str:
            if exits else ""))
 
 
+# --------------------------------------------------------------------------- demo
+@cli.command("demo")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="report", show_default=True,
+              help="Where report.md and its plots go.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
+    """The main job on the built-in data: synthetic benchmark -> matched V1 vs V2 (tiny) -> report.
+
+    Re-running it resumes interrupted runs and reuses complete ones.
+    """
+    from bench.config import RunConfig
+    from bench.data import check_dataset, resolve_data_root
+    from reports.report import build_report
+
+    root = resolve_data_root("synthetic")  # generated into the cache on first use
+    report = check_dataset("synthetic", root)
+    counts = ", ".join(f"{split} {n}" for split, n in report.splits.items())
+    click.echo(f"synthetic benchmark: {root} ({report.num_classes} classes; {counts} videos)")
+    if not report.ok:
+        raise AdabenchError(f"the synthetic benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
+    base = RunConfig(method="v1", dataset="synthetic", preset="tiny", arch="matched", seed=seed,
+                     runs_dir=runs_dir, progress=not no_progress)
+    _run_all(_plan(base, ("v1", "v2"), (), (seed,)))
+    path = build_report(runs_dir, out_dir)
+    click.echo(f"report: {path}")
+
+
 # --------------------------------------------------------------------------- entry point
 _INVOCATION: list[str] = []  # the arguments of this invocation (``--nproc`` relaunches them)
 
