@@ -33,8 +33,10 @@ V1_ARGS = ["--set", f"frames={FRAMES}", "--set", f"input_size={SIZE}", "--set", 
            "--set", "v1_batch_size=4"]
 
 
-def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, seed: int = 0) -> Path:
-    """``train``/``val`` videos per class of two classes; ``easy``: dark vs bright frames + noise."""
+def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, odd_val: bool = False,
+              seed: int = 0) -> Path:
+    """``train``/``val`` videos per class of two classes; ``easy``: dark vs bright frames + noise
+    (``odd_val``: one val video fewer in the last class, so a DistributedSampler must pad)."""
     if not easy:
         from bench.data import generate_synthetic
 
@@ -47,7 +49,7 @@ def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, s
     for split, n, fname in (("train", train, "train"), ("val", val, "validation")):
         rows = []
         for label, name in enumerate(names):
-            for k in range(n):
+            for k in range(n - int(odd_val and split == "val" and label == len(names) - 1)):
                 vid = f"{split}-{label}-{k:03d}"
                 d = root / "frames" / vid
                 d.mkdir()
