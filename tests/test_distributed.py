@@ -27,7 +27,7 @@ def _data(rank: int):
     return torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g)
 
 
-def _worker(rank: int, port: int) -> None:
+def _worker(rank: int, port: int, tmp: str = "") -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD))
     torch.set_num_threads(1)
@@ -78,13 +78,48 @@ def _worker(rank: int, port: int) -> None:
             time.sleep(0.05 + 0.25 * rank)
         times = timer.result(env)
         assert times.total_seconds >= 0.6 and times.steps == 2
+        _check_averager_broadcast_and_rng(env, rank, expected, tmp)
         runtime.barrier(env)
     finally:
         runtime.cleanup(env)
 
 
-def test_two_gloo_processes() -> None:
-    ctx = mp.spawn(_worker, args=(_free_port(),), nprocs=WORLD, join=False)
+def _check_averager_broadcast_and_rng(env, rank: int, expected, tmp: str) -> None:
+    """GradientAverager (V1's data-parallel gradients), broadcast_module_state, gather_objects and
+    per-rank RNG states in a collective checkpoint."""
+    from bench.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)  # same initial weights as the DDP check above
+    with runtime.GradientAverager(net.parameters(), env):
+        x, y = _data(rank)
+        torch.nn.functional.mse_loss(net(x), y).backward()
+    for i, p in enumerate(net.parameters()):
+        torch.testing.assert_close(p.grad, (expected[0][i] + expected[1][i]) / 2)
+    net.zero_grad()
+    torch.nn.functional.mse_loss(net(x), y).backward()  # hooks are gone after the block: local grads
+    torch.testing.assert_close(list(net.parameters())[0].grad, expected[rank][0])
+    bn = torch.nn.BatchNorm1d(2)
+    bn.running_mean.fill_(float(rank + 3))
+    with torch.no_grad():
+        bn.weight.fill_(float(rank + 1))
+    runtime.broadcast_module_state(bn, env)
+    assert bn.running_mean.tolist() == [3.0, 3.0] and bn.weight.tolist() == [1.0, 1.0]
+    assert runtime.gather_objects(("rank", rank), env) == [("rank", 0), ("rank", 1)]
+    path = os.path.join(tmp, "ckpt.pt")
+    torch.manual_seed(50 + rank)
+    written = save_checkpoint(path, modules={"bn": bn}, stage="s", epoch=0, env=env)
+    assert (written is None) == (rank != 0)
+    nxt = torch.rand(3)
+    runtime.barrier(env)
+    torch.manual_seed(999)
+    load_checkpoint(path, {"bn": bn}, env=env)
+    assert torch.equal(torch.rand(3), nxt)  # each rank continues its own random stream
+    assert not torch.equal(*runtime.all_gather_cat(nxt[None], env))
+
+
+def test_two_gloo_processes(tmp_path) -> None:
+    ctx = mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False)
     deadline = time.monotonic() + 60
     while not ctx.join(timeout=1):
         if time.monotonic() > deadline:
