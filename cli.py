@@ -368,6 +368,7 @@ def _plan(base: "RunConfig", methods: tuple[str, ...], patch_sizes: tuple[int, .
 
 def _run_all(configs: list) -> list[dict]:
     """Run (or resume, or skip when complete) every planned run; print one summary line each."""
+    from bench.errors import DataError
     from bench.launch import main_rank
     from bench.methods import METHODS
     from bench.rundir import RunDir
@@ -377,7 +378,13 @@ def _run_all(configs: list) -> list[dict]:
         run = RunDir.for_config(cfg)
         if run.is_complete() and main_rank():
             click.echo(f"{cfg.method}: already complete, not re-trained: {run.path}")
-        summary = METHODS.get(cfg.method)(cfg, run)
+        try:
+            summary = METHODS.get(cfg.method)(cfg, run)
+        except DataError as e:  # a broken video or frame: say how to go on without it
+            if cfg.skip_bad:
+                raise
+            raise DataError(f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json") \
+                from None
         summaries.append(summary)
         if main_rank():
             click.echo(_summary_line(cfg.method, summary) + f"\n  {run.path}")
