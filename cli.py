@@ -291,6 +291,40 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _locate_data(dataset: str, data_root: str | None) -> str | None:
+    """The data root to use, checked before any run starts.
+
+    Synthetic needs none (generated on first use). Another dataset without --data-root is looked for
+    in $ADABENCH_DATA/<name> and ./data/<name>. Missing data is one line saying where we looked,
+    which layout is expected and that the README's Datasets section explains it.
+    """
+    import os
+    from pathlib import Path
+
+    from bench.data import dataset_source
+    from bench.errors import DatasetNotFoundError
+
+    if dataset == "synthetic" and data_root is None:
+        return None
+    source = dataset_source(dataset)
+    wanted = " or ".join(layout.marker for layout in source.layouts)
+    readme = "the README's Datasets section explains the layout and how to get it"
+    if data_root is None:
+        looked = ([Path(os.environ["ADABENCH_DATA"]) / dataset] if os.environ.get("ADABENCH_DATA") else []) + \
+            [Path("data") / dataset]
+        found = next((p for p in looked if p.is_dir()), None)
+        if found is None:
+            raise DatasetNotFoundError(
+                f"--dataset {dataset}: no data found (looked in {', '.join(map(str, looked))}; give --data-root DIR); "
+                f"expected {wanted} in the root; {readme}")
+        data_root = str(found)
+    try:
+        source.detect(Path(data_root))
+    except DatasetNotFoundError as e:
+        raise DatasetNotFoundError(f"--dataset {dataset}: {e}; {readme}") from None
+    return data_root
+
+
 @cli.command("run")
 @click.option("--method", "methods", type=click.Choice(_method_names()), multiple=True, required=True,
               help="Method(s) to train, repeatable: several make a matched experiment (same data, "
@@ -337,6 +371,7 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     """
     from bench.config import RunConfig
 
+    data_root = _locate_data(dataset, data_root)
     base = RunConfig(method=methods[0], dataset=dataset, data_root=data_root, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, num_workers=workers,
