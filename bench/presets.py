@@ -268,7 +268,20 @@ def get_preset(dataset: str, name: str = "paper", *, method: str = "v2", arch: s
     return preset
 
 
+# counts a --set override must keep >= 1 (0 or less would fail deep inside training with a traceback)
+POSITIVE_FIELDS = ("frames", "input_size", "resize", "epochs", "batch_size", "v1_batch_size", "v1_pretrain_epochs",
+                   "v1_stage1_epochs", "v1_stage2_epochs", "v1_stage3_epochs", "ppo_epochs")
+
+
 def _validate(p: Preset) -> None:
+    bad = [f"{k}={getattr(p, k)}" for k in POSITIVE_FIELDS if getattr(p, k) < 1]
+    if p.glance_frames is not None and p.glance_frames < 1:
+        bad.append(f"glance_frames={p.glance_frames}")
+    if bad:
+        raise UsageError(f"preset field(s) {', '.join(bad)}: expected a positive integer")
+    for k in ("dropout", "fc_dropout"):
+        if not 0.0 <= getattr(p, k) < 1.0:
+            raise UsageError(f"preset field {k}={getattr(p, k)}: expected a probability in [0, 1)")
     if not 0 < p.patch_size <= p.input_size:
         raise UsageError(f"patch size {p.patch_size} must be in 1..{p.input_size} (the frame size)")
     if p.policy_head == "categorical" and p.grid_n < 2:

@@ -127,7 +127,13 @@ class VideoDataset(Dataset):
                 raise DataError(f"{folder}: no frames matching {rec.template}")
             if not folder.is_dir():
                 raise DataError(f"{folder}: frame folder not found (listed at {rec.source})")
-            frames = read_frame_folder(folder, rec.template, pick(num))
+            try:
+                frames = read_frame_folder(folder, rec.template, pick(num))
+            except DataError as e:  # say how far the list and the folder disagree
+                have = count_frames(folder, rec.template)
+                if rec.num_frames is None or have >= rec.num_frames:
+                    raise
+                raise DataError(f"{e}; {rec.source} lists {rec.num_frames} frames, the folder has {have}") from None
         return frames, chosen["focus"], chosen["glance"]  # type: ignore[return-value]
 
     def source_boxes(self, j: int, focus: np.ndarray) -> Optional[np.ndarray]:

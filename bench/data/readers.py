@@ -168,9 +168,20 @@ def open_video(path: Path, backend: str = "auto"):
 def read_video(path: Path, indices_for, backend: str = "auto") -> Tuple[np.ndarray, int]:
     """Open ``path``, pick indices with ``indices_for(num_frames)``, return (uint8 ``[N, H, W, 3]``, num_frames).
 
-    Indices are clamped to the decodable frame count the reader reports.
+    Indices are clamped to the decodable frame count the reader reports. A header that promises more
+    frames than the stream holds (a truncated file whose index survived): PyAV samples again over the
+    frames that really decode; with ``auto``, decord's failure on such a file falls back to PyAV.
     """
     reader = open_video(path, backend)
+    if backend == "auto" and isinstance(reader, _DecordVideo):
+        try:
+            return _read_frames(path, reader, indices_for)
+        except DataError:
+            reader = open_video(path, "pyav")
+    return _read_frames(path, reader, indices_for)
+
+
+def _read_frames(path: Path, reader, indices_for) -> Tuple[np.ndarray, int]:
     try:
         n = reader.num_frames
         idx = np.clip(np.asarray(indices_for(n), dtype=np.int64), 0, n - 1)
