@@ -180,3 +180,26 @@ def test_cli_rejects_bad_stages_in_one_line(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--stages" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("reward", ["prev", "conf"])
+def test_other_rewards_run(tmp_path, data_root, reward):
+    summary, run = _run(_cfg(tmp_path, data_root, reward=reward))
+    assert summary["reward"] == reward and run.is_complete()
+    s2 = [r for r in run.read_metrics() if r["stage"] == "stage2"]
+    assert len(s2) == 2 and all(float(r["train_reward"]) == float(r["train_reward"]) for r in s2)  # not NaN
+
+
+def test_ppo_with_one_epoch_equals_reinforce_and_more_epochs_differ(tmp_path, data_root):
+    """K = 1: the ratio is 1 where the gradient is taken, so PPO's update is REINFORCE's (same seed,
+    same samples -> the same policy). K = 2 reuses each batch and ends elsewhere."""
+    policies = {}
+    for name, rl_name, k in (("ppo1", "ppo", 1), ("reinforce", "reinforce", 1), ("ppo2", "ppo", 2)):
+        cfg = _cfg(tmp_path, data_root, name, rl=rl_name, stages=(0, 1, 2))
+        cfg.overrides["ppo_epochs"] = k
+        _, run = _run(cfg)
+        w = _weights(run, "stage2.pt")
+        policies[name] = {n: t for n, t in w.items() if n.startswith("policy.")}
+    same = [torch.allclose(policies["ppo1"][n], policies["reinforce"][n], atol=1e-6) for n in policies["ppo1"]]
+    assert all(same)
+    assert not all(torch.allclose(policies["ppo1"][n], policies["ppo2"][n], atol=1e-6) for n in policies["ppo1"])
