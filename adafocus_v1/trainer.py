@@ -23,12 +23,13 @@ from adafocus_v1.stages import StageSpec, apply_stage_modes, check_stage_modes
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench import io
 from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.errors import UsageError
 from bench.models import AdaFocusNet
 from bench.rundir import RunDir
 from bench.runtime import (DistEnv, GradientAverager, all_reduce_mean, amp_context, broadcast_module_state,
                            make_grad_scaler)
 from bench.timing import EpochTimer, StageClock
-from bench.training import check_finite, clip_gradients, cosine_schedule, make_sgd
+from bench.training import check_finite, check_finite_params, clip_gradients, cosine_schedule, make_sgd
 
 Batch = Mapping[str, torch.Tensor]
 EvalFn = Callable[[StageSpec, int], Dict[str, Any]]   # (stage, epoch) -> metrics for the row/curve
@@ -153,6 +154,8 @@ class StageRunner:
             check_stage_modes(self.net, spec)
             if sched is not None:
                 sched.step()
+            check_finite(sums.get("loss", 0.0), f"{spec.name}, epoch {epoch + 1}")  # every step's loss, averaged
+            check_finite_params(self.net, f"{spec.name}, epoch {epoch + 1}")  # never checkpoint a diverged net
             broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
             self.state.clock.add(spec.name, times)
             self.state.epoch_seconds.append(times.total_seconds)
@@ -203,7 +206,8 @@ class StageRunner:
                 sums[k] = sums.get(k, 0.0) + float(v)
             steps += 1
         if steps == 0:
-            raise ValueError("the training loader yielded no batches (fewer videos than one batch?)")
+            raise UsageError("no training batches: each process has fewer training videos than one batch (the last "
+                         "partial batch is dropped); lower it with --set v1_batch_size=N")
         return {k: float(all_reduce_mean(v / steps, self.env)) for k, v in sums.items()}, timer.result(self.env)
 
     def _sgd_step(self, spec: StageSpec, batch: Dict[str, torch.Tensor], opt: torch.optim.Optimizer,

@@ -20,12 +20,13 @@ from tqdm import tqdm
 from adafocus_v2.objective import V2Objective
 from bench import io
 from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.errors import UsageError
 from bench.models import AdaFocusNet
 from bench.rundir import RunDir
 from bench.runtime import (DistEnv, all_reduce_mean, amp_context, broadcast_module_state, make_grad_scaler,
                            maybe_channels_last, wrap_ddp)
 from bench.timing import EpochTimer, EpochTimes, StageClock
-from bench.training import check_finite, clip_gradients, cosine_schedule, make_sgd
+from bench.training import check_finite, check_finite_params, clip_gradients, cosine_schedule, make_sgd
 
 STAGE = "v2"
 LOG_EVERY = 10  # steps between loss reads (each read synchronises on CUDA)
@@ -98,7 +99,8 @@ def train_one_epoch(objective: nn.Module, loader: Iterable[Mapping[str, torch.Te
             bar.set_postfix(loss=f"{float(sums['total']) / steps:.3f}")
     bar.close()
     if steps == 0:
-        raise ValueError("the training loader yielded no batches (fewer videos than one batch?)")
+        raise UsageError("no training batches: each process has fewer training videos than one batch (the last "
+                         "partial batch is dropped); lower it with --set batch_size=N")
     losses = {k: float(all_reduce_mean(v / steps, env)) if env is not None else float(v / steps)
               for k, v in sums.items()}
     check_finite(losses["total"], f"epoch {epoch + 1}")
@@ -202,6 +204,7 @@ class V2Trainer:
                                     amp=self.amp, grad_clip=self.preset.grad_clip, epoch=epoch, env=self.env,
                                     progress=self.progress)
             self.scheduler.step()
+            check_finite_params(self.net, f"epoch {epoch + 1}")  # never checkpoint a diverged network
             broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
             self.state.clock.add(STAGE, stats.times)
             self.state.epoch_seconds.append(stats.times.total_seconds)

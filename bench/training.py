@@ -114,6 +114,18 @@ def check_finite(loss: Union[torch.Tensor, float], where: str) -> None:
         )
 
 
+def check_finite_params(module: nn.Module, where: str) -> None:
+    """Raise ``TrainingDivergedError`` if a parameter of ``module`` holds NaN or inf: call it before
+    writing a checkpoint, so the last checkpoint on disk is always a good one (the loss can still
+    be finite in the step whose update overflows). One reduction per tensor, once per epoch."""
+    for name, p in unwrap(module).named_parameters():
+        if not bool(torch.isfinite(p.detach()).all()):
+            raise TrainingDivergedError(
+                f"training diverged: parameter {name} is not finite after {where}; the last good checkpoint "
+                "is kept. Try a lower learning rate or turn AMP off"
+            )
+
+
 def set_trainable(module: nn.Module, flag: bool) -> nn.Module:
     """``requires_grad`` on every parameter of ``module``."""
     for p in module.parameters():
