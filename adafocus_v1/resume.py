@@ -6,7 +6,9 @@ Rules (``stages`` is the contiguous list the user asked for, e.g. [2, 3]):
    completed epoch; if that stage had finished, start the next requested stage (or, if there is
    none, the run is already complete).
 2. ``last.pt`` is the finished stage just before the first requested one: start there from it.
-3. Otherwise: the first requested stage starts from ``checkpoints/stage<k-1>.pt`` (stage 0 starts
+3. ``last.pt`` is past the last requested stage: a one-line error (retraining earlier stages would
+   silently discard later ones).
+4. Otherwise: the first requested stage starts from ``checkpoints/stage<k-1>.pt`` (stage 0 starts
    from scratch); a missing file is a one-line error.
 """
 from __future__ import annotations
@@ -59,6 +61,10 @@ def find_start(run: RunDir, stages: Tuple[int, ...], epochs: dict) -> StartPoint
         done = bool(blob.get("extra", {}).get("stage_done")) or epoch + 1 >= epochs[k]
         if k in stages and not done:
             return StartPoint(k, epoch + 1, run.last_checkpoint, True)
+        if k > last:
+            raise UsageError(f"{run.path} has already trained stage {k}; running --stages "
+                             f"{','.join(map(str, stages))} again would discard it. Delete the run directory "
+                             "(or its checkpoints) to retrain")
         if done and (k in stages or k == first - 1):
             if k == last:
                 return StartPoint(None, 0, run.last_checkpoint, False)

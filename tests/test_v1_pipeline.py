@@ -172,6 +172,15 @@ def test_later_stages_need_the_previous_checkpoint(tmp_path, data_root):
         _run(cfg)
 
 
+def test_completed_run_is_returned_and_not_overwritten(tmp_path, data_root):
+    summary, run = _run(_cfg(tmp_path, data_root))
+    again, _ = _run(_cfg(tmp_path, data_root, stages=(2, 3)))
+    assert again == summary
+    with pytest.raises(UsageError, match="already trained stage 3"):
+        _run(_cfg(tmp_path, data_root, stages=(0, 1)))
+    assert run.is_complete()
+
+
 def test_cli_rejects_bad_stages_in_one_line(capsys):
     from cli import main
 
