@@ -234,7 +234,7 @@ def test_v2_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp
     run_dir = only_run_dir(tmp_path, "v2")
     assert read_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] == 0 and _finite(run_dir)
     assert not (run_dir / "summary.json").exists() and not (run_dir / "run.lock").exists()
-    monkeypatch.undo()  # fixed (e.g. a lower lr in real life): the same command resumes from there
+    monkeypatch.undo()  # the cause gone (e.g. a transient AMP overflow): the same command resumes from there
     assert run_in_process(args) == 0 and (run_dir / "summary.json").is_file()
 
 
