@@ -114,7 +114,21 @@ def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bo
     """Validate a dataset layout: counts per split, class count, and every problem found (exit 1 if any)."""
     from bench.data import check_dataset
 
-    report = check_dataset(dataset, data_root, full_decode=full_decode)
+    bars: dict = {}
+
+    def progress(split: str, i: int, total: int) -> None:  # a bar per split, only on a terminal
+        if split not in bars:
+            from tqdm import tqdm
+
+            for bar in bars.values():
+                bar.close()
+            bars[split] = tqdm(total=total, desc=f"checking {split}", unit="video", leave=False)
+        bars[split].update(1)
+
+    show = sys.stderr.isatty()
+    report = check_dataset(dataset, data_root, full_decode=full_decode, progress=progress if show else None)
+    for bar in bars.values():
+        bar.close()
     click.echo(f"dataset  {report.dataset}\nroot     {report.root}\nlayout   {report.layout}\n"
                f"classes  {report.num_classes}")
     for split, count in report.splits.items():
