@@ -201,17 +201,35 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 
 
 # --------------------------------------------------------------------------- check
+CHECK_RUNS_DIR = "runs-check"
+
+
 def _run_check_experiment(baseline_path: str) -> str:
-    """Hook: run the small matched tiny-preset experiment the baseline describes, return its runs dir."""
-    raise AdabenchError("adabench check without --runs-dir needs the matched-experiment runner, which is not "
-                        "wired in yet; run the experiment and pass --runs-dir DIR")
+    """Run the small matched experiment the gate compares (tiny preset, synthetic, V1 + V2, seed 0).
+
+    Each check trains afresh into ``runs-check/<UTC time>/`` (a gate must not reuse runs made by older
+    code). Returns that directory.
+    """
+    import datetime
+
+    from bench.config import RunConfig
+    from bench.data import resolve_data_root
+
+    resolve_data_root("synthetic")
+    runs_dir = f"{CHECK_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
+    click.echo(f"check: training the matched tiny experiment into {runs_dir}")
+    base = RunConfig(method="v1", dataset="synthetic", preset="tiny", arch="matched", seed=0,
+                     runs_dir=runs_dir, progress=False)
+    _run_all(_plan(base, ("v1", "v2"), (), (0,)))
+    return runs_dir
 
 
 @cli.command("check")
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
               help="Baseline JSON (e.g. bench/baselines/tiny.json).")
 @click.option("--runs-dir", default=None, type=click.Path(file_okay=False),
-              help="Compare these runs; without it the small matched experiment is run first.")
+              help="Compare these runs; without it the small matched tiny experiment is run first "
+                   "(into runs-check/<time>/).")
 @click.option("--acc-tol", type=float, default=None, help="Absolute accuracy tolerance, fraction (default: the baseline's).")
 @click.option("--time-factor", type=float, default=None,
               help="V1/V2 training-time ratio may differ by this factor either way (default: the baseline's).")
