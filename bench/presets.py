@@ -167,11 +167,11 @@ def _video_paper(dataset: str, method: str, arch: str) -> Dict[str, Any]:
 
 # ----------------------------------------------------------------------------- tiny values
 def _tiny(dataset: str, method: str, arch: str) -> Dict[str, Any]:
-    """CPU-sized: 64x64 frames, tiny CNNs (glance on 32x32, focus on a 24x24 patch), hidden 128."""
+    """CPU-sized: 64x64 frames, tiny CNNs (glance on 16x16, focus on a 24x24 patch), hidden 128."""
     frame = VARIANT[dataset] == "frame"
     d = dict(variant=VARIANT[dataset], frames=8 if frame else 6, glance_frames=None if frame else 4,
              input_size=64, resize=64, frame_order="coarse2fine" if frame else "time",
-             glance_arch="tiny", glance_backbone="tiny" if frame else "tiny_tsm", glance_size=32,
+             glance_arch="tiny", glance_backbone="tiny" if frame else "tiny_tsm", glance_size=16,
              glance_antialias=True, glance_align_corners=False,
              focus_backbone="tiny" if frame else "tiny_tsm", patch_size=24,
              policy_type="recurrent" if frame else "video", policy_hidden=(128,) if frame else (128, 64),

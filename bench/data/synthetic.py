@@ -7,9 +7,12 @@ Its class is an ordered pair of fine patterns: the object shows pattern A, then 
 a random frame in the middle third of the video. ``A then B`` and ``B then A`` are different classes,
 so temporal order matters (an order-blind model is capped at 50 % on each pair).
 
-The patterns (stripes, checkerboard, bricks) alternate with a period of 2 px in at least one axis and
-have the same mean, so a 2x antialiased bilinear downsampling (the glance view) averages them to flat
-grey; their contrast tapers towards the border so no edge artefact gives them away. The arc keeps the
+The patterns (stripes, checkerboard, bricks) are drawn in square cells of ``cell`` px (default 2) and
+alternate from cell to cell in at least one axis (period ``2 * cell`` px), with the same mean, so a 4x
+antialiased bilinear downsampling (the tiny glance sees the 64 px frame at 16 px) averages them to flat
+grey; their contrast tapers towards the border so no edge artefact gives them away. Cells of 2 px, not 1:
+a 1-px-cell pattern is erased by bilinear resampling at a half-pixel offset, which would penalise V2's
+interpolated (sub-pixel) crop against V1's integer crop for a reason that has nothing to do with focus. The arc keeps the
 object away from the frame centre, so centre patches miss it.
 
 Rendering is pure numpy, seeded per video (``video_rng``), so tests can re-render any video and check
@@ -25,7 +28,7 @@ import numpy as np
 
 from bench.errors import UsageError
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3   # 3: 2-px pattern cells, larger object, fewer distractors
 PATTERNS = ("hstripes", "vstripes", "checker", "hbricks", "vbricks")
 # Classes are pairs of distinct patterns, fewest patterns first. Unordered: {0,1}, {0,2}, {1,2}, {0,3}, ...
 # Ordered (A then B differs from B then A): each pair next to its reverse.
@@ -43,10 +46,11 @@ class SynthParams:
     videos_per_class: Tuple[int, int] = (128, 32)   # (train, val)
     frames: int = 16
     size: int = 64                           # frame side (square frames)
-    object_size: int = 12                    # object side including its marker border
-    clutter: int = 8                         # moving distractor shapes
+    object_size: int = 16                    # object side including its marker border
+    clutter: int = 3                         # moving distractor shapes
     noise: float = 4.0                       # per-pixel uniform noise, its standard deviation (0-255 scale)
-    amplitude: float = 60.0                  # pattern contrast around mid grey
+    amplitude: float = 100.0                 # pattern contrast around mid grey
+    cell: int = 2                            # pattern cell side in px (the pattern period is 2 * cell)
     sweep: Tuple[float, float] = (0.5, 0.9)  # range of the arc swept over the video, in pi rad (0.5 = 90 deg)
     seed: int = 0
     ordered: bool = False                    # True: "A then B" and "B then A" are different classes
@@ -60,6 +64,7 @@ class SynthParams:
         need(8 <= self.object_size <= self.size // 4,
              f"--object-size must be in [8, size/4 = {self.size // 4}], got {self.object_size}")
         need(self.clutter >= 0, f"--clutter must be >= 0, got {self.clutter}")
+        need(1 <= self.cell <= self.object_size // 4, f"--cell must be in [1, object_size/4], got {self.cell}")
         need(min(self.videos_per_class) >= 1, f"--videos-per-class must be >= 1, got {self.videos_per_class}")
 
     def to_dict(self) -> Dict:
@@ -86,9 +91,10 @@ def video_rng(p: SynthParams, split: str, label: int, k: int) -> np.random.Gener
 
 
 # ---------------------------------------------------------------------------------------------- pieces
-def pattern(name: str, n: int) -> np.ndarray:
-    """``[n, n]`` in {-1, +1}, alternating with period 2 px along at least one axis (mean 0)."""
-    r, c = np.arange(n)[:, None], np.arange(n)[None, :]
+def pattern(name: str, n: int, cell: int = 1) -> np.ndarray:
+    """``[n, n]`` in {-1, +1}, in ``cell`` x ``cell`` px cells alternating with period ``2 * cell`` px
+    along at least one axis (mean 0 over a whole period)."""
+    r, c = np.arange(n)[:, None] // cell, np.arange(n)[None, :] // cell
     alt_r, alt_c = (-1.0) ** r, (-1.0) ** c
     slow_r, slow_c = np.where((r // 2) % 2 == 0, 1.0, -1.0), np.where((c // 2) % 2 == 0, 1.0, -1.0)
     table = {"hstripes": alt_r + 0 * c, "vstripes": alt_c + 0 * r, "checker": alt_r * alt_c,
@@ -103,14 +109,23 @@ def taper(n: int, ramp: int = 3) -> np.ndarray:
     return w[:, None] * w[None, :]
 
 
+def marker_border(p: SynthParams) -> int:
+    """Width of the marker border: about a sixth of the object, >= 2 px, nudged so the patterned inside
+    holds whole periods (``2 * cell`` px) -- a partial period has a non-zero mean the glance would see."""
+    s, period = p.object_size, 2 * p.cell
+    b = max(2, round(s / 6))
+    fits = [c for c in range(2, s // 2) if (s - 2 * c) % period == 0]
+    return min(fits, key=lambda c: (abs(c - b), c)) if fits else b
+
+
 def object_sprite(p: SynthParams, name: str, sign: float) -> np.ndarray:
     """The object as float ``[s, s, 3]``: marker border + pattern ``name`` (contrast sign ``sign``)."""
     s = p.object_size
-    b = max(2, round(s / 6))
+    b = marker_border(p)
     n = s - 2 * b
     sprite = np.empty((s, s, 3))
     sprite[:] = MARKER_RGB
-    inner = 128.0 + sign * p.amplitude * pattern(name, n) * taper(n)
+    inner = 128.0 + sign * p.amplitude * pattern(name, n, p.cell) * taper(n)
     sprite[b:b + n, b:b + n] = inner[:, :, None]
     return sprite
 
