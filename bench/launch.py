@@ -67,6 +67,7 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", LAUNCHED_ENV)}
     # CPU threads per rank (torchrun would otherwise set 1 and print a warning about it)
     os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_rank(nproc)))
     os.environ[LAUNCHED_ENV] = "1"
@@ -76,12 +77,17 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
         code = failure.exitcode if isinstance(failure.exitcode, int) else 1
-        err = AdabenchError(f"rank {rank} of {nproc} failed with exit code {code} (its message is above); "
-                            "re-run the same command to resume")
+        what = "stopped with a usage error" if code == 2 else \
+            f"failed with exit code {code}; re-run the same command to resume"
+        err = AdabenchError(f"rank {rank} of {nproc} {what} (its message is above)")
         err.exit_code = 2 if code == 2 else 1
         raise err from None
-    finally:
-        os.environ.pop(LAUNCHED_ENV, None)
+    finally:  # the workers' environment, not this process's
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def main_rank() -> bool:

@@ -299,8 +299,14 @@ def broadcast_module_state(module: nn.Module, env: DistEnv, src: int = 0) -> Non
     if not env.distributed:
         return
     for t in _bare(module).state_dict(keep_vars=True).values():
-        if isinstance(t, torch.Tensor):
+        if not isinstance(t, torch.Tensor):
+            continue
+        if t.data.is_contiguous():
             dist.broadcast(t.data, src=src)
+        else:  # e.g. channels_last conv weights: collectives want dense tensors
+            dense = t.data.contiguous()
+            dist.broadcast(dense, src=src)
+            t.data.copy_(dense)
 
 
 class GradientAverager:

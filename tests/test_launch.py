@@ -1,0 +1,22 @@
+"""``adabench run --nproc N`` hands the same arguments, minus ``--nproc``, to torchrun."""
+from __future__ import annotations
+
+import pytest
+
+from bench import launch
+from bench.errors import UsageError
+
+
+def test_torchrun_gets_the_same_arguments_without_nproc():
+    argv = ["run", "--method", "v2", "--nproc", "2", "--set", "lr=0.1", "--nproc=3", "--seed", "4"]
+    assert launch.strip_option(argv, "--nproc") == ["run", "--method", "v2", "--set", "lr=0.1", "--seed", "4"]
+    assert launch.torchrun_args(argv, 2) == ["--standalone", "--nproc_per_node", "2", "--module", "cli",
+                                             "run", "--method", "v2", "--set", "lr=0.1", "--seed", "4"]
+
+
+def test_a_worker_does_not_launch_again(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(UsageError, match="already a distributed worker"):
+        launch.launch(["run"], 2)
+    monkeypatch.setenv("RANK", "1")
+    assert not launch.main_rank()
