@@ -523,6 +523,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("error: interrupted; re-run the same command to resume", err=True)
         sys.exit(130)
+    except RuntimeError as e:  # a distributed rank whose peer died: the peer prints the cause
+        from bench.launch import peer_failure_message
+
+        msg = peer_failure_message(e)
+        if msg is None:
+            raise
+        click.echo(f"error: {msg}", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from bench.errors import AdabenchError, UsageError
 
@@ -77,8 +77,7 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
         code = failure.exitcode if isinstance(failure.exitcode, int) else 1
-        what = "stopped with a usage error" if code == 2 else \
-            f"failed with exit code {code}; re-run the same command to resume"
+        what = "stopped with a usage error" if code == 2 else f"failed with exit code {code}"
         err = AdabenchError(f"rank {rank} of {nproc} {what} (its message is above)")
         err.exit_code = 2 if code == 2 else 1
         raise err from None
@@ -90,10 +89,28 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
                 os.environ[k] = v
 
 
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "timed out", "Timed out",
+              "NCCL communicator was aborted", "Socket Timeout")
+
+
+def peer_failure_message(exc: BaseException) -> Optional[str]:
+    """One line for a collective that failed because another rank crashed or hung (the other rank
+    prints the real cause); None for any other exception, and outside a distributed run."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not isinstance(exc, RuntimeError):
+        return None
+    text = str(exc)
+    if not any(marker in text for marker in _PEER_LOST):
+        return None
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return (f"rank {os.environ.get('RANK', '?')}: lost the other ranks (one failed or hung; its message is the "
+            f"cause): {first[:200]}")
+
+
 def main_rank() -> bool:
     """True in a single process and on rank 0 of a distributed run (the one that prints)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
-__all__ = ["launch", "torchrun_args", "strip_option", "under_torchrun", "main_rank", "LAUNCHED_ENV"]
+__all__ = ["launch", "torchrun_args", "strip_option", "under_torchrun", "main_rank", "peer_failure_message",
+           "LAUNCHED_ENV"]
 

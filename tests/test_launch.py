@@ -20,3 +20,14 @@ def test_a_worker_does_not_launch_again(monkeypatch):
         launch.launch(["run"], 2)
     monkeypatch.setenv("RANK", "1")
     assert not launch.main_rank()
+
+
+def test_a_rank_that_lost_its_peer_says_so_in_one_line(monkeypatch):
+    lost = RuntimeError("[pair.cc:561] Connection closed by peer [127.0.0.1]:8429. This is typically caused\nby")
+    assert launch.peer_failure_message(lost) is None  # not distributed: a real error, keep the traceback
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    msg = launch.peer_failure_message(lost)
+    assert msg.startswith("rank 1: lost the other ranks") and "\n" not in msg
+    assert launch.peer_failure_message(RuntimeError("shape mismatch")) is None
+    assert launch.peer_failure_message(ValueError("Connection closed by peer")) is None
