@@ -280,3 +280,15 @@ def test_unreadable_checkpoint_is_a_one_line_usage_error(tmp_path, micro_root, c
     err = capsys.readouterr().err
     assert err.startswith(f"error: checkpoint {run_dir / 'checkpoints' / 'last.pt'} is corrupt or truncated")
     assert err.count("\n") == 1 and not (run_dir / "run.lock").exists()
+
+
+def test_synthetic_set_with_a_corrupt_frame(tmp_path):
+    """The synthetic dataset decodes its split once into a cache: a bad video fails there, or is left out."""
+    root = micro_set(tmp_path / "set", train=2, val=1)
+    frame = sorted((root / "frames").iterdir())[0] / "00002.jpg"
+    frame.write_bytes(b"junk")
+    with pytest.raises(DataError, match=rf"{frame}: cannot decode image"):
+        create_dataset("synthetic", root, "train", SPEC, train=True)
+    ds = create_dataset("synthetic", root, "train", SPEC, train=True, skip_bad=True)
+    assert len(ds) == 3 and [p for p, _ in ds.bad_items] == [str(frame)]
+    assert ds[2]["frames"].shape == (4, 3, 32, 32)

@@ -60,6 +60,25 @@ class SyntheticDataset(VideoDataset):
             raise DataError(f"{rec.path}: no frames matching {rec.template}")
         return read_frame_folder(Path(rec.path), rec.template, np.arange(n))
 
+    def _decode_readable(self) -> list:
+        """Every record's frames; with ``skip_bad`` an unreadable video is dropped from ``records`` and
+        listed in ``bad_items`` (the dataset gets shorter), else its one-line ``DataError`` propagates."""
+        clips, keep = [], []
+        for rec in self.records:
+            try:
+                clips.append(self._decode_all(rec))
+            except DataError as e:
+                if not self.skip_bad:
+                    raise
+                path, _, reason = str(e).partition(": ")
+                self._record_bad(path, reason or str(e))
+                continue
+            keep.append(rec)
+        if not keep:
+            raise DataError(f"{self.root}: no readable videos in split '{self.split}'")
+        self.records = keep
+        return clips
+
     def _load_cache(self) -> np.ndarray:
         path = self._cache_path()
         if path.is_file():
@@ -69,7 +88,8 @@ class SyntheticDataset(VideoDataset):
                 return arr
             except (OSError, ValueError):
                 pass  # a damaged cache is rebuilt below
-        clips = [self._decode_all(r) for r in self.records]
+        clips = self._decode_readable()
+        path = self._cache_path()  # fewer records when unreadable ones were skipped
         shapes = {c.shape for c in clips}
         if len(shapes) != 1:
             raise DataError(f"{self.root}: synthetic videos differ in shape {sorted(shapes)[:3]}; regenerate the set")
