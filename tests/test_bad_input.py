@@ -8,6 +8,10 @@ Data decisions (documented in README, "Reliability and multi-GPU"):
 - a video whose *header* promises more frames than the stream decodes (a truncated mp4 whose index
   survived, or a header count that is simply wrong): the frames are sampled again over the frames that
   really decode (PyAV; ``auto`` falls back to it), so indices never point past the decodable end.
+
+``tests/test_data_errors.py`` (data layer) covers a file that is not a video, a webm truncated after
+its header, a missing frame or folder, malformed lists and ``adabench data check``; this file adds what
+the issue asks on top, through the dataset and through ``adabench run``.
 """
 from __future__ import annotations
 
@@ -15,14 +19,13 @@ import json
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 import torch
 
 from bench.checkpoint import read_checkpoint
 from bench.data import ClipSpec, create_dataset
 from bench.data.sampling import tsn_indices
-from bench.errors import DataError, TrainingDivergedError
+from bench.errors import DataError
 from tests.fixtures_data import H, W, frame_image, frame_numbers_of, write_frames, write_video
 from tests.fixtures_runs import base_args, micro_set, one_thread, only_run_dir, run_in_process
 
@@ -70,19 +73,13 @@ def _bad_video_truncated(root: Path) -> Path:
     return root / "v" / "bad.mp4"
 
 
-def _bad_video_garbage(root: Path) -> Path:
-    (root / "v").mkdir(parents=True, exist_ok=True)
-    (root / "v" / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
-    return root / "v" / "bad.mp4"
-
-
 def _bad_video_empty(root: Path) -> Path:
     (root / "v").mkdir(parents=True, exist_ok=True)
     (root / "v" / "bad.mp4").write_bytes(b"")
     return root / "v" / "bad.mp4"
 
 
-BAD_VIDEOS = {"truncated mp4": _bad_video_truncated, "not a video": _bad_video_garbage, "empty file": _bad_video_empty}
+BAD_VIDEOS = {"truncated mp4": _bad_video_truncated, "empty file": _bad_video_empty}
 
 
 @pytest.mark.parametrize("kind", list(BAD_VIDEOS))
@@ -116,14 +113,6 @@ def test_frame_folder_shorter_than_its_list_line(tmp_path):
     assert "f/2/" in msg and "missing frame" in msg and "lists 12 frames, the folder has 6" in msg
     ds = _dataset(root, skip_bad=True)
     assert int(ds[1]["index"]) == 0 and "lists 12 frames" in ds.bad_items[0][1]
-
-
-def test_missing_frame_in_the_middle(tmp_path):
-    wanted = tsn_indices(12, SPEC.frames, train=False) + 1  # the 1-based frames an evaluation reads
-    root = _folder_set(tmp_path, listed=12, present=12, drop=[int(wanted[1])])
-    with pytest.raises(DataError, match=rf"f/2/{int(wanted[1]):05d}\.jpg: missing frame"):
-        _dataset(root)[1]
-    assert int(_dataset(root, skip_bad=True)[1]["index"]) == 0
 
 
 def test_corrupt_jpeg(tmp_path):
