@@ -54,9 +54,9 @@ class Preset:
     glance_antialias: bool = False     # antialiased resize (tiny: the synthetic patterns must blur away);
                                        # the papers' plain bilinear is what fvcore counts
     glance_align_corners: bool = True  # bilinear resize convention (the V2 code: True)
-    glance_pretrained: Optional[str] = None   # None | "imagenet" | path to a local state dict
+    glance_pretrained: Optional[str] = None   # None | "imagenet" | "textures" (tiny) | path to a state dict
     focus_backbone: str                # backbone registry name for f_L
-    focus_pretrained: Optional[str] = None    # None | "imagenet" | path
+    focus_pretrained: Optional[str] = None    # None | "imagenet" | "textures" (tiny) | path
     patch_size: int                    # P: side of the patch f_L sees
     shift_div: int = 8                 # TSM: 1/shift_div of the channels shift each way
     crop: str                          # "interp" (bilinear, differentiable) | "hard" (integer offsets)
@@ -173,12 +173,14 @@ def _tiny(dataset: str, method: str, arch: str) -> Dict[str, Any]:
              input_size=64, resize=64, frame_order="coarse2fine" if frame else "time",
              glance_arch="tiny", glance_backbone="tiny" if frame else "tiny_tsm", glance_size=16,
              glance_antialias=True, glance_align_corners=False,
+             # stand-in for the papers' ImageNet start (bench.models.pretrain), the same for V1 and V2
+             glance_pretrained="textures", focus_pretrained="textures",
              focus_backbone="tiny" if frame else "tiny_tsm", patch_size=24,
              policy_type="recurrent" if frame else "video", policy_hidden=(128,) if frame else (128, 64),
              policy_conv_channels=32, policy_norm=True, policy_act="tanh", grid_n=5,
              classifier="pooling" if frame else "tsn", classifier_hidden=128, tsn_detach=not frame,
              dropout=0.2, fc_dropout=0.2,
-             epochs=10, batch_size=32, lr=0.02, weight_decay=1e-4 if frame else 5e-4,
+             epochs=20, batch_size=32, lr=0.02, weight_decay=1e-4 if frame else 5e-4,
              glance_lr_ratio=0.5, policy_lr_ratio=0.1 if frame else 0.01,
              classifier_lr_ratio=5.0 if frame else 1.0, grad_clip=None if frame else 20.0,
              # V1 tiny (tuned on the synthetic benchmark, adafocus_v1 helper): with fewer epochs f_L stays

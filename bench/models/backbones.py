@@ -209,6 +209,14 @@ def tsm_res50(pretrained: Optional[str] = None, num_segments: Optional[int] = No
     return _finish(_res50(pretrained, seg, shift_div), "tsm_res50", pretrained)
 
 
+def _textures(pretrained: Optional[str]) -> Optional[str]:
+    """"textures" -> the cached texture pre-training of the tiny backbone (TSM adds no parameters)."""
+    if pretrained != "textures":
+        return pretrained
+    from bench.models.pretrain import texture_weights
+    return str(texture_weights("tiny", TinyBackbone))
+
+
 def _no_imagenet(name: str, pretrained: Optional[str]) -> None:
     if pretrained == "imagenet":
         raise UsageError(f"backbone {name} has no ImageNet weights; pass pretrained=PATH or nothing")
@@ -217,12 +225,13 @@ def _no_imagenet(name: str, pretrained: Optional[str]) -> None:
 @BACKBONES.register("tiny")
 def tiny(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
     _no_imagenet("tiny", pretrained)
-    return _finish(TinyBackbone(), "tiny", pretrained)
+    return _finish(TinyBackbone(), "tiny", _textures(pretrained))
 
 
 @BACKBONES.register("tiny_tsm")
 def tiny_tsm(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
     _no_imagenet("tiny_tsm", pretrained)
+    pretrained = _textures(pretrained)
     seg = _need_segments("tiny_tsm", num_segments)
     return _finish(TinyBackbone(num_segments=seg, shift_div=shift_div), "tiny_tsm", pretrained)
 
