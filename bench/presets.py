@@ -173,8 +173,9 @@ def _tiny(dataset: str, method: str, arch: str) -> Dict[str, Any]:
              input_size=64, resize=64, frame_order="coarse2fine" if frame else "time",
              glance_arch="tiny", glance_backbone="tiny" if frame else "tiny_tsm", glance_size=16,
              glance_antialias=True, glance_align_corners=False,
-             # stand-in for the papers' ImageNet start (bench.models.pretrain), the same for V1 and V2
-             glance_pretrained="textures", focus_pretrained="textures",
+             # stand-in for the papers' ImageNet start of f_L (bench.models.pretrain), the same for V1 and V2;
+             # f_G stays random: texture weights on the 16x16 glance made V2's policy worse (learned < random)
+             focus_pretrained="textures",
              focus_backbone="tiny" if frame else "tiny_tsm", patch_size=24,
              policy_type="recurrent" if frame else "video", policy_hidden=(128,) if frame else (128, 64),
              policy_conv_channels=32, policy_norm=True, policy_act="tanh", grid_n=5,
