@@ -52,6 +52,8 @@ class SynthParams:
     amplitude: float = 100.0                 # pattern contrast around mid grey
     cell: int = 2                            # pattern cell side in px (the pattern period is 2 * cell)
     sweep: Tuple[float, float] = (0.5, 0.9)  # range of the arc swept over the video, in pi rad (0.5 = 90 deg)
+    orbit: Tuple[float, float] = (0.75, 0.95)  # arc radius range, fraction of the largest that fits
+    launch: float = 0.0                      # share of the video spent moving between the centre and the arc
     seed: int = 0
     ordered: bool = False                    # True: "A then B" and "B then A" are different classes
 
@@ -63,13 +65,15 @@ class SynthParams:
         need(self.size >= 16, f"--size must be >= 16, got {self.size}")
         need(8 <= self.object_size <= self.size // 4,
              f"--object-size must be in [8, size/4 = {self.size // 4}], got {self.object_size}")
+        need(0.0 <= self.launch < 0.34, f"launch must be in [0, 0.34) (the pattern switches in the middle third), "
+                                         f"got {self.launch}")
         need(self.clutter >= 0, f"--clutter must be >= 0, got {self.clutter}")
         need(1 <= self.cell <= self.object_size // 4, f"--cell must be in [1, object_size/4], got {self.cell}")
         need(min(self.videos_per_class) >= 1, f"--videos-per-class must be >= 1, got {self.videos_per_class}")
 
     def to_dict(self) -> Dict:
         d = asdict(self)
-        d["videos_per_class"], d["sweep"] = list(self.videos_per_class), list(self.sweep)
+        d["videos_per_class"], d["sweep"], d["orbit"] = list(self.videos_per_class), list(self.sweep), list(self.orbit)
         return d
 
 
@@ -131,20 +135,28 @@ def object_sprite(p: SynthParams, name: str, sign: float) -> np.ndarray:
 
 
 def trajectory(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
-    """Top-left corners ``[F, 2]`` (x, y) of the object: an arc around the centre, integer pixels.
+    """Top-left corners ``[F, 2]`` (x, y) of the object, integer pixels.
 
-    Direction, start angle, radius and speed are random (motion is a nuisance, not the class).
+    The object moves on an arc around the frame centre. With ``launch > 0`` it travels between the
+    centre and the arc during the first (or, at random, the last) ``launch`` fraction of the video, so
+    every video passes the centre once, briefly, showing only one of its two patterns there (a start
+    for gradient-based policies, whose initial patches sit near the centre). Direction, start angle,
+    radius and speed are random (motion is a nuisance, not the class).
     """
     s, S = p.object_size, p.size
     half = S / 2 - s / 2 - 1                      # largest radius keeping the object inside
-    radius = rng.uniform(0.75, 0.95) * half       # >= 0.75 * half: centre patches miss the object
+    radius = rng.uniform(*p.orbit) * half         # default >= 0.75 * half: centre patches miss the object
     centre = S / 2 + rng.uniform(-1, 1, size=2) * min(2.0, half - radius)
     direction = 1.0 if rng.random() < 0.5 else -1.0
     angle0 = rng.uniform(0, 2 * np.pi)
     sweep = rng.uniform(*p.sweep) * np.pi
     t = np.linspace(0.0, 1.0, p.frames)
+    r = np.full_like(t, radius)
+    if p.launch > 0:  # (no extra draw otherwise: launch=0 renders exactly what earlier versions did)
+        from_centre = t if rng.random() < 0.5 else 1.0 - t   # out from the centre, or in towards it
+        r = radius * np.minimum(1.0, from_centre / p.launch)
     ang = angle0 + direction * sweep * t          # +1: counter-clockwise on screen (y is flipped below)
-    xy = centre + radius * np.stack([np.cos(ang), -np.sin(ang)], axis=1) - s / 2
+    xy = centre + r[:, None] * np.stack([np.cos(ang), -np.sin(ang)], axis=1) - s / 2
     return np.clip(np.round(xy), 0, S - s).astype(np.int64)
 
 
