@@ -188,7 +188,7 @@ def _tiny(dataset: str, method: str, arch: str) -> Dict[str, Any]:
              # random patches plateaus by epoch ~5; with Adam 3e-4 the policy barely moves in 240 updates
              v1_batch_size=32, v1_pretrain_epochs=6, v1_pretrain_lr=0.05, v1_stage1_epochs=8,
              v1_stage1_backbone_lr=0.01, v1_stage1_fc_lr=0.05, v1_stage2_epochs=10, v1_stage3_epochs=3,
-             v1_stage3_backbone_lr=0.001, v1_stage3_fc_lr=0.005, policy_lr=1e-3)
+             v1_stage3_backbone_lr=0.001, v1_stage3_fc_lr=0.005, policy_lr=2e-3)
     if method == "v1" and not frame:
         d.update(tsn_detach=False)
     if arch == "paper" and method == "v1":
