@@ -20,6 +20,7 @@ ALLOWED = {
     "bench/data/synthetic_files.py": "writes into a temporary directory that is renamed into place when complete",
     "bench/data/synthetic_dataset.py": "frame cache: mkstemp in the same directory + os.replace",
     "bench/experiment.py": "shared initial weights: a pid-named temp file hard-linked into place (first writer wins)",
+    "bench/models/pretrain.py": "cached texture weights: mkstemp in the same directory + os.replace",
 }
 
 
