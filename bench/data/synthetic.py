@@ -3,9 +3,11 @@
 Each video shows one small object (``object_size`` px, at most a quarter of the frame side) moving
 smoothly on a circular arc around the frame centre over a cluttered, moving background. The object has
 a bright magenta marker border, identical for all classes, so it is easy to *find* at low resolution.
-Its class is an ordered pair of fine patterns: the object shows pattern A, then switches to pattern B at
-a random frame in the middle third of the video. ``A then B`` and ``B then A`` are different classes,
-so temporal order matters (an order-blind model is capped at 50 % on each pair).
+Its class is a pair of fine patterns: the object shows pattern A, then switches to pattern B at a random
+frame in the middle third of the video, so the object must be seen at several moments (A or B alone
+leaves three candidate classes). By default the pair is unordered (A first or B first at random); with
+``ordered=True`` "A then B" and "B then A" are different classes, which only order-aware models can
+separate (an order-blind one -- e.g. max-pooling over per-frame features -- is capped at 50 % per pair).
 
 The patterns (stripes, checkerboard, bricks) are drawn in square cells of ``cell`` px (default 2) and
 alternate from cell to cell in at least one axis (period ``2 * cell`` px), with the same mean, so a 4x
