@@ -1,6 +1,6 @@
 """The epoch loop of one V1 stage, with per-epoch checkpoints and timing.
 
-``StageRunner.run(spec, start_epoch)`` trains epochs ``start_epoch .. spec.epochs - 1`` of one
+``StageRunner.run_stage(spec, start_epoch)`` trains epochs ``start_epoch .. spec.epochs - 1`` of one
 stage. Each epoch: apply the stage's modes, train (timed by ``EpochTimer``: evaluation is
 outside the timed span), step the cosine schedule, evaluate on a validation subset, then write
 ``checkpoints/last.pt`` and ``metrics.csv``. The stage's last epoch also writes
