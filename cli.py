@@ -10,6 +10,7 @@ import sys
 
 import click
 
+import bench.config
 from bench.errors import AdabenchError
 
 
@@ -241,6 +242,7 @@ def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, t
     from bench.regression import compare_to_baseline, load_baseline, make_baseline
     from bench.results import collect_results
 
+    baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
     runs_dir = runs_dir or _run_check_experiment(baseline_path)
     results, skipped = collect_results(runs_dir)
     tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
@@ -248,7 +250,7 @@ def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, t
         atomic_write_json(baseline_path, make_baseline(results, tol))
         click.echo(f"baseline: {baseline_path} ({len(results)} runs)")
         return
-    ok, lines = compare_to_baseline(results, load_baseline(baseline_path), tol)
+    ok, lines = compare_to_baseline(results, baseline, tol)
     for line in lines:
         click.echo(line)
     for run, why in skipped:
@@ -419,7 +421,7 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     _run_all(configs)
 
 
-def _plan(base: "RunConfig", methods: tuple[str, ...], patch_sizes: tuple[int, ...], seeds: tuple[int, ...]
+def _plan(base: "bench.config.RunConfig", methods: tuple[str, ...], patch_sizes: tuple[int, ...], seeds: tuple[int, ...]
           ) -> list:
     """The runs of a (matched) experiment, with patch sizes resolved from the preset when not given."""
     from bench.experiment import plan_runs

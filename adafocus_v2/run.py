@@ -13,10 +13,9 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from adafocus_v2 import early_exit
-from adafocus_v2.trainer import STAGE, V2Trainer
+from adafocus_v2.trainer import V2Trainer
 from bench.checkpoint import unwrap
 from bench.config import RunConfig
-from bench.errors import UsageError
 from bench.evaluation import EvalResult, collect, evaluate, patch_eval_results
 from bench.experiment import share_initial_state
 from bench.flops import count_flops

@@ -9,14 +9,6 @@ from bench.presets import get_preset
 K, B, T, S = 5, 4, 4, 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)

@@ -12,15 +12,6 @@ from bench.models import build_network, create_backbone
 from bench.presets import get_preset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: immune to OpenMP thrashing on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _fvcore(model, *inputs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # fvcore's import-time TorchScript warnings

@@ -5,15 +5,6 @@ import torch
 from bench.models import centre_locations, crop_offsets, grid_positions, hard_crop, interp_crop, random_locations
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops: one intra-op thread is as fast, and immune to OpenMP thrashing on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_grid_positions_are_row_major_and_span_the_unit_square():
     g = grid_positions(7)
     assert g.shape == (49, 2)

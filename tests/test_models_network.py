@@ -9,15 +9,6 @@ from bench.models import AdaFocusNet, build_network
 from bench.presets import NUM_CLASSES, Preset, get_preset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops: one intra-op thread is as fast, and immune to OpenMP thrashing on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _batch(p, b=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     frames = torch.randn(b, p.frames, 3, p.input_size, p.input_size, generator=g)

@@ -7,15 +7,6 @@ from bench.models import (BACKBONES, GRUClassifier, PerStepHeads, PoolingClassif
                           VideoPolicy, create_backbone, grid_positions, temporal_shift)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops: one intra-op thread is as fast, and immune to OpenMP thrashing on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ----------------------------------------------------------------------------- backbones
 @pytest.mark.parametrize("name,size,channels", [("tiny", 32, 128), ("tiny", 24, 128), ("mbv2", 64, 1280),
                                                 ("res50", 96, 2048)])

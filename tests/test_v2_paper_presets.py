@@ -1,19 +1,10 @@
 """The paper presets run one full V2 training step (both passes, all techniques) on CPU at batch 1."""
-import pytest
 import torch
 
 from adafocus_v2.objective import V2Objective
 from adafocus_v2.trainer import make_optimizer
 from bench.models import build_network
 from bench.presets import get_preset
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _one_step(preset):

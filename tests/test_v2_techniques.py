@@ -12,15 +12,6 @@ from bench.presets import get_preset
 B = 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny ops on a shared 2-core machine: one intra-op thread avoids OpenMP oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def preset():
     return get_preset("synthetic", "tiny", method="v2", frames=4)

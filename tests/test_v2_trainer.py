@@ -12,15 +12,6 @@ from bench.rundir import RunDir
 K = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny ops on a shared 2-core machine: one intra-op thread avoids OpenMP oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _preset(**kw):
     small = dict(frames=4, epochs=3, batch_size=4, input_size=32, resize=32, patch_size=16, classifier_hidden=32,
                  policy_hidden=(32,))
