@@ -88,10 +88,13 @@ def _synth_default(field: str):
               help="Object side in pixels, marker border included (at most size/4).")
 @click.option("--clutter", type=click.IntRange(min=0), default=_synth_default("clutter"), show_default=True,
               help="Moving distractor shapes per video.")
+@click.option("--launch", type=click.FloatRange(0.0, 0.34, max_open=True), default=_synth_default("launch"),
+              show_default=True, help="Share of the video spent travelling between the centre and the arc (0: never "
+                                      "near the centre).")
 @click.option("--ordered", is_flag=True, help="'A then B' and 'B then A' are different classes (needs an order-aware model).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: up to 4 cores).")
 def data_synth(out: str, layout: str, seed: int, classes: int, videos_per_class: tuple, frames: int, size: int,
-               object_size: int, clutter: int, ordered: bool, workers: int | None) -> None:
+               object_size: int, clutter: int, launch: float, ordered: bool, workers: int | None) -> None:
     """Generate the synthetic focus benchmark (deterministic by seed)."""
     import time
 
@@ -99,7 +102,7 @@ def data_synth(out: str, layout: str, seed: int, classes: int, videos_per_class:
 
     t0 = time.perf_counter()
     root = generate_synthetic(out, layout=layout, seed=seed, classes=classes, videos_per_class=videos_per_class,
-                              frames=frames, size=size, object_size=object_size, clutter=clutter, ordered=ordered,
+                              frames=frames, size=size, object_size=object_size, clutter=clutter, launch=launch, ordered=ordered,
                               workers=workers)
     n_train, n_val = videos_per_class
     click.echo(f"wrote {root}: {layout} layout, {classes} classes, {n_train * classes} train + {n_val * classes} "

@@ -9,8 +9,6 @@ randomness (random patches, action sampling) draws from it, so a resumed run rep
 """
 from __future__ import annotations
 
-import csv
-import io as _io
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
@@ -21,7 +19,6 @@ from adafocus_v1 import rl
 from adafocus_v1.stage2 import rl_step
 from adafocus_v1.stages import StageSpec, apply_stage_modes, check_stage_modes
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
-from bench import io
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.errors import UsageError
 from bench.models import AdaFocusNet
@@ -56,18 +53,6 @@ class V1State:
         return cls(StageClock.from_dict(extra.get("clock")), list(extra.get("curve", [])),
                    list(extra.get("history", [])), list(extra.get("epoch_seconds", [])),
                    bool(extra.get("stage_done", False)), dict(extra.get("results", {})))
-
-
-def write_metrics(run: RunDir, rows: List[Mapping[str, Any]]) -> None:
-    """metrics.csv rewritten from the full history (atomic; a resumed run never duplicates rows)."""
-    header: List[str] = []
-    for r in rows:
-        header += [k for k in r if k not in header]
-    buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
-    io.atomic_write_text(run.metrics_path, buf.getvalue())
 
 
 def _to_device(batch: Batch, device: torch.device) -> Dict[str, torch.Tensor]:
@@ -182,7 +167,7 @@ class StageRunner:
                 self._checkpoint(self.run.stage_checkpoint(spec.name), spec, epoch, opt, sched, scaler)
             if not self.env.is_main:
                 continue
-            write_metrics(self.run, self.state.history)
+            self.run.write_metrics(self.state.history)
             self.log(f"{spec.name} epoch {epoch + 1}/{spec.epochs} "
                      + " ".join(f"{k} {v:.4f}" for k, v in sums.items())
                      + f" {times.total_seconds:.1f}s"

@@ -7,8 +7,6 @@ and a ``metrics.csv`` row. A re-run resumes after the last completed epoch.
 """
 from __future__ import annotations
 
-import csv
-import io as _io
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
@@ -18,7 +16,6 @@ from torch import nn
 from tqdm import tqdm
 
 from adafocus_v2.objective import V2Objective
-from bench import io
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.errors import UsageError
 from bench.models import AdaFocusNet
@@ -135,18 +132,6 @@ class TrainState:
                    list(extra.get("history", [])), list(extra.get("epoch_seconds", [])))
 
 
-def write_metrics(run: RunDir, rows: List[Mapping[str, Any]]) -> None:
-    """metrics.csv from the full history (atomic; a resumed run never duplicates a row)."""
-    header: List[str] = []
-    for r in rows:
-        header += [k for k in r if k not in header]
-    buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
-    io.atomic_write_text(run.metrics_path, buf.getvalue())
-
-
 EvalFn = Callable[[int], Dict[str, Optional[float]]]  # epoch -> {"top1", "map"}
 
 
@@ -186,7 +171,7 @@ class V2Trainer:
                         schedulers={"cosine": self.scheduler}, scaler=self.scaler, stage=STAGE,
                         epoch=self.state.epoch, extra=self.state.extra(), env=self.env)
         if self.env.is_main:
-            write_metrics(run, self.state.history)
+            run.write_metrics(self.state.history)
 
     def fit(self, run: RunDir, train_loader: Iterable[Mapping[str, torch.Tensor]], *,
             evaluate_fn: Optional[EvalFn] = None, eval_epochs: Iterable[int] = ()) -> TrainState:

@@ -30,9 +30,11 @@ Typical use in a runner::
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import datetime as _dt
 import importlib.metadata
+import io as _stringio
 import os
 import platform
 import re
@@ -171,6 +173,17 @@ class RunDir:
 
     def append_metrics(self, row: Mapping[str, Any]) -> None:
         io.append_csv_row(self.metrics_path, row)
+
+    def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """metrics.csv rewritten from the full history (atomic; a resumed run never duplicates a row)."""
+        header: List[str] = []
+        for r in rows:
+            header += [k for k in r if k not in header]
+        buf = _stringio.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
+        io.atomic_write_text(self.metrics_path, buf.getvalue())
 
     def read_metrics(self) -> List[Dict[str, str]]:
         return io.read_csv_rows(self.metrics_path)

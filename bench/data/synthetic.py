@@ -55,7 +55,7 @@ class SynthParams:
     cell: int = 2                            # pattern cell side in px (the pattern period is 2 * cell)
     sweep: Tuple[float, float] = (0.5, 0.9)  # range of the arc swept over the video, in pi rad (0.5 = 90 deg)
     orbit: Tuple[float, float] = (0.75, 0.95)  # arc radius range, fraction of the largest that fits
-    launch: float = 0.0                      # share of the video spent moving between the centre and the arc
+    launch: float = 0.25                     # share of the video spent moving between the centre and the arc
     seed: int = 0
     ordered: bool = False                    # True: "A then B" and "B then A" are different classes
 
