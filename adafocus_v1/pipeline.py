@@ -28,9 +28,8 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
-from bench.runtime import (DistEnv, barrier, broadcast_module_state, configure_cuda_speed, cpu_threads,
-                           default_num_workers, gather_objects, init_distributed, seed_everything,
-                           set_deterministic)
+from bench.runtime import (DistEnv, barrier, broadcast_module_state, cpu_threads, default_num_workers,
+                           gather_objects, start_process)
 from bench.timing import peak_memory_mb, reset_peak_memory
 
 # Per-epoch validation (the curve, stage-2 metrics) uses at most this many videos, evenly spaced;
@@ -112,13 +111,10 @@ def run_v1(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     stages = parse_stages(cfg.stages)
     if run.is_complete() and stages[-1] == 3:
         return run.read_summary()
-    env = init_distributed(cfg.device)
+    env = start_process(cfg.device, cfg.seed, cfg.deterministic)
     device = env.device
-    set_deterministic(cfg.deterministic)
-    configure_cuda_speed(device)
     preset = resolve_preset(cfg)
     specs = stage_specs(preset, cfg.stage3, cfg.epochs)
-    seed_everything(cfg.seed, env.rank)
     data = build_data(cfg, preset, env)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads(data.num_workers, _local_world_size()))

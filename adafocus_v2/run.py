@@ -24,8 +24,8 @@ from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
 from bench import runtime
-from bench.runtime import (DistEnv, barrier, broadcast_object, configure_cuda_speed, default_num_workers,
-                           gather_objects, init_distributed, seed_everything, set_deterministic)
+from bench.runtime import (DistEnv, barrier, broadcast_object, default_num_workers, gather_objects,
+                           start_process)
 from bench.timing import peak_memory_mb, reset_peak_memory
 
 # Early-exit thresholds need training-set logits; like the official code on Mini-Kinetics,
@@ -145,12 +145,9 @@ def run_v2(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     """
     if run.is_complete():
         return run.read_summary()
-    env = init_distributed(cfg.device)
+    env = start_process(cfg.device, cfg.seed, cfg.deterministic)
     device = env.device
-    set_deterministic(cfg.deterministic)
-    configure_cuda_speed(device)
     preset = resolve_preset(cfg)
-    seed_everything(cfg.seed, env.rank)
     data = build_data(cfg, preset, env)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads(data.num_workers))

@@ -193,6 +193,16 @@ def init_distributed(device_pref: str = "auto") -> DistEnv:
     return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
 
 
+
+def start_process(device_pref: str, seed: int, deterministic: bool) -> DistEnv:
+    """What every run does first, in this order: join the process group (if launched by torchrun),
+    fix determinism and cuDNN speed settings, seed every RNG (offset by rank)."""
+    env = init_distributed(device_pref)
+    set_deterministic(deterministic)
+    configure_cuda_speed(env.device)
+    seed_everything(seed, env.rank)
+    return env
+
 def wrap_ddp(module: nn.Module, env: DistEnv, **ddp_kwargs: Any) -> nn.Module:
     """DistributedDataParallel when distributed and the module has trainable parameters
     (DDP refuses modules without any); otherwise the module itself."""
