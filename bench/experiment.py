@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -75,7 +75,3 @@ def share_initial_state(net: nn.Module, path: Optional[str]) -> Dict[str, object
     kept = sorted(k for k in own if k not in matching)
     return {"created": False, "loaded": len(matching), "kept_own": kept}
 
-
-def run_plans(plans: Iterable[RunConfig], runner: Callable[[RunConfig], dict]) -> List[dict]:
-    """Run each plan in turn with ``runner`` (which resumes or skips completed runs)."""
-    return [runner(cfg) for cfg in plans]
