@@ -28,9 +28,10 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
+from bench.summary import common_summary
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, cpu_threads, default_num_workers,
                            gather_objects, start_process)
-from bench.timing import peak_memory_mb, reset_peak_memory
+from bench.timing import reset_peak_memory
 
 # Per-epoch validation (the curve, stage-2 metrics) uses at most this many videos, evenly spaced;
 # the final evaluation after stages 2 and 3 uses the whole split.
@@ -187,30 +188,16 @@ def _patch_eval(net, data: RunData, device, ev) -> Dict[str, Any]:
 def _summary(cfg: RunConfig, preset: Preset, specs: Dict[int, StageSpec], stages: tuple, state: V1State,
              run: RunDir, data: RunData, net: torch.nn.Module, device: torch.device, ev) -> Dict[str, Any]:
     results = patch_eval_results(net, data.val_loader, device, **ev)
-    learned = results["learned"]
-    flops = count_flops(net, preset)
     ran = [n for n in STAGE_NAMES if n in state.clock.seconds]
-    return {
-        "method": "v1", "dataset": cfg.dataset, "preset": cfg.preset, "arch": cfg.arch,
-        "patch_size": preset.patch_size, "seed": cfg.seed,
+    summary = common_summary(cfg, preset, results, count_flops(net, preset), state.clock, ran, state.curve,
+                             state.epoch_seconds, device, multilabel=data.multilabel,
+                             num_classes=data.num_classes, world_size=getattr(ev.get("env"), "world_size", 1),
+                             run_dir=str(run.path))
+    summary.update({
         "rl": preset.rl_algorithm, "reward": preset.reward,
         "stage3_mode": cfg.stage3 if "stage3" in ran else None, "stages_run": ran,
-        "top1": learned.top1, "top1_best": max((p["top1"] for p in state.curve), default=None),
-        "map": learned.map,
-        "gflops_per_video": flops.gflops_per_video, "gflops_by_component": flops.by_component,
-        "gflops_per_step": flops.per_step,
-        "train_seconds": state.clock.total, "stage_seconds": {n: state.clock.seconds[n] for n in ran},
-        "epoch_seconds": (state.clock.total / len(state.epoch_seconds)) if state.epoch_seconds else None,
-        "data_wait_share": state.clock.data_wait_share, "peak_memory_mb": peak_memory_mb(device),
-        "patch_eval": {name: r.top1 for name, r in results.items()},
-        "patch_eval_map": {name: r.map for name, r in results.items()} if data.multilabel else None,
-        "coverage": learned.coverage,
-        "coverage_by_mode": {name: r.coverage for name, r in results.items()},
-        "after_stage2": state.results.get("after_stage2"),
-        "early_exit": None, "curve": state.curve,
+        "after_stage2": state.results.get("after_stage2"), "early_exit": None,
         "epochs": sum(specs[k].epochs for k in range(4) if STAGE_NAMES[k] in ran),
         "stage_epochs": {specs[k].name: specs[k].epochs for k in range(4) if STAGE_NAMES[k] in ran},
-        "num_val_videos": learned.num_videos, "num_classes": data.num_classes,
-        "device": str(device), "world_size": getattr(ev.get("env"), "world_size", 1),
-        "run_dir": str(run.path),
-    }
+    })
+    return summary

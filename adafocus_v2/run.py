@@ -23,10 +23,11 @@ from bench.methods import METHODS
 from bench.models import build_network
 from bench.presets import Preset, get_preset
 from bench.rundir import RunDir, collect_manifest
+from bench.summary import common_summary
 from bench import runtime
 from bench.runtime import (DistEnv, barrier, broadcast_object, default_num_workers, gather_objects,
                            start_process)
-from bench.timing import peak_memory_mb, reset_peak_memory
+from bench.timing import reset_peak_memory
 
 # Early-exit thresholds need training-set logits; like the official code on Mini-Kinetics,
 # a large training set is subsampled (deterministically) to this many videos.
@@ -197,23 +198,11 @@ def _train_and_evaluate(cfg: RunConfig, preset: Preset, run: RunDir, data: RunDa
         trainer.save(run)
     flops = count_flops(unwrap(trainer.net), preset)
     exit_points = early_exit_curve(trainer.net, data, learned, flops.per_step, device, env, trainer.amp)
-    best = max((p["top1"] for p in state.curve), default=None)
-    return {
-        "method": "v2", "dataset": cfg.dataset, "preset": cfg.preset, "arch": cfg.arch,
-        "patch_size": preset.patch_size, "seed": cfg.seed,
+    summary = common_summary(cfg, preset, results, flops, state.clock, list(state.clock.seconds), state.curve,
+                             state.epoch_seconds, device, multilabel=data.multilabel,
+                             num_classes=data.num_classes, world_size=env.world_size, run_dir=str(run.path))
+    summary.update({
         "aux_supervision": cfg.aux_supervision, "diversity": cfg.diversity, "stop_gradient": cfg.stop_gradient,
-        "top1": learned.top1, "top1_best": best, "map": learned.map,
-        "gflops_per_video": flops.gflops_per_video, "gflops_by_component": flops.by_component,
-        "gflops_per_step": flops.per_step,
-        "train_seconds": state.clock.total, "stage_seconds": dict(state.clock.seconds),
-        "epoch_seconds": (state.clock.total / len(state.epoch_seconds)) if state.epoch_seconds else None,
-        "data_wait_share": state.clock.data_wait_share, "peak_memory_mb": peak_memory_mb(device),
-        "patch_eval": {name: r.top1 for name, r in results.items()},
-        "patch_eval_map": {name: r.map for name, r in results.items()} if data.multilabel else None,
-        "coverage": learned.coverage,
-        "coverage_by_mode": {name: r.coverage for name, r in results.items()},
-        "early_exit": exit_points, "exit_criterion": early_exit.DEFAULT_CRITERION,
-        "curve": state.curve, "epochs": preset.epochs,
-        "num_val_videos": learned.num_videos, "num_classes": data.num_classes,
-        "device": str(device), "world_size": env.world_size, "run_dir": str(run.path),
-    }
+        "early_exit": exit_points, "exit_criterion": early_exit.DEFAULT_CRITERION, "epochs": preset.epochs,
+    })
+    return summary
