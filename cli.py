@@ -10,7 +10,6 @@ import sys
 
 import click
 
-import bench.config
 from bench.errors import AdabenchError
 
 
@@ -224,7 +223,9 @@ def _run_check_experiment(baseline_path: str) -> str:
     click.echo(f"check: training the matched tiny experiment into {runs_dir}")
     base = RunConfig(method="v1", dataset="synthetic", preset="tiny", arch="matched", seed=0,
                      runs_dir=runs_dir, progress=False)
-    _run_all(_plan(base, ("v1", "v2"), (), (0,)))
+    from bench.experiment import plan_runs
+
+    _run_all(plan_runs(base, ("v1", "v2")))
     return runs_dir
 
 
@@ -415,27 +416,15 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
                      progress=not no_progress, aux_supervision=not no_aux, diversity=not no_diversity,
                      stop_gradient=not no_stop_gradient, overrides=_parse_sets(sets),
                      **{k: v for k, v in method_options.items() if v is not None})
-    configs = _plan(base, methods, patch_sizes, seeds)
+    from bench.experiment import plan_runs
+
+    configs = plan_runs(base, methods, patch_sizes, seeds)
     if nproc > 1:
         from bench.launch import launch
 
         launch(_INVOCATION or sys.argv[1:], nproc)
         return
     _run_all(configs)
-
-
-def _plan(base: "bench.config.RunConfig", methods: tuple[str, ...], patch_sizes: tuple[int, ...], seeds: tuple[int, ...]
-          ) -> list:
-    """The runs of a (matched) experiment, with patch sizes resolved from the preset when not given."""
-    from bench.experiment import plan_runs
-    from bench.presets import get_preset
-
-    methods = tuple(dict.fromkeys(methods))
-    for method in methods:  # resolving each preset checks --set before any process starts
-        default_patch = get_preset(base.dataset, base.preset, method=method, arch=base.arch,
-                                   **base.overrides).patch_size
-    return plan_runs(base, methods, tuple(dict.fromkeys(patch_sizes)) or (default_patch,),
-                     tuple(dict.fromkeys(seeds)) or (base.seed,))
 
 
 def _run_all(configs: list) -> list[dict]:
@@ -500,7 +489,9 @@ def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
         raise AdabenchError(f"the synthetic benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
     base = RunConfig(method="v1", dataset="synthetic", preset="tiny", arch="matched", seed=seed,
                      runs_dir=runs_dir, progress=not no_progress)
-    _run_all(_plan(base, ("v1", "v2"), (), (seed,)))
+    from bench.experiment import plan_runs
+
+    _run_all(plan_runs(base, ("v1", "v2")))
     path = build_report(runs_dir, out_dir)
     click.echo(f"report: {path}")
 

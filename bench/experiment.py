@@ -20,17 +20,24 @@ from bench.config import RunConfig
 from bench.errors import UsageError
 
 
-def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Optional[int]],
-              seeds: Sequence[int]) -> List[RunConfig]:
+def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Optional[int]] = (),
+              seeds: Sequence[int] = ()) -> List[RunConfig]:
     """One RunConfig per (patch size, seed, method), in an order that interleaves methods.
 
-    Methods are innermost so an interrupted experiment leaves matched pairs behind.
+    Methods are innermost so an interrupted experiment leaves matched pairs behind. Without patch
+    sizes, the preset's is used (resolving each method's preset also checks ``--set`` overrides
+    before anything runs); without seeds, ``base.seed``. Duplicates are dropped.
     """
+    from bench.presets import get_preset
+
+    methods = list(dict.fromkeys(methods))
     if not methods:
         raise UsageError("--method: give at least one method")
+    defaults = [get_preset(base.dataset, base.preset, method=m, arch=base.arch, **base.overrides).patch_size
+                for m in methods]
     plans = []
-    for patch in patch_sizes or [None]:
-        for seed in seeds or [base.seed]:
+    for patch in list(dict.fromkeys(patch_sizes)) or defaults[:1]:
+        for seed in list(dict.fromkeys(seeds)) or [base.seed]:
             for method in methods:
                 cfg = dataclasses.replace(base, method=method, patch_size=patch, seed=seed)
                 if len(methods) > 1 and cfg.init_state is None:

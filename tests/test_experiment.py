@@ -21,9 +21,12 @@ def test_plan_interleaves_methods_and_shares_one_init_per_cell(tmp_path):
     assert len({p.config_hash() for p in plans}) == 8
 
 
-def test_single_method_has_no_shared_init(tmp_path):
-    plans = plan_runs(RunConfig(method="v2", runs_dir=str(tmp_path)), ["v2"], [None], [0])
-    assert plans[0].init_state is None
+def test_single_method_has_no_shared_init_and_takes_the_presets_patch(tmp_path):
+    from bench.presets import get_preset
+
+    plans = plan_runs(RunConfig(method="v2", runs_dir=str(tmp_path)), ["v2", "v2"], [], [0, 0])
+    assert len(plans) == 1 and plans[0].init_state is None
+    assert plans[0].patch_size == get_preset("synthetic", "tiny", method="v2").patch_size
 
 
 def test_second_method_loads_shared_tensors_and_keeps_its_own_head(tmp_path):
