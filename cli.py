@@ -31,6 +31,12 @@ def _dataset_names() -> list[str]:
     return list_datasets()
 
 
+def _method_names() -> list[str]:
+    from bench.methods import method_names
+
+    return method_names()
+
+
 class _VideosPerClass(click.ParamType):
     """``N`` (N train, N // 4 val) or ``TRAIN,VAL``."""
 
@@ -148,7 +154,7 @@ def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bo
 
 # --------------------------------------------------------------------------- flops
 @cli.command("flops")
-@click.option("--method", type=click.Choice(["v1", "v2"]), required=True, help="Which method's network.")
+@click.option("--method", type=click.Choice(_method_names()), required=True, help="Which method's network.")
 @click.option("--dataset", required=True, help="Dataset whose preset and class count to use (e.g. actnet, jester).")
 @click.option("--patch-size", type=int, default=None, help="Patch side P (default: the preset's).")
 @click.option("--glance-arch", type=click.Choice(["mbv2", "res50"]), default=None,
@@ -166,7 +172,7 @@ def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: st
     from bench.presets import get_preset
 
     preset = get_preset(dataset, preset_name, method=method, arch=arch, glance_arch=glance_arch,
-                        patch_size=patch_size)
+                        **({"patch_size": patch_size} if patch_size is not None else {}))
     report = count_flops(build_network(preset), preset)
     info = {"method": method, "dataset": dataset, "preset": preset_name, "arch": arch,
             "glance_arch": preset.glance_arch, "patch_size": preset.patch_size, "num_classes": preset.num_classes,
@@ -207,8 +213,8 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 CHECK_RUNS_DIR = "runs-check"
 
 
-def _run_check_experiment(baseline_path: str) -> str:
-    """Run the small matched experiment the gate compares (tiny preset, synthetic, V1 + V2, seed 0).
+def _run_check_experiment(baseline: dict) -> str:
+    """Run the small matched experiment the gate compares: the baseline's methods on the tiny preset.
 
     Each check trains afresh into ``runs-check/<UTC time>/`` (a gate must not reuse runs made by older
     code). Returns that directory.
@@ -217,15 +223,17 @@ def _run_check_experiment(baseline_path: str) -> str:
 
     from bench.config import RunConfig
     from bench.data import resolve_data_root
+    from bench.experiment import plan_runs
+    from bench.regression import baseline_methods
+    from bench.runner import run_all
 
     resolve_data_root("synthetic")
     runs_dir = f"{CHECK_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
     click.echo(f"check: training the matched tiny experiment into {runs_dir}")
-    base = RunConfig(method="v1", dataset="synthetic", preset="tiny", arch="matched", seed=0,
-                     runs_dir=runs_dir, progress=False)
-    from bench.experiment import plan_runs
-
-    _run_all(plan_runs(base, ("v1", "v2")))
+    methods = baseline_methods(baseline)
+    base = RunConfig(method=methods[0], dataset="synthetic", preset="tiny", arch="matched", seed=0,
+                     runs_dir=runs_dir, progress=False, quiet=True)
+    run_all(plan_runs(base, methods), click.echo)
     return runs_dir
 
 
@@ -247,7 +255,9 @@ def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, t
     from bench.results import collect_results
 
     baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
-    runs_dir = runs_dir or _run_check_experiment(baseline_path)
+    if runs_dir is None and baseline is None:
+        raise click.UsageError("--update needs --runs-dir (the runs to make the baseline from)")
+    runs_dir = runs_dir or _run_check_experiment(baseline)
     results, skipped = collect_results(runs_dir)
     tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
     if update:
@@ -288,33 +298,41 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
 
 
 # --------------------------------------------------------------------------- run
-def _register_methods() -> None:
-    """Import the method packages so their runners register in ``bench.methods.METHODS``."""
-    import importlib
+def _method_options(fn):
+    """Every registered method's own options (``bench.methods.Option``), e.g. --no-aux or --rl."""
+    from bench.methods import all_methods
 
-    for name in ("adafocus_v1", "adafocus_v2"):
-        try:
-            importlib.import_module(name)
-        except ImportError as e:  # a method package that is not there yet must not break the CLI
-            if e.name != name:
-                raise
-
-
-def _method_names() -> list[str]:
-    from bench.methods import METHODS
-
-    _register_methods()
-    return METHODS.names() or ["v1", "v2"]
+    for method in reversed(all_methods()):
+        for opt in reversed(method.options):
+            dest = f"opt__{method.name}__{opt.field}".replace("-", "_")
+            if opt.choices:
+                fn = click.option(opt.flag, dest, type=click.Choice(list(opt.choices)), default=None, help=opt.help)(fn)
+            else:
+                fn = click.option(opt.flag, dest, is_flag=True, default=False, help=opt.help)(fn)
+    return fn
 
 
-def _parse_stages(value: str | None) -> tuple[int, ...] | None:
+def _method_sets(values: dict) -> dict:
+    """The method options given on the command line -> {method: {field: value}}."""
+    from bench.methods import all_methods
+
+    out: dict = {}
+    for method in all_methods():
+        for opt in method.options:
+            given = values.get(f"opt__{method.name}__{opt.field}".replace("-", "_"))
+            if given not in (None, False):
+                out.setdefault(method.name, {})[opt.field] = given if opt.choices else opt.value
+    return out
+
+
+def _parse_stages(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
-    from adafocus_v1.resume import parse_stages
     from bench.errors import UsageError
+    from bench.resume import parse_stage_list
 
     try:
-        return parse_stages(value)
+        return parse_stage_list(value)
     except UsageError as e:
         raise click.BadParameter(str(e).split(": ", 1)[-1], param_hint="'--stages'") from None
 
@@ -360,7 +378,7 @@ def _locate_data(dataset: str, data_root: str | None) -> str | None:
         source.detect(Path(data_root))
     except DatasetNotFoundError as e:
         raise DatasetNotFoundError(f"--dataset {dataset}: {e}; {readme}") from None
-    return data_root
+    return os.path.abspath(data_root)
 
 
 @cli.command("run")
@@ -373,96 +391,51 @@ def _locate_data(dataset: str, data_root: str | None) -> str | None:
               help="Dataset root directory (not needed for synthetic).")
 @click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
 @click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True,
-              help="matched: V1 and V2 share glance, focus, policy trunk and classifier.")
+              help="matched: every method shares glance, focus, policy trunk and classifier.")
 @click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Patch side P, repeatable for a sweep (default: the preset's).")
 @click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the preset's).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Training epochs (default: the preset's; a multi-stage method scales its stages).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
-@click.option("--no-aux", is_flag=True, help="V2 ablation: no auxiliary frame-wise losses on glance and focus.")
-@click.option("--no-diversity", is_flag=True, help="V2 ablation: no random-patch pass.")
-@click.option("--no-stop-gradient", is_flag=True, help="V2 ablation: the policy's gradient reaches the glance.")
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels (slower).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable videos (listed in the manifest) instead of failing.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a preset field of every method that has it (repeatable).")
+@click.option("--stages", callback=_parse_stages, default=None, metavar="LIST",
+              help="Multi-stage methods: the stages to run, e.g. 2,3 (from the previous stage's checkpoint).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@click.option("--rl", type=click.Choice(["ppo", "reinforce"]), default=None,
-              help="V1 stage-2 algorithm (default ppo, the original's).")
-@click.option("--stages", callback=lambda ctx, param, value: _parse_stages(value), default=None, metavar="LIST",
-              help="V1 stages to run, e.g. 2,3 (from the previous stage's checkpoint); default 0,1,2,3.")
-@click.option("--reward", type=click.Choice(["random", "prev", "conf"]), default=None,
-              help="V1 reward: gain over a random patch (default), over the previous step, or raw confidence.")
-@click.option("--stage3", type=click.Choice(["paper", "official"]), default=None,
-              help="V1 stage 3 tunes f_L + f_C (paper, default) or f_C only (official code).")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines on the console (log.txt keeps them).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes (one per GPU, or CPU ranks with gloo): launches torchrun with DDP.")
+              help="Processes (one per GPU, or CPU ranks with gloo): launches torchrun.")
+@_method_options
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
-            patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str, no_aux: bool,
-            no_diversity: bool, no_stop_gradient: bool, deterministic: bool, skip_bad: bool, workers: int | None,
-            sets: tuple[str, ...], no_progress: bool, nproc: int, **method_options: object) -> None:
+            patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
+            deterministic: bool, skip_bad: bool, workers: int | None, sets: tuple[str, ...],
+            stages: tuple[int, ...] | None, no_progress: bool, quiet: bool, nproc: int, **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
     checkpoints/, summary.json). A run that is complete is not trained again.
     """
     from bench.config import RunConfig
+    from bench.experiment import plan_runs
+    from bench.runner import run_all
 
     data_root = _locate_data(dataset, data_root)
     base = RunConfig(method=methods[0], dataset=dataset, data_root=data_root, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, num_workers=workers,
-                     progress=not no_progress, aux_supervision=not no_aux, diversity=not no_diversity,
-                     stop_gradient=not no_stop_gradient, overrides=_parse_sets(sets),
-                     **{k: v for k, v in method_options.items() if v is not None})
-    from bench.experiment import plan_runs
-
-    configs = plan_runs(base, methods, patch_sizes, seeds)
+                     progress=not no_progress, quiet=quiet, stages=stages, overrides=_parse_sets(sets))
+    configs = plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))
     if nproc > 1:
         from bench.launch import launch
 
         launch(_INVOCATION or sys.argv[1:], nproc)
         return
-    _run_all(configs)
-
-
-def _run_all(configs: list) -> list[dict]:
-    """Run (or resume, or skip when complete) every planned run; print one summary line each."""
-    from bench.errors import DataError
-    from bench.launch import main_rank
-    from bench.methods import METHODS
-    from bench.rundir import RunDir
-
-    summaries = []
-    for cfg in configs:
-        run = RunDir.for_config(cfg)
-        if run.is_complete() and main_rank():
-            click.echo(f"{cfg.method}: already complete, not re-trained: {run.path}")
-        try:
-            summary = METHODS.get(cfg.method)(cfg, run)
-        except DataError as e:  # a broken video or frame: say how to go on without it
-            if cfg.skip_bad:
-                raise
-            raise DataError(f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json") \
-                from None
-        summaries.append(summary)
-        if main_rank():
-            click.echo(_summary_line(cfg.method, summary) + f"\n  {run.path}")
-    return summaries
-
-
-def _summary_line(method: str, summary: dict) -> str:
-    exits = summary.get("early_exit") or []
-    return (
-        f"{method} p{summary.get('patch_size')} s{summary.get('seed')}: top-1 {100 * summary['top1']:.1f}%"
-        + (f"  mAP {100 * summary['map']:.1f}%" if summary.get("map") is not None else "")
-        + f"  {summary['gflops_per_video']:.3g} GFLOPs/video  train {summary['train_seconds']:.0f}s"
-        + "  patches learned/random/centre "
-        + "/".join(f"{100 * summary['patch_eval'][k]:.1f}" for k in ("learned", "random", "centre"))
-        + (f"  coverage {100 * summary['coverage']:.0f}%" if summary.get("coverage") is not None else "")
-        + (f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
-           if exits else ""))
+    run_all(configs, click.echo)
 
 
 # --------------------------------------------------------------------------- demo
@@ -473,12 +446,16 @@ def _summary_line(method: str, summary: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
-    """The main job on the built-in data: synthetic benchmark -> matched V1 vs V2 (tiny) -> report.
+    """The main job on the built-in data: synthetic benchmark -> matched experiment of every method (tiny)
+    -> report.
 
     Re-running it resumes interrupted runs and reuses complete ones.
     """
     from bench.config import RunConfig
     from bench.data import check_dataset, resolve_data_root
+    from bench.experiment import plan_runs
+    from bench.methods import method_names
+    from bench.runner import run_all
     from reports.report import build_report
 
     root = resolve_data_root("synthetic")  # generated into the cache on first use
@@ -487,11 +464,10 @@ def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
     click.echo(f"synthetic benchmark: {root} ({report.num_classes} classes; {counts} videos)")
     if not report.ok:
         raise AdabenchError(f"the synthetic benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
-    base = RunConfig(method="v1", dataset="synthetic", preset="tiny", arch="matched", seed=seed,
+    names = method_names()
+    base = RunConfig(method=names[0], dataset="synthetic", preset="tiny", arch="matched", seed=seed,
                      runs_dir=runs_dir, progress=not no_progress)
-    from bench.experiment import plan_runs
-
-    _run_all(plan_runs(base, ("v1", "v2")))
+    run_all(plan_runs(base, names), click.echo)
     path = build_report(runs_dir, out_dir)
     click.echo(f"report: {path}")
 

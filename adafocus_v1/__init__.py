@@ -1,7 +1,7 @@
 """AdaFocusV1 (ICCV 2021): three-stage training with a reinforcement-learned patch policy.
 
-Importing this package registers ``run_v1`` as method ``"v1"`` in ``bench.methods.METHODS``.
+Importing this package registers method ``v1`` (``adafocus_v1.method.METHOD``) in ``bench.methods``.
 """
-from adafocus_v1.pipeline import run_v1
+from adafocus_v1.method import METHOD
 
-__all__ = ["run_v1"]
+__all__ = ["METHOD"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import torch
 import torch.nn as nn
@@ -111,17 +111,17 @@ def _value_and_entropy_terms(returns: Tensor, value: Tensor, entropy: Tensor,
 
 
 def reinforce_loss(log_prob: Tensor, returns: Tensor, value: Tensor, entropy: Tensor,
-                   cfg: RLConfig) -> Tuple[Tensor, Dict[str, float]]:
+                   cfg: RLConfig) -> Tuple[Tensor, Dict[str, Tensor]]:
     """REINFORCE with a value baseline.  All inputs [B, T] (returns detached)."""
     advantage = returns - value.detach()
     pg = -(log_prob * advantage).mean()
     v_loss, ent = _value_and_entropy_terms(returns, value, entropy, cfg)
     loss = pg + cfg.value_coef * v_loss - cfg.entropy_coef * ent
-    return loss, {"pg_loss": pg.item(), "value_loss": v_loss.item(), "entropy": ent.item()}
+    return loss, {"pg_loss": pg.detach(), "value_loss": v_loss.detach(), "entropy": ent.detach()}
 
 
 def ppo_loss(log_prob: Tensor, old_log_prob: Tensor, returns: Tensor, value: Tensor,
-             entropy: Tensor, cfg: RLConfig) -> Tuple[Tensor, Dict[str, float]]:
+             entropy: Tensor, cfg: RLConfig) -> Tuple[Tensor, Dict[str, Tensor]]:
     """PPO clipped surrogate + value MSE - entropy bonus.  All inputs [B, T]."""
     ratio = torch.exp(log_prob - old_log_prob.detach())
     advantage = returns - value.detach()
@@ -131,8 +131,8 @@ def ppo_loss(log_prob: Tensor, old_log_prob: Tensor, returns: Tensor, value: Ten
     v_loss, ent = _value_and_entropy_terms(returns, value, entropy, cfg)
     loss = pg + cfg.value_coef * v_loss - cfg.entropy_coef * ent
     clipped = ((ratio - 1.0).abs() > cfg.clip).float().mean()
-    return loss, {"pg_loss": pg.item(), "value_loss": v_loss.item(), "entropy": ent.item(),
-                  "clip_frac": clipped.item()}
+    return loss, {"pg_loss": pg.detach(), "value_loss": v_loss.detach(), "entropy": ent.detach(),
+                  "clip_frac": clipped.detach()}
 
 
 # ----------------------------------------------------------------------------- BN handling
@@ -157,25 +157,26 @@ def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- one update
-Evaluate = Callable[[], Tuple[Distribution, Tensor]]
+Evaluate = Callable[[], Tuple[Any, Tensor]]
 
 
-def policy_update(first: Tuple[Distribution, Tensor], evaluate: Evaluate, actions: Tensor,
-                  returns: Tensor, optimizer: torch.optim.Optimizer, cfg: RLConfig,
-                  policy: nn.Module | None = None,
-                  max_grad_norm: float | None = None) -> Dict[str, float]:
+def policy_update(first: Tuple[Any, Tensor], evaluate: Evaluate, actions: Tensor, returns: Tensor,
+                  update: Callable[[Tensor], None], cfg: RLConfig,
+                  policy: nn.Module | None = None) -> Dict[str, Tensor]:
     """One RL update on a batch of episodes.
 
     first: (distribution, value [B, T]) from the forward that sampled ``actions`` (its graph is
     reused for the first pass, so the rollout forward is not repeated).  evaluate(): re-runs the
     policy on the same inputs (PPO epochs 2..K; the running BN statistics of ``policy`` are
-    frozen meanwhile, so each batch moves them once).
+    frozen meanwhile, so each batch moves them once).  update(loss): one optimiser step (the
+    training driver's: backward, gradient averaging, step).
     actions: [B, T] (categorical) or [B, T, 2] (gaussian, raw samples).  returns: [B, T].
+    Returns the last pass's loss terms as detached tensors (``loss`` the total).
     """
     dist, value = first
     old_log_prob = dist.log_prob(actions).detach()
     epochs = cfg.epochs if cfg.algo == "ppo" else 1
-    stats: Dict[str, float] = {}
+    stats: Dict[str, Tensor] = {}
     for k in range(epochs):
         if k > 0:
             if policy is not None:
@@ -188,10 +189,6 @@ def policy_update(first: Tuple[Distribution, Tensor], evaluate: Evaluate, action
             loss, stats = ppo_loss(log_prob, old_log_prob, returns, value, entropy, cfg)
         else:
             loss, stats = reinforce_loss(log_prob, returns, value, entropy, cfg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if max_grad_norm is not None and policy is not None:
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
-        optimizer.step()
-        stats["loss"] = loss.item()
+        update(loss)
+        stats["loss"] = loss.detach()
     return stats

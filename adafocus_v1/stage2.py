@@ -18,7 +18,7 @@ evaluation and in stage 3 it is in eval mode and uses those running statistics.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -67,10 +67,12 @@ def step_confidences(net: AdaFocusNet, batch: Dict[str, Tensor], g_feats: Tensor
     return conf_pol, true_class_prob(alt_logits, labels)
 
 
-def rl_step(net: AdaFocusNet, batch: Dict[str, Tensor], optimizer: torch.optim.Optimizer,
+def rl_step(net: AdaFocusNet, batch: Dict[str, Tensor], update: Callable[[Tensor], None],
             cfg: rl.RLConfig, reward: str, num_classes: int,
-            generator: Optional[torch.Generator] = None) -> Dict[str, float]:
-    """Sample patches, score them, update the policy. Returns mean reward and the loss terms."""
+            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+    """Sample patches, score them, update the policy (``update(loss)``: one optimiser step).
+
+    Returns the mean reward, the gain over random patches and the loss terms (detached tensors)."""
     frames = batch["frames"]
     with torch.no_grad():
         maps, g_feats = net.glance_forward(glance_input(batch))
@@ -83,8 +85,8 @@ def rl_step(net: AdaFocusNet, batch: Dict[str, Tensor], optimizer: torch.optim.O
     rewards = step_rewards(conf_pol, conf_rand, reward, num_classes)        # [B,T']
     returns = rl.episode_returns(rewards, cfg)
     stats = rl.policy_update((out, out.value), lambda: _rescore(net, maps), actions, returns,
-                             optimizer, cfg, policy=net.policy)
-    stats.update(reward=rewards.mean().item(), gain_vs_random=(conf_pol - conf_rand).mean().item())
+                             update, cfg, policy=net.policy)
+    stats.update(reward=rewards.mean(), gain_vs_random=(conf_pol - conf_rand).mean())
     return stats
 
 

@@ -24,55 +24,40 @@ from typing import Any, Dict, Tuple
 
 from torch import nn
 
-from bench.errors import UsageError
 
 STAGE_NAMES = ("stage0", "stage1", "stage2", "stage3")
-STAGE3_MODES = ("paper", "official")
 _TOP = ("glance", "focus", "policy", "classifier")
 
 
 @dataclass(frozen=True)
 class StageSpec:
-    """One stage: trainable module paths, epochs, lr per module path, batch size, AMP."""
+    """One stage: trainable module paths, epochs, lr per module path."""
 
     index: int
     name: str
     trainable: Tuple[str, ...]          # dotted module paths inside AdaFocusNet
     epochs: int
     lrs: Dict[str, float]               # module path -> lr (SGD stages); {"policy": lr} for stage 2
-    batch_size: int
-    amp: bool
 
 
-def _scaled(epochs: int, scale: float) -> int:
-    return max(1, int(round(epochs * scale)))
+def stage_specs(hp: Any) -> Dict[int, StageSpec]:
+    """The four stages from V1's hyper-parameters (``adafocus_v1.params.V1Params``).
 
-
-def stage_specs(preset: Any, stage3: str = "paper", epochs: int | None = None) -> Dict[int, StageSpec]:
-    """The four stages from a V1 preset.
-
-    ``epochs`` (``--epochs``) replaces the stage-1 epoch count and scales the other stages by the
-    same factor (at least one epoch each). ``stage3``: ``paper`` (f_L + f_C, the paper's Table 1)
-    or ``official`` (f_C only, what the released code does).
+    ``hp.stage3``: ``paper`` (f_L + f_C, the paper's Table 1) or ``official`` (f_C only, what the released
+    code does).
     """
-    if stage3 not in STAGE3_MODES:
-        raise UsageError(f"--stage3 {stage3!r}: expected one of {', '.join(STAGE3_MODES)}")
-    p = preset
-    scale = 1.0 if epochs is None else epochs / p.v1_stage1_epochs
-    bs = p.v1_batch_size
     focus_body = "focus.backbone"
-    s3_trainable = (focus_body, "classifier") if stage3 == "paper" else ("classifier",)
-    s3_lrs = {"classifier": p.v1_stage3_fc_lr}
-    if stage3 == "paper":
-        s3_lrs[focus_body] = p.v1_stage3_backbone_lr
+    s3_trainable = (focus_body, "classifier") if hp.stage3 == "paper" else ("classifier",)
+    s3_lrs = {"classifier": hp.stage3_fc_lr}
+    if hp.stage3 == "paper":
+        s3_lrs[focus_body] = hp.stage3_backbone_lr
     return {
-        0: StageSpec(0, "stage0", ("glance", "focus"), _scaled(p.v1_pretrain_epochs, scale),
-                     {"glance": p.v1_pretrain_lr, "focus": p.v1_pretrain_lr}, bs, p.v1_amp),
-        1: StageSpec(1, "stage1", (focus_body, "classifier"), _scaled(p.v1_stage1_epochs, scale),
-                     {focus_body: p.v1_stage1_backbone_lr, "classifier": p.v1_stage1_fc_lr}, bs, p.v1_amp),
-        2: StageSpec(2, "stage2", ("policy",), _scaled(p.v1_stage2_epochs, scale),
-                     {"policy": p.policy_lr}, bs, False),
-        3: StageSpec(3, "stage3", s3_trainable, _scaled(p.v1_stage3_epochs, scale), s3_lrs, bs, p.v1_amp),
+        0: StageSpec(0, "stage0", ("glance", "focus"), hp.pretrain_epochs,
+                     {"glance": hp.pretrain_lr, "focus": hp.pretrain_lr}),
+        1: StageSpec(1, "stage1", (focus_body, "classifier"), hp.stage1_epochs,
+                     {focus_body: hp.stage1_backbone_lr, "classifier": hp.stage1_fc_lr}),
+        2: StageSpec(2, "stage2", ("policy",), hp.stage2_epochs, {"policy": hp.policy_lr}),
+        3: StageSpec(3, "stage3", s3_trainable, hp.stage3_epochs, s3_lrs),
     }
 
 

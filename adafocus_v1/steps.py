@@ -40,7 +40,7 @@ def uniform_patch_locations(shape: Sequence[int], frame_size: int, patch_size: i
     return off.float() / span
 
 
-def stage0_loss(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, float]]:
+def stage0_loss(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
     """Pre-train f_G and f_L on whole frames, each with its own head.
 
     Each loss is the cross-entropy of the average of the per-frame logits (the original's recipe).
@@ -54,7 +54,7 @@ def stage0_loss(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dic
     f_logits = net.focus.head(f_pooled.view(b, t, -1)).mean(1)
     g_loss = F.cross_entropy(g_logits.float(), labels)
     f_loss = F.cross_entropy(f_logits.float(), labels)
-    return g_loss + f_loss, {"glance_loss": g_loss.item(), "focus_loss": f_loss.item()}
+    return g_loss + f_loss, {"glance_loss": g_loss.detach(), "focus_loss": f_loss.detach()}
 
 
 def _frozen_glance(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
@@ -63,7 +63,7 @@ def _frozen_glance(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, 
 
 
 def stage1_loss(net: AdaFocusNet, batch: Dict[str, Tensor],
-                generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Dict[str, float]]:
+                generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
     """f_L + f_C on uniformly random patches (one per frame, or one per video in the video variant)."""
     frames = batch["frames"]
     _, g_feats = _frozen_glance(net, batch)
@@ -74,7 +74,7 @@ def stage1_loss(net: AdaFocusNet, batch: Dict[str, Tensor],
     return loss, {}
 
 
-def stage3_loss(net: AdaFocusNet, batch: Dict[str, Tensor], tune_focus: bool) -> Tuple[Tensor, Dict[str, float]]:
+def stage3_loss(net: AdaFocusNet, batch: Dict[str, Tensor], tune_focus: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
     """Fine-tune with the learned policy fixed (greedy locations, as at test time).
 
     ``tune_focus``: f_L trains too (the paper); else only f_C (the released code: f_L features

@@ -1,8 +1,9 @@
 """RunConfig: everything a single run needs, resolved before the run starts.
 
-The hyper-parameters live in the Preset (``bench.presets``); RunConfig adds what
-the user chose on the command line. Its resolved form is written to the run
-directory as ``config.yaml`` and hashed into the run directory's name.
+The hyper-parameters live in the Preset (``bench.presets``); RunConfig adds what the user chose on the
+command line. Its resolved form (with the resolved preset) is written to the run directory as
+``config.yaml`` and hashed into the run directory's name, so two commands that resolve to the same
+configuration, however they were spelled, share a run directory.
 """
 from __future__ import annotations
 
@@ -12,45 +13,52 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+# fields that say where or how a run is shown, not what it computes (left out of the hash)
+PRESENTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state",
+                "overrides", "epochs", "patch_size")
+
 
 @dataclass
 class RunConfig:
-    method: str                     # "v1" | "v2"
+    method: str                     # a registered method name (``adabench methods``)
     dataset: str = "synthetic"
-    data_root: Optional[str] = None  # None: the synthetic benchmark's cache, or an error for real datasets
+    data_root: Optional[str] = None  # absolute; None: the synthetic benchmark's cache
     preset: str = "tiny"            # "paper" | "tiny"
     arch: str = "matched"           # "matched" | "paper"
     patch_size: Optional[int] = None  # None: the preset's
     seed: int = 0
-    epochs: Optional[int] = None    # None: the preset's (V2 epochs; V1 stage-1 epochs scale the others)
-    device: str = "auto"            # "auto" | "cpu" | "cuda"
+    epochs: Optional[int] = None    # --epochs (None: the preset's; the method decides how it applies)
+    device: str = "auto"            # "auto" | "cpu" | "cuda" | "cuda:N"
     runs_dir: str = "runs"
     deterministic: bool = False
     skip_bad: bool = False
     num_workers: Optional[int] = None  # None: chosen from the machine
     init_state: Optional[str] = None   # shared initial weights (matched experiments)
-    progress: bool = True
-    # V2 ablation switches (issue 4)
-    aux_supervision: bool = True
-    diversity: bool = True
-    stop_gradient: bool = True
-    # V1 options (issue 5)
-    rl: str = "ppo"                 # "reinforce" | "ppo"
-    reward: str = "random"          # "random" | "prev" | "conf"
-    stages: Tuple[int, ...] = (0, 1, 2, 3)
-    stage3: str = "paper"           # "paper": focus + classifier; "official": classifier only
-    overrides: Dict[str, Any] = field(default_factory=dict)  # preset field overrides (key=value)
+    progress: bool = True           # progress bars on a terminal
+    quiet: bool = False             # no per-epoch console lines
+    stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
+    overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["stages"] = list(self.stages)
+        d["stages"] = None if self.stages is None else list(self.stages)
         return d
 
+    def resolve_preset(self) -> Any:
+        """The run's preset: the named one with the command line's patch size, epochs and overrides."""
+        from bench.presets import get_preset
+
+        overrides = dict(self.overrides)
+        if self.patch_size is not None:
+            overrides["patch_size"] = self.patch_size
+        return get_preset(self.dataset, self.preset, method=self.method, arch=self.arch, epochs_option=self.epochs,
+                          **overrides)
+
     def identity(self) -> Dict[str, Any]:
-        """The fields that define *what* is run (not where or how it is displayed)."""
-        d = self.to_dict()
-        for k in ("runs_dir", "progress", "num_workers", "device", "stages"):
-            d.pop(k)
+        """What defines *what* is computed: the options (without presentation) and the resolved preset."""
+        d = {k: v for k, v in self.to_dict().items() if k not in PRESENTATION}
+        d["shared_init"] = self.init_state is not None
+        d["preset"] = self.resolve_preset().to_dict()
         return d
 
     def config_hash(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -21,27 +21,37 @@ from bench.errors import UsageError
 
 
 def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Optional[int]] = (),
-              seeds: Sequence[int] = ()) -> List[RunConfig]:
+              seeds: Sequence[int] = (), method_sets: Optional[Mapping[str, Mapping[str, Any]]] = None
+              ) -> List[RunConfig]:
     """One RunConfig per (patch size, seed, method), in an order that interleaves methods.
 
-    Methods are innermost so an interrupted experiment leaves matched pairs behind. Without patch
-    sizes, the preset's is used (resolving each method's preset also checks ``--set`` overrides
-    before anything runs); without seeds, ``base.seed``. Duplicates are dropped.
+    ``base.overrides`` (``--set``) go to every method that has the field (a field no method has is a
+    one-line error); ``method_sets[m]`` (method m's own options) to method m only. Methods are innermost so
+    an interrupted experiment leaves matched pairs behind. Without patch sizes, the first method's preset's
+    is used; without seeds, ``base.seed``. Every configuration is resolved (and so validated) here, before
+    anything runs. Duplicates are dropped.
     """
-    from bench.presets import get_preset
+    from bench.presets import preset_keys
 
     methods = list(dict.fromkeys(methods))
     if not methods:
         raise UsageError("--method: give at least one method")
-    defaults = [get_preset(base.dataset, base.preset, method=m, arch=base.arch, **base.overrides).patch_size
-                for m in methods]
+    keys = {m: set(preset_keys(base.dataset, base.preset, m, base.arch)) for m in methods}
+    unknown = sorted(k for k in base.overrides if not any(k in keys[m] for m in methods))
+    if unknown:
+        raise UsageError(f"--set: unknown preset field(s): {', '.join(unknown)} (no method of {', '.join(methods)} "
+                         "has them)")
+    own = {m: {**{k: v for k, v in base.overrides.items() if k in keys[m]}, **dict((method_sets or {}).get(m, {}))}
+           for m in methods}
+    default_patch = dataclasses.replace(base, method=methods[0], overrides=own[methods[0]]).resolve_preset().patch_size
     plans = []
-    for patch in list(dict.fromkeys(patch_sizes)) or defaults[:1]:
+    for patch in list(dict.fromkeys(patch_sizes)) or [default_patch]:
         for seed in list(dict.fromkeys(seeds)) or [base.seed]:
             for method in methods:
-                cfg = dataclasses.replace(base, method=method, patch_size=patch, seed=seed)
+                cfg = dataclasses.replace(base, method=method, patch_size=patch, seed=seed, overrides=own[method])
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
+                cfg.resolve_preset()  # validates every override now
                 plans.append(cfg)
     return plans
 

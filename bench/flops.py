@@ -5,8 +5,8 @@
 - ``aten::gru`` (which fvcore counts as 0) gets a closed-form handle: per sample and step,
   3*H*(I + H) multiply-adds per layer and direction (gate matmuls; element-wise gate ops not counted).
 - Only the inference path: eval mode, one video, greedy policy patches (never the random-patch
-  training branch). V2 counts its auxiliary heads (they are part of the published figures); V1's
-  inference does not evaluate them.
+  training branch). Whether the auxiliary heads count is the method's FLOPs rule (its registry entry's
+  ``flops_aux_heads``: V2's published figures include them, V1's inference does not evaluate them).
 - Ops fvcore cannot count are listed in ``unsupported`` (they contribute 0), never silently dropped.
 """
 from __future__ import annotations
@@ -135,12 +135,15 @@ def _components(by_module: Dict[str, int]) -> Dict[str, int]:
 def count_flops(net: nn.Module, preset: Any, *, aux: Optional[bool] = None) -> FlopsReport:
     """Count one video's inference FLOPs of ``net`` (an AdaFocusNet built from ``preset``).
 
-    ``aux``: count the auxiliary heads (default: V2 yes, V1 no). The network's train/eval modes are
-    restored afterwards.
+    ``aux``: count the auxiliary heads (default: the FLOPs rule of ``preset.method``'s registry entry).
+    The network's train/eval modes are restored afterwards.
     """
     modes = {m: m.training for m in net.modules()}
     device = next(net.parameters()).device
-    aux = (preset.method == "v2") if aux is None else aux
+    if aux is None:
+        from bench.methods import get_method
+
+        aux = get_method(preset.method).flops_aux_heads
     try:
         net.eval()
         with _quiet(), torch.no_grad():

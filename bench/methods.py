@@ -1,10 +1,133 @@
-"""Registry of training methods.
+"""The method registry: everything the rest of adabench needs to know about a training method.
 
-``adafocus_v1`` and ``adafocus_v2`` register their runners here when imported, so
-``bench`` (and the matched-experiment code) can run them without importing them.
-A runner has the signature ``run(cfg: RunConfig, run: RunDir) -> dict`` and returns
-the summary it also wrote to ``summary.json``.
+A method is one package that calls ``register_method(Method(...))`` when imported. The shipped
+ones are found through the ``adabench.methods`` entry-point group (pyproject.toml); more can be
+named in ``$ADABENCH_METHODS`` (comma-separated module names, e.g. an out-of-tree method or a test's
+toy method). Nothing outside a method's package knows its name: the CLI's choices and options, the
+presets, FLOPs, throughput, the regression gate and the report all read the entries here.
+docs/design.md §Adding a method lists what an entry must provide.
 """
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from bench.errors import UsageError
 from bench.registry import Registry
 
+ENTRY_POINT_GROUP = "adabench.methods"
+PLUGINS_ENV = "ADABENCH_METHODS"
+
 METHODS = Registry("method")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A method's own ``adabench run`` option: shorthand for ``--set <field>=<value>``.
+
+    A flag (``choices`` empty) sets ``field`` to ``value`` when given; a choice option takes one
+    of ``choices``. It applies only to the runs of the method that declares it.
+    """
+
+    flag: str                       # e.g. "--no-aux", "--rl"
+    field: str                      # the method parameter it sets
+    help: str
+    value: Any = None               # flags: the value set
+    choices: Tuple[str, ...] = ()   # choice options: the allowed values
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A switch of the method that an ablation turns off (``field`` set to False)."""
+
+    field: str                      # method parameter, e.g. "aux_supervision"
+    short: str                      # variant name of a run with it off, e.g. "no-aux"
+    label: str                      # what it is, for the report: "auxiliary supervision"
+    option: str                     # the run option that turns it off, e.g. "--no-aux"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered training method.
+
+    params(preset_name, variant, dataset) -> the method's hyper-parameter dataclass (frozen, with a
+        ``batch_size`` field; ``--set`` overrides its fields by name).
+    with_epochs(params, epochs) -> params for ``--epochs`` (the method decides how it applies).
+    arch(preset_fields, preset_name, variant, arch) -> the shared preset fields the method sets
+        (its policy head, crop operator, value head; with ``arch="paper"`` its own architecture).
+    plan(ctx) -> the training stages (``bench.driver.Stage``) of a run (``bench.runner.RunContext``).
+    summary_extras(ctx, results, flops) -> the method's own summary keys (``ctx.state``: the driver's
+        ``TrainState``; ``results``: the final learned/random/centre ``EvalResult``s; ``flops``: FlopsReport).
+    """
+
+    name: str
+    title: str                      # report label, e.g. "AdaFocusV2"
+    description: str                # one line for `--help` and `adabench methods`
+    params: Callable[[str, str, str], Any]
+    with_epochs: Callable[[Any, int], Any]
+    arch: Callable[[Mapping[str, Any], str, str, str], Dict[str, Any]]
+    plan: Callable[[Any], List[Any]]
+    summary_extras: Callable[[Any, Mapping[str, Any], Any], Dict[str, Any]] = lambda ctx, results, flops: {}
+    options: Tuple[Option, ...] = ()
+    ablations: Tuple[Ablation, ...] = ()
+    flops_aux_heads: bool = False   # FLOPs rule: the published inference cost counts the auxiliary heads
+    baseline: Optional[str] = None  # the method its paper's claims are measured against
+    claims: Any = None              # published figures for those claims (reports.claims reads them)
+    stage_names: Tuple[str, ...] = field(default=())   # for `--stages` help and validation
+
+    def variant(self, params: Any) -> str:
+        """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""
+        off = [a.short for a in self.ablations if getattr(params, a.field, True) is False]
+        return "+".join(off) if off else "full"
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to the registry (called by the method's package on import)."""
+    METHODS.register(method.name)(method)
+    return method
+
+
+_loaded = False
+
+
+def load_methods() -> None:
+    """Import every method package: the ``adabench.methods`` entry points, then ``$ADABENCH_METHODS``."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()
+    for name in filter(None, (s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise UsageError(f"{PLUGINS_ENV}: cannot import method module {name!r} ({e})") from None
+
+
+def get_method(name: str) -> Method:
+    load_methods()
+    return METHODS.get(name)
+
+
+def method_names() -> List[str]:
+    load_methods()
+    return METHODS.names()
+
+
+def all_methods() -> List[Method]:
+    return [get_method(n) for n in method_names()]
+
+
+def comparison_pairs(names: Sequence[str]) -> List[Tuple[Method, Method]]:
+    """(baseline, method) for every method among ``names`` whose baseline is also among them."""
+    present = set(names)
+    out = []
+    for n in sorted(present):
+        m = get_method(n)
+        if m.baseline in present:
+            out.append((get_method(m.baseline), m))
+    return out

@@ -2,12 +2,13 @@
 
 A baseline (``make_baseline``) holds, per run key ``<dataset>/<preset>/<arch>/<method>[-<variant>]/p<patch>``,
 the mean over seeds of top-1 (and mAP), GFLOPs per video and training seconds, plus per
-``<dataset>/<preset>/<arch>/p<patch>`` the V1/V2 training-time ratio. ``compare_to_baseline`` checks:
+``<dataset>/<preset>/<arch>/p<patch>/<baseline>:<method>`` the training-time ratio of each method to the
+method its claims compare against (``bench.methods``). ``compare_to_baseline`` checks:
 
 - accuracy within an absolute tolerance (fraction, default 0.05 = 5 points: tiny runs on shared CPUs
   are not bit-reproducible across machines),
 - GFLOPs within a relative 0.1 % (deterministic: a change means the network changed),
-- V1/V2 time ratios within a factor (default 2; absolute seconds are never compared because CI
+- training-time ratios within a factor (default 2; absolute seconds are never compared because CI
   boxes are noisy, ecosystem-facts §4).
 
 Baseline runs missing from the results fail; results without a baseline entry are only noted.
@@ -23,7 +24,6 @@ from bench.errors import AdabenchError, UsageError
 
 FORMAT = "adabench-baseline/1"
 DEFAULT_TOLERANCES = {"accuracy_abs": 0.05, "gflops_rel": 0.001, "time_ratio_factor": 2.0}
-ABLATION_FLAGS = {"aux_supervision": "no-aux", "diversity": "no-div", "stop_gradient": "no-sg"}
 REQUIRED = ("method", "dataset", "preset", "arch", "patch_size", "top1", "gflops_per_video", "train_seconds")
 
 
@@ -31,16 +31,10 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _off(v: Any) -> bool:
-    if isinstance(v, str):
-        return v.strip().lower() in ("false", "0", "no", "off")
-    return not _is_missing(v) and not bool(v)
-
-
 def run_variant(run: Mapping[str, Any]) -> str:
-    """'full' or the V2 ablation switches a run turned off, e.g. 'no-aux' or 'no-div+no-sg'."""
-    off = [short for flag, short in ABLATION_FLAGS.items() if _off(run.get(flag))]
-    return "+".join(off) if off else "full"
+    """'full' or the ablations a run switched off (its summary's ``variant``, e.g. 'no-aux')."""
+    v = run.get("variant")
+    return "full" if _is_missing(v) or not v else str(v)
 
 
 def group_key(run: Mapping[str, Any]) -> str:
@@ -84,17 +78,26 @@ def _aggregate(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
 
 
 def _time_ratios(rows: Sequence[Mapping[str, Any]]) -> Dict[str, float]:
-    """V1/V2 mean training seconds per (dataset, preset, arch, patch) with both full methods."""
+    """Mean training seconds of a baseline method over its challenger's, per (dataset, preset, arch, patch),
+    for every registered comparison (full variants only); key ``<group>/<baseline>:<method>``."""
+    from bench.methods import comparison_pairs
+
     secs: Dict[Tuple[str, str], List[float]] = {}
     for r in rows:
         if run_variant(r) == "full":
             secs.setdefault((group_key(r), r["method"]), []).append(float(r["train_seconds"]))
     out = {}
-    for (g, m), v1 in sorted(secs.items()):
-        v2 = secs.get((g, "v2"))
-        if m == "v1" and v2 and sum(v2) > 0:
-            out[g] = (sum(v1) / len(v1)) / (sum(v2) / len(v2))
+    for base, method in comparison_pairs(sorted({r["method"] for r in rows})):
+        for g in sorted({g for g, _ in secs}):
+            a, b = secs.get((g, base.name)), secs.get((g, method.name))
+            if a and b and sum(b) > 0:
+                out[f"{g}/{base.name}:{method.name}"] = (sum(a) / len(a)) / (sum(b) / len(b))
     return out
+
+
+def baseline_methods(baseline: Mapping[str, Any]) -> List[str]:
+    """The methods a baseline file has runs of (the gate trains these)."""
+    return sorted({key.split("/")[3].split("-")[0] for key in baseline.get("runs", {})})
 
 
 def make_baseline(results: Any, tolerances: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
@@ -165,8 +168,8 @@ def compare_to_baseline(
     for g, want in sorted(baseline.get("time_ratios", {}).items()):
         r = ratios.get(g)
         ok = r is not None and want / f <= r <= want * f
-        shown = "missing (needs V1 and V2 runs)" if r is None else f"{r:.2f}×"
-        lines.append(_line(ok, f"{g} V1/V2 training time: {shown} vs baseline {want:.2f}× "
+        shown = "missing (needs runs of both methods)" if r is None else f"{r:.2f}×"
+        lines.append(_line(ok, f"{g} training-time ratio: {shown} vs baseline {want:.2f}× "
                                f"(tolerance ×/÷{f:g})"))
     for key in sorted(set(got) - set(baseline["runs"])):
         lines.append(f"note {key}: not in the baseline (not checked)")

@@ -78,6 +78,9 @@ def _config_columns(run: Path) -> Dict[str, Any]:
     if not isinstance(cfg, dict):
         return {}
     flat = dict(cfg.get("run", cfg)) if isinstance(cfg.get("run", cfg), dict) else {}
+    train = (cfg.get("preset") or {}).get("train") if isinstance(cfg.get("preset"), dict) else None
+    if isinstance(train, dict):  # the method's own switches (e.g. V2's ablations) live in the preset
+        flat.update(train)
     if "config_hash" in cfg:
         flat["config_hash"] = cfg["config_hash"]
     return {k: flat[k] for k in CONFIG_KEYS if k in flat}

@@ -102,6 +102,11 @@ def make_grad_scaler(device: torch.device, enabled: bool) -> Any:
     return torch.cuda.amp.GradScaler(enabled=on)  # torch < 2.3
 
 
+def local_world_size() -> int:
+    """Ranks on this machine (torchrun's LOCAL_WORLD_SIZE; 1 without torchrun)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def default_num_workers(local_world_size: int = 1) -> int:
     """DataLoader workers per process: the cores this process may use, shared among the
     local ranks, minus one for the main process; at most 8."""
@@ -319,38 +324,24 @@ def broadcast_module_state(module: nn.Module, env: DistEnv, src: int = 0) -> Non
             t.data.copy_(dense)
 
 
-class GradientAverager:
-    """Average gradients over ranks as backward accumulates them: each trainable parameter's
-    ``.grad`` is all-reduced and divided by the world size (DDP's arithmetic, unbucketed).
-
-    For trainers whose losses call several submodules directly (V1's stages and its RL update)
-    rather than one ``forward`` a ``DistributedDataParallel`` wrapper could intercept. Every rank
-    runs the same graph, so the hooks fire in the same order on all ranks. Single process: a no-op.
-    Use as a context manager around the training steps of one stage (``with GradientAverager(ps, env):``).
-    """
-
-    def __init__(self, params: Iterable[nn.Parameter], env: DistEnv) -> None:
-        self.env = env
-        self.handles: List[Any] = []
-        if env.distributed:
-            self.handles = [p.register_post_accumulate_grad_hook(self._average)
-                            for p in params if p.requires_grad]
-
-    def _average(self, p: torch.Tensor) -> None:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad.div_(self.env.world_size)
-
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles = []
-
-    def __enter__(self) -> "GradientAverager":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
+def average_gradients(params: Iterable[nn.Parameter], env: DistEnv) -> None:
+    """Average the gradients of ``params`` over ranks, in place: one flat all-reduce after backward (DDP's
+    arithmetic, without its bucketing). Every method's update calls it, so all are synchronised the same
+    way. Every rank runs the same graph, so the same parameters have gradients on all ranks. Single
+    process: a no-op."""
+    if not env.distributed:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat.div_(env.world_size)
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset:offset + n].view_as(g))
+        offset += n
 
 
 def gather_objects(obj: Any, env: DistEnv) -> List[Any]:

@@ -172,7 +172,7 @@ class MethodInference(nn.Module):
 
 def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "matched",
                      patch_size: Optional[int] = None, batch: int = 8, warmup: int = 3, repeats: int = 10,
-                     device: Union[str, torch.device] = "cpu", methods: Sequence[str] = ("v1", "v2"),
+                     device: Union[str, torch.device] = "cpu", methods: Optional[Sequence[str]] = None,
                      seed: int = 0) -> List[Dict[str, Any]]:
     """One row per network (each method's inference network, then the full-frame baseline):
     network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the
@@ -181,20 +181,23 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     (from the fastest call of each). Weights are random: speed does
     not depend on them."""
     from bench.flops import count_flops
+    from bench.methods import get_method, method_names
     from bench.models import build_network
     from bench.presets import get_preset
 
     dev = torch.device(device)
+    methods = list(methods) if methods is not None else method_names()
+    sizes = {} if patch_size is None else {"patch_size": patch_size}
     rows: List[Dict[str, Any]] = []
     models: Dict[str, Tuple[Callable[..., Any], Inputs]] = {}
     preset = None
     for method in methods:
         torch.manual_seed(seed)
-        preset = get_preset(dataset, preset_name, method=method, arch=arch, patch_size=patch_size)
-        net = build_network(preset, method=method).to(dev)
-        report = count_flops(net, preset)
-        aux = method == "v2"  # V2's published GFLOPs include its auxiliary heads (bench.flops)
-        name = f"AdaFocus{method.upper()} {preset.patch_size}²"
+        preset = get_preset(dataset, preset_name, method=method, arch=arch, **sizes)
+        net = build_network(preset).to(dev)
+        aux = get_method(method).flops_aux_heads  # the method's FLOPs rule (bench.flops)
+        report = count_flops(net, preset, aux=aux)
+        name = f"{get_method(method).title} {preset.patch_size}²"
         models[name] = (MethodInference(net, aux), clip_inputs(preset, 1, dev))
         rows.append({"network": name, "method": method, "patch_size": preset.patch_size,
                      "gflops_per_video": report.gflops_per_video, "params_m": report.params_m})

@@ -88,18 +88,18 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, epochs: int) -> torch.opti
     return torch.optim.lr_scheduler.LambdaLR(optimizer, CosineFactor(epochs))
 
 
-def clip_gradients(params: Iterable[torch.nn.Parameter], max_norm: Optional[float]) -> Optional[float]:
+def clip_gradients(params: Iterable[torch.nn.Parameter], max_norm: Optional[float]) -> Optional[torch.Tensor]:
     """Clip the global gradient norm to ``max_norm`` (``None``: no clipping, returns None).
 
     With AMP call ``scaler.unscale_(optimizer)`` first so the norm is in real units.
-    Returns the norm before clipping.
+    Returns the norm before clipping as a tensor (not read here: reading it would synchronise).
     """
     if max_norm is None:
         return None
     grads = [p for p in params if p.grad is not None]
     if not grads:
-        return 0.0
-    return float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
+        return torch.zeros(())
+    return torch.nn.utils.clip_grad_norm_(grads, max_norm)
 
 
 def check_finite(loss: Union[torch.Tensor, float], where: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from bench.regression import ABLATION_FLAGS, run_variant
+from bench.methods import all_methods
 
 NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve")
 GROUP_KEYS = ["dataset", "preset", "arch"]  # one report section per group
@@ -47,9 +47,21 @@ def _flag(v: Any) -> bool:
     return bool(v)
 
 
-def variant_name(flags: Mapping[str, Any]) -> str:
-    """'full' or the ablation switches turned off (the same key the regression baseline uses)."""
-    return run_variant(flags)
+def ablation_flags() -> Dict[str, str]:
+    """{switch: variant name} of every registered method's ablations (e.g. aux_supervision: no-aux)."""
+    return {a.field: a.short for m in all_methods() for a in m.ablations}
+
+
+ABLATION_FLAGS = ablation_flags()
+
+
+def variant_name(run: Mapping[str, Any]) -> str:
+    """'full' or the ablations a run switched off: its summary's ``variant``, else read off its switches."""
+    v = run.get("variant")
+    if isinstance(v, str) and v:
+        return v
+    off = [short for flag, short in ABLATION_FLAGS.items() if not _flag(run.get(flag))]
+    return "+".join(off) if off else "full"
 
 
 def point_accuracy(point: Mapping[str, Any], multilabel: bool) -> float:

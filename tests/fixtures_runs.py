@@ -30,7 +30,7 @@ V2_ARGS = ["--set", f"frames={FRAMES}", "--set", "batch_size=4", "--set", f"inpu
 V1_ARGS = ["--set", f"frames={FRAMES}", "--set", f"input_size={SIZE}", "--set", f"resize={SIZE}",
            "--set", "patch_size=16", "--set", "glance_size=16", "--set", "classifier_hidden=16",
            "--set", "policy_hidden=[16]", "--set", "policy_conv_channels=8", "--set", "grid_n=3",
-           "--set", "v1_batch_size=4"]
+           "--set", "batch_size=4"]
 
 
 def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, odd_val: bool = False,
@@ -65,7 +65,7 @@ def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, o
 def base_args(method: str, data_root: Path, runs_dir: Path, *extra: str) -> List[str]:
     preset_args = V2_ARGS if method == "v2" else V1_ARGS
     return ["run", "--method", method, "--data-root", str(data_root), "--runs-dir", str(runs_dir),
-            "--device", "cpu", "--workers", "0", "--no-progress", "--seed", "1", *preset_args, *extra]
+            "--device", "cpu", "--workers", "0", "--no-progress", "--quiet", "--seed", "1", *preset_args, *extra]
 
 
 def child_env() -> Dict[str, str]:

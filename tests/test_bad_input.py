@@ -229,11 +229,11 @@ def test_v2_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp
 
 def test_v1_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, micro_root, monkeypatch,
                                                                           capsys, one_thread):
-    import adafocus_v1.trainer as trainer
+    import adafocus_v1.method as method
 
-    _poison(monkeypatch, trainer, "stage1_loss", after=4)  # stage 1, epoch 2, its second step
-    args = base_args("v1", micro_root, tmp_path, "--set", "v1_pretrain_epochs=1", "--set", "v1_stage1_epochs=2",
-                     "--set", "v1_stage2_epochs=1", "--set", "v1_stage3_epochs=1")
+    _poison(monkeypatch, method, "stage1_loss", after=4)  # stage 1, epoch 2, its second step
+    args = base_args("v1", micro_root, tmp_path, "--set", "pretrain_epochs=1", "--set", "stage1_epochs=2",
+                     "--set", "stage2_epochs=1", "--set", "stage3_epochs=1")
     assert run_in_process(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: training diverged") and "stage1, epoch 2" in err and "\n" not in err
@@ -245,8 +245,12 @@ def test_v1_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp
 # ------------------------------------------------------------------------------------------ options
 @pytest.mark.parametrize("extra, expected", [
     (["--set", "nope=1"], "unknown preset field(s): nope"),
-    (["--set", "lr=abc"], "lr='abc': expected float"),
-    (["--set", "epochs=0"], "epochs=0: expected a positive integer"),
+    (["--set", "pretrain_lr=abc"], "pretrain_lr='abc': expected float"),
+    (["--set", "stage1_epochs=0"], "stage1_epochs=0: expected a positive integer"),
+    (["--set", "policy_lr=-1"], "policy_lr=-1.0: expected a learning rate >= 0"),
+    (["--set", "policy_lr=nan"], "policy_lr=nan: expected a finite number"),
+    (["--set", "policy_lr="], "policy_lr=: expected a float value"),
+    (["--set", "batch_size=99999999999999999999"], "out of range"),
     (["--set", "dropout=2"], "dropout=2.0: expected a probability"),
     (["--set", "novalue"], "expected key=value"),
     (["--nproc", "0"], "--nproc"),

@@ -26,14 +26,14 @@ TOL = 0.07
 VAL_VIDEOS = 15
 COMMON = ["--set", "frames=4", "--set", "input_size=32", "--set", "resize=32", "--set", "patch_size=16",
           "--set", "classifier_hidden=32", "--set", "policy_hidden=[32]", "--set", "grid_n=3",
-          "--set", "epochs=6", "--set", "v1_pretrain_epochs=2", "--set", "v1_stage1_epochs=3",
-          "--set", "v1_stage2_epochs=1", "--set", "v1_stage3_epochs=2", "--rl", "reinforce",
+          "--set", "epochs=6", "--set", "pretrain_epochs=2", "--set", "stage1_epochs=3",
+          "--set", "stage2_epochs=1", "--set", "stage3_epochs=2", "--rl", "reinforce",
           "--device", "cpu", "--workers", "0", "--no-progress", "--seed", "1"]
 
 
 def _args(data_root, runs_dir, batch):
     return ["run", "--method", "v2", "--method", "v1", "--data-root", str(data_root), "--runs-dir", str(runs_dir),
-            "--set", f"batch_size={batch}", "--set", f"v1_batch_size={batch}", *COMMON]
+            "--set", f"batch_size={batch}", *COMMON]
 
 
 def test_two_gloo_ranks_reach_the_single_process_accuracy(tmp_path):

@@ -85,20 +85,18 @@ def _worker(rank: int, port: int, tmp: str = "") -> None:
 
 
 def _check_averager_broadcast_and_rng(env, rank: int, expected, tmp: str) -> None:
-    """GradientAverager (V1's data-parallel gradients), broadcast_module_state, gather_objects and
-    per-rank RNG states in a collective checkpoint."""
+    """average_gradients (every method's data-parallel gradients, DDP's arithmetic), broadcast_module_state,
+    gather_objects and per-rank RNG states in a collective checkpoint."""
     from bench.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 1)  # same initial weights as the DDP check above
-    with runtime.GradientAverager(net.parameters(), env):
-        x, y = _data(rank)
-        torch.nn.functional.mse_loss(net(x), y).backward()
+    x, y = _data(rank)
+    torch.nn.functional.mse_loss(net(x), y).backward()
+    torch.testing.assert_close(list(net.parameters())[0].grad, expected[rank][0])  # local grads before
+    runtime.average_gradients(net.parameters(), env)
     for i, p in enumerate(net.parameters()):
         torch.testing.assert_close(p.grad, (expected[0][i] + expected[1][i]) / 2)
-    net.zero_grad()
-    torch.nn.functional.mse_loss(net(x), y).backward()  # hooks are gone after the block: local grads
-    torch.testing.assert_close(list(net.parameters())[0].grad, expected[rank][0])
     bn = torch.nn.BatchNorm1d(2)
     bn.running_mean.fill_(float(rank + 3))
     with torch.no_grad():

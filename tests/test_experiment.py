@@ -13,7 +13,7 @@ def _net(head_out: int, seed: int) -> nn.Module:
 
 def test_plan_interleaves_methods_and_shares_one_init_per_cell(tmp_path):
     base = RunConfig(method="v2", runs_dir=str(tmp_path))
-    plans = plan_runs(base, ["v1", "v2"], [96, 128], [0, 1])
+    plans = plan_runs(base, ["v1", "v2"], [16, 24], [0, 1])
     assert len(plans) == 8
     assert [p.method for p in plans[:2]] == ["v1", "v2"]
     assert plans[0].init_state == plans[1].init_state == str(init_state_path(plans[0]))

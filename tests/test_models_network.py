@@ -6,7 +6,7 @@ import torch
 
 from bench.errors import UsageError
 from bench.models import AdaFocusNet, build_network
-from bench.presets import NUM_CLASSES, Preset, get_preset
+from bench.presets import Preset, get_preset
 
 
 def _batch(p, b=4, seed=0):
@@ -111,7 +111,7 @@ def test_matched_presets_share_everything_but_the_method_parts():
     v1 = get_preset("actnet", "paper", method="v1")
     v2 = get_preset("actnet", "paper", method="v2")
     diff = {f.name for f in dataclasses.fields(Preset) if getattr(v1, f.name) != getattr(v2, f.name)}
-    assert diff == {"method", "policy_head", "crop"}
+    assert diff == {"method", "policy_head", "crop", "policy_value_head", "train"}
     assert (v1.policy_head, v2.policy_head, v1.crop, v2.crop) == ("categorical", "sigmoid", "hard", "interp")
     n1, n2 = build_network(get_preset("synthetic", "tiny", method="v1")), build_network(
         get_preset("synthetic", "tiny", method="v2"))
@@ -122,37 +122,44 @@ def test_matched_presets_share_everything_but_the_method_parts():
 
 def test_paper_preset_values_follow_the_papers():
     p = get_preset("actnet", "paper", method="v2", arch="paper")
-    assert (p.frames, p.patch_size, p.lr, p.batch_size, p.classifier_hidden, p.policy_hidden) == (
+    t = p.train
+    assert (p.frames, p.patch_size, t.lr, t.batch_size, p.classifier_hidden, p.policy_hidden) == (
         16, 128, 0.002, 32, 4096, (2048,))
-    assert (p.glance_lr_ratio, p.policy_lr_ratio, p.classifier_lr_ratio, p.epochs) == (0.5, 0.1, 5.0, 50)
+    assert (t.glance_lr_ratio, t.policy_lr_ratio, t.classifier_lr_ratio, t.epochs) == (0.5, 0.1, 5.0, 50)
     m = get_preset("minik", "paper", method="v2")
-    assert (m.lr, m.batch_size) == (0.003, 48)
+    assert (m.train.lr, m.train.batch_size) == (0.003, 48)
     v1 = get_preset("actnet", "paper", method="v1", arch="paper")
     assert (v1.classifier, v1.classifier_hidden, v1.policy_hidden, v1.grid_n ** 2) == ("gru", 1024, (1024,), 49)
-    assert (v1.v1_pretrain_epochs, v1.v1_stage1_epochs, v1.v1_stage2_epochs, v1.v1_stage3_epochs) == (15, 50, 50, 10)
-    assert (v1.ppo_clip, v1.value_weight, v1.entropy_weight, v1.gamma, v1.policy_lr) == (0.2, 0.5, 0.01, 0.7, 3e-4)
+    h = v1.train
+    assert (h.pretrain_epochs, h.stage1_epochs, h.stage2_epochs, h.stage3_epochs) == (15, 50, 50, 10)
+    assert (h.ppo_clip, h.value_weight, h.entropy_weight, h.gamma, h.policy_lr) == (0.2, 0.5, 0.01, 0.7, 3e-4)
     s = get_preset("sthv2", "paper", method="v2")
-    assert (s.frames, s.glance_frames, s.lr, s.weight_decay, s.policy_lr_ratio, s.grad_clip) == (
+    assert (s.frames, s.glance_frames, s.train.lr, s.weight_decay, s.train.policy_lr_ratio, s.grad_clip) == (
         12, 8, 0.01, 5e-4, 0.01, 20.0)
     assert (s.glance_backbone, s.focus_backbone, s.classifier) == ("tsm_mbv2", "tsm_res50", "tsn")
-    r = get_preset("fcvid", "paper", glance_arch="res50")
+    r = get_preset("fcvid", "paper", method="v2", glance_arch="res50")
     assert (r.glance_backbone, r.glance_size, r.num_classes) == ("res50", 96, 239)
-    assert set(NUM_CLASSES) >= {"actnet", "fcvid", "minik", "sthv1", "sthv2", "jester", "synthetic"}
 
 
 def test_overrides_are_typed_and_validated():
-    p = get_preset("synthetic", "tiny", patch_size="16", lr="0.1", policy_hidden="[64]")
-    assert (p.patch_size, p.lr, p.policy_hidden) == (16, 0.1, (64,))
+    p = get_preset("synthetic", "tiny", method="v2", patch_size="16", lr="0.1", policy_hidden="[64]")
+    assert (p.patch_size, p.train.lr, p.policy_hidden) == (16, 0.1, (64,))
     with pytest.raises(UsageError, match="unknown preset field"):
-        get_preset("synthetic", "tiny", nonsense=1)
+        get_preset("synthetic", "tiny", method="v2", nonsense=1)
     with pytest.raises(UsageError, match="expected int"):
-        get_preset("synthetic", "tiny", patch_size="big")
+        get_preset("synthetic", "tiny", method="v2", patch_size="big")
     with pytest.raises(UsageError, match="patch size"):
-        get_preset("synthetic", "tiny", patch_size=65)
+        get_preset("synthetic", "tiny", method="v2", patch_size=65)
     with pytest.raises(UsageError, match="unknown dataset"):
-        get_preset("kinetics", "tiny")
+        get_preset("kinetics", "tiny", method="v2")
+    with pytest.raises(UsageError, match="unknown method"):
+        get_preset("synthetic", "tiny", method="v3")
     with pytest.raises(UsageError, match="paper presets"):
-        get_preset("synthetic", "tiny", glance_arch="res50")
+        get_preset("synthetic", "tiny", method="v2", glance_arch="res50")
+    for bad in ("lr=-1", "lr=", "lr=nan", "lr=inf", "batch_size=99999999999999999999", "epochs=0"):
+        key, value = bad.split("=")
+        with pytest.raises(UsageError, match=key):
+            get_preset("synthetic", "tiny", method="v2", **{key: value})
 
 
 def test_network_rejects_mismatched_parts():
@@ -166,12 +173,12 @@ def test_network_rejects_mismatched_parts():
 
 def test_synthetic_class_count_matches_the_generator_default():
     synthetic = pytest.importorskip("bench.data.synthetic")
-    assert NUM_CLASSES["synthetic"] == synthetic.SynthParams().classes
+    assert get_preset("synthetic", "tiny", method="v2").num_classes == synthetic.SynthParams().classes
 
 
 def test_tiny_glance_blurs_the_synthetic_patterns_away():
     """The synthetic benchmark hides its classes in 2-px-cell patterns (period 4) the glance must not resolve."""
-    p = get_preset("synthetic", "tiny")
+    p = get_preset("synthetic", "tiny", method="v2")
     net = build_network(p)
     assert net.glance.glance_size == 16 and net.glance.antialias
     for phase in range(4):

@@ -15,7 +15,7 @@ from tests.fixtures_results import make_summary, matched_summaries
 @pytest.fixture()
 def runs():
     out = matched_summaries(seeds=(0, 1), patch_sizes=(32,))
-    out.append({**make_summary("v2", seed=0, top1=0.4), "diversity": False})
+    out.append({**make_summary("v2", seed=0, top1=0.4), "variant": "no-div"})
     return out
 
 
@@ -25,9 +25,9 @@ def test_make_baseline_keys_and_json(runs):
                               "synthetic/tiny/matched/v2-no-div/p32"}
     assert b["runs"]["synthetic/tiny/matched/v2/p32"]["top1"] == pytest.approx(0.60)
     assert b["runs"]["synthetic/tiny/matched/v2/p32"]["seeds"] == [0, 1]
-    assert b["time_ratios"] == {"synthetic/tiny/matched/p32": pytest.approx(2.0)}
+    assert b["time_ratios"] == {"synthetic/tiny/matched/p32/v1:v2": pytest.approx(2.0)}
     json.dumps(b)  # JSON-able
-    assert run_key({**runs[0], "stop_gradient": "false"}).endswith("/v1-no-sg/p32")
+    assert run_key({**runs[0], "variant": "no-sg"}).endswith("/v1-no-sg/p32")
 
 
 def test_same_results_pass(runs):
@@ -60,11 +60,11 @@ def test_gflops_and_time_ratio_tolerances(runs):
     g["runs"]["synthetic/tiny/matched/v1/p32"]["gflops_per_video"] *= 1.002
     assert not compare_to_baseline(runs, g)[0]
     t = copy.deepcopy(b)
-    t["time_ratios"]["synthetic/tiny/matched/p32"] = 3.9  # measured 2.0: within x/÷2
+    t["time_ratios"]["synthetic/tiny/matched/p32/v1:v2"] = 3.9  # measured 2.0: within x/÷2
     assert compare_to_baseline(runs, t)[0]
-    t["time_ratios"]["synthetic/tiny/matched/p32"] = 4.1
+    t["time_ratios"]["synthetic/tiny/matched/p32/v1:v2"] = 4.1
     ok, lines = compare_to_baseline(runs, t)
-    assert not ok and any("V1/V2 training time" in ln and ln.startswith("FAIL") for ln in lines)
+    assert not ok and any("training-time ratio" in ln and ln.startswith("FAIL") for ln in lines)
 
 
 def test_missing_and_extra_runs(runs):
@@ -73,7 +73,7 @@ def test_missing_and_extra_runs(runs):
     ok, lines = compare_to_baseline(only_v2, b)
     assert not ok
     assert any("v1/p32: no complete run" in ln for ln in lines)
-    assert any("missing (needs V1 and V2 runs)" in ln for ln in lines)
+    assert any("missing (needs runs of both methods)" in ln for ln in lines)
     extra = runs + [make_summary("v2", patch_size=48)]
     ok, lines = compare_to_baseline(extra, b)
     assert ok and any(ln.startswith("note") and "p48" in ln for ln in lines)

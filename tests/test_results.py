@@ -35,12 +35,12 @@ def _summary(method: str, seed: int, top1: float, **kw) -> dict:
 def _run(runs: Path, method: str, seed: int, **cfg_kw) -> RunDir:
     cfg = RunConfig(method=method, patch_size=32, seed=seed, runs_dir=str(runs), **cfg_kw)
     run = RunDir.for_config(cfg).create()
-    run.write_config(cfg, {"frames": 4})
+    run.write_config(cfg, cfg.resolve_preset())
     return run
 
 
 def _layout(runs: Path) -> dict:
-    v2 = _run(runs, "v2", 0, diversity=False)
+    v2 = _run(runs, "v2", 0, overrides={"diversity": False})
     v2.write_summary(_summary("v2", 0, 0.6))
     v1 = _run(runs, "v1", 0)
     v1.write_summary(_summary("v1", 0, 0.5, map=float("nan"), extra_note={"a": 1}))
@@ -76,7 +76,7 @@ def test_collect_rows_and_skips(tmp_path: Path) -> None:
     assert json.loads(v2["early_exit"])[0]["gflops"] == 0.3 and v1["early_exit"] is None
     assert pd.isna(v1["map"]) and df["map"].dtype == "float64" and str(df["seed"].dtype) == "Int64"
     # config switches: from the run: section and from a flat config.yaml
-    assert v2["diversity"] is False and v2["aux_supervision"] is True and v1["diversity"] is True
+    assert v2["diversity"] is False and v2["aux_supervision"] is True and v1["diversity"] is None
     assert v2["config_hash"] == runs["v2"].path.name.rsplit("-", 1)[1]
     flat = df[df["seed"] == 9].iloc[0]
     assert flat["stop_gradient"] is False and flat["diversity"] is None

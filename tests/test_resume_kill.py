@@ -22,8 +22,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 __all__ = ["one_thread"]
 
 V2_EPOCHS = ["--set", "epochs=5"]
-V1_EPOCHS = ["--set", "v1_pretrain_epochs=1", "--set", "v1_stage1_epochs=3", "--set", "v1_stage2_epochs=2",
-             "--set", "v1_stage3_epochs=1"]
+V1_EPOCHS = ["--set", "pretrain_epochs=1", "--set", "stage1_epochs=3", "--set", "stage2_epochs=2",
+             "--set", "stage3_epochs=1"]
 
 
 @pytest.fixture(scope="module")

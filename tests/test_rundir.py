@@ -28,7 +28,11 @@ def test_name_is_a_pure_function_of_the_config(tmp_path: Path) -> None:
     assert run.path == tmp_path / "runs" / "synthetic" / "v2" / f"tiny-matched-p32-s3-{cfg.config_hash()}"
     # where/how a run is shown does not change its identity; what is trained does
     assert RunDir.for_config(dataclasses.replace(cfg, progress=False, num_workers=3)) == run
-    assert RunDir.for_config(dataclasses.replace(cfg, diversity=False)) != run
+    assert RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": False})) != run
+    # the same resolved configuration, however it is spelled, is the same run
+    assert RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": "false"})) == \
+        RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": False}))
+    assert RunDir.for_config(dataclasses.replace(cfg, epochs=cfg.resolve_preset().train.epochs)) == run
     with pytest.raises(ValueError, match="patch_size"):
         RunDir.for_config(dataclasses.replace(cfg, patch_size=None))
 

@@ -9,9 +9,7 @@ import dataclasses
 import pytest
 import torch
 
-import adafocus_v1.stage2 as stage2_mod
-import adafocus_v1.trainer as trainer_mod
-from adafocus_v1 import run_v1
+import adafocus_v1.method as method_mod
 from adafocus_v1.stages import STAGE_NAMES, apply_stage_modes, stage_specs
 from bench.checkpoint import read_checkpoint
 from bench.config import RunConfig
@@ -19,19 +17,21 @@ from bench.errors import UsageError
 from bench.models import build_network
 from bench.presets import get_preset
 from bench.rundir import RunDir
+from bench.runner import run_method
 from bench.training import frozen_fingerprint
 
 SMALL = dict(frames=4, input_size=32, resize=32, patch_size=16, glance_size=16, classifier_hidden=16,
-             policy_hidden="[16]", policy_conv_channels=8, grid_n=3, v1_batch_size=4, v1_pretrain_epochs=1,
-             v1_stage1_epochs=2, v1_stage2_epochs=2, v1_stage3_epochs=1)
+             policy_hidden="[16]", policy_conv_channels=8, grid_n=3, batch_size=4, pretrain_epochs=1,
+             stage1_epochs=2, stage2_epochs=2, stage3_epochs=1)
+OPTION_FIELDS = {"rl": "rl_algorithm", "reward": "reward", "stage3": "stage3"}
 
 
 @pytest.fixture(autouse=True)
 def _one_thread(monkeypatch):
     """Tiny ops on a shared machine: one intra-op thread (the runner would take every free core)."""
-    import adafocus_v1.pipeline as pipeline
+    import bench.runner as runner
 
-    monkeypatch.setattr(pipeline, "cpu_threads", lambda *a, **kw: 1)
+    monkeypatch.setattr(runner, "cpu_threads", lambda *a, **kw: 1)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -48,16 +48,17 @@ def data_root(tmp_path_factory):
 
 
 def _cfg(tmp_path, data_root, name="runs", **kw) -> RunConfig:
+    sets = {OPTION_FIELDS[k]: kw.pop(k) for k in list(kw) if k in OPTION_FIELDS}
     cfg = RunConfig(method="v1", dataset="synthetic", data_root=data_root, preset="tiny", seed=3,
-                    device="cpu", runs_dir=str(tmp_path / name), num_workers=0, progress=False,
-                    overrides=dict(SMALL), **kw)
+                    device="cpu", runs_dir=str(tmp_path / name), num_workers=0, progress=False, quiet=True,
+                    overrides={**SMALL, **sets}, **kw)
     cfg.patch_size = SMALL["patch_size"]
     return cfg
 
 
 def _run(cfg: RunConfig):
     run = RunDir.for_config(cfg)
-    return run_v1(cfg, run), run
+    return run_method(cfg, run), run
 
 
 def _weights(run: RunDir, ckpt: str = "last.pt"):
@@ -91,7 +92,7 @@ def test_full_run_summary_checkpoints_and_metrics(tmp_path, data_root):
 
 def _fingerprints(cfg: RunConfig, run: RunDir, stage: str):
     preset = get_preset("synthetic", "tiny", method="v1", **cfg.overrides)
-    net = build_network(preset, num_classes=2, method="v1")
+    net = build_network(preset, num_classes=2)
     net.load_state_dict(_weights(run, f"{stage}.pt"))
     parts = ("glance", "focus.backbone", "focus.head", "policy", "classifier")
     return {p: frozen_fingerprint(net.get_submodule(p)) for p in parts}
@@ -117,8 +118,8 @@ def test_frozen_modules_and_bn_buffers_are_bit_identical(tmp_path, data_root, st
 
 def test_stage_modes_are_explicit():
     preset = get_preset("synthetic", "tiny", method="v1", **SMALL)
-    net = build_network(preset, num_classes=2, method="v1")
-    specs = stage_specs(preset, "paper")
+    net = build_network(preset, num_classes=2)
+    specs = stage_specs(preset.train)
     net.train()
     apply_stage_modes(net, specs[2])
     assert net.policy.training and all(m.training for m in net.policy.modules())
@@ -144,7 +145,7 @@ def test_resume_between_stages_equals_uninterrupted(tmp_path, data_root):
 
 def test_resume_mid_stage_after_interruption(tmp_path, data_root, monkeypatch):
     straight, run_a = _run(_cfg(tmp_path, data_root, "a"))
-    real, calls = stage2_mod.rl_step, []
+    real, calls = method_mod.rl_step, []
 
     def interrupted(*a, **kw):   # dies in the second epoch of stage 2
         calls.append(1)
@@ -152,13 +153,13 @@ def test_resume_mid_stage_after_interruption(tmp_path, data_root, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(trainer_mod, "rl_step", interrupted)
+    monkeypatch.setattr(method_mod, "rl_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _run(_cfg(tmp_path, data_root, "c"))
     run_c = RunDir.for_config(_cfg(tmp_path, data_root, "c"))
     blob = read_checkpoint(run_c.last_checkpoint)
     assert (blob["stage"], blob["epoch"]) == ("stage2", 0)
-    monkeypatch.setattr(trainer_mod, "rl_step", real)
+    monkeypatch.setattr(method_mod, "rl_step", real)
     resumed, run_c = _run(_cfg(tmp_path, data_root, "c"))
     assert _metrics_of(resumed) == _metrics_of(straight)
     wa, wc = _weights(run_a), _weights(run_c)

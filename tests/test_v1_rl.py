@@ -95,11 +95,17 @@ def _train(agent: nn.Module, reward_fn, algo: str, steps: int, lr: float, epochs
     torch.manual_seed(0)
     cfg = rl.RLConfig(algo=algo, lr=lr, epochs=epochs)
     opt = torch.optim.Adam(agent.parameters(), lr=cfg.lr)
+
+    def update(loss):  # what the training driver does, single process
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
     for _ in range(steps):
         dist, value = agent(64)
         actions = dist.sample()
         R = rl.episode_returns(reward_fn(actions), cfg)
-        rl.policy_update((dist, value), lambda: agent(64), actions, R, opt, cfg, policy=agent)
+        rl.policy_update((dist, value), lambda: agent(64), actions, R, update, cfg, policy=agent)
     return agent
 
 

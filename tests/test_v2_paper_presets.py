@@ -2,15 +2,17 @@
 import torch
 
 from adafocus_v2.objective import V2Objective
-from adafocus_v2.trainer import make_optimizer
 from bench.models import build_network
 from bench.presets import get_preset
+from fixtures_plan import plan_stages
 
 
 def _one_step(preset):
     torch.manual_seed(0)
     net = build_network(preset)
-    opt = make_optimizer(net, preset)
+    (stage,) = plan_stages("v2", net, preset, preset.num_classes)
+    stage.prepare()
+    opt = stage.optimizer()
     s = preset.input_size
     frames = torch.randn(1, preset.frames, 3, s, s)
     glance = torch.randn(1, preset.glance_frames, 3, s, s) if preset.glance_frames else None

@@ -26,20 +26,22 @@ def _run(tmp_path, data_root, *extra):
     return json.loads(summary.read_text()), summary.parent
 
 
-@pytest.mark.parametrize("flag,absent", [(None, set()), ("--no-aux", {"loss_glance", "loss_focus"}),
-                                         ("--no-diversity", {"loss_random_total"}), ("--no-stop-gradient", set())])
+@pytest.mark.parametrize("flag,absent", [(None, set()), ("--no-aux", {"train_glance", "train_focus"}),
+                                         ("--no-diversity", {"train_random_total"}), ("--no-stop-gradient", set())])
 def test_micro_run_completes_with_each_technique_switched_off(tmp_path, data_root, one_thread, flag, absent):
     summary, run_dir = _run(tmp_path, data_root, *([flag] if flag else []))
     assert SUMMARY_KEYS <= set(summary) and 0 <= summary["top1"] <= 1
-    assert summary["aux_supervision"] == (flag != "--no-aux")
-    assert summary["diversity"] == (flag != "--no-diversity")
-    assert summary["stop_gradient"] == (flag != "--no-stop-gradient")
+    assert summary["params"]["aux_supervision"] == (flag != "--no-aux")
+    assert summary["params"]["diversity"] == (flag != "--no-diversity")
+    assert summary["params"]["stop_gradient"] == (flag != "--no-stop-gradient")
+    assert summary["variant"] == {None: "full", "--no-aux": "no-aux", "--no-diversity": "no-div",
+                                  "--no-stop-gradient": "no-sg"}[flag]
     assert set(summary["patch_eval"]) == {"learned", "random", "centre"} and summary["coverage"] is not None
     full = summary["gflops_per_video"]
     exits = summary["early_exit"]
     assert exits and min(p["gflops"] for p in exits) < full and max(p["gflops"] for p in exits) <= full + 1e-12
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
-    present = {"loss_classifier", "loss_glance", "loss_focus", "loss_random_total"} - absent
+    present = {"train_classifier", "train_glance", "train_focus", "train_random_total"} - absent
     assert present <= set(header) and not (absent & set(header))
 
 

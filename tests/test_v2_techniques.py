@@ -5,9 +5,10 @@ import torch.nn.functional as F
 
 from adafocus_v2.losses import pass_loss
 from adafocus_v2.objective import V2Objective
-from adafocus_v2.trainer import lr_ratios, make_optimizer
+from adafocus_v2.method import lr_ratios
 from bench.models import build_network
 from bench.presets import get_preset
+from fixtures_plan import plan_stages
 
 B = 3
 
@@ -106,11 +107,13 @@ def test_stop_gradient_keeps_the_policy_gradient_out_of_the_glance(preset):
 
 def test_parameter_groups_follow_the_papers_lr_ratios(preset):
     net = _net(preset)
-    opt = make_optimizer(net, preset)
+    (stage,) = plan_stages("v2", net, preset, 5)
+    stage.prepare()
+    opt = stage.optimizer()
+    lr = preset.train.lr
     lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-    assert lrs == pytest.approx({"glance": 0.5 * preset.lr, "focus": preset.lr, "policy": 0.1 * preset.lr,
-                                 "classifier": 5.0 * preset.lr})
+    assert lrs == pytest.approx({"glance": 0.5 * lr, "focus": lr, "policy": 0.1 * lr, "classifier": 5.0 * lr})
     n_params = sum(len(g["params"]) for g in opt.param_groups)
     assert n_params == len(list(net.parameters()))
     video = get_preset("jester", "tiny", method="v2")
-    assert lr_ratios(video)["policy"] == 0.01 and video.grad_clip == 20.0
+    assert lr_ratios(video.train)["policy"] == 0.01 and video.grad_clip == 20.0

@@ -1,4 +1,4 @@
-"""``build_network(preset, num_classes, method)``: the one place a Preset becomes an AdaFocusNet."""
+"""``build_network(preset, num_classes)``: the one place a Preset becomes an AdaFocusNet."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -11,10 +11,10 @@ from bench.models.network import AdaFocusNet, FocusNet, GlanceNet
 from bench.models.policies import RecurrentPolicy, VideoPolicy
 
 
-def _policy(p: Any, glance: GlanceNet, method: str) -> nn.Module:
+def _policy(p: Any, glance: GlanceNet) -> nn.Module:
     map_hw = glance.map_size(p.input_size)
     common = dict(head=p.policy_head, grid_n=p.grid_n, std=p.action_std, conv_channels=p.policy_conv_channels,
-                  norm=p.policy_norm, act=p.policy_act, value_head=(method == "v1"))
+                  norm=p.policy_norm, act=p.policy_act, value_head=p.policy_value_head)
     if p.policy_type == "recurrent":
         if len(p.policy_hidden) != 1:
             raise ValueError(f"the recurrent policy takes one hidden size, got {p.policy_hidden}")
@@ -36,15 +36,14 @@ def _classifier(p: Any, glance_dim: int, focus_dim: int, num_classes: int) -> nn
     raise ValueError(f"unknown classifier {p.classifier!r}")
 
 
-def build_network(preset: Any, num_classes: Optional[int] = None, method: Optional[str] = None) -> AdaFocusNet:
+def build_network(preset: Any, num_classes: Optional[int] = None) -> AdaFocusNet:
     """Build the network a preset describes (random init unless the preset names weights).
 
-    num_classes: defaults to ``preset.num_classes``; method ("v1"/"v2"): defaults to ``preset.method``
-    (V1 gets a value head on its policy).
+    num_classes: defaults to ``preset.num_classes``. The policy gets a value head when the preset asks
+    for one (``policy_value_head``: actor-critic RL methods).
     """
     p = preset
     num_classes = num_classes or p.num_classes
-    method = method or p.method
     tg = p.glance_frames or p.frames
     glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
                                        shift_div=p.shift_div),
@@ -53,6 +52,6 @@ def build_network(preset: Any, num_classes: Optional[int] = None, method: Option
     focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,
                                      shift_div=p.shift_div),
                      num_classes, p.fc_dropout)
-    policy = _policy(p, glance, method)
+    policy = _policy(p, glance)
     classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
     return AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)

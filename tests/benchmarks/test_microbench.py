@@ -7,7 +7,7 @@ the patch crops, one training step per method, and the early-exit threshold sear
 import pytest
 import torch
 
-from adafocus_v1.pipeline import rl_config
+from adafocus_v1.method import rl_config
 from adafocus_v1.stage2 import rl_step
 from adafocus_v1.steps import stage1_loss
 from adafocus_v2.early_exit import exit_curve
@@ -41,7 +41,7 @@ def test_patch_crop(benchmark, crop, gen):
 
 def test_v2_training_step(benchmark, gen):
     preset = get_preset("synthetic", "tiny", method="v2")
-    objective = V2Objective(build_network(preset, method="v2")).train()
+    objective = V2Objective(build_network(preset)).train()
     opt = make_sgd(objective, base_lr=0.01, weight_decay=1e-4)
     batch = _batch(preset, gen)
 
@@ -57,7 +57,7 @@ def test_v2_training_step(benchmark, gen):
 
 def test_v1_stage1_step(benchmark, gen):
     preset = get_preset("synthetic", "tiny", method="v1")
-    net = build_network(preset, method="v1").train()
+    net = build_network(preset).train()
     opt = make_sgd(net, base_lr=0.01, weight_decay=1e-4)
     batch = _batch(preset, gen)
 
@@ -73,12 +73,18 @@ def test_v1_stage1_step(benchmark, gen):
 
 def test_v1_stage2_rl_step(benchmark, gen):
     preset = get_preset("synthetic", "tiny", method="v1")
-    net = build_network(preset, method="v1").eval()
+    net = build_network(preset).eval()
     net.policy.train()
-    cfg = rl_config(preset)
+    cfg = rl_config(preset.train)
     opt = torch.optim.Adam(net.policy.parameters(), lr=cfg.lr)
     batch = _batch(preset, gen)
-    stats = benchmark(rl_step, net, batch, opt, cfg, "random", preset.num_classes)
+
+    def update(loss):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    stats = benchmark(rl_step, net, batch, update, cfg, "random", preset.num_classes)
     assert "reward" in stats
 
 

@@ -1,13 +1,16 @@
-"""V2Trainer on a handful of in-memory tiny videos: epochs, checkpoints, metrics, resume."""
+"""The training driver on a handful of in-memory tiny videos (V2's one stage): epochs, checkpoints,
+metrics, curve, resume, NaN guard, clipping."""
 import pytest
 import torch
 
-import adafocus_v2.trainer as trainer_mod
-from adafocus_v2.trainer import V2Trainer
+import bench.driver as driver_mod
+from bench.driver import Driver
 from bench.errors import TrainingDivergedError
 from bench.models import build_network
 from bench.presets import get_preset
 from bench.rundir import RunDir
+from bench.runtime import DistEnv
+from fixtures_plan import plan_stages
 
 K = 4
 
@@ -25,28 +28,28 @@ def _batches(preset, n=3, seed=0):
              "label": torch.randint(0, K, (4,), generator=g)} for _ in range(n)]
 
 
-def _trainer(preset, seed=0, **kw):
-    torch.manual_seed(seed)
-    return V2Trainer(build_network(preset, num_classes=K), preset, torch.device("cpu"), **kw)
-
-
-def _fit(tmp_path, name, preset, batches, **kw):
+def _fit(tmp_path, name, preset, batches, seed=0):
     run = RunDir(tmp_path / name).create()
-    t = _trainer(preset)
-    state = t.fit(run, batches, evaluate_fn=lambda e: {"top1": 0.5, "map": None}, eval_epochs=[0, 1], **kw)
-    return run, t, state
+    torch.manual_seed(seed)
+    net = build_network(preset, num_classes=K)
+    d = Driver(net, plan_stages("v2", net, preset, K), run, batches, DistEnv(), seed=seed, label="test",
+               evaluate_curve=lambda modes: {"top1": 0.5, "map": None}, evaluate_end=lambda: {},
+               curve_epochs=lambda n: set(range(n)))
+    d.fit()
+    return run, net, d.state
 
 
 def test_fit_writes_checkpoint_metrics_and_curve(tmp_path):
     preset = _preset()
-    run, t, state = _fit(tmp_path, "a", preset, _batches(preset))
-    assert state.epoch == preset.epochs - 1 and run.has_checkpoint()
+    run, _, state = _fit(tmp_path, "a", preset, _batches(preset))
+    assert run.has_checkpoint()
     rows = run.read_metrics()
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert {"lr", "train_loss", "loss_classifier", "loss_glance", "loss_focus", "loss_random_total",
+    assert {"lr_glance", "train_loss", "train_classifier", "train_glance", "train_focus", "train_random_total",
             "train_seconds", "data_seconds", "val_top1"} <= set(rows[0])
-    lrs = [float(r["lr"]) for r in rows]
-    assert lrs[0] == pytest.approx(preset.lr) and lrs[0] > lrs[1] > lrs[2] > 0  # per-epoch cosine
+    lrs = [float(r["lr_focus"]) for r in rows]
+    assert lrs[0] == pytest.approx(preset.train.lr) and lrs[0] > lrs[1] > lrs[2] > 0  # per-epoch cosine
+    # the last epoch's point is the run's full-split score (bench.runner), not the curve set's
     assert [p["epoch"] for p in state.curve] == [1, 2]
     assert state.curve[1]["train_seconds"] >= state.curve[0]["train_seconds"] > 0
     assert state.clock.total == pytest.approx(sum(state.epoch_seconds))
@@ -57,38 +60,36 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
     batches = _batches(preset)
     _, straight, _ = _fit(tmp_path, "straight", preset, batches)
 
-    real = trainer_mod.train_one_epoch
-    calls = []
+    real, calls = Driver._train_epoch, []
 
-    def interrupted(*a, **kw):
+    def interrupted(self, *a, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(*a, **kw)
+        return real(self, *a, **kw)
 
-    monkeypatch.setattr(trainer_mod, "train_one_epoch", interrupted)
+    monkeypatch.setattr(Driver, "_train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _fit(tmp_path, "resumed", preset, batches)
-    monkeypatch.setattr(trainer_mod, "train_one_epoch", real)
+    monkeypatch.setattr(Driver, "_train_epoch", real)
     run, resumed, state = _fit(tmp_path, "resumed", preset, batches)  # same command again
     assert [int(r["epoch"]) for r in run.read_metrics()] == [1, 2, 3]
-    a, b = straight.net.state_dict(), resumed.net.state_dict()
+    a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     # a finished run is not trained again
-    again_run, again, again_state = _fit(tmp_path, "resumed", preset, batches)
-    assert again_state.epoch == preset.epochs - 1 and len(again_state.history) == 3
+    _, _, again = _fit(tmp_path, "resumed", preset, batches)
+    assert len(again.history) == 3
 
 
 def test_nan_guard_stops_training(tmp_path):
     preset = _preset(lr=1e30)
-    batches = _batches(preset, n=3)
     with pytest.raises(TrainingDivergedError):
-        _fit(tmp_path, "nan", preset, batches)
+        _fit(tmp_path, "nan", preset, _batches(preset, n=3))
 
 
 def test_grad_clipping_is_applied_when_the_preset_has_it(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(trainer_mod, "clip_gradients", lambda params, max_norm: seen.append(max_norm))
+    monkeypatch.setattr(driver_mod, "clip_gradients", lambda params, max_norm: seen.append(max_norm))
     preset = _preset(grad_clip=3.0, epochs=1)
     _fit(tmp_path, "clip", preset, _batches(preset, n=2))
     assert seen == [3.0, 3.0]

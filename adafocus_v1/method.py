@@ -1,0 +1,89 @@
+"""AdaFocusV1's registry entry: its four stages as ``bench.driver.Stage``s (the driver trains them).
+
+Distributed runs need nothing special here: the driver averages every stage's gradients over the
+ranks, stage 2 included (each rank samples its own actions and rewards and normalises its returns over
+its own batch; the original code refused multi-GPU RL).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+import torch
+
+from adafocus_v1 import params, rl
+from adafocus_v1.rewards import REWARDS
+from adafocus_v1.stage2 import rl_step
+from adafocus_v1.stages import STAGE_NAMES, StageSpec, apply_stage_modes, check_stage_modes, stage_specs
+from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
+from bench.driver import Stage
+from bench.methods import Method, Option, register_method
+from bench.training import make_sgd
+
+
+def rl_config(hp: params.V1Params) -> rl.RLConfig:
+    return rl.RLConfig(algo=hp.rl_algorithm, gamma=hp.gamma, clip=hp.ppo_clip, value_coef=hp.value_weight,
+                       entropy_coef=hp.entropy_weight, lr=hp.policy_lr, epochs=hp.ppo_epochs)
+
+
+def _optimizer(net: torch.nn.Module, preset: Any, spec: StageSpec):
+    def build() -> torch.optim.Optimizer:
+        if spec.index == 2:
+            return torch.optim.Adam(net.policy.parameters(), lr=spec.lrs["policy"])
+        # lrs are absolute per module path: ratios of a base lr of 1
+        return make_sgd(net, base_lr=1.0, weight_decay=preset.weight_decay, ratios=spec.lrs,
+                        momentum=preset.momentum)
+    return build
+
+
+def _step(net: torch.nn.Module, spec: StageSpec, hp: params.V1Params, num_classes: int):
+    cfg = rl_config(hp)
+
+    def step(batch: Dict[str, torch.Tensor], update: Any) -> Dict[str, torch.Tensor]:
+        if spec.index == 2:
+            return rl_step(net, batch, update, cfg, hp.reward, num_classes)
+        if spec.index == 0:
+            loss, parts = stage0_loss(net, batch)
+        elif spec.index == 1:
+            loss, parts = stage1_loss(net, batch)
+        else:
+            loss, parts = stage3_loss(net, batch, tune_focus="focus.backbone" in spec.trainable)
+        update(loss)
+        return {"loss": loss.detach(), **parts}
+    return step
+
+
+def plan(ctx: Any) -> List[Stage]:
+    net, preset, hp = ctx.net, ctx.preset, ctx.preset.train
+    stages = []
+    for k, spec in sorted(stage_specs(hp).items()):
+        stages.append(Stage(
+            spec.name, spec.epochs, prepare=lambda spec=spec: apply_stage_modes(net, spec),
+            optimizer=_optimizer(net, preset, spec), step=_step(net, spec, hp, ctx.data.num_classes),
+            cosine=k != 2, grad_clip=None if k == 2 else preset.grad_clip, amp=preset.amp and k != 2,
+            curve=k > 0,                                   # stage 0 has no classifier yet
+            curve_modes=("policy", "random") if k in (1, 2) else ("policy",),  # what stage 2 must beat
+            end_eval=k == 2, check=lambda spec=spec: check_stage_modes(net, spec)))
+    return stages
+
+
+def summary_extras(ctx: Any, results: Mapping[str, Any], flops: Any) -> Dict[str, Any]:
+    hp = ctx.preset.train
+    ran = "stage3" in ctx.state.clock.seconds
+    return {"rl": hp.rl_algorithm, "reward": hp.reward, "stage3_mode": hp.stage3 if ran else None,
+            "after_stage2": ctx.state.results.get("after_stage2"), "early_exit": None}
+
+
+METHOD = register_method(Method(
+    name="v1", title="AdaFocusV1",
+    description="ICCV 2021: pre-training, then random patches, an RL-trained patch policy, and fine-tuning",
+    params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
+    summary_extras=summary_extras, stage_names=STAGE_NAMES, flops_aux_heads=False,
+    options=(
+        Option("--rl", "rl_algorithm", "AdaFocusV1 stage-2 algorithm (default ppo, the original's).",
+               choices=rl.ALGORITHMS),
+        Option("--reward", "reward", "AdaFocusV1 reward: gain over a random patch (default), over the previous "
+               "step, or raw confidence.", choices=REWARDS),
+        Option("--stage3", "stage3", "AdaFocusV1 stage 3 tunes f_L + f_C (paper, default) or f_C only "
+               "(official code).", choices=params.STAGE3_MODES),
+    ),
+))

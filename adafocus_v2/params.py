@@ -1,0 +1,54 @@
+"""AdaFocusV2's own hyper-parameters (the ``train`` part of a preset) and architecture parts.
+
+Paper values: adafocus-facts.md §3.2 (the V2 scripts); ``tiny``: the CPU-sized preset.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping
+
+from bench.presets import check_params
+
+
+@dataclass(frozen=True)
+class V2Params:
+    """One-stage SGD + per-epoch cosine; every module's lr is ``lr`` times its ratio."""
+
+    epochs: int
+    batch_size: int                  # per process
+    lr: float                        # base lr (f_L); the others scale it by their ratio
+    glance_lr_ratio: float           # f_G and its head
+    policy_lr_ratio: float           # pi
+    classifier_lr_ratio: float       # f_C
+    focus_lr_ratio: float = 1.0      # f_L and its head
+    aux_supervision: bool = True     # frame-wise CE on the glance and focus heads (--no-aux)
+    diversity: bool = True           # a second pass on uniformly random patches (--no-diversity)
+    stop_gradient: bool = True       # the policy's gradient stops at the glance maps (--no-stop-gradient)
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+
+def params(preset_name: str, variant: str, dataset: str) -> V2Params:
+    frame = variant == "frame"
+    if preset_name == "tiny":
+        return V2Params(epochs=20, batch_size=32, lr=0.02, glance_lr_ratio=0.5,
+                        policy_lr_ratio=0.1 if frame else 0.01, classifier_lr_ratio=5.0 if frame else 1.0)
+    if frame:  # ActivityNet / FCVID / Mini-Kinetics scripts
+        minik = dataset == "minik"
+        return V2Params(epochs=50, batch_size=48 if minik else 32, lr=0.003 if minik else 0.002,
+                        glance_lr_ratio=0.5, policy_lr_ratio=0.1, classifier_lr_ratio=5.0)
+    return V2Params(epochs=50, batch_size=32, lr=0.01, glance_lr_ratio=0.5, policy_lr_ratio=0.01,
+                    classifier_lr_ratio=1.0)  # Sth-Sth / Jester scripts
+
+
+def with_epochs(p: V2Params, epochs: int) -> V2Params:
+    return dataclasses.replace(p, epochs=epochs)
+
+
+def arch(d: Mapping[str, Any], preset_name: str, variant: str, arch_name: str) -> Dict[str, Any]:
+    """V2's parts: a deterministic sigmoid location head trained through a bilinear (differentiable) crop.
+
+    Its own architecture is the shared default (``arch="paper"`` changes nothing)."""
+    return dict(policy_head="sigmoid", crop="interp", policy_value_head=False)
