@@ -111,7 +111,8 @@ def data_synth(out: str, layout: str, seed: int, classes: int, videos_per_class:
 @data.command("check")
 @click.option("--dataset", required=True, type=click.Choice(_dataset_names()), help="Registered dataset name.")
 @click.option("--data-root", required=True, type=click.Path(), help="Dataset root directory.")
-@click.option("--full-decode", is_flag=True, help="Decode every frame of every video (slow), not only the first.")
+@click.option("--full-decode", is_flag=True,
+              help="Decode every frame of every video and every frame image (slow), not only the headers.")
 @click.pass_context
 def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bool) -> None:
     """Validate a dataset layout: counts per split, class count, and every problem found (exit 1 if any)."""
@@ -136,6 +137,8 @@ def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bo
                f"classes  {report.num_classes}")
     for split, count in report.splits.items():
         click.echo(f"{split:<8} {count} videos")
+    for warning in report.warnings:  # what run copes with (exit 0)
+        click.echo(f"warning  {warning}")
     if report.ok:
         click.echo("ok: no problems found")
         return
