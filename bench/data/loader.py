@@ -38,19 +38,20 @@ def shuffle_order(n: int, seed: int, epoch_key: int) -> List[int]:
 class EpochSampler(Sampler):
     """Yields ``(epoch_key, index)``: shuffled by (seed, key) in training, in order otherwise; with
     ``distributed`` the indices are this rank's shard from a ``DistributedSampler`` (seeded with ``seed``,
-    its epoch set to the key, so it pads and splits exactly as torch does).
+    its epoch set to the key, so it pads and splits exactly as torch does; ``num_replicas`` and ``rank``
+    default to the process group's).
 
     ``set_epoch(key)`` fixes the key of the next pass; a pass without it uses the previous key + 1.
     """
 
     def __init__(self, dataset: Dataset, *, shuffle: bool, seed: int, distributed: bool = False,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, num_replicas: Optional[int] = None, rank: Optional[int] = None) -> None:
         self.n = len(dataset)  # type: ignore[arg-type]
         self.shuffle = shuffle
         self.seed = int(seed)
         self.next_key = 0
-        self.shard = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) \
-            if distributed else None
+        self.shard = DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed,
+                                        drop_last=drop_last) if distributed else None
 
     def set_epoch(self, epoch_key: int) -> None:
         self.next_key = int(epoch_key)
