@@ -17,16 +17,24 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "bench" / "data"
 
 
 # ------------------------------------------------------------------------------------------ import graph
+def _module(name: str) -> str:
+    """``bench.data.x[.attr]`` -> ``bench.data.x`` when x is a module of bench/data, else the package."""
+    parts = name.split(".")
+    return ".".join(parts[:3]) if len(parts) > 2 and (DATA_DIR / f"{parts[2]}.py").is_file() else "bench.data"
+
+
 def _imports(path: Path) -> set:
-    """bench.data modules imported anywhere in ``path``, function-level (lazy) imports included."""
+    """bench.data modules (or the package itself) imported anywhere in ``path``, function-level (lazy)
+    imports included: ``from bench.data import f`` depends on the package's ``__init__``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module in ("bench.data", "bench"):
+            found |= {f"{node.module}.{a.name}" for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            found |= {f"{node.module}.{a.name}" for a in node.names}  # `from bench.data import x` (a module)
-    return {m for m in found if m.startswith("bench.data.") and (DATA_DIR / f"{m.split('.')[2]}.py").is_file()}
+    return {_module(m) for m in found if m == "bench.data" or m.startswith("bench.data.")}
 
 
 def _cycle(graph: dict):
@@ -50,8 +58,8 @@ def _cycle(graph: dict):
 
 
 def test_no_import_cycle_in_bench_data():
-    graph = {f"bench.data.{p.stem}": {".".join(m.split(".")[:3]) for m in _imports(p)} - {f"bench.data.{p.stem}"}
-             for p in DATA_DIR.glob("*.py") if p.stem != "__init__"}
+    name = lambda p: "bench.data" if p.stem == "__init__" else f"bench.data.{p.stem}"  # noqa: E731
+    graph = {name(p): _imports(p) - {name(p)} for p in DATA_DIR.glob("*.py")}
     assert graph["bench.data.datasets"] and graph["bench.data.synthetic_dataset"]  # the graph is not empty
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
     assert _cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]  # the detector finds one when there is one

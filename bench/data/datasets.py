@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
-from bench.data import synthetic_dataset as _synthetic_dataset  # noqa: F401  (registers "synthetic")
+import bench.data.synthetic_dataset  # noqa: F401  (registers "synthetic")
 from bench.data.dataset import VideoDataset
 from bench.data.layouts import arnet_lists, sthv2_json, tsm_lists, twentybn_csv
 from bench.data.sources import DATASETS, DatasetSource, register_source

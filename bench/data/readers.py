@@ -28,6 +28,11 @@ def is_video_path(path: str) -> bool:
     return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
+def _first_line(e: Exception) -> str:
+    """A decoder exception as one line (decord and PyAV messages can span several)."""
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 # ---------------------------------------------------------------------------------------------- frames
 @lru_cache(maxsize=64)
 def _template_regex(template: str) -> "re.Pattern[str]":
@@ -245,10 +250,6 @@ def _duration_frames(stream, container) -> int:
     if container.duration:
         return int(round(container.duration / 1e6 * float(rate)))
     return 0
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def probe_video(path: Path, full: bool = False,
