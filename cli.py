@@ -117,7 +117,8 @@ def data_synth(out: str, layout: str, seed: int, classes: int, videos_per_class:
 @data.command("check")
 @click.option("--dataset", required=True, type=click.Choice(_dataset_names()), help="Registered dataset name.")
 @click.option("--data-root", required=True, type=click.Path(), help="Dataset root directory.")
-@click.option("--full-decode", is_flag=True, help="Decode every frame of every video (slow), not only the first.")
+@click.option("--full-decode", is_flag=True,
+              help="Decode every frame of every video and every frame image (slow), not only the headers.")
 @click.pass_context
 def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bool) -> None:
     """Validate a dataset layout: counts per split, class count, and every problem found (exit 1 if any)."""
@@ -142,6 +143,8 @@ def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bo
                f"classes  {report.num_classes}")
     for split, count in report.splits.items():
         click.echo(f"{split:<8} {count} videos")
+    for warning in report.warnings:  # what run copes with (exit 0)
+        click.echo(f"warning  {warning}")
     if report.ok:
         click.echo("ok: no problems found")
         return
@@ -227,11 +230,11 @@ def _run_check_experiment(baseline: dict) -> str:
     from bench.regression import baseline_methods
     from bench.runner import run_all
 
-    resolve_data_root("synthetic")
+    root = str(resolve_data_root("synthetic"))
     runs_dir = f"{CHECK_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
     click.echo(f"check: training the matched tiny experiment into {runs_dir}")
     methods = baseline_methods(baseline)
-    base = RunConfig(method=methods[0], dataset="synthetic", preset="tiny", arch="matched", seed=0,
+    base = RunConfig(method=methods[0], dataset="synthetic", data_root=root, preset="tiny", arch="matched", seed=0,
                      runs_dir=runs_dir, progress=False, quiet=True)
     run_all(plan_runs(base, methods), click.echo)
     return runs_dir
@@ -347,40 +350,6 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _locate_data(dataset: str, data_root: str | None) -> str | None:
-    """The data root to use, checked before any run starts.
-
-    Synthetic needs none (generated on first use). Another dataset without --data-root is looked for
-    in $ADABENCH_DATA/<name> and ./data/<name>. Missing data is one line saying where we looked,
-    which layout is expected and that the README's Datasets section explains it.
-    """
-    import os
-    from pathlib import Path
-
-    from bench.data import dataset_source
-    from bench.errors import DatasetNotFoundError
-
-    if dataset == "synthetic" and data_root is None:
-        return None
-    source = dataset_source(dataset)
-    wanted = " or ".join(layout.marker for layout in source.layouts)
-    readme = "the README's Datasets section explains the layout and how to get it"
-    if data_root is None:
-        looked = ([Path(os.environ["ADABENCH_DATA"]) / dataset] if os.environ.get("ADABENCH_DATA") else []) + \
-            [Path("data") / dataset]
-        found = next((p for p in looked if p.is_dir()), None)
-        if found is None:
-            raise DatasetNotFoundError(
-                f"--dataset {dataset}: no data found (looked in {', '.join(map(str, looked))}; give --data-root DIR); "
-                f"expected {wanted} in the root; {readme}")
-        data_root = str(found)
-    try:
-        source.detect(Path(data_root))
-    except DatasetNotFoundError as e:
-        raise DatasetNotFoundError(f"--dataset {dataset}: {e}; {readme}") from None
-    return os.path.abspath(data_root)
-
-
 @cli.command("run")
 @click.option("--method", "methods", type=click.Choice(_method_names()), multiple=True, required=True,
               help="Method(s) to train, repeatable: several make a matched experiment (same data, "
@@ -401,6 +370,8 @@ def _locate_data(dataset: str, data_root: str | None) -> str | None:
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels (slower).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable videos (listed in the manifest) instead of failing.")
+@click.option("--no-preflight", is_flag=True,
+              help="Do not open every video's header before training (a broken file then fails when it is read).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a preset field of every method that has it (repeatable).")
@@ -413,7 +384,7 @@ def _locate_data(dataset: str, data_root: str | None) -> str | None:
 @_method_options
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
-            deterministic: bool, skip_bad: bool, workers: int | None, sets: tuple[str, ...],
+            deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
             stages: tuple[int, ...] | None, no_progress: bool, quiet: bool, nproc: int, **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
@@ -421,13 +392,14 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     checkpoints/, summary.json). A run that is complete is not trained again.
     """
     from bench.config import RunConfig
+    from bench.data import resolve_data_root
     from bench.experiment import plan_runs
     from bench.runner import run_all
 
-    data_root = _locate_data(dataset, data_root)
-    base = RunConfig(method=methods[0], dataset=dataset, data_root=data_root, preset=preset, arch=arch,
+    root = str(resolve_data_root(dataset, data_root))
+    base = RunConfig(method=methods[0], dataset=dataset, data_root=root, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
-                     deterministic=deterministic, skip_bad=skip_bad, num_workers=workers,
+                     deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
                      progress=not no_progress, quiet=quiet, stages=stages, overrides=_parse_sets(sets))
     configs = plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))
     if nproc > 1:
@@ -465,8 +437,8 @@ def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
     if not report.ok:
         raise AdabenchError(f"the synthetic benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
     names = method_names()
-    base = RunConfig(method=names[0], dataset="synthetic", preset="tiny", arch="matched", seed=seed,
-                     runs_dir=runs_dir, progress=not no_progress)
+    base = RunConfig(method=names[0], dataset="synthetic", data_root=str(root), preset="tiny", arch="matched",
+                     seed=seed, runs_dir=runs_dir, progress=not no_progress)
     run_all(plan_runs(base, names), click.echo)
     path = build_report(runs_dir, out_dir)
     click.echo(f"report: {path}")

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 # fields that say where or how a run is shown, not what it computes (left out of the hash)
 PRESENTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state",
-                "overrides", "epochs", "patch_size")
+                "overrides", "epochs", "patch_size", "preflight")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class RunConfig:
     runs_dir: str = "runs"
     deterministic: bool = False
     skip_bad: bool = False
+    preflight: bool = True          # open every item's header before training (--no-preflight)
     num_workers: Optional[int] = None  # None: chosen from the machine
     init_state: Optional[str] = None   # shared initial weights (matched experiments)
     progress: bool = True           # progress bars on a terminal

@@ -3,8 +3,8 @@
 A method supplies its stages (``Stage``: what to train, its optimiser and its step function) and
 nothing else; the driver owns everything a fair comparison must hold equal:
 
-- the loop: data order and augmentation seeded by (seed, stage, epoch), the progress bar, one console
-  and log.txt line per epoch;
+- the loop: data order and every item's augmentation a function of (seed, stage, epoch, item)
+  (``bench.data.set_epoch``), the progress bar, one console and log.txt line per epoch;
 - the update: ``update(loss)`` (zero_grad, backward, gradient averaging over ranks, clipping, step),
   which a step function calls once per optimiser step (V1's PPO calls it K times);
 - host synchronisation: step functions return detached tensors, which are summed on the device and read
@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.data import set_epoch
 from bench.errors import UsageError
 from bench.resume import find_start
 from bench.rundir import RunDir
@@ -84,17 +85,6 @@ class TrainState:
         return cls(StageClock.from_dict(extra.get("clock")), list(extra.get("curve", [])),
                    list(extra.get("history", [])), list(extra.get("epoch_seconds", [])),
                    dict(extra.get("results", {})))
-
-
-def set_epoch(loader: Any, key: int, seed: int) -> None:
-    """Make the data order and augmentation a function of (seed, key), not of how many epochs this process
-    has iterated, so a resumed run sees the batches an uninterrupted one would."""
-    for obj in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
-        if obj is not None and hasattr(obj, "set_epoch"):
-            obj.set_epoch(key)
-    generator = getattr(loader, "generator", None)
-    if isinstance(generator, torch.Generator):  # shuffling and the workers' base seed
-        generator.manual_seed(int(seed) * 1_000_003 + key)
 
 
 def _length(loader: Any) -> Optional[int]:
@@ -157,7 +147,7 @@ class Driver:
         update = self._updater(opt, scaler, stage)
         for epoch in range(start_epoch, stage.epochs):
             stage.prepare()
-            set_epoch(self.loader, 1000 * index + epoch, self.seed)
+            set_epoch(self.loader, 1000 * index + epoch)
             lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(opt.param_groups)}
             means, times = self._train_epoch(stage, update, epoch)
             stage.check()

@@ -143,19 +143,6 @@ def _glance(d: Dict[str, Any], glance_arch: str) -> None:
                  glance_backbone="res50" if d["variant"] == "frame" else "tsm_res50")
 
 
-# TEMPORARY until the dataset registry carries these facts (issue 11, data side)
-_NUM_CLASSES = {"actnet": 200, "fcvid": 239, "minik": 200, "sthv1": 174, "sthv2": 174, "jester": 27, "synthetic": 6}
-_VARIANT = {"actnet": "frame", "fcvid": "frame", "minik": "frame", "synthetic": "frame",
-            "sthv1": "video", "sthv2": "video", "jester": "video"}
-
-
-def _dataset_facts(dataset: str) -> Any:
-    from types import SimpleNamespace
-
-    _choice("dataset", dataset, tuple(_NUM_CLASSES))
-    return SimpleNamespace(num_classes=_NUM_CLASSES[dataset], variant=_VARIANT[dataset])
-
-
 # ----------------------------------------------------------------------------- overrides
 def _coerce(name: str, value: Any, current: Any) -> Any:
     """Overrides given as strings on the command line (``key=value``) take the field's type."""
@@ -204,9 +191,10 @@ def get_preset(dataset: str, name: str = "paper", *, method: str, arch: str = "m
     """Resolve a preset. ``glance_arch`` ("mbv2" | "res50") applies to paper presets; ``epochs_option`` is
     ``--epochs``'s value (the method decides how it applies); ``overrides`` replace any shared or method field by
     name (strings are parsed as YAML values, e.g. ``patch_size="96"``)."""
+    from bench.data import dataset_info
     from bench.methods import get_method
 
-    info = _dataset_facts(dataset)
+    info = dataset_info(dataset)
     m = get_method(method)
     _choice("preset", name, PRESET_NAMES)
     _choice("arch", arch, ARCH_NAMES)

@@ -242,12 +242,11 @@ class RunDir:
 
 
 def _merge_bad(old: Iterable[Sequence[str]], new: Iterable[Sequence[str]]) -> List[List[str]]:
-    merged: List[List[str]] = []
+    """One entry per path (the first reason seen: a file listed in two splits is one bad item)."""
+    merged: Dict[str, List[str]] = {}
     for item in list(old) + list(new):
-        pair = [str(item[0]), str(item[1]) if len(item) > 1 else ""]
-        if pair not in merged:
-            merged.append(pair)
-    return merged
+        merged.setdefault(str(item[0]), [str(item[0]), str(item[1]) if len(item) > 1 else ""])
+    return list(merged.values())
 
 
 def pid_alive(pid: int) -> bool:

@@ -70,7 +70,7 @@ class RunData:
 
 def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
     """Train (augmented), val, and learning-curve loaders with the method's batch size (per rank)."""
-    from bench.data import ClipSpec, create_dataset, make_loader, resolve_data_root
+    from bench.data import ClipSpec, create_dataset, make_loader, preflight, resolve_data_root
 
     root = resolve_data_root(cfg.dataset, cfg.data_root)
     spec = ClipSpec(frames=preset.frames, glance_frames=preset.glance_frames, input_size=preset.input_size,
@@ -78,7 +78,10 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
     workers = default_num_workers(local_world_size()) if cfg.num_workers is None else cfg.num_workers
 
     def make(split: str, train: bool) -> Any:
-        return create_dataset(cfg.dataset, root, split, spec, train=train, skip_bad=cfg.skip_bad)
+        ds = create_dataset(cfg.dataset, root, split, spec, train=train, skip_bad=cfg.skip_bad)
+        if cfg.preflight:  # every item's header, so a broken file stops the run before its first epoch
+            preflight(ds, cfg.skip_bad)
+        return ds
 
     def loader(ds: Any, train: bool) -> Any:
         return make_loader(ds, preset.batch_size, train=train, num_workers=workers, seed=cfg.seed,

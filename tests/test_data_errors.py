@@ -120,8 +120,9 @@ def test_undecodable_and_truncated_videos(tmp_path):
     report = check_dataset("sthv2", tmp_path, full_decode=True)
     joined = "\n".join(report.problems)
     assert "51.webm: cannot decode video" in joined and "52.webm: cannot decode video" in joined
-    assert "50.webm: truncated video" in joined
-    assert len(report.problems) == 3
+    # run copes with the truncated one (above), so the check warns about it instead of failing
+    assert "50.webm" not in joined and len(report.problems) == 2
+    assert len(report.warnings) == 1 and "50.webm: truncated video" in report.warnings[0]
 
 
 def test_check_lists_every_problem_of_a_broken_dataset(tmp_path):

@@ -39,8 +39,8 @@ def test_tsn_eval_takes_segment_centres():
 
 @pytest.mark.parametrize("n,t", [(37, 8), (16, 8), (8, 8), (100, 3)])
 def test_tsn_train_draws_one_frame_per_segment_and_covers_it(n, t):
-    g = torch.Generator().manual_seed(0)
-    draws = np.stack([tsn_indices(n, t, train=True, generator=g) for _ in range(400)])
+    rng = np.random.default_rng(0)
+    draws = np.stack([tsn_indices(n, t, train=True, rng=rng) for _ in range(400)])
     bounds = [int(np.floor(n * k / t)) for k in range(t + 1)]
     for k in range(t):
         seen = set(draws[:, k].tolist())
@@ -48,9 +48,18 @@ def test_tsn_train_draws_one_frame_per_segment_and_covers_it(n, t):
 
 
 def test_tsn_train_is_reproducible_with_a_seeded_generator():
-    a = tsn_indices(50, 8, train=True, generator=torch.Generator().manual_seed(3))
-    b = tsn_indices(50, 8, train=True, generator=torch.Generator().manual_seed(3))
+    a = tsn_indices(50, 8, train=True, rng=np.random.default_rng(3))
+    b = tsn_indices(50, 8, train=True, rng=np.random.default_rng(3))
     assert a.tolist() == b.tolist()
+    draws = {tuple(tsn_indices(50, 8, train=True, rng=np.random.default_rng(s))) for s in range(5)}
+    assert len(draws) > 1  # the seed matters
+
+
+def test_tsn_train_without_a_generator_follows_torch_manual_seed():
+    torch.manual_seed(4)
+    a = tsn_indices(50, 8, train=True)
+    torch.manual_seed(4)
+    assert tsn_indices(50, 8, train=True).tolist() == a.tolist()
 
 
 def test_clip_spec_rejects_bad_values():
@@ -71,16 +80,16 @@ def test_eval_geometry_resizes_short_side_then_centre_crops():
 
 
 def test_train_geometry_uses_multiscale_crops_and_never_flips_when_not_allowed():
-    g = torch.Generator().manual_seed(0)
+    g = np.random.default_rng(0)
     sizes = [int(32 * s) for s in (1.0, 0.875, 0.75, 0.66)]
     flips = []
     for _ in range(300):
-        geo = train_geometry(32, 40, 24, (1.0, 0.875, 0.75, 0.66), allow_flip=True, generator=g)
+        geo = train_geometry(32, 40, 24, (1.0, 0.875, 0.75, 0.66), allow_flip=True, rng=g)
         y0, x0, ch, cw = geo.box
         assert ch in sizes and cw in sizes and abs(sizes.index(ch) - sizes.index(cw)) <= 1
         assert 0 <= y0 <= 32 - ch and 0 <= x0 <= 40 - cw
         flips.append(geo.flip)
-        assert not train_geometry(32, 40, 24, (1.0, 0.875), allow_flip=False, generator=g).flip
+        assert not train_geometry(32, 40, 24, (1.0, 0.875), allow_flip=False, rng=g).flip
     assert 0.3 < np.mean(flips) < 0.7
 
 
@@ -90,9 +99,9 @@ def test_boxes_follow_the_pixels(train):
     frames = np.zeros((1, 48, 60, 3), np.uint8)
     frames[0, 20:30, 36:46] = 255
     box = torch.tensor([[36.0, 20.0, 46.0, 30.0]])
-    g = torch.Generator().manual_seed(1)
+    g = np.random.default_rng(1)
     for _ in range(20):
-        geo = (train_geometry(48, 60, 32, (1.0, 0.875, 0.75, 0.66), allow_flip=True, generator=g) if train
+        geo = (train_geometry(48, 60, 32, (1.0, 0.875, 0.75, 0.66), allow_flip=True, rng=g) if train
                else eval_geometry(48, 60, 32, 40))
         img = apply_geometry(frames, geo, normalize=False)[0, 0]
         mapped = map_boxes(box, geo, (48, 60))[0]
@@ -119,3 +128,13 @@ def test_flip_rule():
                      "sthv2": False, "synthetic": False}
     assert dataset_info("actnet").multilabel and dataset_info("fcvid").multilabel
     assert not dataset_info("minik").multilabel
+
+
+def test_dataset_entries_carry_class_count_and_variant():
+    from bench.data.synthetic import SynthParams
+
+    facts = {name: (dataset_info(name).num_classes, dataset_info(name).variant) for name in list_datasets()}
+    assert facts == {"actnet": (200, "frame"), "fcvid": (239, "frame"), "minik": (200, "frame"),
+                     "sthv1": (174, "video"), "sthv2": (174, "video"), "jester": (27, "video"),
+                     "synthetic": (SynthParams().classes, "frame")}
+    assert all(dataset_info(name).layouts for name in list_datasets())

@@ -6,6 +6,10 @@ checkpoint (inside epoch 2); V1 dies inside stage 1 (after its first epoch) and,
 right after stage 2 finished (between stages). Each killed run leaves a stale ``run.lock`` that the
 re-run must take over. The uninterrupted references and the final resumes run in this process; the
 killed attempts are child processes (``python -m cli``).
+
+Issue 14: the references read their data with ``--workers 0``, the killed and resumed runs with
+``--workers 2`` (persistent workers), so the equalities also show that the result depends neither on
+the number of loader workers nor on where they were killed.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ __all__ = ["one_thread"]
 V2_EPOCHS = ["--set", "epochs=5"]
 V1_EPOCHS = ["--set", "pretrain_epochs=1", "--set", "stage1_epochs=3", "--set", "stage2_epochs=2",
              "--set", "stage3_epochs=1"]
+WORKERS = ["--workers", "2"]  # the killed and resumed runs (the references read with 0)
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +57,19 @@ def _stale_lock(run_dir) -> int:
 
 
 def test_v2_killed_mid_epoch_resumes_to_the_same_result(tmp_path, data_root):
-    args = lambda name: base_args("v2", data_root, tmp_path / name, "--deterministic", *V2_EPOCHS)  # noqa: E731
+    args = lambda name, *more: base_args("v2", data_root, tmp_path / name, "--deterministic", *V2_EPOCHS,  # noqa: E731
+                                         *more)
     assert run_in_process(args("straight")) == 0
     straight = only_run_dir(tmp_path / "straight", "v2")
 
-    proc = start(args("killed"))
+    proc = start(args("killed", *WORKERS))
     ckpt = lambda: (d := only_run_dir(tmp_path / "killed", "v2")) is not None and (d / "checkpoints/last.pt").is_file()  # noqa: E731,E501
     kill_when(proc, ckpt)
     run_dir = only_run_dir(tmp_path / "killed", "v2")
     assert _stale_lock(run_dir) == proc.pid
     assert read_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] < 4  # killed before the end
 
-    assert run_in_process(args("killed")) == 0  # the same command: takes the lock over, resumes
+    assert run_in_process(args("killed", *WORKERS)) == 0  # the same command: takes the lock over, resumes
     assert not (run_dir / "run.lock").exists()
     keys = ("top1", "top1_best", "patch_eval", "coverage", "early_exit")
     assert _metrics(_summary(run_dir), keys) == _metrics(_summary(straight), keys)
@@ -81,7 +87,8 @@ def _rows(run_dir):
 
 
 def test_v1_killed_mid_stage_and_between_stages_resumes_to_the_same_result(tmp_path, data_root):
-    args = base_args("v1", data_root, tmp_path / "killed", "--deterministic", "--rl", "reinforce", *V1_EPOCHS)
+    args = base_args("v1", data_root, tmp_path / "killed", "--deterministic", "--rl", "reinforce", *V1_EPOCHS,
+                     *WORKERS)
     ref_args = base_args("v1", data_root, tmp_path / "straight", "--deterministic", "--rl", "reinforce",
                          *V1_EPOCHS)
     assert run_in_process(ref_args) == 0

@@ -9,6 +9,10 @@ An item (the batch is the same dict with a leading B, from the default collate):
 - ``labels``  int64 ``[3]`` all labels padded with -1 (mAP)
 - ``boxes``   float32 ``[T, 4]`` object box (x0, y0, x1, y1) in pixels of ``frames``; NaN where unknown
 - ``index``   int64 scalar, the index of the item actually returned
+
+Randomness: ``load_item(i, rng)`` draws every random choice of item ``i`` (TSN offsets, crop, flip) from
+``rng``; the loader passes ``item_rng(seed, epoch_key, i)`` so items do not depend on worker RNGs.
+``dataset[i]`` draws a fresh stream from torch's global RNG.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from torch.utils.data import Dataset
 
 from bench.data.lists import MAX_LABELS
 from bench.data.readers import count_frames, read_frame_folder, read_video
-from bench.data.sampling import order_frames, tsn_indices
+from bench.data.sampling import global_rng, order_frames, tsn_indices
 from bench.data.transforms import apply_geometry, eval_geometry, map_boxes, train_geometry
 from bench.data.types import ClipSpec, DatasetInfo, Index, VideoRecord
 from bench.errors import DataError
@@ -34,6 +38,9 @@ MAX_SKIPS = 50  # consecutive bad items tolerated with skip_bad before giving up
 
 class VideoDataset(Dataset):
     """Clips of one split. Attributes: ``num_classes``, ``classes``, ``multilabel``, ``flip``, ``bad_items``."""
+
+    #: ``preflight`` opens every item's header; False for datasets that decoded every item when built.
+    needs_preflight = True
 
     def __init__(self, info: DatasetInfo, index: Index, root: Path, split: str, spec: ClipSpec, *,
                  train: bool, backend: str = "auto", skip_bad: bool = False) -> None:
@@ -84,14 +91,24 @@ class VideoDataset(Dataset):
             except Exception:
                 pass
 
+    def drop_records(self, bad: Dict[int, Tuple[str, str]]) -> None:
+        """Remove the records ``bad`` maps to their (path, reason), listing them in ``bad_items``
+        (a preflight found them unreadable; call before any loader exists)."""
+        self.records = [r for k, r in enumerate(self.records) if k not in bad]
+        for path, reason in bad.values():
+            self._record_bad(path, reason)
+
     # ---------------------------------------------------------------------------------- items
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
-        i = int(i)
+        return self.load_item(int(i), global_rng())
+
+    def load_item(self, i: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
+        """Item ``i`` with every random choice drawn from ``rng`` (see ``bench.data.sampling.item_rng``)."""
         n = len(self.records)
         for attempt in range(MAX_SKIPS if self.skip_bad else 1):
             j = (i + attempt) % n  # deterministic replacement: the next item in list order
             try:
-                return self._load(j)
+                return self._load(j, rng)
             except DataError as e:
                 if not self.skip_bad:
                     raise
@@ -100,21 +117,23 @@ class VideoDataset(Dataset):
         raise DataError(f"{self.records[i].source}: {MAX_SKIPS} bad items in a row from here; "
                         f"run `adabench data check --dataset {self.name} --data-root {self.root}`")
 
-    def sample_indices(self, num_frames: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    def sample_indices(self, num_frames: int, rng: np.random.Generator) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(focus ``[T]``, glance ``[Tg]`` or None) 0-based frame indices, in model order."""
         spec = self.spec
-        focus = order_frames(tsn_indices(num_frames, spec.frames, train=self.train), spec.frame_order)
+        focus = order_frames(tsn_indices(num_frames, spec.frames, train=self.train, rng=rng), spec.frame_order)
         glance = None
         if spec.glance_frames is not None:  # sampled independently of the focus frames, as TSM does
-            glance = order_frames(tsn_indices(num_frames, spec.glance_frames, train=self.train), spec.frame_order)
+            glance = order_frames(tsn_indices(num_frames, spec.glance_frames, train=self.train, rng=rng),
+                                  spec.frame_order)
         return focus, glance
 
-    def read_clip(self, rec: VideoRecord, j: int) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    def read_clip(self, rec: VideoRecord, j: int,
+                  rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """uint8 frames ``[T (+ Tg), H, W, 3]`` plus the focus and glance indices used."""
         chosen: Dict[str, object] = {}
 
         def pick(num_frames: int) -> np.ndarray:
-            focus, glance = self.sample_indices(num_frames)
+            focus, glance = self.sample_indices(num_frames, rng)
             chosen["focus"], chosen["glance"] = focus, glance
             return focus if glance is None else np.concatenate([focus, glance])
 
@@ -140,13 +159,13 @@ class VideoDataset(Dataset):
         """Object boxes ``[T, 4]`` in source pixels for the focus indices, or None (unknown)."""
         return None
 
-    def _load(self, j: int) -> Dict[str, torch.Tensor]:
+    def _load(self, j: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         rec = self.records[j]
-        raw, focus, glance = self.read_clip(rec, j)
+        raw, focus, glance = self.read_clip(rec, j, rng)
         h, w = raw.shape[1:3]
         spec = self.spec
         if self.train:
-            geo = train_geometry(h, w, spec.input_size, self.info.scales, self.flip)
+            geo = train_geometry(h, w, spec.input_size, self.info.scales, self.flip, rng)
         else:
             geo = eval_geometry(h, w, spec.input_size, spec.resize)
         clip = apply_geometry(raw, geo)

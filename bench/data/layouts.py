@@ -63,7 +63,7 @@ def twentybn_csv(prefix: str, frames_dir: str, template: str,
         else:
             make_path = lambda vid: str(root / frames_dir / vid)  # noqa: E731
         recs = parse_20bn_csv(split_file, cidx, labels_file, make_path, None if videos else template, problems)
-        return Index(f"20bn-csv{'-video' if videos else ''}", classes, recs, problems)
+        return Index(f"20bn-csv{'-video' if videos else ''}", classes, recs, problems, list_file=str(split_file))
 
     requires = ((videos[0] if videos else frames_dir),) if strict else ()
     return Layout(f"20bn-csv{'-video' if videos else ''}", text, marker, index, requires)
@@ -81,9 +81,10 @@ def tsm_lists(frames_dir: str, template: str) -> Layout:
         classes = read_class_names(cat, problems)
         _class_index(classes, cat, problems)
         base = root / frames_dir if (root / frames_dir).is_dir() else root
-        recs, dropped = parse_frame_list(root / f"{split}_videofolder.txt", None, len(classes), cat,
-                                         lambda p: str(base / p), template, problems)
-        return Index("tsm-lists", classes, recs, problems, dropped)
+        split_file = root / f"{split}_videofolder.txt"
+        recs, dropped = parse_frame_list(split_file, None, len(classes), cat, lambda p: str(base / p), template,
+                                         problems)
+        return Index("tsm-lists", classes, recs, problems, dropped, str(split_file))
 
     return Layout("tsm-lists", text, "category.txt", index)
 
@@ -103,7 +104,7 @@ def sthv2_json(videos_dir: str, ext: str = ".webm") -> Layout:
         split_file = root / f"something-something-v2-{'train' if split == 'train' else 'validation'}.json"
         recs = parse_sthv2_split(split_file, cidx, labels_file,
                                  lambda vid: str(root / videos_dir / f"{vid}{ext}"), problems)
-        return Index("20bn-json-webm", classes, recs, problems)
+        return Index("20bn-json-webm", classes, recs, problems, list_file=str(split_file))
 
     return Layout("20bn-json-webm", text, marker, index)
 
@@ -133,9 +134,10 @@ def arnet_lists(class_file: str, list_names: Tuple[str, str], sep: Optional[str]
         def make_path(p: str) -> str:
             return str(root / p) if is_video_path(p) else str(base / p)
 
-        recs, dropped = parse_frame_list(root / list_names[0 if split == "train" else 1], sep, len(classes), cls,
-                                         make_path, template, problems, multilabel=multilabel, min_frames=3)
-        return Index("arnet-lists", classes, recs, problems, dropped)
+        split_file = root / list_names[0 if split == "train" else 1]
+        recs, dropped = parse_frame_list(split_file, sep, len(classes), cls, make_path, template, problems,
+                                         multilabel=multilabel, min_frames=3)
+        return Index("arnet-lists", classes, recs, problems, dropped, str(split_file))
 
     return Layout("arnet-lists", text, class_file, index)
 

@@ -86,7 +86,9 @@ def parse_frame_list(path: Path, sep: Optional[str], num_classes: int, class_fil
     form = "path,num_frames,label[,label2[,label3]]" if sep == "," else "path num_frames label"
     for no, ln in read_lines(path, problems):
         where = f"{path}:{no}"
-        toks = [t.strip() for t in ln.split(sep)] if sep else ln.split()
+        # Whitespace rows split at the last two runs of blanks only: the path keeps its exact spelling
+        # (Kinetics names can hold two spaces in a row).
+        toks = [t.strip() for t in ln.split(sep)] if sep else ln.rsplit(None, 2)
         if sep == ",":
             name, rest = toks[0], toks[1:]
             if len(rest) < 2 or (not multilabel and len(rest) > 2) or not name:
@@ -97,7 +99,7 @@ def parse_frame_list(path: Path, sep: Optional[str], num_classes: int, class_fil
             if len(toks) < 3:
                 problems.append(f"{where}: expected '{form}', got '{ln}'")
                 continue
-            name, count_tok, label_toks = " ".join(toks[:-2]), toks[-2], [toks[-1]]
+            name, count_tok, label_toks = toks[0], toks[1], [toks[2]]
         try:
             num_frames = int(count_tok)
         except ValueError:

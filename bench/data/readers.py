@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -23,6 +26,11 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv", ".m
 
 def is_video_path(path: str) -> bool:
     return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _first_line(e: Exception) -> str:
+    """A decoder exception as one line (decord and PyAV messages can span several)."""
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 # ---------------------------------------------------------------------------------------------- frames
@@ -78,16 +86,50 @@ class ShortVideo(Exception):
         self.decoded = decoded
 
 
+@lru_cache(maxsize=None)
+def _decord():
+    """decord, imported lazily (only processes that read videos load it) with FFmpeg's logging silenced.
+
+    Runs once per process, so also inside every DataLoader worker.
+    """
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
+    return decord
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null for the duration.
+
+    decord's own C++ messages ("ERROR opening: <file>, ...") bypass its log level and write to fd 2
+    directly; our one-line ``DataError`` says the same, and must be the last line the user sees.
+    """
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
 class _DecordVideo:
     def __init__(self, path: Path) -> None:
-        import decord  # imported lazily: only workers that read videos load it
-
-        decord.logging.set_level(decord.logging.QUIET)
-        self._vr = decord.VideoReader(str(path), num_threads=1)
+        decord = _decord()
+        with _quiet_stderr():
+            self._vr = decord.VideoReader(str(path), num_threads=1)
         self.num_frames = len(self._vr)
 
     def get(self, indices: np.ndarray) -> np.ndarray:
-        return self._vr.get_batch([int(i) for i in indices]).asnumpy()
+        with _quiet_stderr():
+            return self._vr.get_batch([int(i) for i in indices]).asnumpy()
 
     def close(self) -> None:
         del self._vr
@@ -137,7 +179,7 @@ class _PyAVVideo:
 
 def have_decord() -> bool:
     try:
-        import decord  # noqa: F401
+        _decord()
     except Exception:
         return False
     return True
@@ -161,7 +203,7 @@ def open_video(path: Path, backend: str = "auto"):
         except ImportError as e:
             errors.append(f"{name} not installed ({e})")
         except Exception as e:  # decord raises its own DECORDError, av raises av.error.*
-            errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            errors.append(f"{name}: {_first_line(e)}")
     raise DataError(f"{path}: cannot decode video ({'; '.join(errors)})")
 
 
@@ -193,7 +235,7 @@ def _read_frames(path: Path, reader, indices_for) -> Tuple[np.ndarray, int]:
                 idx = np.clip(np.asarray(indices_for(n), dtype=np.int64), 0, n - 1)
                 frames = reader.get(idx)
         except Exception as e:
-            raise DataError(f"{path}: cannot decode video frames ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+            raise DataError(f"{path}: cannot decode video frames ({_first_line(e)})") from None
         return frames, n
     finally:
         reader.close()
@@ -210,28 +252,38 @@ def _duration_frames(stream, container) -> int:
     return 0
 
 
-def probe_video(path: Path, full: bool = False) -> Tuple[int, Optional[str]]:
-    """Check a video with PyAV: (frame count, problem or None). ``full`` decodes every frame."""
+def probe_video(path: Path, full: bool = False,
+                header_only: bool = False) -> Tuple[int, Optional[str], Optional[str]]:
+    """Check a video with PyAV: (frame count, problem or None, warning or None).
+
+    ``header_only``: open the container and read the frame count from its header (decode the first
+    frame only when the header has no count or duration). Default: also decode the first frame.
+    ``full``: decode every frame; a header promising more frames than decode is a *warning* (the
+    loaders sample again over the frames that decode), no frame at all a problem.
+    """
     import av
 
     if not path.is_file():
-        return 0, f"{path}: video file not found"
+        return 0, f"{path}: video file not found", None
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
-                return 0, f"{path}: no video stream"
+                return 0, f"{path}: no video stream", None
             stream = c.streams.video[0]
+            promised = stream.frames or _duration_frames(stream, c)
+            if header_only and promised > 0:
+                return promised, None, None
             n = 0
             for n, _ in enumerate(c.decode(stream), start=1):
-                if not full and n >= 1:
+                if not full:
                     break
             if n == 0:
-                return 0, f"{path}: no decodable frames"
+                return 0, f"{path}: no decodable frames", None
             if not full:
-                return stream.frames or n, None
-            promised = stream.frames or _duration_frames(stream, c)
+                return promised or n, None, None
             if promised and n < 0.9 * promised:
-                return n, f"{path}: truncated video ({n} decodable frames, the header says {promised})"
-            return n, None
+                return n, None, (f"{path}: truncated video ({n} decodable frames, the header says {promised}; "
+                                 f"training samples over the {n})")
+            return n, None, None
     except Exception as e:
-        return 0, f"{path}: cannot decode video ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        return 0, f"{path}: cannot decode video ({_first_line(e)})", None

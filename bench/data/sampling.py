@@ -11,12 +11,27 @@ import numpy as np
 import torch
 
 
+def item_rng(seed: int, epoch_key: int, index: int) -> np.random.Generator:
+    """The random stream of one item in one epoch: a function of (seed, epoch key, item index) only.
+
+    Every random choice an item makes (TSN offsets, crop, flip) draws from it, so an item's content does
+    not depend on which DataLoader worker reads it, on how many workers there are, or on what ran before.
+    """
+    return np.random.default_rng([int(seed) % 2**64, int(epoch_key) % 2**64, int(index) % 2**64])
+
+
+def global_rng() -> np.random.Generator:
+    """A fresh stream drawn from torch's global RNG (items read without a loader; ``torch.manual_seed`` fixes it)."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+
+
 def tsn_indices(num_frames: int, segments: int, *, train: bool,
-                generator: Optional[torch.Generator] = None) -> np.ndarray:
+                rng: Optional[np.random.Generator] = None) -> np.ndarray:
     """TSN sampling: split ``[0, num_frames)`` into ``segments`` equal parts and take one frame from each.
 
     Training takes a uniformly random frame inside each segment; evaluation takes the segment centre
     (``floor(tick * (k + 0.5))``, the TSN/TSM test rule). Videos shorter than ``segments`` repeat frames.
+    Training draws from ``rng`` (default: ``global_rng()``).
     Returns int64 ``[segments]``, non-decreasing, each in ``[0, num_frames)``.
     """
     if num_frames < 1:
@@ -27,7 +42,7 @@ def tsn_indices(num_frames: int, segments: int, *, train: bool,
         return np.minimum(np.floor(tick * (k + 0.5)).astype(np.int64), num_frames - 1)
     start = np.floor(tick * k).astype(np.int64)
     stop = np.maximum(np.floor(tick * (k + 1)).astype(np.int64), start + 1)  # exclusive, disjoint segments
-    u = torch.rand(segments, generator=generator, dtype=torch.float64).numpy()
+    u = (rng if rng is not None else global_rng()).random(segments)
     return np.minimum(start + np.floor(u * (stop - start)).astype(np.int64), stop - 1)
 
 

@@ -8,22 +8,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from bench.data.datasets import DATASETS, DatasetSource
 from bench.data.dataset import VideoDataset
 from bench.data.layouts import twentybn_csv
 from bench.data.readers import count_frames, read_frame_folder, read_video
+from bench.data.sources import DatasetSource, register_source
+from bench.data.synthetic import SynthParams
 from bench.data.types import DatasetInfo, VideoRecord
 from bench.errors import DataError
 
 
 class SyntheticDataset(VideoDataset):
     """``VideoDataset`` over an in-memory/memory-mapped frame cache, with ground-truth object ``boxes``."""
+
+    needs_preflight = False  # every video was decoded (or dropped as unreadable) when the cache was built
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -96,8 +99,8 @@ class SyntheticDataset(VideoDataset):
         arr = np.stack(clips)
         try:
             path.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
+            tmp = path.parent / f".tmp-{uuid.uuid4().hex}.npy"  # not mkstemp: its mode 600 ignores the umask
+            with open(tmp, "xb") as f:
                 np.save(f, arr)
             os.replace(tmp, path)
         except OSError:
@@ -125,9 +128,9 @@ class SyntheticDataset(VideoDataset):
         return out
 
     # ------------------------------------------------------------------------------------------ items
-    def read_clip(self, rec: VideoRecord, j: int):
+    def read_clip(self, rec: VideoRecord, j: int, rng: np.random.Generator):
         frames = self.frames_cache
-        focus, glance = self.sample_indices(frames.shape[1])
+        focus, glance = self.sample_indices(frames.shape[1], rng)
         idx = focus if glance is None else np.concatenate([focus, glance])
         return np.asarray(frames[j][idx]), focus, glance
 
@@ -139,10 +142,9 @@ class _SyntheticSource(DatasetSource):
     dataset_class = SyntheticDataset
 
 
-SYNTHETIC = _SyntheticSource(
-    DatasetInfo("synthetic", [], flip=False, scales=(1.0,),
+SYNTHETIC = register_source(_SyntheticSource(
+    DatasetInfo("synthetic", [], flip=False, scales=(1.0,), num_classes=SynthParams().classes, variant="frame",
                 description="the synthetic focus benchmark (`adabench data synth`); boxes known; no flip and no "
                             "crop jitter, so the fine patterns and the boxes stay exact"),
     [twentybn_csv("synthetic", "frames", "{:05d}.jpg", strict=True),
-     twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"), strict=True)])
-DATASETS.register("synthetic")(SYNTHETIC)
+     twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"), strict=True)]))

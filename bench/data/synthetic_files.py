@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, List, Optional, Tuple, Union
@@ -93,6 +93,17 @@ def _write_set(out: Path, p: SynthParams, layout: str, workers: int) -> None:
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
+def _fresh_dir(parent: Path, name: str) -> Path:
+    """A new empty temporary directory in ``parent``, created with the umask's permissions.
+
+    (``tempfile.mkdtemp`` creates mode 700 whatever the umask, and the rename keeps it: a shared
+    cache or dataset would be unreadable for everyone else.)
+    """
+    tmp = parent / f".{name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    return tmp
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -124,7 +135,7 @@ def generate_synthetic(out: Union[str, Path], *, layout: str = "frames", seed: i
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out}: already exists and is not empty; choose a new --out directory")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = _fresh_dir(out.parent, out.name)
     try:
         _write_set(tmp, p, layout, workers or default_workers())
         if out.exists():
@@ -154,7 +165,7 @@ def ensure_synthetic(cache_dir: Union[str, Path], *, layout: str = "frames", wor
     if (target / "meta.json").is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=cache_dir))
+    tmp = _fresh_dir(cache_dir, target.name)
     try:
         _write_set(tmp, p, layout, workers or default_workers())
         try:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.data.sampling import global_rng
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -44,12 +46,12 @@ def eval_geometry(h: int, w: int, input_size: int, resize: int) -> Geometry:
 
 
 def train_geometry(h: int, w: int, input_size: int, scales: Sequence[float], allow_flip: bool,
-                   generator: Optional[torch.Generator] = None) -> Geometry:
-    """Random TSN multi-scale crop (+ flip when ``allow_flip``), drawn with ``generator`` (or torch's RNG)."""
+                   rng: Optional[np.random.Generator] = None) -> Geometry:
+    """Random TSN multi-scale crop (+ flip when ``allow_flip``), drawn from ``rng`` (default: ``global_rng()``)."""
     base = min(h, w)
     sizes = [max(1, int(base * s)) for s in scales]
     pairs = [(ch, cw) for i, ch in enumerate(sizes) for j, cw in enumerate(sizes) if abs(i - j) <= 1]
-    r = torch.randint(0, 1 << 30, (3,), generator=generator).tolist()
+    r = (rng if rng is not None else global_rng()).integers(0, 1 << 30, size=3).tolist()
     ch, cw = pairs[r[0] % len(pairs)]
     ox, oy = _FIX_OFFSETS[r[1] % len(_FIX_OFFSETS)]
     y0, x0 = (h - ch) * oy // 4, (w - cw) * ox // 4

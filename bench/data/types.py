@@ -34,9 +34,18 @@ class ClipSpec:
             raise UsageError(f"ClipSpec: frame_order must be 'time' or 'coarse2fine', got '{self.frame_order}'")
 
 
+VARIANTS = ("frame", "video")
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a registered dataset is and which on-disk layouts it reads (``layouts`` is human text)."""
+    """What a registered dataset is and which on-disk layouts it reads (``layouts`` is human text).
+
+    ``num_classes`` is the dataset's known class count (FLOPs and presets use it without data; at run
+    time the class list found on disk wins). ``variant`` is the model variant it calls for: "frame"
+    (ActivityNet-like: shared glance/focus frames, per-frame locations) or "video" (Sth-Sth/Jester-like:
+    separate glance frames, one location per video).
+    """
 
     name: str
     layouts: List[str]
@@ -44,6 +53,12 @@ class DatasetInfo:
     flip: bool = True                          # horizontal flip in training (off when direction is the label)
     scales: Tuple[float, ...] = MULTISCALE     # multi-scale crop scales in training; (1.0,) = no crop jitter
     description: str = ""
+    num_classes: int = 0
+    variant: str = "frame"
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"DatasetInfo {self.name}: variant must be one of {VARIANTS}, got '{self.variant}'")
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,13 @@ class Index:
     records: List[VideoRecord]
     problems: List[str] = field(default_factory=list)
     skipped: int = 0                          # rows dropped on purpose (fewer than 3 frames, as the official code)
+    list_file: str = ""                       # the split's list file (for messages about the split as a whole)
 
 
 @dataclass
 class CheckReport:
-    """Result of ``check_dataset``: per-split counts, class count, and every problem found (one line each)."""
+    """Result of ``check_dataset``: per-split counts, class count, every problem found (one line each) and
+    warnings: things ``run`` copes with (a video header promising more frames than decode), exit 0."""
 
     dataset: str
     root: str
@@ -88,6 +105,7 @@ class CheckReport:
     splits: Dict[str, int]
     num_classes: int
     problems: List[str]
+    warnings: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
