@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import pandas as pd
 
-from reports.frame import fmt_mean_std, metric_label, time_unit
+from reports.frame import CELL_KEYS, fmt_mean_std, metric_label, time_unit
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -34,6 +34,11 @@ def _unit_for(seconds: pd.Series) -> tuple:
     return time_unit(float(seconds.max()) if len(seconds) else 0.0)
 
 
+def _pairs_of_configs(a: pd.DataFrame, b: pd.DataFrame) -> List[tuple]:
+    """Every (a configuration, b configuration) pair of sub-frames (one pair in a normal section)."""
+    return [(sa, sb) for _, sa in a.groupby("group_hash") for _, sb in b.groupby("group_hash")]
+
+
 def efficiency_table(df: pd.DataFrame) -> str:
     """V1 vs V2 (full variants): accuracy, GFLOPs/video, training time and V1/V2 speed-up per patch size."""
     full = df[df["variant"] == "full"]
@@ -46,14 +51,14 @@ def efficiency_table(df: pd.DataFrame) -> str:
     gd = _sig_digits(full["gflops_per_video"])
     rows = []
     for p, sub in full.groupby("patch_size"):
-        v1, v2 = sub[sub["method"] == "v1"], sub[sub["method"] == "v2"]
-        if v1.empty or v2.empty:
-            continue
-        speed = v1["train_seconds"].mean() / v2["train_seconds"].mean()
-        rows.append([f"{p}²", fmt_mean_std(v1["acc"]), fmt_mean_std(v2["acc"]),
-                     fmt_mean_std(v1["gflops_per_video"], gd), fmt_mean_std(v2["gflops_per_video"], gd),
-                     fmt_mean_std(v1["train_seconds"] / div, 1), fmt_mean_std(v2["train_seconds"] / div, 1),
-                     f"{speed:.2f}×", f"{len(v1)}/{len(v2)}"])
+        for v1, v2 in _pairs_of_configs(sub[sub["method"] == "v1"], sub[sub["method"] == "v2"]):
+            speed = v1["train_seconds"].mean() / v2["train_seconds"].mean()
+            la, lb = v1["label"].iloc[0], v2["label"].iloc[0]
+            patch = f"{p}²" + (f" ({la} vs {lb})" if "[" in la + lb else "")  # two configurations here
+            rows.append([patch, fmt_mean_std(v1["acc"]), fmt_mean_std(v2["acc"]),
+                         fmt_mean_std(v1["gflops_per_video"], gd), fmt_mean_std(v2["gflops_per_video"], gd),
+                         fmt_mean_std(v1["train_seconds"] / div, 1), fmt_mean_std(v2["train_seconds"] / div, 1),
+                         f"{speed:.2f}×", f"{len(v1)}/{len(v2)}"])
     return markdown_table(headers, rows) if rows else "_No patch size has both V1 and V2 runs._\n"
 
 
@@ -73,12 +78,9 @@ def stage_means(sub: pd.DataFrame) -> Dict[str, float]:
 
 
 def _cells(df: pd.DataFrame) -> List[tuple]:
-    """(label, sub-frame) per method / variant / patch size, in a stable order."""
-    out = []
-    for (m, var, p), sub in df.groupby(["method", "variant", "patch_size"], sort=True):
-        label = m.upper() + ("" if var == "full" else f" {var}")
-        out.append((label, p, sub))
-    return out
+    """(label, patch size, sub-frame) per method / variant / patch size / configuration, in a stable
+    order: runs of different configurations (group_hash) are never one cell."""
+    return [(sub["label"].iloc[0], key[2], sub) for key, sub in df.groupby(CELL_KEYS, sort=True)]
 
 
 def stage_table(df: pd.DataFrame) -> str:
