@@ -74,12 +74,17 @@ def _fmt_diff(iv: Interval, unit: str = " pts") -> str:
     return f"{iv.mean:+.1f}{unit} [{iv.lo:+.1f}, {iv.hi:+.1f}]"
 
 
+def _x(log_ratio: float) -> str:
+    r = math.exp(log_ratio)
+    return f"{r:.2f}×" if 0.01 <= r < 100 else f"{r:.3g}×"  # few seeds can give very wide bounds
+
+
 def _fmt_ratio(iv: Interval) -> str:
     if iv.n == 0:
         return "–"
     if math.isnan(iv.lo):
-        return f"{math.exp(iv.mean):.2f}× (no interval, n={iv.n})"
-    return f"{math.exp(iv.mean):.2f}× [{math.exp(iv.lo):.2f}×, {math.exp(iv.hi):.2f}×]"
+        return f"{_x(iv.mean)} (no interval, n={iv.n})"
+    return f"{_x(iv.mean)} [{_x(iv.lo)}, {_x(iv.hi)}]"
 
 
 def _fmt_share(iv: Interval) -> str:
@@ -102,7 +107,9 @@ def _with_notes(text: str, pairing: Pairing, a: str, b: str) -> str:
 
 
 def _seeds(pairing: Pairing) -> str:
-    return f"seeds {', '.join(map(str, pairing.seeds))}" if pairing.seeds else "no common seed"
+    if not pairing.seeds:
+        return "no common seed"
+    return f"seed{'s' if pairing.n > 1 else ''} {', '.join(map(str, pairing.seeds))}"
 
 
 # -------------------------------------------------------------------------------------------- pairing

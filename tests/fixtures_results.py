@@ -99,7 +99,7 @@ def make_config(summary: Dict[str, Any], **flags: Any) -> Dict[str, Any]:
     return {"run": run, "preset": {"patch_size": summary["patch_size"]}, "config_hash": "0" * 8}
 
 
-def write_run(runs_dir: Path, summary: Dict[str, Any], *, complete: bool = True,
+def write_run(root: Path, summary: Dict[str, Any], *, complete: bool = True,
               manifest: Optional[Dict[str, Any]] = None, preset: Optional[Dict[str, Any]] = None,
               **flags: Any) -> Path:
     """Lay out one run directory; ``complete=False`` leaves out summary.json (a half-written run).
@@ -109,7 +109,7 @@ def write_run(runs_dir: Path, summary: Dict[str, Any], *, complete: bool = True,
     cfg["preset"].update(preset or {})
     tag = "".join("x" if not cfg["run"][k] else "o" for k in ("aux_supervision", "diversity", "stop_gradient"))
     digest = hashlib.sha1(json.dumps([flags, preset, manifest], sort_keys=True, default=str).encode()).hexdigest()
-    run = (Path(runs_dir) / summary["dataset"] / summary["method"]
+    run = (Path(root) / summary["dataset"] / summary["method"]
            / f"{summary['preset']}-{summary['arch']}-p{summary['patch_size']}-s{summary['seed']}-{tag}{digest[:5]}")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
