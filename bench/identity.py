@@ -24,7 +24,8 @@ from bench import io
 # path of the shared initial weights, which the seed already determines within an experiment.
 # ``data_root`` is not dropped but replaced by the absolute root (``ROOT``).
 EXCLUDE: Dict[str, tuple] = {
-    "run": ("seed", "runs_dir", "progress", "num_workers", "device", "init_state", "stages", "data_root"),
+    "run": ("seed", "runs_dir", "progress", "num_workers", "device", "init_state", "stages", "data_root",
+            "config_hash"),
 }
 NOT_SECTIONS = ("config_hash",)  # top-level config.yaml entries that are not option sections (it hashes the seed)
 MANIFEST_KEYS = ("git_commit", "git_dirty", "precision", "protocol")
@@ -47,7 +48,10 @@ def launch_dir(run_dir: Path, runs_dir: Any) -> Optional[Path]:
     if runs_dir is None or Path(str(runs_dir)).is_absolute():
         return None
     parts = [p for p in Path(os.path.normpath(str(runs_dir))).parts if p != "."]
-    base = Path(run_dir).resolve().parents[2]
+    above = Path(run_dir).resolve().parents
+    if len(above) < 3:
+        return None
+    base = above[2]
     if ".." in parts or (parts and list(base.parts[-len(parts):]) != parts):
         return None
     return Path(*base.parts[: len(base.parts) - len(parts)]) if parts else base
