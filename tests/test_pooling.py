@@ -121,6 +121,10 @@ def test_identity_keeps_what_changes_the_computation(tmp_path: Path) -> None:
     # identity_hash can leave keys or whole sections out (how report sections are keyed)
     assert identity_hash(_ident(d, base, preset={"lr": 0.2}), drop=["preset."]) == \
         identity_hash(_ident(d, base), drop=["preset."])
+    # a flat config.yaml (no run: section) is the run section; its config_hash (which hashes the seed) is ignored
+    flat = [run_identity(d, {"method": "v2", "seed": k, "config_hash": f"{k}" * 8}, None) for k in (1, 2)]
+    assert group_hash(flat[0]) == group_hash(flat[1])
+    assert launch_dir(Path("/x"), "runs") is None
     # a run without config.yaml is its own group: nothing says what it computed
     assert run_identity(d, None, None) != run_identity(d.parent / "y", None, None)
 
