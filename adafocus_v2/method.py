@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from adafocus_v2 import early_exit, params
+from adafocus_v2 import early_exit, paper, params
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
 from bench.evaluation import EvalResult, collect
@@ -67,7 +67,7 @@ METHOD = register_method(Method(
     name="v2", title="AdaFocusV2",
     description="CVPR 2022: one stage, end to end through a differentiable patch crop; conditional early exit",
     params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
-    summary_extras=summary_extras, stage_names=(STAGE,), flops_aux_heads=True, baseline="v1",
+    summary_extras=summary_extras, stage_names=(STAGE,), flops_aux_heads=True, baseline="v1", claims=paper,
     options=(
         Option("--no-aux", "aux_supervision", "AdaFocusV2 ablation: no auxiliary frame-wise losses on glance and focus.",
                value=False),

@@ -131,3 +131,27 @@ def comparison_pairs(names: Sequence[str]) -> List[Tuple[Method, Method]]:
         if m.baseline in present:
             out.append((get_method(m.baseline), m))
     return out
+
+
+def title(name: str) -> str:
+    """A method's report label (its registered title; the bare name for a method not installed here)."""
+    load_methods()
+    return METHODS.get(name).title if name in METHODS else str(name)
+
+
+def all_ablations() -> List[Tuple[Method, Ablation]]:
+    """Every registered method's ablations, with their method."""
+    return [(m, a) for m in all_methods() for a in m.ablations]
+
+
+def method_preset_fields() -> Tuple[str, ...]:
+    """Preset fields that belong to a method rather than to the shared architecture: ``method``, ``train``,
+    ``patch_size`` (swept inside one experiment) and every field some method's ``arch`` hook sets. Runs that
+    differ only in these belong to one matched experiment."""
+    fields = {"method", "train", "patch_size"}
+    for m in all_methods():
+        for name in ("paper", "tiny"):
+            for variant in ("frame", "video"):
+                for arch in ("matched", "paper"):
+                    fields.update(m.arch({}, name, variant, arch))
+    return tuple(sorted(fields))

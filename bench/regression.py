@@ -11,7 +11,10 @@ method its claims compare against (``bench.methods``). ``compare_to_baseline`` c
 - training-time ratios within a factor (default 2; absolute seconds are never compared because CI
   boxes are noisy, ecosystem-facts §4).
 
-Baseline runs missing from the results fail; results without a baseline entry are only noted.
+Baseline runs missing from the results fail; results without a baseline entry are only noted. Runs
+are averaged over seeds only within one configuration: when the runs of one key come from several
+configurations (``group_hash`` of ``bench.results``: other epochs, overrides, data root or code
+version), ``make_baseline`` refuses and ``compare_to_baseline`` fails that key instead of averaging.
 """
 from __future__ import annotations
 
@@ -61,6 +64,20 @@ def _mean(values: Iterable[Any]) -> Optional[float]:
     return sum(vals) / len(vals) if vals else None
 
 
+def mixed_configurations(rows: Sequence[Mapping[str, Any]]) -> Dict[str, List[str]]:
+    """{run key: its group hashes} for the keys whose runs come from more than one configuration."""
+    hashes: Dict[str, set] = {}
+    for r in rows:
+        if not _is_missing(r.get("group_hash")):
+            hashes.setdefault(run_key(r), set()).add(str(r["group_hash"]))
+    return {k: sorted(v) for k, v in sorted(hashes.items()) if len(v) > 1}
+
+
+def _mixed_text(key: str, hashes: Sequence[str]) -> str:
+    return (f"{key}: the runs come from {len(hashes)} configurations (group_hash {', '.join(hashes)}); "
+            "they are not averaged: use a runs directory with one configuration")
+
+
 def _aggregate(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
     by_key: Dict[str, List[Mapping[str, Any]]] = {}
     for r in rows:
@@ -105,6 +122,8 @@ def make_baseline(results: Any, tolerances: Optional[Mapping[str, float]] = None
     rows = _records(results)
     if not rows:
         raise AdabenchError("no complete runs to make a baseline from")
+    for key, hashes in mixed_configurations(rows).items():
+        raise AdabenchError(_mixed_text(key, hashes))
     return {"format": FORMAT, "tolerances": {**DEFAULT_TOLERANCES, **(tolerances or {})},
             "runs": _aggregate(rows), "time_ratios": _time_ratios(rows)}
 
@@ -157,10 +176,14 @@ def compare_to_baseline(
     """
     tol = {**DEFAULT_TOLERANCES, **baseline.get("tolerances", {}), **(tolerances or {})}
     rows = _records(results)
+    mixed = mixed_configurations(rows)
+    rows = [r for r in rows if run_key(r) not in mixed]
     got, ratios = _aggregate(rows), _time_ratios(rows)
     lines: List[str] = []
     for key, want in sorted(baseline["runs"].items()):
-        if key in got:
+        if key in mixed:
+            lines.append(_line(False, _mixed_text(key, mixed[key])))
+        elif key in got:
             lines += _check_run(key, got[key], want, tol)
         else:
             lines.append(_line(False, f"{key}: no complete run in the results"))

@@ -1,5 +1,6 @@
-"""Results store: every complete run's ``summary.json`` (plus its ``config.yaml`` switches)
-as one row of a pandas table, written as ``results.csv`` and ``results.parquet``.
+"""Results store: every complete run's ``summary.json`` (plus its ``config.yaml`` switches and its
+configuration identity, ``bench.identity``) as one row of a pandas table, written as ``results.csv``
+and ``results.parquet``.
 
 A run counts only when its ``summary.json`` exists, parses and has the identity keys;
 ``summary.json`` is written atomically and last, so a run in progress or killed is never
@@ -15,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import pandas as pd
 
-from bench import io
+from bench import identity, io
 from bench.errors import UsageError
 
 # column -> (kind, meaning). Kinds: str, int (nullable Int64), float (float64, NaN = missing),
@@ -40,7 +41,18 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "coverage": ("float", "frames whose patch covers the object (synthetic data), fraction; else NaN"),
     "device": ("str", "device the run trained on, e.g. cpu, cuda:0"),
     "world_size": ("int", "number of training processes"),
-    "config_hash": ("str", "8-hex hash of the run's identity (config.yaml)"),
+    "config_hash": ("str", "8-hex hash of the run's identity with its seed (config.yaml; names the run directory)"),
+    "group_hash": ("str", "8-hex hash of `identity`: runs with equal group_hash differ only in their seed, "
+                          "and only they are pooled over seeds"),
+    "data_root": ("str", "dataset root the run read, absolute (manifest.json dataset_root, else config.yaml "
+                         "data_root; a relative one is joined to the directory the run was started from)"),
+    "epochs": ("int", "--epochs given to the run (config.yaml); missing = the preset's schedule"),
+    "overrides": ("json", "every --set override, {field: value} (config.yaml)"),
+    "skip_bad": ("bool", "--skip-bad: unreadable items replaced (config.yaml)"),
+    "protocol": ("str", "evaluation protocol, when the run records one (config.yaml or manifest.json)"),
+    "precision": ("str", "numeric precision, when the run records one (manifest.json or config.yaml)"),
+    "git_commit": ("str", "code version: the git commit the run trained with (manifest.json)"),
+    "git_dirty": ("bool", "the checkout had uncommitted changes (manifest.json)"),
     "aux_supervision": ("bool", "V2 auxiliary supervision on (config.yaml)"),
     "diversity": ("bool", "V2 diversity augmentation on (config.yaml)"),
     "stop_gradient": ("bool", "V2 stop-gradient on (config.yaml)"),
@@ -52,6 +64,11 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "patch_eval": ("json", "{learned, random, centre} top-1, as in summary.json"),
     "early_exit": ("json", "V2+ curve: list of {budget, gflops, top1}; None for V1"),
     "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),
+    "epochs_trained": ("json", "epochs the run trained, summary.json's `epochs` (V1: all stages)"),
+    "identity": ("json", "what group_hash hashes: every config.yaml section flattened to section.key, without "
+                         "the seed and run.runs_dir/progress/num_workers/device/init_state/stages, plus "
+                         "data_root and manifest.json's git_commit, git_dirty, precision, protocol "
+                         "(bench/identity.py)"),
     "run_dir": ("str", "where the run directory was found"),
 }
 # Columns created per stage name, after the fixed ones (e.g. stage_seconds_stage1, stage_seconds_train).
@@ -61,7 +78,14 @@ STAGE_MEANING = "training seconds of one stage (one column per stage name), s"
 REQUIRED = ("method", "dataset", "preset", "patch_size", "seed", "top1")
 CONFIG_KEYS = ("config_hash", "aux_supervision", "diversity", "stop_gradient", "rl", "reward", "stage3",
                "deterministic")
-NESTED_JSON = ("stage_seconds", "patch_eval", "early_exit", "curve")
+RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuration column takes
+# configuration columns -> the identity keys they show (first present wins)
+IDENTITY_COLUMNS = {
+    "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),
+    "skip_bad": ("run.skip_bad",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
+    "precision": ("manifest.precision", "run.precision", "preset.precision"),
+    "git_commit": ("manifest.git_commit",), "git_dirty": ("manifest.git_dirty",),
+}
 MARKER_FILES = ("summary.json", "config.yaml", "manifest.json", "metrics.csv")
 
 
@@ -69,12 +93,15 @@ def _json_text(v: Any) -> Optional[str]:
     return None if v is None else json.dumps(io.to_jsonable(v), sort_keys=True)
 
 
-def _config_columns(run: Path) -> Dict[str, Any]:
-    """Switches from config.yaml: ``run:`` section of RunDir.write_config, or a flat mapping."""
+def _read(path: Path, reader) -> Any:
     try:
-        cfg = io.read_yaml(run / "config.yaml")
-    except UsageError:
-        return {}
+        return reader(path)
+    except UsageError:  # missing or malformed: the run still counts, with what is known
+        return None
+
+
+def _config_columns(cfg: Any) -> Dict[str, Any]:
+    """Switches from config.yaml: ``run:`` section of RunDir.write_config, or a flat mapping."""
     if not isinstance(cfg, dict):
         return {}
     flat = dict(cfg.get("run", cfg)) if isinstance(cfg.get("run", cfg), dict) else {}
@@ -86,15 +113,26 @@ def _config_columns(run: Path) -> Dict[str, Any]:
     return {k: flat[k] for k in CONFIG_KEYS if k in flat}
 
 
+def identity_columns(ident: Mapping[str, Any]) -> Dict[str, Any]:
+    """``group_hash``, the configuration columns and ``identity`` (JSON text) of one run."""
+    cols = {c: identity.first(ident, *keys) for c, keys in IDENTITY_COLUMNS.items()}
+    cols["overrides"] = _json_text(cols["overrides"])
+    return {"group_hash": identity.group_hash(ident), **cols, "identity": _json_text(ident)}
+
+
 def summary_row(summary: Mapping[str, Any], run: Path) -> Dict[str, Any]:
-    """One table row: nested dicts flattened, nested lists as JSON text, config switches added."""
-    row: Dict[str, Any] = {**_config_columns(run)}
+    """One table row: nested dicts flattened, nested lists as JSON text, config switches and the
+    configuration identity (config.yaml + manifest.json) added."""
+    cfg = _read(run / "config.yaml", io.read_yaml)
+    ident = identity.run_identity(run, cfg, _read(run / "manifest.json", io.read_json))
+    row: Dict[str, Any] = {**_config_columns(cfg), **identity_columns(ident)}
     for key, value in summary.items():
+        key = RENAMED.get(key, key)
         if key == "patch_eval" and isinstance(value, Mapping):
             row.update({f"patch_eval_{k}": v for k, v in value.items()})
         elif key == "stage_seconds" and isinstance(value, Mapping):
             row.update({f"{STAGE_PREFIX}{k}": v for k, v in value.items()})
-        if key in NESTED_JSON or isinstance(value, (Mapping, list, tuple)):
+        if SCHEMA.get(key, ("",))[0] == "json" or isinstance(value, (Mapping, list, tuple)):
             row[key] = _json_text(value)
         else:
             row[key] = value
@@ -156,7 +194,7 @@ def _typed_frame(rows: List[Dict[str, Any]]) -> pd.DataFrame:
             df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) or v != v else json.dumps(v))
     if df.empty:
         return df
-    return df.sort_values(["dataset", "method", "preset", "arch", "patch_size", "seed", "run_dir"],
+    return df.sort_values(["dataset", "method", "preset", "arch", "patch_size", "group_hash", "seed", "run_dir"],
                           na_position="last").reset_index(drop=True)
 
 

@@ -1,17 +1,21 @@
-"""The claims table: each claim of the V2 paper, the paper's figure, our measurement and a verdict.
+"""The claims table: each claim a method's paper makes against its baseline (``bench.methods``: the
+entry's ``baseline``, ``ablations`` and published figures ``claims``; for V2: against V1), the paper's
+figure, our measurement, the effect size with its 95 % interval and n, and a verdict from one stated
+procedure (``reports.stats``, ``method_text``).
 
-Verdict rule (one rule for every two-sided comparison, kept simple on purpose):
+Claims are made inside one report section (``reports.frame.groups``: one configuration, so only the
+method or the ablated technique differs) and the two sides are paired by seed:
 
-- ``not enough seeds`` when either side has fewer than ``MIN_SEEDS`` (2) runs. The measurement is
-  still shown.
-- ``holds`` when the difference of the means, in the claimed direction, is larger than the pooled
-  standard deviation over seeds, sqrt((s_a² + s_b²) / 2); for the training speed-up the V1/V2 ratio
-  of mean times must also be at least ``SPEEDUP_MIN`` (1.5×, our reading of "about 2×").
-- ``does not hold`` otherwise: the claimed effect was not seen above the seed-to-seed noise.
-
-Early-exit savings compare each V2 run with itself: the smallest early-exit GFLOPs whose accuracy is
-within ``exit_tol`` points of the full model. The claim holds when the mean saving is at least
-``EXIT_SAVING_MIN`` (5 %) and larger than its std over seeds.
+- (a) accuracy: per seed, proposed − baseline accuracy in points; minimum effect 0.
+- (b) training time: per seed, ln(baseline seconds / proposed seconds), shown as the speed-up
+  exp(mean) with exp of the bounds; minimum effect ``SPEEDUP_MIN`` (1.5×, our reading of "about 2×").
+- time-to-accuracy: per seed, ln(baseline's training seconds / seconds the proposed run of the same seed
+  needed to first reach the baseline run's final accuracy); minimum effect 0. A seed whose proposed run
+  never reaches it makes the claim unable to hold (inconclusive), and when no seed reaches it the claim
+  does not hold.
+- (c) ablations: per seed, full − ablated accuracy in points; minimum effect 0.
+- (d) early exit: per proposed run, the saving 1 − GFLOPs / full GFLOPs at the cheapest budget whose
+  accuracy is within ``exit_tol`` points of the run's own; minimum effect ``EXIT_SAVING_MIN`` (5 %).
 """
 from __future__ import annotations
 
@@ -19,21 +23,17 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
 import pandas as pd
 
+from bench.methods import Method, comparison_pairs, get_method, title
 from bench.timing import time_to_accuracy as _time_to_accuracy
-from reports import paper
-from reports.frame import ABLATION_FLAGS, fmt_mean_std, mean_std, point_accuracy, time_unit
+from reports.frame import fmt_mean_std, point_accuracy, time_unit
+from reports.stats import (FAILS, HOLDS, INCONCLUSIVE, LEVEL, Interval, Pairing, by_seed, pair_by_seed,
+                           paired_effect, t_interval, verdict)
 
-HOLDS, FAILS, FEW = "holds", "does not hold", "not enough seeds"
-VERDICTS = (HOLDS, FAILS, FEW)
-MIN_SEEDS = 2
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 SPEEDUP_MIN = 1.5
 EXIT_SAVING_MIN = 0.05
-RULE = (f"Verdicts need ≥{MIN_SEEDS} seeds per side; a claim holds when the difference of means in the claimed "
-        f"direction exceeds the pooled std over seeds (speed-up also ≥{SPEEDUP_MIN:g}×; early-exit saving "
-        f"≥{EXIT_SAVING_MIN:.0%} and above its std).")
 
 
 @dataclass
@@ -42,19 +42,102 @@ class Claim:
     setting: str
     paper: str
     measurement: str
+    effect: str   # mean effect with its 95 % interval, e.g. "+10.0 pts [+7.5, +12.5]"
+    n: int        # paired seeds (early exit: runs) the effect is computed over
     verdict: str
 
 
-def compare(better: Sequence[float], worse: Sequence[float], min_seeds: int = MIN_SEEDS) -> tuple:
-    """(verdict, mean difference better - worse, pooled std) for the claim mean(better) > mean(worse)."""
-    b, w = np.asarray(better, dtype=float), np.asarray(worse, dtype=float)
-    diff = float(b.mean() - w.mean()) if b.size and w.size else float("nan")
-    if b.size < min_seeds or w.size < min_seeds:
-        return FEW, diff, float("nan")
-    if not (np.isfinite(b).all() and np.isfinite(w).all()):
-        return (HOLDS if diff > 0 and np.isfinite(b).all() else FAILS), diff, float("nan")
-    pooled = math.sqrt((b.var(ddof=1) + w.var(ddof=1)) / 2)
-    return (HOLDS if diff > pooled else FAILS), diff, pooled
+class Unpublished:
+    """Published figures of a method whose entry has none."""
+
+    TIME_TO_ACCURACY = EARLY_EXIT = ABLATION = "not published; direction only"
+
+    @staticmethod
+    def accuracy_figure(dataset: str, patch_size: int) -> str:
+        return "not published"
+
+    train_time_figure = accuracy_figure
+
+
+def _figures(method: str) -> Any:
+    return get_method(method).claims or Unpublished
+
+
+def method_text(exit_tol: float, baseline: str, proposed: str) -> str:
+    """The report's paragraph saying exactly how every effect and verdict in the claims table is computed."""
+    b, p = title(baseline), title(proposed)
+    return (
+        f"**How the verdicts are computed.** Only runs of this section's configuration are compared (same "
+        f"data root, options, `--set` overrides and code version; only the method or the ablated technique "
+        f"differs), paired by seed: the runs of one seed share their initial weights. A seed run by only one "
+        f"side is left out and named. Per seed: (a) {p} − {b} accuracy in points; (b) ln({b} / {p} training "
+        f"seconds); time-to-accuracy: ln({b}'s training seconds / the seconds {p} of the same seed needed to "
+        f"first reach that {b} run's final accuracy); (c) full {p} − {p} without the technique, in points; "
+        f"(d) per {p} run, the early-exit saving 1 − GFLOPs / full-model GFLOPs at the cheapest budget whose "
+        f"accuracy is within {exit_tol:g} pt of the run's own. Effect = the mean over the n seeds with its "
+        f"two-sided {LEVEL:.0%} t interval, mean ± t(0.975, n−1)·sd/√n (ratios shown as exp of the mean and "
+        f"of the bounds). Verdict: **{HOLDS}** when the whole interval lies above the claim's minimum effect "
+        f"(0; speed-up {SPEEDUP_MIN:g}×; early-exit saving {EXIT_SAVING_MIN:.0%}), **{FAILS}** when it lies "
+        f"entirely below it, **{INCONCLUSIVE}** otherwise or with n < 2. Time-to-accuracy cannot hold when a "
+        f"{p} seed never reaches the target and does not hold when none does.")
+
+
+# ------------------------------------------------------------------------------------------ formatting
+def _fmt_diff(iv: Interval, unit: str = " pts") -> str:
+    if iv.n == 0:
+        return "–"
+    if math.isnan(iv.lo):
+        return f"{iv.mean:+.1f}{unit} (no interval, n={iv.n})"
+    return f"{iv.mean:+.1f}{unit} [{iv.lo:+.1f}, {iv.hi:+.1f}]"
+
+
+def _x(log_ratio: float) -> str:
+    r = math.exp(log_ratio)
+    return f"{r:.2f}×" if 0.01 <= r < 100 else f"{r:.3g}×"  # few seeds can give very wide bounds
+
+
+def _fmt_ratio(iv: Interval) -> str:
+    if iv.n == 0:
+        return "–"
+    if math.isnan(iv.lo):
+        return f"{_x(iv.mean)} (no interval, n={iv.n})"
+    return f"{_x(iv.mean)} [{_x(iv.lo)}, {_x(iv.hi)}]"
+
+
+def _fmt_share(iv: Interval) -> str:
+    if iv.n == 0:
+        return "–"
+    if math.isnan(iv.lo):
+        return f"{100 * iv.mean:.0f}% (no interval, n={iv.n})"
+    return f"{100 * iv.mean:.0f}% [{100 * iv.lo:.0f}%, {100 * iv.hi:.0f}%]"
+
+
+def _fmt_t(seconds: Sequence[float], scale: float) -> str:
+    """Mean ± std of ``seconds`` in the unit that suits ``scale`` seconds (one unit per claim)."""
+    div, unit = time_unit(scale)
+    return fmt_mean_std([s / div for s in seconds], 1, f" {unit}")
+
+
+def _with_notes(text: str, pairing: Pairing, a: str, b: str) -> str:
+    notes = pairing.notes(a, b)
+    return f"{text}; {notes}" if notes else text
+
+
+def _seeds(pairing: Pairing) -> str:
+    if not pairing.seeds:
+        return "no common seed"
+    return f"seed{'s' if pairing.n > 1 else ''} {', '.join(map(str, pairing.seeds))}"
+
+
+# -------------------------------------------------------------------------------------------- pairing
+def _pair(a: pd.DataFrame, b: pd.DataFrame, col: str, positive: bool = False) -> Pairing:
+    """Runs of ``a`` and ``b`` paired by seed on column ``col`` (runs without a usable value left out)."""
+    def ok(df: pd.DataFrame) -> pd.DataFrame:
+        v = pd.to_numeric(df[col], errors="coerce")
+        return df[v.notna() & (v > 0 if positive else True)]
+
+    a, b = ok(a), ok(b)
+    return pair_by_seed(list(a["seed"]), list(a[col]), list(b["seed"]), list(b[col]))
 
 
 def time_to_accuracy(curve: Optional[Sequence[Dict[str, Any]]], target: float,
@@ -65,7 +148,7 @@ def time_to_accuracy(curve: Optional[Sequence[Dict[str, Any]]], target: float,
     """
     curve = list(curve or [])
     key = "map" if multilabel and any(p.get("map") is not None for p in curve) else "top1"
-    return _time_to_accuracy(curve, target - 1e-9, key=key)  # 1e-9: targets are means of the same floats
+    return _time_to_accuracy(curve, target - 1e-9, key=key)  # 1e-9: targets are stored floats
 
 
 def exit_saving(run: pd.Series, tol_pts: float) -> Optional[float]:
@@ -77,142 +160,193 @@ def exit_saving(run: pd.Series, tol_pts: float) -> Optional[float]:
     return 1.0 - min(ok) / run["gflops_per_video"] if ok else 0.0
 
 
-def _fmt_t(seconds: Sequence[float], scale: float) -> str:
-    """Mean ± std of ``seconds`` in the unit that suits ``scale`` seconds (one unit per claim)."""
-    div, unit = time_unit(scale)
-    return fmt_mean_std([s / div for s in seconds], 1, f" {unit}")
-
-
-def _n(values: Sequence[Any]) -> str:
-    return f"n={len(values)}"
-
-
-def accuracy_claim(v1: pd.DataFrame, v2: pd.DataFrame, dataset: str, p: int) -> Claim:
-    verdict, diff, _ = compare(v2["acc"], v1["acc"])
-    metric = v2["metric"].iloc[0]
-    g1, g2 = v1["gflops_per_video"].mean(), v2["gflops_per_video"].mean()
+# --------------------------------------------------------------------------------------------- claims
+def accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int) -> Claim:
+    b, q = title(base["method"].iloc[0]), title(prop["method"].iloc[0])
+    pairing = _pair(prop, base, "acc")
+    iv = t_interval(paired_effect(pairing))
+    metric = prop["metric"].iloc[0]
+    g1, g2 = base["gflops_per_video"].mean(), prop["gflops_per_video"].mean()
     cost = f"; GFLOPs {g1:.3g} vs {g2:.3g}"
     if abs(g2 / g1 - 1) > 0.05:
-        cost += f" (⚠ V2 costs {100 * (g2 / g1 - 1):+.0f}%)"
-    m = (f"V1 {fmt_mean_std(v1['acc'])} ({_n(v1)}) vs V2 {fmt_mean_std(v2['acc'])} ({_n(v2)}) {metric} %, "
-         f"Δ {diff:+.1f}{cost}")
-    return Claim("(a) V2 more accurate than V1 at the same inference cost", f"{p}²",
-                 paper.accuracy_figure(dataset, p), m, verdict)
+        cost += f" (⚠ {q} costs {100 * (g2 / g1 - 1):+.0f}%)"
+    m = (f"{b} {fmt_mean_std(pairing.b)} vs {q} {fmt_mean_std(pairing.a)} {metric} % ({_seeds(pairing)}){cost}")
+    return Claim(f"(a) {q} more accurate than {b} at the same inference cost", f"{p}²",
+                 _figures(prop["method"].iloc[0]).accuracy_figure(dataset, p), _with_notes(m, pairing, q, b),
+                 _fmt_diff(iv), iv.n,
+                 verdict(iv))
 
 
-def speedup_claim(v1: pd.DataFrame, v2: pd.DataFrame, dataset: str, p: int) -> Claim:
-    verdict, _, _ = compare(v1["train_seconds"], v2["train_seconds"])
-    ratio = v1["train_seconds"].mean() / v2["train_seconds"].mean()
-    if verdict == HOLDS and ratio < SPEEDUP_MIN:
-        verdict = FAILS
-    scale = float(v1["train_seconds"].max())
-    m = (f"V1 {_fmt_t(list(v1['train_seconds']), scale)} vs V2 {_fmt_t(list(v2['train_seconds']), scale)}: "
-         f"{ratio:.2f}×")
-    if len(set(v1["device"]) | set(v2["device"])) > 1:
+def speedup_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int) -> Claim:
+    b, q = title(base["method"].iloc[0]), title(prop["method"].iloc[0])
+    pairing = _pair(base, prop, "train_seconds", positive=True)
+    iv = t_interval(paired_effect(pairing, "log_ratio"))
+    scale = float(base["train_seconds"].max())
+    m = f"{b} {_fmt_t(pairing.a, scale)} vs {q} {_fmt_t(pairing.b, scale)} ({_seeds(pairing)})"
+    if len(set(base["device"]) | set(prop["device"])) > 1:
         m += " (⚠ mixed devices)"
-    return Claim("(b) V2 trains about 2× faster than V1 (V1/V2 wall-clock)", f"{p}²",
-                 paper.train_time_figure(dataset, p), m, verdict)
+    return Claim(f"(b) {q} trains about 2× faster than {b} ({b}/{q} wall-clock)", f"{p}²",
+                 _figures(prop["method"].iloc[0]).train_time_figure(dataset, p), _with_notes(m, pairing, b, q),
+                 _fmt_ratio(iv), iv.n,
+                 verdict(iv, math.log(SPEEDUP_MIN)))
 
 
-def time_to_accuracy_claim(v1: pd.DataFrame, v2: pd.DataFrame, p: int) -> Claim:
-    ml = bool(v2["multilabel"].iloc[0])
-    target1 = v1["acc"].mean() / 100
-    t2 = [time_to_accuracy(c, target1, ml) for c in v2["curve"]]
-    reached = [t for t in t2 if t is not None]
-    verdict, _, _ = compare(v1["train_seconds"], [math.inf if t is None else t for t in t2])
-    target2 = v2["acc"].mean() / 100
-    t1 = [t for t in (time_to_accuracy(c, target2, ml) for c in v1["curve"]) if t is not None]
-    scale = float(v1["train_seconds"].max())
-    m = (f"V2 reaches V1's final {100 * target1:.1f}% in {len(reached)}/{len(t2)} runs"
-         + (f" at {_fmt_t(reached, scale)}" if reached else "")
-         + f" vs V1's full training {_fmt_t(list(v1['train_seconds']), scale)}; "
-         + f"V1 reaches V2's {100 * target2:.1f}% in {len(t1)}/{len(v1)} runs"
-         + (f" at {_fmt_t(t1, scale)}" if t1 else ""))
-    return Claim("V2 reaches V1's final accuracy in less training time (time-to-accuracy)", f"{p}²",
-                 paper.TIME_TO_ACCURACY, m, verdict)
-
-
-def early_exit_claim(v2: pd.DataFrame, p: int, tol_pts: float) -> Optional[Claim]:
-    savings = [s for s in (exit_saving(r, tol_pts) for _, r in v2.iterrows()) if s is not None]
-    if not savings:
-        return None
-    mean, std, n = mean_std(savings)
-    if n < MIN_SEEDS:
-        verdict = FEW
+def time_to_accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, p: int) -> Claim:
+    b, q = title(base["method"].iloc[0]), title(prop["method"].iloc[0])
+    ml = bool(prop["multilabel"].iloc[0])
+    targets, _ = by_seed(list(base["seed"]), list(base["acc"] / 100))
+    reach = [math.inf if t is None else t for t in
+             (time_to_accuracy(c, targets.get(int(s), math.inf), ml) for s, c in zip(prop["seed"], prop["curve"]))]
+    timed = base[pd.to_numeric(base["train_seconds"], errors="coerce") > 0]
+    pairing = pair_by_seed(list(timed["seed"]), list(timed["train_seconds"]), list(prop["seed"]), reach)
+    reached = [math.isfinite(t) for t in pairing.b]
+    scale = float(base["train_seconds"].max())
+    m = (f"{q} reaches the same-seed {b} run's final accuracy in {sum(reached)}/{pairing.n} seeds"
+         + (f", at {_fmt_t([t for t in pairing.b if math.isfinite(t)], scale)}" if any(reached) else "")
+         + f", vs {b}'s full training {_fmt_t(pairing.a, scale)}")
+    if pairing.n >= 2 and not any(reached):
+        iv, v, effect = Interval(float("nan"), float("nan"), float("nan"), pairing.n), FAILS, "never reached"
+    elif not all(reached):
+        iv, v = Interval(float("nan"), float("nan"), float("nan"), pairing.n), INCONCLUSIVE
+        effect = f"reached in {sum(reached)}/{pairing.n} seeds"
     else:
-        verdict = HOLDS if mean >= EXIT_SAVING_MIN and mean > std else FAILS
-    m = (f"within {tol_pts:g} pt of the full model at {fmt_mean_std([100 * s for s in savings], 0)}% fewer "
-         f"GFLOPs than {v2['gflops_per_video'].mean():.3g} G (n={n})")
-    return Claim("(d) V2+ early exit keeps the full model's accuracy at fewer GFLOPs", f"{p}²",
-                 paper.EARLY_EXIT, m, verdict)
+        iv = t_interval(paired_effect(pairing, "log_ratio"))
+        v, effect = verdict(iv), _fmt_ratio(iv)
+    return Claim(f"{q} reaches {b}'s final accuracy in less training time (time-to-accuracy)", f"{p}²",
+                 _figures(prop["method"].iloc[0]).TIME_TO_ACCURACY, _with_notes(m, pairing, b, q), effect,
+                 pairing.n, v)
 
 
-_ABLATION_OPTION = {"aux_supervision": "--no-aux", "diversity": "--no-diversity",
-                    "stop_gradient": "--no-stop-gradient"}
+def early_exit_claim(prop: pd.DataFrame, p: int, tol_pts: float) -> Optional[Claim]:
+    q = title(prop["method"].iloc[0])
+    runs = [(s, exit_saving(r, tol_pts)) for s, (_, r) in zip(prop["seed"], prop.iterrows())]
+    runs = [(s, v) for s, v in runs if v is not None]
+    if not runs:
+        return None
+    per_seed, repeated = by_seed([s for s, _ in runs], [v for _, v in runs])
+    iv = t_interval(per_seed.values())
+    m = (f"within {tol_pts:g} pt of the full model at {fmt_mean_std([100 * s for s in per_seed.values()], 0)}% "
+         f"fewer GFLOPs than {prop['gflops_per_video'].mean():.3g} G (seeds {', '.join(map(str, per_seed))})"
+         + (f"; seeds {', '.join(map(str, repeated))} ran more than once: averaged per seed" if repeated else ""))
+    return Claim(f"(d) {q}+ early exit keeps the full model's accuracy at fewer GFLOPs", f"{p}²",
+                 _figures(prop["method"].iloc[0]).EARLY_EXIT, m, _fmt_share(iv), iv.n, verdict(iv, EXIT_SAVING_MIN))
 
 
-def _ablation_name(flag: str) -> str:
-    return f"(c) {flag.replace('_', ' ')} improves V2's accuracy"
+def _ablation_name(label: str, method: str) -> str:
+    return f"(c) {label} improves {title(method)}'s accuracy"
 
 
-def ablation_claims(v2_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[Claim]:
-    """One row per technique that has ablation runs (``<flag>: false`` in config.yaml) in the group."""
+def ablation_claims(prop_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[Claim]:
+    """One row per ablation of the method (its registry entry) that has runs in the section, each paired
+    by seed with the full method."""
     out = []
-    for flag, short in ABLATION_FLAGS.items():
-        if not (v2_all["variant"] == short).any():
+    method = full["method"].iloc[0]
+    figure = _figures(method).ABLATION
+    for a in get_method(method).ablations:
+        if not (prop_all["variant"] == a.short).any():
             continue
-        ab = v2_all[(v2_all["patch_size"] == p) & (v2_all["variant"] == short)]
+        ab = prop_all[(prop_all["patch_size"] == p) & (prop_all["variant"] == a.short)]
         if ab.empty:
-            out.append(Claim(_ablation_name(flag), f"{p}²", paper.ABLATION, f"no V2 runs with {flag} off", FEW))
+            out.append(Claim(_ablation_name(a.label, method), f"{p}²", figure,
+                             f"no {title(method)} runs with {a.label} off", "–", 0, INCONCLUSIVE))
             continue
-        verdict, diff, _ = compare(full["acc"], ab["acc"])
-        m = (f"with {fmt_mean_std(full['acc'])} ({_n(full)}) vs without {fmt_mean_std(ab['acc'])} ({_n(ab)}) "
-             f"{full['metric'].iloc[0]} %, Δ {diff:+.1f}")
-        out.append(Claim(_ablation_name(flag), f"{p}²", paper.ABLATION, m, verdict))
+        pairing = _pair(full, ab, "acc")
+        iv = t_interval(paired_effect(pairing))
+        m = (f"with {fmt_mean_std(pairing.a)} vs without {fmt_mean_std(pairing.b)} {full['metric'].iloc[0]} % "
+             f"({_seeds(pairing)})")
+        out.append(Claim(_ablation_name(a.label, method), f"{p}²", figure,
+                         _with_notes(m, pairing, "full", a.short), _fmt_diff(iv), iv.n, verdict(iv)))
     return out
 
 
-def missing_ablations(df: pd.DataFrame) -> List[Claim]:
-    """One 'not enough seeds' row per technique never ablated in the group (the claim stays visible)."""
-    v2 = df[df["method"] == "v2"]
-    return [Claim(_ablation_name(flag), "all", paper.ABLATION,
-                  f"no V2 runs with {flag} off in this group (`adabench run --method v2 {_ABLATION_OPTION[flag]}`)",
-                  FEW)
-            for flag, short in ABLATION_FLAGS.items() if not v2.empty and not (v2["variant"] == short).any()]
+def missing_ablations(df: pd.DataFrame, proposed: Method) -> List[Claim]:
+    """One inconclusive row per ablation never run in the section (the claim stays visible)."""
+    runs = df[df["method"] == proposed.name]
+    return [Claim(_ablation_name(a.label, proposed.name), "all", _figures(proposed.name).ABLATION,
+                  f"no {proposed.title} runs with {a.label} off in this section "
+                  f"(`adabench run --method {proposed.name} {a.option}`)", "–", 0, INCONCLUSIVE)
+            for a in proposed.ablations if not runs.empty and not (runs["variant"] == a.short).any()]
+
+
+def _configs(df: pd.DataFrame) -> List[pd.DataFrame]:
+    """One sub-frame per configuration (group_hash); a section normally has one per cell."""
+    return [sub for _, sub in df.groupby("group_hash", sort=True)] if not df.empty else []
+
+
+def _setting(p: int, *subs: pd.DataFrame) -> str:
+    labels = [s["label"].iloc[0] for s in subs if "label" in s]
+    return f"{p}²" + (f" ({' vs '.join(labels)})" if any("[" in lb for lb in labels) else "")
 
 
 def claims_for_group(df: pd.DataFrame, exit_tol: float = 1.0) -> List[Claim]:
-    """All claims for one (dataset, preset, arch) group of runs (see ``reports.frame.groups``)."""
+    """All claims for one report section (see ``reports.frame.groups``): every registered comparison (a
+    method against its entry's ``baseline``) whose two methods have runs here, and each method's own claims
+    (its ablations, its early exit) wherever it has runs."""
+    out: List[Claim] = []
+    methods = sorted(set(df["method"]))
+    for baseline, proposed in comparison_pairs(methods):
+        out += _ordered(_comparison_claims(df, baseline.name, proposed.name), proposed.title)
+    for name in methods:
+        if name in {m.name for m in _registered(methods)}:
+            out += _ordered(_own_claims(df, get_method(name), exit_tol), title(name))
+    return out
+
+
+def _registered(names: Sequence[str]) -> List[Method]:
+    from bench.methods import METHODS
+
+    return [get_method(n) for n in names if n in METHODS]
+
+
+def _ordered(claims: List[Claim], proposed: str) -> List[Claim]:
+    order = ["(a)", "(b)", proposed, "(c)", "(d)"]
+    rank = {c.claim: next((i for i, o in enumerate(order) if c.claim.startswith(o)), 9) for c in claims}
+    return sorted(claims, key=lambda c: (rank[c.claim], c.claim, c.setting.split("²")[0].zfill(6), c.setting))
+
+
+def _comparison_claims(df: pd.DataFrame, baseline: str, proposed: str) -> List[Claim]:
+    """(a), (b) and time-to-accuracy for every patch size and pair of configurations."""
     out: List[Claim] = []
     dataset = str(df["dataset"].iloc[0])
     full = df[df["variant"] == "full"]
-    v2_all = df[df["method"] == "v2"]
     for p in sorted(set(df["patch_size"])):
-        v1 = full[(full["method"] == "v1") & (full["patch_size"] == p)]
-        v2 = full[(full["method"] == "v2") & (full["patch_size"] == p)]
-        if not v1.empty and not v2.empty:
-            out += [accuracy_claim(v1, v2, dataset, p), speedup_claim(v1, v2, dataset, p),
-                    time_to_accuracy_claim(v1, v2, p)]
-        if not v2.empty:
-            out += ablation_claims(v2_all, v2, p)
-            ee = early_exit_claim(v2, p, exit_tol)
-            if ee is not None:
-                out.append(ee)
-    out += missing_ablations(df)
-    order = {c: i for i, c in enumerate(["(a)", "(b)", "V2 ", "(c)", "(d)"])}
-    return sorted(out, key=lambda c: (order.get(c.claim[:3], 9), c.claim, c.setting.rstrip("²").zfill(6)))
+        for base in _configs(full[(full["method"] == baseline) & (full["patch_size"] == p)]):
+            for prop in _configs(full[(full["method"] == proposed) & (full["patch_size"] == p)]):
+                for c in (accuracy_claim(base, prop, dataset, p), speedup_claim(base, prop, dataset, p),
+                          time_to_accuracy_claim(base, prop, p)):
+                    c.setting = _setting(p, base, prop)
+                    out.append(c)
+    return out
+
+
+def _own_claims(df: pd.DataFrame, method: Method, exit_tol: float) -> List[Claim]:
+    """(c) the method's ablations and (d) its early exit, per patch size and configuration."""
+    out: List[Claim] = []
+    full = df[df["variant"] == "full"]
+    own = df[df["method"] == method.name]
+    for p in sorted(set(own["patch_size"])):
+        for prop in _configs(full[(full["method"] == method.name) & (full["patch_size"] == p)]):
+            for c in ablation_claims(own, prop, p) + [early_exit_claim(prop, p, exit_tol)]:
+                if c is not None:
+                    c.setting = _setting(p, prop)
+                    out.append(c)
+    return out + missing_ablations(df, method)
 
 
 def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(c) for c in claims], columns=["claim", "setting", "paper", "measurement", "verdict"])
+    return pd.DataFrame([asdict(c) for c in claims],
+                        columns=["claim", "setting", "paper", "measurement", "effect", "n", "verdict"])
 
 
-def claims_markdown(claims: Sequence[Claim]) -> str:
-    """The claims table in Markdown (with the verdict rule underneath)."""
+def claims_markdown(claims: Sequence[Claim], exit_tol: float = 1.0, pairs: Sequence[tuple] = ()) -> str:
+    """The claims table in Markdown, with the paragraph saying how effects and verdicts were computed for
+    each compared pair ``(baseline, proposed)`` of method names."""
     if not claims:
-        return "_No V1/V2 pair of runs to test the claims on._\n"
-    lines = ["| Claim | Patch | Paper's figure | Our measurement | Verdict |", "|---|---|---|---|---|"]
+        return "_No pair of compared methods (a method and its baseline) has runs here to test the claims on._\n"
+    lines = ["| Claim | Patch | Paper's figure | Our measurement | Effect [95% CI] | n | Verdict |",
+             "|---|---|---|---|---|---|---|"]
     for c in claims:
-        cells = [c.claim, c.setting, c.paper, c.measurement, f"**{c.verdict}**"]
+        cells = [c.claim, c.setting, c.paper, c.measurement, c.effect, str(c.n), f"**{c.verdict}**"]
         lines.append("| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |")
-    return "\n".join(lines) + f"\n\n{RULE}\n"
+    text = "\n\n".join(method_text(exit_tol, b, p) for b, p in pairs)
+    return "\n".join(lines) + (f"\n\n{text}\n" if text else "\n")

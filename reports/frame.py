@@ -4,10 +4,20 @@ Input is a list of ``summary.json`` dicts or the DataFrame of ``bench.results``.
 run; nested summary values (``stage_seconds``, ``patch_eval``, ``early_exit``, ``curve``) stay
 Python objects. Added columns:
 
-- ``aux_supervision``, ``diversity``, ``stop_gradient``: the V2 ablation switches (default on),
-- ``variant``: ``"full"`` or the switches turned off, e.g. ``"no-aux"``, ``"no-div+no-sg"``,
+- the ablation switches of every registered method (``bench.methods``; e.g. V2's ``aux_supervision``),
+- ``variant``: ``"full"`` or the ablations a run switched off, e.g. ``"no-aux"``, ``"no-div+no-sg"``
+  (the summary's ``variant``; read off the switches for older summaries),
 - ``multilabel``: the run reports mAP; ``acc``: the headline accuracy in percent (mAP if
-  multi-label, else top-1), ``metric``: its name (``"mAP"`` or ``"top-1"``).
+  multi-label, else top-1), ``metric``: its name (``"mAP"`` or ``"top-1"``),
+- ``identity`` (dict) and ``group_hash``: the run's configuration without its seed (``bench.identity``;
+  rebuilt from the row's own columns for summaries that lack it); only runs with one group_hash are
+  pooled over seeds,
+- ``setting``: the hash of the identity without what varies inside one matched experiment (the method,
+  the patch size, the method's own options and preset fields: ``bench.methods.method_preset_fields``):
+  one report section per (dataset, preset, arch, setting), so runs of different configurations are
+  never compared or averaged,
+- ``label``: "AdaFocusV2", "AdaFocusV2 no-aux", ... (registry titles) plus ``[group_hash]`` when a section
+  holds two configurations of the same method, variant and patch size.
 """
 from __future__ import annotations
 
@@ -18,10 +28,20 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from bench.methods import all_methods
+from bench import identity as ident
+from bench.methods import all_ablations, method_preset_fields, title
 
-NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve")
-GROUP_KEYS = ["dataset", "preset", "arch"]  # one report section per group
+NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity")
+GROUP_KEYS = ["dataset", "preset", "arch", "setting"]  # one report section per group
+CELL_KEYS = ["method", "variant", "patch_size", "group_hash"]  # never pooled across these
+ABLATION_FLAGS = {a.field: a.short for _, a in all_ablations()}  # switch -> variant name, every method
+# identity keys that may differ between the runs of one matched experiment (one report section)
+EXPERIMENT_VARIES = ("run.method", "run.patch_size", "run.overrides",
+                     *(f"preset.{f}" for f in method_preset_fields()), *(f"run.{flag}" for flag in ABLATION_FLAGS))
+SETTING_SOURCES = ("run.", "preset.", "manifest.", ident.ROOT, ident.MISSING_CONFIG)
+# row columns a summary without an identity is identified by (besides the ablation switches)
+FALLBACK_KEYS = ("method", "dataset", "preset", "arch", "patch_size", "rl", "reward", "stage3", "deterministic",
+                 "epochs", "overrides", "skip_bad", "protocol", "precision")
 RunsLike = Union[pd.DataFrame, Sequence[Mapping[str, Any]]]
 
 
@@ -47,16 +67,9 @@ def _flag(v: Any) -> bool:
     return bool(v)
 
 
-def ablation_flags() -> Dict[str, str]:
-    """{switch: variant name} of every registered method's ablations (e.g. aux_supervision: no-aux)."""
-    return {a.field: a.short for m in all_methods() for a in m.ablations}
-
-
-ABLATION_FLAGS = ablation_flags()
-
-
 def variant_name(run: Mapping[str, Any]) -> str:
-    """'full' or the ablations a run switched off: its summary's ``variant``, else read off its switches."""
+    """'full' or the ablations a run switched off: its summary's ``variant``, else read off its switches
+    (the same key the regression baseline uses)."""
     v = run.get("variant")
     if isinstance(v, str) and v:
         return v
@@ -69,6 +82,41 @@ def point_accuracy(point: Mapping[str, Any], multilabel: bool) -> float:
     if multilabel and not _missing(point.get("map")):
         return float(point["map"])
     return float(point.get("top1", float("nan")))
+
+
+def fallback_identity(row: Mapping[str, Any]) -> Dict[str, Any]:
+    """An identity from a row's own columns, for summaries not read from a run directory."""
+    out = {f"run.{k}": row[k] for k in (*FALLBACK_KEYS, *ABLATION_FLAGS) if not _missing(row.get(k))}
+    for key, name in ((ident.ROOT, "data_root"), ("manifest.git_commit", "git_commit")):
+        if not _missing(row.get(name)):
+            out[key] = row[name]
+    return out
+
+
+def setting_identity(identity: Mapping[str, Any]) -> Dict[str, Any]:
+    """The part of an identity every run of one matched experiment shares: the run options, the shared
+    preset fields, the code version and the data root, without ``EXPERIMENT_VARIES``."""
+    return {k: v for k, v in identity.items()
+            if any(k == s or (s.endswith(".") and k.startswith(s)) for s in SETTING_SOURCES)
+            and k not in EXPERIMENT_VARIES}
+
+
+def differing(identities: Sequence[Mapping[str, Any]]) -> Dict[str, List[Any]]:
+    """{key: the distinct values} of the keys on which ``identities`` do not all agree."""
+    keys = sorted(set().union(*identities)) if identities else []
+    out = {}
+    for k in keys:
+        values = [json.dumps(i.get(k), sort_keys=True, default=str) for i in identities]
+        if len(set(values)) > 1:
+            out[k] = [json.loads(v) for v in dict.fromkeys(values)]
+    return out
+
+
+def _labels(df: pd.DataFrame) -> List[str]:
+    """'AdaFocusV2 no-aux' etc., with '[group_hash]' where one section has two configurations of a cell."""
+    configs = df.groupby(GROUP_KEYS + CELL_KEYS[:-1])["group_hash"].transform("nunique")
+    return [title(m) + ("" if v == "full" else f" {v}") + (f" [{g}]" if k > 1 else "")
+            for m, v, g, k in zip(df["method"], df["variant"], df["group_hash"], configs)]
 
 
 def runs_frame(runs: RunsLike) -> pd.DataFrame:
@@ -87,16 +135,22 @@ def runs_frame(runs: RunsLike) -> pd.DataFrame:
         r["multilabel"] = not _missing(r.get("map"))
         r["acc"] = 100.0 * float(r["map"] if r["multilabel"] else r["top1"])
         r["metric"] = "mAP" if r["multilabel"] else "top-1"
+        if not isinstance(r["identity"], Mapping):
+            r["identity"] = fallback_identity(r)
+        if _missing(r.get("group_hash")):
+            r["group_hash"] = ident.group_hash(r["identity"])
+        r["setting"] = ident.identity_hash(setting_identity(r["identity"]))
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     df["patch_size"] = df["patch_size"].astype(int)
     df["seed"] = df["seed"].astype(int)
-    return df.sort_values(GROUP_KEYS + ["method", "variant", "patch_size", "seed"]).reset_index(drop=True)
+    df["label"] = _labels(df)
+    return df.sort_values(GROUP_KEYS + CELL_KEYS + ["seed"]).reset_index(drop=True)
 
 
 def groups(df: pd.DataFrame) -> Iterable[tuple]:
-    """(dataset, preset, arch), sub-frame: runs that may be compared with each other."""
+    """(dataset, preset, arch, setting), sub-frame: runs that may be compared with each other."""
     if df.empty:
         return []
     return df.groupby(GROUP_KEYS, sort=True)

@@ -17,7 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bench.io import atomic_write_bytes
-from reports.frame import metric_label, point_accuracy, time_unit
+from bench.methods import comparison_pairs, title
+from reports.frame import CELL_KEYS, metric_label, point_accuracy, time_unit
 from reports.tables import stage_means
 
 DPI = 120
@@ -38,7 +39,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _label(method: str, variant: str) -> str:
-    return method.upper() + ("" if variant == "full" else f" ({variant})")
+    return title(method) + ("" if variant == "full" else f" ({variant})")
 
 
 def _palette(labels: List[str]) -> dict:
@@ -52,7 +53,11 @@ def _title(df: pd.DataFrame, what: str) -> str:
 
 
 def _run_labels(df: pd.DataFrame) -> pd.Series:
-    return pd.Series([_label(m, v) for m, v in zip(df["method"], df["variant"])], index=df.index)
+    """Legend label per run: method and variant (and the configuration hash when a section holds two
+    configurations of one cell: they are drawn apart, never averaged)."""
+    split = df["label"].str.contains("[", regex=False) if "label" in df else [False] * len(df)
+    return pd.Series([_label(m, v) + (f" [{g}]" if two else "") for m, v, g, two in
+                      zip(df["method"], df["variant"], df.get("group_hash", [""] * len(df)), split)], index=df.index)
 
 
 def _mean_exit_curve(runs: pd.DataFrame) -> Optional[Tuple[np.ndarray, np.ndarray]]:
@@ -70,16 +75,16 @@ def _mean_exit_curve(runs: pd.DataFrame) -> Optional[Tuple[np.ndarray, np.ndarra
 
 def plot_accuracy_vs_gflops(df: pd.DataFrame, path: Path) -> Figure:
     """Mean accuracy (± std over seeds) vs GFLOPs per video per method and patch size, with the
-    V2+ early-exit curve of each V2 run (accuracy at each exit budget)."""
+    early-exit curve of every method whose runs have one (accuracy at each exit budget; V2+)."""
     fig, ax = _new_axes()
     df = df.assign(label=_run_labels(df))
     pal = _palette(sorted(set(df["label"])))
     first = True
-    for _, sub in df[(df["method"] == "v2") & (df["variant"] == "full")].groupby("patch_size"):
+    for (_, label), sub in df[df["variant"] == "full"].groupby(["patch_size", "label"]):
         curve = _mean_exit_curve(sub)
         if curve is not None:
-            ax.plot(curve[0], curve[1], "--", marker=".", color="0.35", alpha=0.8,
-                    label="V2+ early exit (mean over seeds)" if first else None)
+            ax.plot(curve[0], curve[1], "--", marker=".", color=pal[label], alpha=0.6,
+                    label="early exit (mean over seeds)" if first else None)
             first = False
     agg = df.groupby(["label", "patch_size"]).agg(
         g=("gflops_per_video", "mean"), acc=("acc", "mean"), sd=("acc", "std")).reset_index()
@@ -99,7 +104,7 @@ def plot_accuracy_vs_gflops(df: pd.DataFrame, path: Path) -> Figure:
 
 def plot_accuracy_vs_time(df: pd.DataFrame, path: Path) -> Figure:
     """Accuracy vs training wall-clock (like V2's Figure 1): each run's evaluated-epoch curve, its
-    final point, and per patch size the V1/V2 speed-up and accuracy gain."""
+    final point, and per patch size each method's speed-up and accuracy gain over its baseline."""
     fig, ax = _new_axes()
     div, unit = time_unit(float(df["train_seconds"].max()))
     df = df.assign(label=_run_labels(df))
@@ -117,11 +122,12 @@ def plot_accuracy_vs_time(df: pd.DataFrame, path: Path) -> Figure:
     sns.scatterplot(data=finals, x="t", y="acc", hue="method", style="patch size", s=80, palette=pal, ax=ax)
     notes = []
     full = df[df["variant"] == "full"]
-    for p, sub in full.groupby("patch_size"):
-        v1, v2 = sub[sub["method"] == "v1"], sub[sub["method"] == "v2"]
-        if len(v1) and len(v2):
-            notes.append(f"{p}²: V2 speed-up {v1['train_seconds'].mean() / v2['train_seconds'].mean():.1f}×, "
-                         f"accuracy {v2['acc'].mean() - v1['acc'].mean():+.1f} pts")
+    for (p, _), sub in full.groupby(["patch_size", "setting"]):
+        for base, prop in comparison_pairs(sorted(set(sub["method"]))):
+            a, b = sub[sub["method"] == base.name], sub[sub["method"] == prop.name]
+            if a["group_hash"].nunique() == 1 == b["group_hash"].nunique():
+                notes.append(f"{p}²: {prop.title} speed-up {a['train_seconds'].mean() / b['train_seconds'].mean():.1f}×, "
+                             f"accuracy {b['acc'].mean() - a['acc'].mean():+.1f} pts vs {base.title}")
     if notes:
         ax.text(0.98, 0.03, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
                 bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
@@ -136,11 +142,12 @@ def plot_accuracy_vs_time(df: pd.DataFrame, path: Path) -> Figure:
 def plot_patch_modes(df: pd.DataFrame, path: Path) -> Optional[Figure]:
     """Grouped bars: top-1 with learned vs random vs centre patches per method and patch size."""
     rows = []
-    for _, r in df.iterrows():
+    labels = _run_labels(df)
+    for i, r in df.iterrows():
         for mode in PATCH_MODES:
             v = (r["patch_eval"] or {}).get(mode)
             if v is not None:
-                rows.append({"run": f"{_label(r['method'], r['variant'])} {r['patch_size']}²",
+                rows.append({"run": f"{labels[i]} {r['patch_size']}²",
                              "patches": mode, "top1": 100 * v})
     if not rows:
         return None
@@ -159,8 +166,8 @@ def plot_stage_breakdown(df: pd.DataFrame, path: Path) -> Optional[Figure]:
     """Stacked bars: mean training wall-clock per stage, per method / variant / patch size
     (None, and no file, when no run recorded stage times)."""
     div, unit = time_unit(float(df["train_seconds"].max()))
-    cells = [(f"{_label(m, v)} {p}²", stage_means(sub)) for (m, v, p), sub in
-             df.groupby(["method", "variant", "patch_size"], sort=True)]
+    cells = [(f"{_run_labels(sub).iloc[0]} {p}²", stage_means(sub)) for (m, v, p, _), sub in
+             df.groupby(CELL_KEYS, sort=True)]
     stages: List[str] = []
     for _, means in cells:
         stages += [s for s in means if s not in stages]

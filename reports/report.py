@@ -2,30 +2,33 @@
 
 Only complete runs are read (``bench.results.collect_results``: a run counts once its
 ``summary.json`` exists); the others are listed under "Skipped runs". Runs of different datasets,
-presets or architectures (matched / paper) are never compared: each gets its own section.
+presets, architectures (matched / paper) or configurations (data root, epochs, ``--set`` overrides,
+code version, ...: ``reports.frame`` ``setting``) are never compared: each gets its own section, which
+says its configuration and how it differs from the other sections of the same dataset/preset/arch.
 
 Layout of ``out_dir``::
 
-    report.md  results.csv  results.parquet  plots/<dataset>-<preset>-<arch>-<plot>.png
+    report.md  results.csv  results.parquet  plots/<dataset>-<preset>-<arch>-<setting>-<plot>.png
 """
 from __future__ import annotations
 
 import datetime as _dt
 import re
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
 from bench.io import atomic_write_text
 from bench.results import collect_results, write_results
+from bench.methods import comparison_pairs
 from reports.claims import claims_for_group, claims_markdown
-from reports.frame import groups, runs_frame
+from reports.frame import differing, groups, runs_frame, setting_identity
 from reports.plots import PLOTS
 from reports.tables import efficiency_table, markdown_table, seeds_table, stage_table
 
 PLOT_TITLES = {
-    "accuracy_vs_gflops": "Accuracy vs inference GFLOPs per video (with V2+ early-exit curves)",
+    "accuracy_vs_gflops": "Accuracy vs inference GFLOPs per video (with early-exit curves)",
     "accuracy_vs_time": "Accuracy vs training wall-clock (like V2's Figure 1)",
     "patch_modes": "Learned vs random vs centre patches",
     "stage_time": "Training time per stage",
@@ -36,7 +39,7 @@ def _slug(*parts: Any) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9_.+]+", "_", str(p)) for p in parts)
 
 
-def _plots(df: pd.DataFrame, key: Tuple[str, str, str], out_dir: Path) -> List[str]:
+def _plots(df: pd.DataFrame, key: Tuple[str, ...], out_dir: Path) -> List[str]:
     lines = []
     for name, fn in PLOTS.items():
         rel = Path("plots") / f"{_slug(*key, name)}.png"
@@ -45,10 +48,10 @@ def _plots(df: pd.DataFrame, key: Tuple[str, str, str], out_dir: Path) -> List[s
     return lines
 
 
-def _throughput(key: Tuple[str, str, str], patch_sizes: Sequence[int], device: str) -> str:
+def _throughput(key: Tuple[str, ...], patch_sizes: Sequence[int], device: str) -> str:
     from bench.throughput import benchmark_preset, throughput_markdown
 
-    dataset, preset, arch = key
+    dataset, preset, arch = key[:3]
     parts = []
     for p in patch_sizes:
         rows = benchmark_preset(dataset, preset, arch=arch, patch_size=int(p), batch=4, warmup=3, repeats=10,
@@ -57,20 +60,41 @@ def _throughput(key: Tuple[str, str, str], patch_sizes: Sequence[int], device: s
     return "\n".join(parts)
 
 
-def _section(key: Tuple[str, str, str], df: pd.DataFrame, out_dir: Path, exit_tol: float,
-             throughput: Optional[str]) -> str:
-    dataset, preset, arch = key
-    n_seeds = df.groupby(["method", "variant", "patch_size"]).size()
+def _value(v: Any) -> str:
+    if v is None or (not isinstance(v, (list, dict)) and pd.isna(v)) or v == "":
+        return "–"
+    return str(v)
+
+
+def _configuration(df: pd.DataFrame, differs: Dict[str, List[Any]]) -> str:
+    """One line with the section's configuration columns, and what sets it apart from its siblings."""
+    r = df.iloc[0]
+    shown = [(c, r.get(c)) for c in ("data_root", "epochs", "overrides", "skip_bad", "protocol", "precision",
+                                      "git_commit")]
+    line = "Configuration: " + "; ".join(f"{c} `{_value(v)}`" for c, v in shown) + "."
+    if differs:
+        mine = setting_identity(r["identity"])
+        line += (" Differs from the other section(s) of this dataset, preset and architecture in: "
+                 + "; ".join(f"{k} = `{mine.get(k)}`" for k in differs) + ".")
+    return line + "\n"
+
+
+def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: float,
+             throughput: Optional[str], differs: Dict[str, List[Any]]) -> str:
+    dataset, preset, arch, setting = key
+    n_seeds = df.groupby(["method", "variant", "patch_size", "group_hash"]).size()
+    pairs = [(b.name, p.name) for b, p in comparison_pairs(sorted(set(df["method"])))]
     head = [
-        f"## {dataset} · {preset} preset · {arch} architecture\n",
+        f"## {dataset} · {preset} preset · {arch} architecture · configuration {setting}\n",
+        _configuration(df, differs),
         f"{len(df)} complete run{'s' if len(df) != 1 else ''}; methods {', '.join(sorted(set(df['method'])))}; patch sizes "
         f"{', '.join(f'{p}²' for p in sorted(set(df['patch_size'])))}; seeds per cell {n_seeds.min()}–"
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
-        "### Claims of the V2 paper\n",
-        claims_markdown(claims_for_group(df, exit_tol=exit_tol)),
+        "### Claims of the papers\n",
+        claims_markdown(claims_for_group(df, exit_tol=exit_tol), exit_tol, pairs),
         "### Plots\n",
         *_plots(df, key, out_dir),
-        "### V1 vs V2 training efficiency (like V2 Table 2)\n",
+        "### Training efficiency of each method against its baseline (like V2 Table 2)\n",
         efficiency_table(df),
         "### Training time per stage (evaluation excluded)\n",
         stage_table(df),
@@ -104,15 +128,19 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     csv_path, parquet_path = write_results(results, out)
     df = runs_frame(results)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    pairs = comparison_pairs(sorted(set(df["method"]))) if not df.empty else []
+    question = "; ".join(f"does {p.title} train faster and recognise better than {b.title}" for b, p in pairs)
     parts = [
-        "# adabench report: does AdaFocusV2 train faster and recognise better than V1, here?\n",
+        f"# adabench report: {question or 'the runs'}, here?\n",
         f"Generated {now} from `{Path(runs_dir)}`: {len(df)} complete runs, {len(skipped)} skipped. "
         f"All runs: [{csv_path.name}]({csv_path.name}), [{parquet_path.name}]({parquet_path.name}) "
         "(schema: docs/results-schema.md).\n",
     ]
     if df.empty:
         parts.append("_No complete runs found._\n")
-    for key, sub in groups(df):
-        parts.append(_section(tuple(map(str, key)), sub.reset_index(drop=True), out, exit_tol, throughput))
+    sections = [(tuple(map(str, key)), sub.reset_index(drop=True)) for key, sub in groups(df)]
+    for key, sub in sections:
+        siblings = [setting_identity(s["identity"].iloc[0]) for k, s in sections if k[:3] == key[:3]]
+        parts.append(_section(key, sub, out, exit_tol, throughput, differing(siblings)))
     parts.append(_skipped(skipped))
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import pandas as pd
 
-from reports.frame import fmt_mean_std, metric_label, time_unit
+from bench.methods import comparison_pairs
+from reports.frame import CELL_KEYS, fmt_mean_std, metric_label, time_unit
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -34,27 +35,39 @@ def _unit_for(seconds: pd.Series) -> tuple:
     return time_unit(float(seconds.max()) if len(seconds) else 0.0)
 
 
+def _pairs_of_configs(a: pd.DataFrame, b: pd.DataFrame) -> List[tuple]:
+    """Every (a configuration, b configuration) pair of sub-frames (one pair in a normal section)."""
+    return [(sa, sb) for _, sa in a.groupby("group_hash") for _, sb in b.groupby("group_hash")]
+
+
 def efficiency_table(df: pd.DataFrame) -> str:
-    """V1 vs V2 (full variants): accuracy, GFLOPs/video, training time and V1/V2 speed-up per patch size."""
+    """Each method against its baseline (``bench.methods``; full variants): accuracy, GFLOPs/video, training
+    time and the baseline/method speed-up per patch size. One table per compared pair."""
     full = df[df["variant"] == "full"]
-    if not {"v1", "v2"} <= set(full["method"]):
-        return "_Needs both V1 and V2 runs._\n"
+    pairs = comparison_pairs(sorted(set(full["method"])))
+    if not pairs:
+        return "_Needs runs of a method and of its baseline._\n"
+    return "\n".join(_efficiency_pair(full, base, prop) for base, prop in pairs)
+
+
+def _efficiency_pair(full: pd.DataFrame, base: Any, prop: Any) -> str:
     div, unit = _unit_for(full["train_seconds"])
     acc = metric_label(full)
-    headers = ["Patch", f"V1 {acc}", f"V2 {acc}", "V1 GFLOPs/video", "V2 GFLOPs/video",
-               f"V1 train time ({unit})", f"V2 train time ({unit})", "Speed-up (V1/V2)", "Seeds V1/V2"]
+    b, q = base.title, prop.title
+    headers = ["Patch", f"{b} {acc}", f"{q} {acc}", f"{b} GFLOPs/video", f"{q} GFLOPs/video",
+               f"{b} train time ({unit})", f"{q} train time ({unit})", f"Speed-up ({b}/{q})", "Seeds"]
     gd = _sig_digits(full["gflops_per_video"])
     rows = []
     for p, sub in full.groupby("patch_size"):
-        v1, v2 = sub[sub["method"] == "v1"], sub[sub["method"] == "v2"]
-        if v1.empty or v2.empty:
-            continue
-        speed = v1["train_seconds"].mean() / v2["train_seconds"].mean()
-        rows.append([f"{p}²", fmt_mean_std(v1["acc"]), fmt_mean_std(v2["acc"]),
-                     fmt_mean_std(v1["gflops_per_video"], gd), fmt_mean_std(v2["gflops_per_video"], gd),
-                     fmt_mean_std(v1["train_seconds"] / div, 1), fmt_mean_std(v2["train_seconds"] / div, 1),
-                     f"{speed:.2f}×", f"{len(v1)}/{len(v2)}"])
-    return markdown_table(headers, rows) if rows else "_No patch size has both V1 and V2 runs._\n"
+        for x, y in _pairs_of_configs(sub[sub["method"] == base.name], sub[sub["method"] == prop.name]):
+            speed = x["train_seconds"].mean() / y["train_seconds"].mean()
+            la, lb = x["label"].iloc[0], y["label"].iloc[0]
+            patch = f"{p}²" + (f" ({la} vs {lb})" if "[" in la + lb else "")  # two configurations here
+            rows.append([patch, fmt_mean_std(x["acc"]), fmt_mean_std(y["acc"]),
+                         fmt_mean_std(x["gflops_per_video"], gd), fmt_mean_std(y["gflops_per_video"], gd),
+                         fmt_mean_std(x["train_seconds"] / div, 1), fmt_mean_std(y["train_seconds"] / div, 1),
+                         f"{speed:.2f}×", f"{len(x)}/{len(y)}"])
+    return markdown_table(headers, rows) if rows else f"_No patch size has both {b} and {q} runs._\n"
 
 
 def _stage_names(stage_dicts: Sequence[Any]) -> List[str]:
@@ -73,12 +86,9 @@ def stage_means(sub: pd.DataFrame) -> Dict[str, float]:
 
 
 def _cells(df: pd.DataFrame) -> List[tuple]:
-    """(label, sub-frame) per method / variant / patch size, in a stable order."""
-    out = []
-    for (m, var, p), sub in df.groupby(["method", "variant", "patch_size"], sort=True):
-        label = m.upper() + ("" if var == "full" else f" {var}")
-        out.append((label, p, sub))
-    return out
+    """(label, patch size, sub-frame) per method / variant / patch size / configuration, in a stable
+    order: runs of different configurations (group_hash) are never one cell."""
+    return [(sub["label"].iloc[0], key[2], sub) for key, sub in df.groupby(CELL_KEYS, sort=True)]
 
 
 def stage_table(df: pd.DataFrame) -> str:

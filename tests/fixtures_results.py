@@ -2,10 +2,11 @@
 
 Used by the report, claims and regression tests so they do not need a trained model.
 ``make_summary`` builds one summary; ``write_run`` lays it out as a run directory
-(``config.yaml`` + ``summary.json``) under ``runs/<dataset>/<method>/...``.
+(``config.yaml`` + ``summary.json``, and ``manifest.json`` when given) under ``runs/<dataset>/<method>/...``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -98,14 +99,22 @@ def make_config(summary: Dict[str, Any], **flags: Any) -> Dict[str, Any]:
     return {"run": run, "preset": {"patch_size": summary["patch_size"]}, "config_hash": "0" * 8}
 
 
-def write_run(runs_dir: Path, summary: Dict[str, Any], *, complete: bool = True, **flags: Any) -> Path:
-    """Lay out one run directory; ``complete=False`` leaves out summary.json (a half-written run)."""
+def write_run(root: Path, summary: Dict[str, Any], *, complete: bool = True,
+              manifest: Optional[Dict[str, Any]] = None, preset: Optional[Dict[str, Any]] = None,
+              **flags: Any) -> Path:
+    """Lay out one run directory; ``complete=False`` leaves out summary.json (a half-written run).
+    ``flags`` go into config.yaml's run section (e.g. ``epochs=1``, ``data_root=...``, ``diversity=False``),
+    ``preset`` into its preset section; ``manifest`` is written as manifest.json."""
     cfg = make_config(summary, **flags)
+    cfg["preset"].update(preset or {})
     tag = "".join("x" if not cfg["run"][k] else "o" for k in ("aux_supervision", "diversity", "stop_gradient"))
-    run = (Path(runs_dir) / summary["dataset"] / summary["method"]
-           / f"{summary['preset']}-{summary['arch']}-p{summary['patch_size']}-s{summary['seed']}-{tag}00000")
+    digest = hashlib.sha1(json.dumps([flags, preset, manifest], sort_keys=True, default=str).encode()).hexdigest()
+    run = (Path(root) / summary["dataset"] / summary["method"]
+           / f"{summary['preset']}-{summary['arch']}-p{summary['patch_size']}-s{summary['seed']}-{tag}{digest[:5]}")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    if manifest is not None:
+        (run / "manifest.json").write_text(json.dumps(manifest))
     if complete:
         (run / "summary.json").write_text(json.dumps({**summary, "run_dir": str(run)}))
     return run

@@ -42,11 +42,11 @@ def test_report_sections_tables_claims(report):
     assert "## sthv1 · paper preset · matched architecture" in md
     sections = {sec.split(" ·")[0]: sec for sec in md.split("\n## ")[1:]}
     synth, sth = sections["synthetic"], sections["sthv1"]
-    assert "| (a) V2 more accurate" in synth and "**holds**" in synth
-    assert "| V2 no-aux | 32² | 0 |" in synth  # the ablation run is read from config.yaml
-    assert "**not enough seeds**" in sth  # one seed per side
+    assert "| (a) AdaFocusV2 more accurate" in synth and "**holds**" in synth
+    assert "| AdaFocusV2 no-aux | 32² | 0 |" in synth  # the ablation run is read from config.yaml
+    assert "**inconclusive**" in sth and "| 1 | **holds**" not in sth  # one seed per side
     assert "V1 Table 3 / V2 Table 5" not in sth  # no published number at 24²
-    for title in ("training efficiency", "Training time per stage", "mean ± std over seeds"):
+    for title in ("Training efficiency", "Training time per stage", "mean ± std over seeds"):
         assert title in synth
 
 
@@ -76,17 +76,19 @@ def test_sparse_runs_do_not_break_the_report(tmp_path):
         warnings.simplefilter("error")
         md = build_report(runs, tmp_path / "out").read_text()
     assert "## synthetic · tiny preset · unknown architecture" in md  # never silently dropped
-    assert "| V1 | 32² | 0 | 60.0 | 0.500 | 100.00 | – | – | – | – |" in md
-    assert "| V2 | 32² | 0 | 30.0 |" in md and "mAP (%)" in md
+    assert "| AdaFocusV1 | 32² | 0 | 60.0 | 0.500 | 100.00 | – | – | – | – |" in md
+    assert "| AdaFocusV2 | 32² | 0 | 30.0 |" in md and "mAP (%)" in md
     for link in re.findall(r"\]\(([^)]+\.png)\)", md):
         assert (tmp_path / "out" / link).is_file()
 
 
 def test_extra_keys_typed_differently_by_method(tmp_path):
-    """Real V1 summaries carry ``epochs`` per stage (a dict), V2 an int: Parquet still gets one type."""
+    """V1 summaries may carry ``epochs`` per stage (a dict), V2 an int: Parquet still gets one type.
+    The summary's ``epochs`` is kept as ``epochs_trained``; ``epochs`` is the run's --epochs option."""
     runs = tmp_path / "runs"
     write_run(runs, {**make_summary("v1"), "epochs": {"stage0": 1, "stage1": 1}})
-    write_run(runs, {**make_summary("v2"), "epochs": 1})
+    write_run(runs, {**make_summary("v2"), "epochs": 1}, epochs=1)
     build_report(runs, tmp_path / "out")
     back = pd.read_parquet(tmp_path / "out" / "results.parquet")
-    assert sorted(back["epochs"]) == ["1", '{"stage0": 1, "stage1": 1}']
+    assert sorted(back["epochs_trained"]) == ["1", '{"stage0": 1, "stage1": 1}']
+    assert sorted(back["epochs"].fillna(0)) == [0, 1]

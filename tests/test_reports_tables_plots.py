@@ -44,12 +44,12 @@ def test_efficiency_table(frame):
     md = efficiency_table(frame)
     lines = md.strip().splitlines()
     assert len(lines) == 4  # header, rule, one row per patch size
-    assert lines[0].startswith("| Patch | V1 top-1 accuracy (%) | V2 top-1 accuracy (%)")
+    assert lines[0].startswith("| Patch | AdaFocusV1 top-1 accuracy (%) | AdaFocusV2 top-1 accuracy (%)")
     assert "train time (min)" in lines[0]
     row32 = lines[2].split(" | ")
     assert row32[0] == "| 32²" and row32[1] == "50.0 ± 1.0" and row32[2] == "60.0 ± 1.0"
     assert "2.00×" in lines[2] and "3/3" in lines[2]
-    assert "Needs both" in efficiency_table(frame[frame["method"] == "v2"])
+    assert "Needs runs of a method and of its baseline" in efficiency_table(frame[frame["method"] == "v2"])
 
 
 def test_stage_and_seed_tables(frame):
@@ -57,11 +57,11 @@ def test_stage_and_seed_tables(frame):
     header = st.splitlines()[0]
     for stage in ("stage0", "stage1", "stage2", "stage3", "train"):
         assert f"{stage} (min)" in header
-    v1_row = [r for r in st.splitlines() if r.startswith("| V1 | 32²")][0]
+    v1_row = [r for r in st.splitlines() if r.startswith("| AdaFocusV1 | 32²")][0]
     assert "| 1.00 | 1.00 | 1.00 | 0.33 |" in v1_row  # 200 s split 30/30/30/10 %
     sd = seeds_table(frame)
-    assert "| V2 no-aux | 32² | 0, 1 | 45.0 ± 0.0 |" in sd
-    assert "| V2 | 32² | 0, 1, 2 | 60.0 ± 1.0 |" in sd
+    assert "| AdaFocusV2 no-aux | 32² | 0, 1 | 45.0 ± 0.0 |" in sd
+    assert "| AdaFocusV2 | 32² | 0, 1, 2 | 60.0 ± 1.0 |" in sd
 
 
 def _png_ok(path):
@@ -86,4 +86,4 @@ def test_plots_have_labels_units_legends(frame, tmp_path, name):
 def test_early_exit_curve_in_gflops_plot(frame, tmp_path):
     fig = PLOTS["accuracy_vs_gflops"](frame, tmp_path / "a.png")
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert any("early exit" in t for t in texts) and "V1" in texts and "V2 (no-aux)" in texts
+    assert any("early exit" in t for t in texts) and "AdaFocusV1" in texts and "AdaFocusV2 (no-aux)" in texts

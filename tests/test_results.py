@@ -131,3 +131,23 @@ def test_collect_while_summaries_are_rewritten(tmp_path: Path) -> None:
         assert p.exitcode == 0
     df, skipped = collect_results(runs)
     assert len(df) == 3 and not skipped and reads > 0
+
+
+def test_group_hash_from_real_run_directories(tmp_path: Path) -> None:
+    """config.yaml as RunDir.write_config writes it: seeds pool, another --epochs or --set does not."""
+    runs = tmp_path / "runs"
+    made = {}
+    for name, seed, kw in (("s0", 0, {}), ("s1", 1, {"device": "cpu", "num_workers": 2}),
+                           ("epochs", 0, {"epochs": 2}), ("set", 0, {"overrides": {"lr": "0.5"}})):
+        run = _run(runs, "v2", seed, data_root=str(tmp_path / "data"), **kw)
+        run.write_summary(_summary("v2", seed, 0.5))
+        made[name] = str(run.path)
+    df, _ = collect_results(runs)
+    h = dict(zip(df["run_dir"], df["group_hash"]))
+    assert h[made["s0"]] == h[made["s1"]]
+    assert len({h[made["s0"]], h[made["epochs"]], h[made["set"]]}) == 3
+    ident = json.loads(df.loc[df["run_dir"] == made["s0"], "identity"].iloc[0])
+    assert ident["preset.frames"] == 8 and ident["run.method"] == "v2" and ident["data_root"] == str(tmp_path / "data")
+    assert not {"run.seed", "run.device", "run.runs_dir", "run.num_workers", "run.data_root"} & set(ident)
+    row = df[df["run_dir"] == made["set"]].iloc[0]
+    assert json.loads(row["overrides"]) == {"lr": "0.5"} and row["skip_bad"] is False and pd.isna(row["epochs"])

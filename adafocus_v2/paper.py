@@ -1,4 +1,5 @@
-"""The papers' published numbers that the claims table quotes, each with its source.
+"""The published figures behind AdaFocusV2's claims against AdaFocusV1, each with its source (the
+report's claims table quotes them; this module is the ``claims`` of V2's registry entry).
 
 Only numbers printed in the papers or the official READMEs (adafocus-facts.md §4) are here.
 The V2 ablation of its training techniques is not published anywhere we could read (§4.6),

@@ -1,0 +1,184 @@
+"""The statistics behind the claims' verdicts: runs paired by seed, a 95 % paired t interval, a verdict.
+
+Procedure (one for every claim):
+
+1. Pair the two sides' runs by seed (``pair_by_seed``). Runs of a matched experiment with the same seed
+   share their initial weights and data order, so the per-seed difference removes the seed-to-seed
+   spread both sides have in common. A seed run by only one side cannot be paired: it is left out and
+   named. A seed run twice by one side (same configuration, e.g. on two machines) is averaged first.
+2. Per pair, the effect ``d`` (a difference of accuracies, or a log ratio of times).
+3. The effect size is the mean of ``d`` with the two-sided 95 % paired t interval
+   ``mean ± t(0.975, n-1) · sd / sqrt(n)`` (``t_interval``).
+4. ``verdict``: *holds* when the whole interval lies above the claim's minimum effect, *does not hold*
+   when the whole interval lies below it, *inconclusive* otherwise and whenever n < 2.
+
+Why the t interval and not a bootstrap: with the 3-10 seeds a benchmark can afford, the percentile
+bootstrap has too few distinct resamples (10 for n = 3) and is known to cover well below its nominal
+95 % (it treats the sample spread as the population's and ignores the uncertainty of the sd), which
+would make verdicts look surer than they are. The t interval is exact when the per-seed differences
+are normal, widens properly for small n (t(0.975, 2) = 4.30 for n = 3, 2.26 for n = 10), is a
+standard a reviewer can recompute from the table, and needs no random numbers, so a report is
+reproducible bit for bit. Log ratios make the training-time comparison multiplicative (a 2x speed-up
+and a 2x slow-down are symmetric), which is also closer to normal for positive times.
+
+The t quantile is computed here (no SciPy dependency) from the closed-form Student t distribution for
+integer degrees of freedom (Abramowitz & Stegun 26.7.3-4), inverted by bisection.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
+LEVEL = 0.95
+MIN_PAIRS = 2
+
+
+def t_central_mass(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with integer ``df`` >= 1 degrees of freedom (A&S 26.7.3-4)."""
+    if df < 1 or int(df) != df:
+        raise ValueError(f"degrees of freedom must be a positive integer, got {df}")
+    if t <= 0:
+        return 0.0
+    if math.isinf(t):
+        return 1.0
+    theta = math.atan(t / math.sqrt(df))
+    c2 = math.cos(theta) ** 2
+    if df % 2 == 1:  # odd: (2/pi) (theta + sin(theta) (cos + 2/3 cos^3 + ... + cos^(df-2)))
+        term, total = math.cos(theta), 0.0
+        for j in range(1, (df - 1) // 2 + 1):
+            total += term
+            term *= c2 * (2 * j) / (2 * j + 1)
+        return min(1.0, 2 / math.pi * (theta + math.sin(theta) * total))
+    term, total = 1.0, 0.0  # even: sin(theta) (1 + 1/2 cos^2 + 1.3/2.4 cos^4 + ... + cos^(df-2))
+    for j in range(df // 2):
+        total += term
+        term *= c2 * (2 * j + 1) / (2 * j + 2)
+    return min(1.0, math.sin(theta) * total)
+
+
+def t_quantile(level: float, df: int) -> float:
+    """The t with P(|T| <= t) = ``level`` (e.g. 0.95 -> the 97.5 % quantile), by bisection."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    lo, hi = 0.0, 1.0
+    while t_central_mass(hi, df) < level:
+        lo, hi = hi, 2 * hi
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_central_mass(mid, df) < level:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of the per-seed effects and its confidence interval (``lo``/``hi`` NaN when n < 2)."""
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    level: float = LEVEL
+
+
+def t_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
+    """Mean of ``values`` (the per-seed paired differences) with its two-sided t interval.
+
+    sd is the sample standard deviation (ddof=1); equal values give a zero-width interval. NaNs are
+    an error: the caller decides what a missing measurement means.
+    """
+    a = np.asarray(list(values), dtype=float)
+    if np.isnan(a).any() or np.isinf(a).any():
+        raise ValueError("t_interval needs finite values")
+    n = int(a.size)
+    if n == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0, level)
+    mean = float(a.mean())
+    if n < 2:
+        return Interval(mean, float("nan"), float("nan"), n, level)
+    sd = 0.0 if np.ptp(a) == 0 else float(a.std(ddof=1))  # equal values: exactly 0, not rounding noise
+    half = t_quantile(level, n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n, level)
+
+
+def verdict(iv: Interval, minimum: float = 0.0) -> str:
+    """holds: the whole interval above ``minimum`` (the smallest effect the claim implies, 0 for a
+    direction); does not hold: the whole interval below it; inconclusive: otherwise or n < 2."""
+    if iv.n < MIN_PAIRS or math.isnan(iv.lo) or math.isnan(iv.hi):
+        return INCONCLUSIVE
+    if iv.lo > minimum:
+        return HOLDS
+    if iv.hi < minimum:
+        return FAILS
+    return INCONCLUSIVE
+
+
+@dataclass
+class Pairing:
+    """Runs of two sides matched by seed. ``a``/``b``: one value per paired seed (repeats averaged)."""
+    seeds: List[int]
+    a: List[float]
+    b: List[float]
+    only_a: List[int] = field(default_factory=list)
+    only_b: List[int] = field(default_factory=list)
+    repeated: List[int] = field(default_factory=list)  # seeds run more than once by one side
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def notes(self, name_a: str, name_b: str) -> str:
+        """'; '-joined remarks on unpaired and repeated seeds ('' when every seed paired once)."""
+        out = []
+        for name, seeds in ((name_a, self.only_a), (name_b, self.only_b)):
+            if seeds:
+                out.append(f"unpaired {name} seed{'s' if len(seeds) > 1 else ''} "
+                           f"{', '.join(map(str, seeds))} excluded")
+        if self.repeated:
+            out.append(f"seed{'s' if len(self.repeated) > 1 else ''} {', '.join(map(str, self.repeated))} "
+                       "ran more than once: averaged per seed")
+        return "; ".join(out)
+
+
+def by_seed(seeds: Sequence[int], values: Sequence[float]) -> Tuple[Dict[int, float], List[int]]:
+    """({seed: mean of its values}, seeds that occur more than once), seeds in first-seen order."""
+    groups: Dict[int, List[float]] = {}
+    for s, v in zip(seeds, values):
+        groups.setdefault(int(s), []).append(float(v))
+    return {s: float(np.mean(v)) for s, v in groups.items()}, [s for s, v in groups.items() if len(v) > 1]
+
+
+def pair_by_seed(seeds_a: Sequence[int], values_a: Sequence[float],
+                 seeds_b: Sequence[int], values_b: Sequence[float]) -> Pairing:
+    """Match two sides' runs on their seed; seeds in ascending order."""
+    a, rep_a = by_seed(seeds_a, values_a)
+    b, rep_b = by_seed(seeds_b, values_b)
+    common = sorted(set(a) & set(b))
+    return Pairing(seeds=common, a=[a[s] for s in common], b=[b[s] for s in common],
+                   only_a=sorted(set(a) - set(b)), only_b=sorted(set(b) - set(a)),
+                   repeated=sorted(set(rep_a) | set(rep_b)))
+
+
+def paired_effect(pairing: Pairing, kind: str = "difference") -> List[float]:
+    """Per-seed effect of side a over side b: ``a - b`` ("difference") or ``ln(a / b)`` ("log_ratio")."""
+    a, b = np.asarray(pairing.a, dtype=float), np.asarray(pairing.b, dtype=float)
+    if kind == "difference":
+        return list(a - b)
+    if kind == "log_ratio":
+        return list(np.log(a / b))
+    raise ValueError(f"unknown effect kind {kind!r}")
+
+
+def ratio_interval(iv: Interval) -> Optional[Tuple[float, float, float]]:
+    """(geometric-mean ratio, lo, hi) from an interval on log ratios; None when empty."""
+    if iv.n == 0:
+        return None
+    return math.exp(iv.mean), math.exp(iv.lo), math.exp(iv.hi)
