@@ -139,20 +139,10 @@ def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bo
     report = check_dataset(dataset, data_root, full_decode=full_decode, progress=progress if show else None)
     for bar in bars.values():
         bar.close()
-    click.echo(f"dataset  {report.dataset}\nroot     {report.root}\nlayout   {report.layout}\n"
-               f"classes  {report.num_classes}")
-    for split, count in report.splits.items():
-        click.echo(f"{split:<8} {count} videos")
-    for warning in report.warnings:  # what run copes with (exit 0)
-        click.echo(f"warning  {warning}")
-    if report.ok:
-        click.echo("ok: no problems found")
-        return
-    click.echo(f"problems {len(report.problems)}")
-    for problem in report.problems:
-        click.echo(f"  {problem}")
-    click.echo(f"error: {len(report.problems)} problem(s) in {dataset} at {data_root}", err=True)
-    ctx.exit(1)
+    click.echo(report.text())
+    if not report.ok:
+        click.echo(f"error: {len(report.problems)} problem(s) in {dataset} at {data_root}", err=True)
+        ctx.exit(1)
 
 
 # --------------------------------------------------------------------------- flops
@@ -180,18 +170,7 @@ def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: st
     info = {"method": method, "dataset": dataset, "preset": preset_name, "arch": arch,
             "glance_arch": preset.glance_arch, "patch_size": preset.patch_size, "num_classes": preset.num_classes,
             "frames": preset.frames, "glance_frames": preset.glance_frames or preset.frames}
-    if as_json:
-        click.echo(json.dumps({**info, **report.to_dict()}, indent=2))
-        return
-    click.echo(" ".join(f"{k}={v}" for k, v in info.items()))
-    click.echo(f"GFLOPs per video: {report.gflops_per_video:.3f}   params: {report.params_m:.2f} M")
-    for name, value in report.by_component.items():
-        click.echo(f"  {name:<11} {value:9.4f}")
-    if len(report.per_step) > 1:
-        click.echo("cumulative GFLOPs per step: " + ", ".join(f"{v:.4g}" for v in report.per_step))
-    if report.unsupported:
-        click.echo("counted as zero (unsupported by fvcore): "
-                   + ", ".join(f"{op} x{n}" for op, n in report.unsupported.items()))
+    click.echo(json.dumps({**info, **report.to_dict()}, indent=2) if as_json else report.text(info))
 
 
 # --------------------------------------------------------------------------- report
@@ -213,33 +192,6 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 
 
 # --------------------------------------------------------------------------- check
-CHECK_RUNS_DIR = "runs-check"
-
-
-def _run_check_experiment(baseline: dict) -> str:
-    """Run the small matched experiment the gate compares: the baseline's methods on the tiny preset.
-
-    Each check trains afresh into ``runs-check/<UTC time>/`` (a gate must not reuse runs made by older
-    code). Returns that directory.
-    """
-    import datetime
-
-    from bench.config import RunConfig
-    from bench.data import resolve_data_root
-    from bench.experiment import plan_runs
-    from bench.regression import baseline_methods
-    from bench.runner import run_all
-
-    root = str(resolve_data_root("synthetic"))
-    runs_dir = f"{CHECK_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
-    click.echo(f"check: training the matched tiny experiment into {runs_dir}")
-    methods = baseline_methods(baseline)
-    base = RunConfig(method=methods[0], dataset="synthetic", data_root=root, preset="tiny", arch="matched", seed=0,
-                     runs_dir=runs_dir, progress=False, quiet=True)
-    run_all(plan_runs(base, methods), click.echo)
-    return runs_dir
-
-
 @cli.command("check")
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
               help="Baseline JSON (e.g. bench/baselines/tiny.json).")
@@ -248,19 +200,22 @@ def _run_check_experiment(baseline: dict) -> str:
                    "(into runs-check/<time>/).")
 @click.option("--acc-tol", type=float, default=None, help="Absolute accuracy tolerance, fraction (default: the baseline's).")
 @click.option("--time-factor", type=float, default=None,
-              help="V1/V2 training-time ratio may differ by this factor either way (default: the baseline's).")
+              help="Training-time ratios may differ by this factor either way (default: the baseline's).")
 @click.option("--update", is_flag=True, help="Write the baseline from the runs instead of comparing.")
 def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, time_factor: float | None,
               update: bool) -> None:
     """Regression gate: compare runs with a baseline; exit 0 within tolerance, 1 outside."""
     from bench.io import atomic_write_json
-    from bench.regression import compare_to_baseline, load_baseline, make_baseline
+    from bench.regression import baseline_methods, compare_to_baseline, load_baseline, make_baseline
     from bench.results import collect_results
 
     baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
     if runs_dir is None and baseline is None:
         raise click.UsageError("--update needs --runs-dir (the runs to make the baseline from)")
-    runs_dir = runs_dir or _run_check_experiment(baseline)
+    if runs_dir is None:
+        from bench.runner import run_gate_experiment
+
+        runs_dir = run_gate_experiment(baseline_methods(baseline), click.echo)
     results, skipped = collect_results(runs_dir)
     tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
     if update:
@@ -289,7 +244,7 @@ def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, t
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None, batch: int, warmup: int,
               repeats: int, device: str, as_json: bool) -> None:
-    """Inference throughput (videos/s) of V1, V2 and the full-frame baseline, next to their GFLOPs."""
+    """Inference throughput (videos/s) of every method and of the full-frame baseline, next to their GFLOPs."""
     import json
 
     from bench.runtime import resolve_device

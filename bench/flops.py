@@ -43,6 +43,18 @@ class FlopsReport:
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
+    def text(self, info: Dict[str, Any]) -> str:
+        """What ``adabench flops`` prints: ``info`` (what was counted), the total and each component."""
+        lines = [" ".join(f"{k}={v}" for k, v in info.items()),
+                 f"GFLOPs per video: {self.gflops_per_video:.3f}   params: {self.params_m:.2f} M"]
+        lines += [f"  {name:<11} {value:9.4f}" for name, value in self.by_component.items()]
+        if len(self.per_step) > 1:
+            lines.append("cumulative GFLOPs per step: " + ", ".join(f"{v:.4g}" for v in self.per_step))
+        if self.unsupported:
+            lines.append("counted as zero (unsupported by fvcore): "
+                         + ", ".join(f"{op} x{n}" for op, n in self.unsupported.items()))
+        return "\n".join(lines)
+
 
 def gru_flop_jit(inputs: Sequence[Any], outputs: Sequence[Any]) -> int:
     """fvcore handle for ``aten::gru``: multiply-adds of the gate matmuls.

@@ -271,3 +271,24 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
         if main_rank():
             echo(summary_line(summary) + f"\n  {run.path}")
     return summaries
+
+
+GATE_RUNS_DIR = "runs-check"
+
+
+def run_gate_experiment(methods: List[str], echo: Callable[[str], None] = print) -> str:
+    """Train the small matched experiment the regression gate compares (``methods`` on the synthetic
+    benchmark, tiny preset) afresh into ``runs-check/<UTC time>/`` (a gate must not reuse runs made by older
+    code); returns that directory."""
+    import datetime
+
+    from bench.data import resolve_data_root
+    from bench.experiment import plan_runs
+
+    root = str(resolve_data_root("synthetic"))
+    runs_dir = f"{GATE_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
+    echo(f"check: training the matched tiny experiment into {runs_dir}")
+    base = RunConfig(method=methods[0], dataset="synthetic", data_root=root, preset="tiny", arch="matched", seed=0,
+                     runs_dir=runs_dir, progress=False, quiet=True)
+    run_all(plan_runs(base, methods), echo)
+    return runs_dir

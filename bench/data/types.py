@@ -110,3 +110,12 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def text(self) -> str:
+        """What ``adabench data check`` prints: counts, warnings, then every problem or "ok"."""
+        lines = [f"dataset  {self.dataset}", f"root     {self.root}", f"layout   {self.layout}",
+                 f"classes  {self.num_classes}", *(f"{split:<8} {n} videos" for split, n in self.splits.items()),
+                 *(f"warning  {w}" for w in self.warnings)]
+        if self.ok:
+            return "\n".join(lines + ["ok: no problems found"])
+        return "\n".join(lines + [f"problems {len(self.problems)}", *(f"  {p}" for p in self.problems)])
