@@ -32,9 +32,14 @@ def _dataset_names() -> list[str]:
 
 
 def _method_names() -> list[str]:
+    """Registered methods (imported when this module is: a broken $ADABENCH_METHODS module ends here)."""
     from bench.methods import method_names
 
-    return method_names()
+    try:
+        return method_names()
+    except AdabenchError as e:
+        click.echo(f"error: {e}".replace("\n", " "), err=True)
+        sys.exit(e.exit_code)
 
 
 class _VideosPerClass(click.ParamType):
