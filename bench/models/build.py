@@ -47,11 +47,11 @@ def build_network(preset: Any, num_classes: Optional[int] = None, method: Option
     method = method or p.method
     tg = p.glance_frames or p.frames
     glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
-                                       shift_div=p.shift_div),
+                                       shift_div=p.shift_div, option="glance_pretrained"),
                        num_classes, p.glance_size, p.fc_dropout, align_corners=p.glance_align_corners,
                        antialias=p.glance_antialias)
     focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,
-                                     shift_div=p.shift_div),
+                                     shift_div=p.shift_div, option="focus_pretrained"),
                      num_classes, p.fc_dropout)
     policy = _policy(p, glance, method)
     classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
