@@ -181,7 +181,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     (from the fastest call of each). Weights are random: speed does
     not depend on them."""
     from bench.flops import count_flops
-    from bench.models import build_network
+    from bench.models import build_network, without_weight_files
     from bench.presets import get_preset
 
     dev = torch.device(device)
@@ -191,7 +191,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     for method in methods:
         torch.manual_seed(seed)
         preset = get_preset(dataset, preset_name, method=method, arch=arch, patch_size=patch_size)
-        net = build_network(preset, method=method).to(dev)
+        net = build_network(without_weight_files(preset), method=method).to(dev)  # speed: weights do not matter
         report = count_flops(net, preset)
         aux = method == "v2"  # V2's published GFLOPs include its auxiliary heads (bench.flops)
         name = f"AdaFocus{method.upper()} {preset.patch_size}²"

@@ -260,3 +260,55 @@ def test_v2_training_step_matches_official(variant, glance_arch, frames, video_c
     assert loss_diff < TOL
     assert worst["policy"] < TOL and worst["focus"] < TOL
     assert worst["glance"] < 10 * TOL  # not asked for; depthwise-conv backward rounds a little more
+
+
+# ----------------------------------------------------------------------------- backbone weight files
+def test_official_imagenet_and_res50_glance_files_load(tmp_path, monkeypatch):
+    """The V2 code's MobileNetV2 ImageNet file layout (tonylins) and the layout of its 96x96 ResNet-50
+    glance initialisation load as ``pretrained=PATH`` and give the same feature maps."""
+    from bench.models import create_backbone
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    small = torch.nn.functional.interpolate(x, (96, 96), mode="bilinear", align_corners=True)
+    with oc.official_code(oc.official_folder("v2", "frame"), monkeypatch):
+        import models.mobilenet_v2 as mb
+        import models.resnet as rn
+        torch.manual_seed(0)
+        mbv2, res50 = mb.mobilenet_v2(pretrained=False), rn.resnet50()
+        for m, name in ((mbv2, "mobilenetv2_1.0-f2a8633.pth.tar"), (res50, "Initialization_model_prime_resnet50_patch_size_96.pth")):
+            oc.perturb(m)
+            torch.save(m.state_dict(), tmp_path / name)
+            m.eval()
+        with torch.no_grad():
+            want_m, want_r = mbv2.get_featmap(x)[0], res50.get_featmap(small)[0]
+    ours_m = create_backbone("mbv2", pretrained=str(tmp_path / "mobilenetv2_1.0-f2a8633.pth.tar")).eval()
+    ours_r = create_backbone("res50", pretrained=str(tmp_path / "Initialization_model_prime_resnet50_patch_size_96.pth")).eval()
+    with torch.no_grad():
+        _check("backbone files", {"tonylins MobileNetV2 feature map": (ours_m(x)[0], want_m),
+                                  "96x96 ResNet-50 glance feature map": (ours_r(small)[0], want_r)})
+
+
+def test_official_tsm_checkpoints_load(tmp_path, monkeypatch):
+    """TSM checkpoints (``module.base_model.*`` with TSM wrappers, ``module.new_fc.*``), the layout the
+    official Sth-Sth code loads its pre-trained glance and focus networks from."""
+    from bench.models import create_backbone
+    x = torch.randn(8, 3, 160, 160, generator=torch.Generator().manual_seed(4))
+    with oc.official_code(oc.official_folder("v2", "video"), monkeypatch):
+        from ops.models import TSN
+        torch.manual_seed(0)
+        want = {}
+        for arch in ("mobilenetv2", "resnet50"):
+            tsn = TSN(174, 4, "RGB", base_model=arch, dropout=0.5, partial_bn=False, pretrain="scratch",
+                      is_shift=True, shift_div=8, shift_place="blockres", print_spec=False)
+            oc.perturb(tsn)
+            torch.save({"epoch": 50, "arch": arch, "state_dict": oc.dp_state_dict(tsn), "best_prec1": 45.0},
+                       tmp_path / f"TSM_{arch}_segment4.pth.tar")
+            body = tsn.base_model.eval()
+            with torch.no_grad():
+                want[arch] = (body(x)[1] if arch == "mobilenetv2" else
+                              torch.nn.Sequential(*list(body.children())[:-2])(x))
+    got = {}
+    for arch, ours in (("mobilenetv2", "tsm_mbv2"), ("resnet50", "tsm_res50")):
+        net = create_backbone(ours, pretrained=str(tmp_path / f"TSM_{arch}_segment4.pth.tar"), num_segments=4).eval()
+        with torch.no_grad():
+            got[arch] = net(x)[0]
+    _check("TSM checkpoints", {f"{a} feature map": (got[a], want[a]) for a in want})

@@ -1,6 +1,7 @@
 """``build_network(preset, num_classes, method)``: the one place a Preset becomes an AdaFocusNet."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 from torch import nn
@@ -56,3 +57,9 @@ def build_network(preset: Any, num_classes: Optional[int] = None, method: Option
     policy = _policy(p, glance, method)
     classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
     return AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)
+
+
+def without_weight_files(preset: Any) -> Any:
+    """The preset with no backbone weights to read or download: for networks whose weights come from
+    elsewhere (an imported checkpoint) or do not matter (FLOPs, throughput)."""
+    return dataclasses.replace(preset, glance_pretrained=None, focus_pretrained=None)

@@ -26,7 +26,7 @@ import torch
 
 from bench.errors import UsageError
 from bench.io import PathLike, atomic_torch_save
-from bench.models.build import build_network
+from bench.models.build import build_network, without_weight_files
 from bench.models.layouts import sequential_resnet_key, strip_shift_wrappers, tonylins_mbv2_key
 from bench.models.network import AdaFocusNet
 from bench.models.weights import sha256_file
@@ -104,10 +104,11 @@ def read_checkpoint(path: PathLike) -> Any:
     if not path.is_file():
         raise UsageError(f"checkpoint '{path}' does not exist")
     import numpy as np
-    safe = [np.dtype, type(np.dtype("float64")), type(np.dtype("float32")), type(np.dtype("int64"))]
-    core = getattr(np, "_core", None) or np.core
-    scalar = getattr(core.multiarray, "scalar", None)
-    safe += [scalar] if scalar is not None else []
+    # accuracies saved as numpy scalars, pickled by numpy 1.x ("numpy.core") or 2.x ("numpy._core")
+    scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar
+    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
+    safe: List[Any] = [np.dtype, *dtypes, (scalar, "numpy.core.multiarray.scalar"),
+                       (scalar, "numpy._core.multiarray.scalar")]
     try:
         with torch.serialization.safe_globals(safe):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -185,9 +186,10 @@ def head_rule(src: str, name: str, why: str) -> Rule:
     return Rule(re.escape(src) + re.escape(name) + r"\.(?:weight|bias)", None, why)
 
 
-def _check_shape(src: str, dst: str, got: torch.Size, want: torch.Size) -> None:
+def _check_shape(source: str, src: str, dst: str, got: torch.Size, want: torch.Size) -> None:
     if got != want:
-        raise UsageError(f"tensor '{src}' has shape {tuple(got)} but the network's '{dst}' is {tuple(want)}")
+        raise UsageError(f"{source}: tensor '{src}' has shape {tuple(got)} but the network's '{dst}' "
+                         f"is {tuple(want)}")
 
 
 def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
@@ -219,7 +221,7 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
                 continue
             if dst in out:
                 raise UsageError(f"{source}: '{key}' and '{origin[dst]}' both map to '{dst}'")
-            _check_shape(key, dst, tensor.shape, target[dst].shape)
+            _check_shape(source, key, dst, tensor.shape, target[dst].shape)
             out[dst], origin[dst] = tensor.to(target[dst].dtype), key
     for base, parts in slots.items():
         want = target[base].shape
@@ -227,9 +229,9 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
         if missing or len(parts) != want[0]:
             raise UsageError(f"{source}: '{base}' needs {want[0]} per-step tensors, the checkpoint has "
                              f"{len(parts)} (indices {sorted(parts)})")
-        stacked = torch.stack([parts[i][1] for i in range(want[0])])
-        _check_shape(parts[0][0], base, stacked.shape[1:], want[1:])
-        out[base] = stacked.to(target[base].dtype)
+        for key, tensor in parts.values():
+            _check_shape(source, key, f"{base}[i]", tensor.shape, want[1:])
+        out[base] = torch.stack([parts[i][1] for i in range(want[0])]).to(target[base].dtype)
     unfilled = [k for k in target if k not in out]
     for key in unfilled:
         why = next((w for prefix, w in layout.absent.items() if key.startswith(prefix)), None)
@@ -242,11 +244,6 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
 
 
 # ----------------------------------------------------------------------------- files
-def without_weight_files(preset: Any) -> Any:
-    """The preset with no backbone weight files to read (the checkpoint supplies every weight)."""
-    return dataclasses.replace(preset, glance_pretrained=None, focus_pretrained=None)
-
-
 def import_official(src: PathLike, preset: Any, layout: OfficialLayout, out: PathLike) -> ImportReport:
     """Read an official checkpoint, map it onto ``build_network(preset)`` and write ``out``."""
     obj = read_checkpoint(src)
