@@ -115,7 +115,7 @@ def test_read_checkpoint_accepts_numpy_scalars_and_refuses_code(tmp_path):
     torch.save({"args": torch.nn.Linear(2, 2)}, tmp_path / "code.pth")   # a pickled module: not loaded
     (tmp_path / "junk.pth").write_text("not a checkpoint")
     for name in ("code.pth", "junk.pth"):
-        with pytest.raises(UsageError, match="cannot be read as a torch checkpoint") as e:
+        with pytest.raises(UsageError, match="cannot read it as a torch checkpoint") as e:
             read_checkpoint(tmp_path / name)
         assert "\n" not in str(e.value)
     with pytest.raises(UsageError, match="does not exist"):

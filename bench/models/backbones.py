@@ -18,7 +18,7 @@ from torchvision import models as tvm
 from bench.errors import UsageError
 from bench.models.layouts import HEAD_PREFIXES, to_torchvision
 from bench.models.temporal_shift import add_shift
-from bench.models.weights import resolve_pretrained
+from bench.models.weights import resolve_pretrained, safe_load
 from bench.registry import Registry
 
 BACKBONES = Registry("backbone")
@@ -103,10 +103,7 @@ class TinyBackbone(Backbone):
 
 # ----------------------------------------------------------------------------- weights
 def _read_state(path: str, what: str) -> Dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt file, not a torch file
-        raise UsageError(f"{what}: cannot read '{path}' as a torch state dict ({type(e).__name__})") from None
+    state = safe_load(path, f"{what}: weights file")
     if isinstance(state, dict):
         for key in ("state_dict", "model"):
             if isinstance(state.get(key), dict):

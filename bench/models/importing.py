@@ -29,7 +29,7 @@ from bench.io import PathLike, atomic_torch_save
 from bench.models.build import build_network, without_weight_files
 from bench.models.layouts import sequential_resnet_key, strip_shift_wrappers, tonylins_mbv2_key
 from bench.models.network import AdaFocusNet
-from bench.models.weights import sha256_file
+from bench.models.weights import safe_load, sha256_file
 
 FORMAT = "adabench-model"
 FORMAT_VERSION = 1
@@ -99,22 +99,8 @@ def _grouped(items: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
 
 # ----------------------------------------------------------------------------- reading
 def read_checkpoint(path: PathLike) -> Any:
-    """``torch.load`` without executing pickled code; numpy scalars (saved accuracies) are allowed."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"checkpoint '{path}' does not exist")
-    import numpy as np
-    # accuracies saved as numpy scalars, pickled by numpy 1.x ("numpy.core") or 2.x ("numpy._core")
-    scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar
-    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
-    safe: List[Any] = [np.dtype, *dtypes, (scalar, "numpy.core.multiarray.scalar"),
-                       (scalar, "numpy._core.multiarray.scalar")]
-    try:
-        with torch.serialization.safe_globals(safe):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - corrupt, not a torch file, or unsafe pickled objects
-        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise UsageError(f"checkpoint '{path}' cannot be read as a torch checkpoint ({detail})") from None
+    """``torch.load`` without executing pickled code (``bench.models.weights.safe_load``)."""
+    return safe_load(path, "checkpoint")
 
 
 def _tensor_dict(obj: Any) -> bool:

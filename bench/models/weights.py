@@ -92,6 +92,31 @@ def resolve_pretrained(spec: Optional[str], backbone: str, option: str) -> Optio
     return str(spec)
 
 
+def _safe_globals() -> list:
+    """Accuracies saved as numpy scalars, pickled by numpy 1.x ("numpy.core") or 2.x ("numpy._core")."""
+    import numpy as np
+    scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar
+    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
+    return [np.dtype, *dtypes, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
+
+
+def safe_load(path: Any, what: str) -> Any:
+    """``torch.load(weights_only=True)`` (tensors, plain values and numpy scalars; never pickled code),
+    with a one-line UsageError naming ``what`` and the file."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{what} '{path}' does not exist")
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - corrupt, not a torch file, or pickled objects
+        if "Weights only load failed" in str(e):
+            detail = ("it holds pickled Python objects, which are not loaded without trusting them; save just "
+                      "its state dict (torch.save(ckpt['state_dict'], PATH)) and use that")
+        else:
+            detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise UsageError(f"{what} '{path}': cannot read it as a torch checkpoint: {detail}") from None
+
+
 def sha256_file(path: str) -> str:
     """Hex SHA-256 of a file (cached per path, size and mtime: a 100 MB file costs ~0.3 s once)."""
     st = os.stat(path)
