@@ -110,8 +110,8 @@ def safe_load(path: Any, what: str) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt, not a torch file, or pickled objects
         if "Weights only load failed" in str(e):
-            detail = ("it holds pickled Python objects, which are not loaded without trusting them; save just "
-                      "its state dict (torch.save(ckpt['state_dict'], PATH)) and use that")
+            detail = ("it holds pickled Python objects, which are not loaded without trusting them; re-save "
+                      "just its state dict (ckpt['state_dict']) to a file and use that")
         else:
             detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise UsageError(f"{what} '{path}': cannot read it as a torch checkpoint: {detail}") from None
