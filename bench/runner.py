@@ -22,7 +22,7 @@ from bench.evaluation import EvalResult, evaluate, patch_eval_results
 from bench.experiment import share_initial_state
 from bench.flops import count_flops
 from bench.methods import Method, get_method
-from bench.models import build_network
+from bench.models import build_network, weight_sources
 from bench.presets import Preset
 from bench.resume import parse_stages
 from bench.rundir import RunDir, collect_manifest
@@ -173,6 +173,11 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     data = build_data(cfg, preset, env)
     if env.device.type == "cpu":
         torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
+    if env.is_main:  # resolve (download) the backbone weights once, before the ranks build their networks
+        weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
+    barrier(env)
+    if not env.is_main:
+        weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
     net = maybe_channels_last(build_network(preset, num_classes=data.num_classes), env.device)
     shared = broadcast_object(share_initial_state(net, cfg.init_state) if env.is_main else None, env)
     net.to(env.device)
@@ -187,7 +192,7 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.write_config(cfg, preset)
             run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
-                "torch_threads": torch.get_num_threads(), "initial_state": shared,
+                "torch_threads": torch.get_num_threads(), "initial_state": shared, "weights": weights,
                 "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train)}))
         reset_peak_memory(env.device)
         driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
