@@ -1,4 +1,4 @@
-"""The ``adabench`` command line: data, flops, run, bench, report, check.
+"""The ``adabench`` command line: data, flops, run, import-checkpoint, evaluate, bench, report, check.
 
 Every command is a thin layer over functions in ``bench/``, ``adafocus_v1/``,
 ``adafocus_v2/`` and ``reports/``. Expected failures print one line
@@ -29,6 +29,12 @@ def _dataset_names() -> list[str]:
     from bench.data import list_datasets
 
     return list_datasets()
+
+
+def _protocols() -> list[str]:
+    from bench.config import PROTOCOLS
+
+    return list(PROTOCOLS)
 
 
 def _method_names() -> list[str]:
@@ -176,6 +182,64 @@ def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: st
             "glance_arch": preset.glance_arch, "patch_size": preset.patch_size, "num_classes": preset.num_classes,
             "frames": preset.frames, "glance_frames": preset.glance_frames or preset.frames}
     click.echo(json.dumps({**info, **report.to_dict()}, indent=2) if as_json else report.text(info))
+
+
+# --------------------------------------------------------------------------- official checkpoints
+@cli.command("import-checkpoint")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("--method", required=True, type=click.Choice(_method_names()), help="Whose official code saved SRC.")
+@click.option("--dataset", required=True, type=click.Choice(_dataset_names()),
+              help="Dataset the checkpoint was trained on (its preset and class count).")
+@click.option("--patch-size", type=click.IntRange(min=1), default=None,
+              help="Patch side the checkpoint was trained with (checkpoints do not record it; default: the preset's).")
+@click.option("--glance-arch", type=click.Choice(["mbv2", "res50"]), default=None,
+              help="Glance network of the checkpoint (ActivityNet-style variants: mbv2, or res50 on 96x96 frames).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The adabench model file to write.")
+def import_checkpoint_cmd(src: str, method: str, dataset: str, patch_size: int | None, glance_arch: str | None,
+                          sets: tuple[str, ...], out: str) -> None:
+    """Convert a checkpoint of a method's official code into an adabench model file (every tensor accounted for)."""
+    from bench.errors import UsageError
+    from bench.methods import get_method
+
+    entry = get_method(method)
+    if entry.import_checkpoint is None:
+        raise UsageError(f"--method {method}: {entry.title} has no importer of official checkpoints")
+    report = entry.import_checkpoint(src, dataset, out, patch_size=patch_size, glance_arch=glance_arch,
+                                     overrides=_parse_sets(sets))
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"wrote {out} (bench.models.load_model reads it; `adabench evaluate --checkpoint {out}` scores it)")
+
+
+@cli.command("evaluate")
+@click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(dir_okay=False),
+              help="An adabench model file (import-checkpoint) or a run's checkpoints/last.pt, <stage>.pt, best.pt.")
+@click.option("--dataset", required=True, type=click.Choice(_dataset_names()), help="Dataset to evaluate on.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset root directory (not needed for synthetic).")
+@click.option("--protocol", type=click.Choice(_protocols()), default=_protocols()[0], show_default=True,
+              help="Early-exit calibration: adabench (softmax, evaluation transform) or official (max logit, "
+                   "training augmentation).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random-patch evaluation.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos per batch (default: the preset's).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
+              help="Where the evaluated-run directory goes (adabench report lists it beside trained runs).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable videos (listed in the manifest) instead of failing.")
+@click.option("--no-preflight", is_flag=True, help="Do not open every video's header first.")
+def evaluate_cmd(checkpoint_path: str, dataset: str, data_root: str | None, protocol: str, seed: int,
+                 batch_size: int | None, runs_dir: str, device: str, workers: int | None, skip_bad: bool,
+                 no_preflight: bool) -> None:
+    """Evaluate a checkpoint as a trained run is evaluated (top-1, mAP, learned / random / centre patches, the
+    method's extras such as the V2+ exit curve) into an evaluated-run directory."""
+    from bench.checkpoint_eval import evaluate_checkpoint, evaluated_line
+
+    summary, run = evaluate_checkpoint(checkpoint_path, dataset, data_root, runs_dir=runs_dir, seed=seed,
+                                       protocol=protocol, device=device, num_workers=workers, batch_size=batch_size,
+                                       skip_bad=skip_bad, preflight=not no_preflight)
+    click.echo(evaluated_line(summary) + f"\n  {run.path}")
 
 
 # --------------------------------------------------------------------------- report
@@ -337,6 +401,10 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
               help="Override a preset field of every method that has it (repeatable).")
 @click.option("--stages", callback=_parse_stages, default=None, metavar="LIST",
               help="Multi-stage methods: the stages to run, e.g. 2,3 (from the previous stage's checkpoint).")
+@click.option("--protocol", type=click.Choice(_protocols()), default=_protocols()[0], show_default=True,
+              help="adabench: last-epoch model, softmax early exit calibrated with the evaluation transform. official: "
+                   "the official code's (best validation checkpoint, max-logit exit calibrated on train-augmented "
+                   "logits, 20k-video subset for Mini-Kinetics only, glance and focus views augmented apart).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines on the console (log.txt keeps them).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
@@ -345,7 +413,8 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
             deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
-            stages: tuple[int, ...] | None, no_progress: bool, quiet: bool, nproc: int, **method_options: object) -> None:
+            stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
+            **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
@@ -360,7 +429,8 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     base = RunConfig(method=methods[0], dataset=dataset, data_root=root, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
-                     progress=not no_progress, quiet=quiet, stages=stages, overrides=_parse_sets(sets))
+                     progress=not no_progress, quiet=quiet, stages=stages, overrides=_parse_sets(sets),
+                     protocol=protocol)
     configs = plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))
     if nproc > 1:
         from bench.launch import launch

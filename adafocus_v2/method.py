@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from adafocus_v2 import early_exit, paper, params
+from adafocus_v2 import early_exit, official, paper, params
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
 from bench.evaluation import EvalResult, collect
@@ -11,9 +11,11 @@ from bench.methods import Ablation, Method, Option, register_method
 from bench.training import make_sgd, set_trainable
 
 STAGE = "v2"
-# Early-exit thresholds need training-set logits; like the official code on Mini-Kinetics, a large
-# training set is subsampled (evenly spaced) to this many videos.
+# Early-exit thresholds need training-set logits. adabench protocol: a large training set is subsampled
+# (evenly spaced) to this many videos; official protocol: like the official test_early_exit.py, a random
+# subset of this size on Mini-Kinetics only, every training video elsewhere.
 EXIT_TRAIN_VIDEOS = 20000
+OFFICIAL_SUBSET_DATASETS = ("minik",)
 
 
 def lr_ratios(hp: params.V2Params) -> Dict[str, float]:
@@ -44,23 +46,38 @@ def plan(ctx: Any) -> List[Stage]:
     return [Stage(STAGE, hp.epochs, prepare, optimizer, step, grad_clip=p.grad_clip, amp=p.amp)]
 
 
-def early_exit_curve(ctx: Any, val: EvalResult, per_step_gflops: List[float]) -> List[Dict[str, Any]]:
-    """The V2+ curve. Thresholds come from training-set logits computed with the *evaluation* transform
-    (the official script used the training augmentation, pitfall 17), so train and val confidences are
-    measured the same way."""
+def exit_protocol(ctx: Any) -> Dict[str, Any]:
+    """How the early exit is calibrated under the run's protocol (``ctx.cfg.protocol``).
+
+    adabench: max softmax probability (the paper's wording); thresholds from training-set logits computed with
+    the *evaluation* transform, so train and val confidences are measured the same way. official (the official
+    ``test_early_exit.py``, pitfall 17): max raw logit; the training pass keeps the training augmentation
+    (in eval mode); 20,000 random training videos on Mini-Kinetics, all of them elsewhere."""
+    if ctx.cfg.protocol == "official":
+        subset = EXIT_TRAIN_VIDEOS if ctx.cfg.dataset in OFFICIAL_SUBSET_DATASETS else None
+        return {"criterion": "logit", "augmented": True, "max_videos": subset, "random_subset": subset is not None}
+    return {"criterion": early_exit.DEFAULT_CRITERION, "augmented": False, "max_videos": EXIT_TRAIN_VIDEOS,
+            "random_subset": False}
+
+
+def early_exit_curve(ctx: Any, val: EvalResult, per_step_gflops: List[float], how: Mapping[str, Any]
+                     ) -> List[Dict[str, Any]]:
+    """The V2+ curve over ``early_exit.DEFAULT_BUDGETS``, calibrated as ``how`` (``exit_protocol``) says."""
     if val.step_logits.shape[1] < 2:
         return []  # one classifier step (video variant): nothing to exit early from
-    loader = ctx.data.train_eval_loader(EXIT_TRAIN_VIDEOS)
+    loader = ctx.data.train_eval_loader(how["max_videos"], augmented=how["augmented"],
+                                        seed=ctx.cfg.seed if how["random_subset"] else None)
     train = collect(ctx.net, loader, ctx.device, patch_mode="policy", env=ctx.env, amp=ctx.amp)
     points = early_exit.exit_curve(
-        train["step_logits"], val.step_logits, val.labels, per_step_gflops,
+        train["step_logits"], val.step_logits, val.labels, per_step_gflops, criterion=how["criterion"],
         val_labels_multi=val.labels_multi if ctx.data.multilabel else None, num_classes=ctx.data.num_classes)
     return [pt.to_dict() for pt in points]
 
 
 def summary_extras(ctx: Any, results: Mapping[str, EvalResult], flops: Any) -> Dict[str, Any]:
-    return {"early_exit": early_exit_curve(ctx, results["learned"], flops.per_step),
-            "exit_criterion": early_exit.DEFAULT_CRITERION}
+    how = exit_protocol(ctx)
+    return {"early_exit": early_exit_curve(ctx, results["learned"], flops.per_step, how),
+            "exit_criterion": how["criterion"], "exit_calibration": how}
 
 
 METHOD = register_method(Method(
@@ -68,6 +85,7 @@ METHOD = register_method(Method(
     description="CVPR 2022: one stage, end to end through a differentiable patch crop; conditional early exit",
     params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
     summary_extras=summary_extras, stage_names=(STAGE,), flops_aux_heads=True, baseline="v1", claims=paper,
+    import_checkpoint=official.import_checkpoint,
     options=(
         Option("--no-aux", "aux_supervision", "AdaFocusV2 ablation: no auxiliary frame-wise losses on glance and focus.",
                value=False),

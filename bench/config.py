@@ -13,6 +13,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+# "adabench": this harness's protocol (last-epoch model, softmax early exit, thresholds from evaluation-transform
+# training logits, glance and focus views cropped alike); "official": the official code's (docs/design.md
+# §Protocols). The protocol is part of a run's identity; the default is left out of the hash so run
+# directories named before the option existed keep their names.
+PROTOCOLS = ("adabench", "official")
+DEFAULT_PROTOCOL = "adabench"
+
 # fields that say where or how a run is shown, not what it computes (left out of the hash)
 PRESENTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state",
                 "overrides", "epochs", "patch_size", "preflight")
@@ -38,7 +45,13 @@ class RunConfig:
     progress: bool = True           # progress bars on a terminal
     quiet: bool = False             # no per-epoch console lines
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
+    protocol: str = DEFAULT_PROTOCOL  # PROTOCOLS: model selection, early exit, augmentation (part of the identity)
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            from bench.errors import UsageError
+            raise UsageError(f"unknown protocol {self.protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -58,6 +71,8 @@ class RunConfig:
     def identity(self) -> Dict[str, Any]:
         """What defines *what* is computed: the options (without presentation) and the resolved preset."""
         d = {k: v for k, v in self.to_dict().items() if k not in PRESENTATION}
+        if d.get("protocol") == DEFAULT_PROTOCOL:
+            del d["protocol"]
         d["shared_init"] = self.init_state is not None
         d["preset"] = self.resolve_preset().to_dict()
         return d

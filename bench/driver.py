@@ -13,7 +13,11 @@ nothing else; the driver owns everything a fair comparison must hold equal:
 - timing (``EpochTimer``: evaluation excluded, data wait separated, slowest rank), per-stage clocks;
 - the learning curve: the same evaluation set and cadence for every method;
 - checkpoints after every epoch (``last.pt``, and ``<stage>.pt`` when a stage ends) and resume after the
-  last completed epoch (``bench.resume`` decides where a run starts).
+  last completed epoch (``bench.resume`` decides where a run starts);
+- with ``select_best`` (``--protocol official``), model selection on the validation split as the official
+  code does it: ``best.pt`` holds the weights of the stage's best learning-curve point so far, and a stage
+  that ends below its best continues (and is checkpointed) from that point. The last stage's final epoch is
+  scored by the runner on the whole split, which makes the same comparison (``TrainState.best``).
 """
 from __future__ import annotations
 
@@ -75,16 +79,23 @@ class TrainState:
     history: List[Dict[str, Any]] = field(default_factory=list)   # metrics.csv rows
     epoch_seconds: List[float] = field(default_factory=list)
     results: Dict[str, Any] = field(default_factory=dict)         # e.g. "after_stage2": the end-of-stage eval
+    best: Dict[str, Any] = field(default_factory=dict)            # stage -> {epoch (0-based), score, top1, map}
 
     def extra(self) -> Dict[str, Any]:
         return {"clock": self.clock.as_dict(), "curve": self.curve, "history": self.history,
-                "epoch_seconds": self.epoch_seconds, "results": self.results}
+                "epoch_seconds": self.epoch_seconds, "results": self.results, "best": self.best}
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any]) -> "TrainState":
         return cls(StageClock.from_dict(extra.get("clock")), list(extra.get("curve", [])),
                    list(extra.get("history", [])), list(extra.get("epoch_seconds", [])),
-                   dict(extra.get("results", {})))
+                   dict(extra.get("results", {})), dict(extra.get("best", {})))
+
+
+def selection_score(scores: Mapping[str, Any]) -> float:
+    """What model selection compares: mAP when the dataset has it, else top-1 (the official codes' choice)."""
+    value = scores.get("map")
+    return float(scores["top1"] if value is None else value)
 
 
 def _length(loader: Any) -> Optional[int]:
@@ -105,8 +116,9 @@ class Driver:
     def __init__(self, net: torch.nn.Module, stages: List[Stage], run: RunDir, loader: Iterable[Batch],
                  env: DistEnv, *, seed: int, label: str, evaluate_curve: Callable[[Tuple[str, ...]], Dict[str, Any]],
                  evaluate_end: Callable[[], Dict[str, Any]], curve_epochs: Callable[[int], Set[int]],
-                 progress: bool = False, quiet: bool = True) -> None:
+                 progress: bool = False, quiet: bool = True, select_best: bool = False) -> None:
         self.net, self.stages, self.run, self.loader, self.env = net, stages, run, loader, env
+        self.select_best = select_best
         self.seed, self.label = seed, label
         self.evaluate_curve, self.evaluate_end, self.curve_epochs = evaluate_curve, evaluate_end, curve_epochs
         self.show_bar = bool(progress) and env.is_main and sys.stderr.isatty()
@@ -126,6 +138,7 @@ class Driver:
         if start.weights is not None:  # network, RNG of every rank and the carried state
             info = load_checkpoint(start.weights, {"net": self.net}, env=self.env)
             self.state = TrainState.from_extra(info.get("extra") or {})
+            self._repair_best(info["stage"], info["epoch"])
         if start.stage is None:
             return None
         for k in range(start.stage, last + 1):
@@ -159,14 +172,55 @@ class Driver:
             broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
             self._after_epoch(index, epoch, lrs, means, times)
             done = epoch == stage.epochs - 1
+            if done:
+                self._continue_from_best(stage)
             save = dict(modules={"net": self.net}, optimizers={"opt": opt}, schedulers=scheds, scaler=scaler,
                         stage=stage.name, epoch=epoch, env=self.env)
             save_checkpoint(self.run.last_checkpoint, extra={**self.state.extra(), "stage_done": done}, **save)
             if done and len(self.stages) > 1:
                 save_checkpoint(self.run.stage_checkpoint(stage.name), extra={**self.state.extra(),
                                                                               "stage_done": True}, **save)
+            if self._improved(stage.name, epoch):
+                save_checkpoint(self.run.best_checkpoint, modules={"net": self.net}, stage=stage.name, epoch=epoch,
+                                env=self.env)
             if self.env.is_main:
                 self.run.write_metrics(self.state.history)
+
+    # ------------------------------------------------------------------ model selection (select_best)
+    def _note_best(self, stage: str, epoch: int, scores: Mapping[str, Any]) -> None:
+        best = self.state.best.get(stage)
+        if self.select_best and (best is None or selection_score(scores) > best["score"]):
+            self.state.best[stage] = {"epoch": epoch, "score": selection_score(scores), "top1": scores.get("top1"),
+                                      "map": scores.get("map")}
+
+    def _improved(self, stage: str, epoch: int) -> bool:
+        """This epoch became the stage's best (written to best.pt after last.pt, so a kill in between is
+        repaired on resume by ``_repair_best``)."""
+        return self.select_best and self.state.best.get(stage, {}).get("epoch") == epoch
+
+    def _repair_best(self, stage: str, epoch: int) -> None:
+        """Resumed from the ``last.pt`` of ``stage``/``epoch``: if that epoch is the stage's best but best.pt
+        does not hold it (killed between the two writes), write it from the weights just loaded."""
+        if not self._improved(stage, epoch):
+            return
+        path = self.run.best_checkpoint
+        tag = None
+        if path.is_file():
+            from bench.checkpoint import read_checkpoint
+            blob = read_checkpoint(path)
+            tag = (blob.get("stage"), blob.get("epoch"))
+        if tag != (stage, epoch):
+            save_checkpoint(path, modules={"net": self.net}, stage=stage, epoch=epoch, env=self.env)
+
+    def _continue_from_best(self, stage: Stage) -> None:
+        """End of a stage: go on from its best curve point when the last epoch scored lower (the official
+        trainers save only improving epochs, so the next stage starts from the best one)."""
+        best = self.state.best.get(stage.name)
+        if best is not None and best["epoch"] != stage.epochs - 1 and any(
+                p["stage"] == stage.name and p["epoch"] == stage.epochs for p in self.state.curve):
+            load_checkpoint(self.run.best_checkpoint, {"net": self.net}, restore_rng=False, env=self.env)
+            self.run.log(f"{stage.name}: continuing from its best epoch {best['epoch'] + 1} "
+                         f"(validation score {best['score']:.4f})")
 
     def _after_epoch(self, index: int, epoch: int, lrs: Dict[str, float], means: Dict[str, float],
                      times: EpochTimes) -> None:
@@ -184,6 +238,7 @@ class Driver:
             row.update({f"val_{k}": v for k, v in scores.items()})
             state.curve.append({"stage": stage.name, "epoch": epoch + 1, "train_seconds": state.clock.total,
                                 "top1": scores.get("top1"), "map": scores.get("map")})
+            self._note_best(stage.name, epoch, scores)
         if epoch == stage.epochs - 1 and stage.end_eval:
             state.results[f"after_{stage.name}"] = self.evaluate_end()
         state.history.append(row)

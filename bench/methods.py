@@ -61,6 +61,9 @@ class Method:
     plan(ctx) -> the training stages (``bench.driver.Stage``) of a run (``bench.runner.RunContext``).
     summary_extras(ctx, results, flops) -> the method's own summary keys (``ctx.state``: the driver's
         ``TrainState``; ``results``: the final learned/random/centre ``EvalResult``s; ``flops``: FlopsReport).
+    import_checkpoint(src, dataset, out, *, patch_size, glance_arch, overrides) -> an ``ImportReport``
+        (``bench.models.importing``): converts a checkpoint of the method's official code into an adabench
+        model file (``adabench import-checkpoint``); None for a method without official checkpoints.
     """
 
     name: str
@@ -77,6 +80,7 @@ class Method:
     baseline: Optional[str] = None  # the method its paper's claims are measured against
     claims: Any = None              # published figures for those claims (reports.claims reads them)
     stage_names: Tuple[str, ...] = field(default=())   # for `--stages` help and validation
+    import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

@@ -51,7 +51,9 @@ def run_key(run: Mapping[str, Any]) -> str:
 
 
 def _records(results: Any) -> List[Dict[str, Any]]:
+    """The trained runs (evaluated checkpoints, ``adabench evaluate``, are not what the gate trains)."""
     rows = results.to_dict("records") if hasattr(results, "to_dict") else [dict(r) for r in results]
+    rows = [r for r in rows if r.get("kind") != "evaluated"]
     for r in rows:
         missing = [k for k in REQUIRED if k not in r]
         if missing:

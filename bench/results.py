@@ -22,6 +22,8 @@ from bench.errors import UsageError
 # column -> (kind, meaning). Kinds: str, int (nullable Int64), float (float64, NaN = missing),
 # bool (True/False/None), json (JSON text or None). Fractions are in [0, 1].
 SCHEMA: Dict[str, Tuple[str, str]] = {
+    "kind": ("str", "trained (adabench run) or evaluated (adabench evaluate of a checkpoint; never pooled with "
+                    "trained runs)"),
     "method": ("str", "training method: v1 or v2"),
     "dataset": ("str", "dataset name"),
     "preset": ("str", "hyper-parameter preset: paper or tiny"),
@@ -49,7 +51,8 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "epochs": ("int", "--epochs given to the run (config.yaml); missing = the preset's schedule"),
     "overrides": ("json", "every --set override, {field: value} (config.yaml)"),
     "skip_bad": ("bool", "--skip-bad: unreadable items replaced (config.yaml)"),
-    "protocol": ("str", "evaluation protocol, when the run records one (config.yaml or manifest.json)"),
+    "protocol": ("str", "adabench or official (--protocol: model selection, early-exit calibration, view "
+                        "augmentation; config.yaml); missing = adabench"),
     "precision": ("str", "numeric precision, when the run records one (manifest.json or config.yaml)"),
     "git_commit": ("str", "code version: the git commit the run trained with (manifest.json)"),
     "git_dirty": ("bool", "the checkout had uncommitted changes (manifest.json)"),
@@ -69,6 +72,12 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
                          "the seed and run.runs_dir/progress/num_workers/device/init_state/stages, plus "
                          "data_root and manifest.json's git_commit, git_dirty, precision, protocol "
                          "(bench/identity.py)"),
+    "selected_checkpoint": ("json", "--protocol official: the stage and epoch whose weights the run reports (its "
+                                    "best validation point) and the last epoch's scores"),
+    "checkpoint": ("str", "evaluated: the checkpoint file evaluated"),
+    "checkpoint_sha256": ("str", "evaluated: its SHA-256"),
+    "source": ("json", "evaluated: where the checkpoint came from (the official file and SHA-256 it was imported "
+                       "from, or the run directory, stage and epoch)"),
     "run_dir": ("str", "where the run directory was found"),
 }
 # Columns created per stage name, after the fixed ones (e.g. stage_seconds_stage1, stage_seconds_train).

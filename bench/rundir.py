@@ -6,7 +6,7 @@
       config.yaml      resolved RunConfig ("run") + Preset ("preset") + "config_hash"
       manifest.json    code version, environment, device, seed, determinism, bad items
       metrics.csv      one row per evaluated epoch
-      checkpoints/     last.pt (resume) and <stage>.pt
+      checkpoints/     last.pt (resume), <stage>.pt and (--protocol official) best.pt
       summary.json     written last: its presence means the run is complete
       log.txt
       run.lock         pid + host of the process training this directory
@@ -108,6 +108,11 @@ class RunDir:
     @property
     def last_checkpoint(self) -> Path:
         return self.checkpoints_dir / "last.pt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        """The best-validation weights of the stage being trained (``--protocol official``)."""
+        return self.checkpoints_dir / "best.pt"
 
     def stage_checkpoint(self, stage: str) -> Path:
         return self.checkpoints_dir / f"{_safe(stage)}.pt"

@@ -15,9 +15,9 @@ from typing import Any, Callable, Dict, List, Optional, Set
 
 import torch
 
-from bench.checkpoint import unwrap
+from bench.checkpoint import load_checkpoint, unwrap
 from bench.config import RunConfig
-from bench.driver import Driver
+from bench.driver import Driver, TrainState, selection_score
 from bench.evaluation import EvalResult, evaluate, patch_eval_results
 from bench.experiment import share_initial_state
 from bench.flops import count_flops
@@ -48,8 +48,9 @@ def even_subset(dataset: Any, n: int) -> Any:
 
 @dataclass
 class RunData:
-    """The loaders of one run. ``train_eval_loader`` (training videos, evaluation transform) is built on
-    demand, for methods that need training-set predictions (e.g. early-exit thresholds)."""
+    """The loaders of one run. ``train_eval_loader`` (training videos in evaluation order) is built on
+    demand, for methods that need training-set predictions (e.g. early-exit thresholds). ``train_loader``
+    is None when the data was built for evaluation only."""
 
     train_loader: Any
     val_loader: Any
@@ -62,19 +63,35 @@ class RunData:
     make: Callable[[str, bool], Any]
     loader: Callable[[Any, bool], Any]
 
-    def train_eval_loader(self, max_videos: int) -> Any:
-        ds = self.make("train", False)
+    def train_eval_loader(self, max_videos: Optional[int], *, augmented: bool = False, seed: Optional[int] = None
+                          ) -> Any:
+        """Training videos, unshuffled: with the evaluation transform (default) or the training augmentation
+        (``augmented``); at most ``max_videos`` of them (None: all), evenly spaced, or drawn at random with
+        ``seed``."""
+        ds = self.make("train", augmented)
         self.datasets.append(ds)
-        return self.loader(even_subset(ds, max_videos), False)
+        if max_videos is not None and seed is not None and len(ds) > max_videos:
+            g = torch.Generator().manual_seed(int(seed))
+            keep = sorted(torch.randperm(len(ds), generator=g)[:max_videos].tolist())
+            sub = torch.utils.data.Subset(ds, keep)
+            for attr in ("num_classes", "multilabel"):
+                setattr(sub, attr, getattr(ds, attr))
+            return self.loader(sub, False)
+        return self.loader(ds if max_videos is None else even_subset(ds, max_videos), False)
 
 
-def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
-    """Train (augmented), val, and learning-curve loaders with the method's batch size (per rank)."""
+def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = True) -> RunData:
+    """Train (augmented), val, and learning-curve loaders with the method's batch size (per rank).
+
+    ``train=False``: evaluation only (no training loader; the training split is opened when a method asks
+    for ``train_eval_loader``). With ``--protocol official`` the learning curve scores the whole validation
+    split (the official codes select their checkpoint there) and the glance view is augmented on its own."""
     from bench.data import ClipSpec, create_dataset, make_loader, preflight, resolve_data_root
 
+    official = cfg.protocol == "official"
     root = resolve_data_root(cfg.dataset, cfg.data_root)
     spec = ClipSpec(frames=preset.frames, glance_frames=preset.glance_frames, input_size=preset.input_size,
-                    resize=preset.resize, frame_order=preset.frame_order)
+                    resize=preset.resize, frame_order=preset.frame_order, independent_views=official)
     workers = default_num_workers(local_world_size()) if cfg.num_workers is None else cfg.num_workers
 
     def make(split: str, train: bool) -> Any:
@@ -87,10 +104,14 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
         return make_loader(ds, preset.batch_size, train=train, num_workers=workers, seed=cfg.seed,
                            distributed=env.distributed)
 
-    train_ds, val_ds = make("train", True), make("val", False)
-    return RunData(loader(train_ds, True), loader(val_ds, False), loader(even_subset(val_ds, CURVE_VIDEOS), False),
-                   train_ds.num_classes, bool(train_ds.multilabel), [train_ds, val_ds], Path(root), workers,
-                   make, loader)
+    train_ds = make("train", True) if train else None
+    val_ds = make("val", False)
+    classes = train_ds if train_ds is not None else val_ds
+    val_loader = loader(val_ds, False)
+    curve_loader = val_loader if official else loader(even_subset(val_ds, CURVE_VIDEOS), False)
+    return RunData(loader(train_ds, True) if train_ds is not None else None, val_loader, curve_loader,
+                   classes.num_classes, bool(classes.multilabel), [d for d in (train_ds, val_ds) if d is not None],
+                   Path(root), workers, make, loader)
 
 
 @dataclass
@@ -197,7 +218,8 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
         reset_peak_memory(env.device)
         driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
                         evaluate_curve=_curve_fn(ctx), evaluate_end=_end_fn(ctx),
-                        curve_epochs=curve_epochs(preset.name), progress=cfg.progress, quiet=cfg.quiet)
+                        curve_epochs=curve_epochs(preset.name), progress=cfg.progress, quiet=cfg.quiet,
+                        select_best=cfg.protocol == "official")
         trained = driver.fit(first, last)
         if trained is not None and env.is_main and run.is_complete():  # the directory's model changed
             run.summary_path.unlink()
@@ -211,32 +233,74 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
         return summary
 
 
-def _summary(ctx: RunContext, driver: Any, stages: List[Any]) -> Dict[str, Any]:
-    """Final evaluation on the whole validation split, FLOPs, and the summary (common + the method's)."""
-    state, preset, method = driver.state, ctx.preset, ctx.method
-    ctx.state = state
-    results = patch_eval_results(ctx.net, ctx.data.val_loader, ctx.device, **ctx.eval_kwargs())
-    ran = [s for s in stages if s.name in state.clock.seconds]
-    curve = list(state.curve)
-    if ran and ran[-1] is stages[-1]:  # the last epoch's point is the full-split score
-        curve.append({"stage": ran[-1].name, "epoch": ran[-1].epochs, "train_seconds": state.clock.total,
-                      **_scores(results["learned"])})
-        if state.history and ctx.env.is_main:
-            state.history[-1].update({"val_top1": results["learned"].top1, "val_map": results["learned"].map})
-            ctx.run.write_metrics(state.history)
+def final_results(ctx: RunContext) -> Dict[str, EvalResult]:
+    """The evaluation every trained run and every evaluated checkpoint ends with: learned / random / centre
+    patches on the whole validation split."""
+    return patch_eval_results(ctx.net, ctx.data.val_loader, ctx.device, **ctx.eval_kwargs())
+
+
+def summarise(ctx: RunContext, results: Dict[str, EvalResult], ran: List[Any], curve: List[Dict[str, Any]], *,
+              kind: str = "trained", extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """FLOPs, the summary keys every run has and the method's own (``summary_extras``: e.g. the early-exit
+    curve), for a trained run (``ran``: the stages it trained) or an evaluated checkpoint (``kind``)."""
+    state, preset, method = ctx.state, ctx.preset, ctx.method
     flops = count_flops(unwrap(ctx.net), preset, aux=method.flops_aux_heads)
     summary = common_summary(ctx.cfg, preset, results, flops, state.clock, [s.name for s in ran], curve,
                              state.epoch_seconds, ctx.device, multilabel=ctx.data.multilabel,
                              num_classes=ctx.data.num_classes, world_size=ctx.env.world_size,
                              run_dir=str(ctx.run.path))
     summary.update({
+        "kind": kind, "protocol": ctx.cfg.protocol,
         "method_title": method.title, "variant": method.variant(preset.train),
         "params": dataclasses.asdict(preset.train), "stages_run": [s.name for s in ran],
         "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
-        "stage_results": state.results,
+        "stage_results": state.results, **(extra or {}),
     })
     summary.update(method.summary_extras(ctx, results, flops))
     return summary
+
+
+def _summary(ctx: RunContext, driver: Any, stages: List[Any]) -> Dict[str, Any]:
+    """Final evaluation on the whole validation split (of the best validation point with --protocol
+    official), FLOPs, and the summary (common + the method's)."""
+    state = driver.state
+    ctx.state = state
+    results = final_results(ctx)
+    ran = [s for s in stages if s.name in state.clock.seconds]
+    curve = list(state.curve)
+    extra: Dict[str, Any] = {}
+    if ran and ran[-1] is stages[-1]:  # the last epoch's point is the full-split score
+        curve.append({"stage": ran[-1].name, "epoch": ran[-1].epochs, "train_seconds": state.clock.total,
+                      **_scores(results["learned"])})
+        if state.history and ctx.env.is_main:
+            state.history[-1].update({"val_top1": results["learned"].top1, "val_map": results["learned"].map})
+            ctx.run.write_metrics(state.history)
+        if ctx.cfg.protocol == "official":
+            results, extra = _select_best(ctx, state, stages[-1], results)
+    return summarise(ctx, results, ran, curve, extra=extra)
+
+
+def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, EvalResult]) -> tuple:
+    """--protocol official: the run's model is the last stage's best validation point (its final epoch, or
+    ``best.pt`` when an earlier curve point scored higher), as the official trainers keep ``is_best``.
+    This selects on the validation split that is also reported (the official behaviour, pitfall 16)."""
+    last = _scores(results["learned"])
+    chosen = {"stage": stage.name, "epoch": stage.epochs, **last}
+    best = state.best.get(stage.name)
+    if best is not None and best["score"] > selection_score(last):
+        load_checkpoint(ctx.run.best_checkpoint, {"net": ctx.net}, restore_rng=False, env=ctx.env)
+        results = final_results(ctx)
+        chosen = {"stage": stage.name, "epoch": best["epoch"] + 1, "top1": best["top1"], "map": best["map"]}
+    criterion = "mAP" if last.get("map") is not None else "top-1"
+    return results, {"selected_checkpoint": {**chosen, "split": "val", "criterion": criterion,
+                                             "last_epoch": last}}
+
+
+def evaluation_summary(ctx: RunContext, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The final evaluation and summary of a network that was not trained here (``adabench evaluate``):
+    the same code path as a trained run's, with no stages and no clock."""
+    ctx.state = TrainState()
+    return summarise(ctx, final_results(ctx), [], [], kind="evaluated", extra=extra)
 
 
 def summary_line(summary: Dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ Python objects. Added columns:
 - the ablation switches of every registered method (``bench.methods``; e.g. V2's ``aux_supervision``),
 - ``variant``: ``"full"`` or the ablations a run switched off, e.g. ``"no-aux"``, ``"no-div+no-sg"``
   (the summary's ``variant``; read off the switches for older summaries),
+- ``kind``: ``"trained"`` or ``"evaluated"`` (a checkpoint scored by ``adabench evaluate``; the report lists
+  those apart and never pools them with trained runs),
 - ``multilabel``: the run reports mAP; ``acc``: the headline accuracy in percent (mAP if
   multi-label, else top-1), ``metric``: its name (``"mAP"`` or ``"top-1"``),
 - ``identity`` (dict) and ``group_hash``: the run's configuration without its seed (``bench.identity``;
@@ -125,6 +127,7 @@ def runs_frame(runs: RunsLike) -> pd.DataFrame:
         runs.to_dict("records") if isinstance(runs, pd.DataFrame) else [dict(r) for r in runs]
     )
     for r in rows:
+        r["kind"] = "trained" if _missing(r.get("kind")) else str(r["kind"])  # older summaries: trained runs
         for k in GROUP_KEYS:  # a missing key would silently drop the run from groupby
             r[k] = "unknown" if _missing(r.get(k)) else str(r[k])
         for k in NESTED:

@@ -1,7 +1,9 @@
 """``build_report(runs_dir, out_dir)``: one ``report.md`` with plots, tables and the claims table.
 
 Only complete runs are read (``bench.results.collect_results``: a run counts once its
-``summary.json`` exists); the others are listed under "Skipped runs". Runs of different datasets,
+``summary.json`` exists); the others are listed under "Skipped runs". Evaluated checkpoints
+(``adabench evaluate``) get their own section, with the file, its SHA-256 and its source, and are never
+pooled with trained runs. Runs of different datasets,
 presets, architectures (matched / paper) or configurations (data root, epochs, ``--set`` overrides,
 code version, ...: ``reports.frame`` ``setting``) are never compared: each gets its own section, which
 says its configuration and how it differs from the other sections of the same dataset/preset/arch.
@@ -13,6 +15,7 @@ Layout of ``out_dir``::
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -107,6 +110,47 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
     return "\n".join(head)
 
 
+def _source_text(source: Any) -> str:
+    """Where an evaluated checkpoint came from: the official file it was imported from, or its run."""
+    if isinstance(source, str):
+        try:
+            source = json.loads(source)
+        except ValueError:
+            return source
+    if not isinstance(source, dict):
+        return "–"
+    imported = source.get("imported_from") or {}
+    if imported.get("source"):
+        return f"imported from `{imported['source']}` (SHA-256 `{imported.get('sha256')}`, {imported.get('layout')})"
+    if source.get("run_dir"):
+        return f"run `{source['run_dir']}`, {source.get('stage')} epoch {source.get('epoch')}"
+    return "–"
+
+
+def _evaluated(df: pd.DataFrame) -> str:
+    """Evaluated checkpoints: one row each, with the file and SHA-256 evaluated and where it came from."""
+    if df.empty:
+        return ""
+    rows = []
+    for _, r in df.sort_values(["dataset", "method", "patch_size", "run_dir"]).iterrows():
+        pe = r["patch_eval"] or {}
+        exits = r["early_exit"] or []
+        rows.append([r["dataset"], r["label"], f"{r['preset']} · {r['arch']}", r["patch_size"], _value(r.get("protocol")),
+                     f"{r['acc']:.1f} ({r['metric']})",
+                     " / ".join(f"{100 * pe[k]:.1f}" if pe.get(k) is not None else "–"
+                                for k in ("learned", "random", "centre")),
+                     f"{r['gflops_per_video']:.4g}",
+                     f"{min(p['gflops'] for p in exits):.3g}–{max(p['gflops'] for p in exits):.3g}" if exits else "–",
+                     f"`{r.get('checkpoint')}`", f"`{r.get('checkpoint_sha256')}`", _source_text(r.get("source"))])
+    return ("## Evaluated checkpoints\n\nCheckpoints scored with `adabench evaluate`: the final evaluation of a trained "
+            "run (whole validation split; learned / random / centre patches; the method's extras), on networks not "
+            "trained in this report's runs. They are listed here only, never pooled with or compared to the trained "
+            "runs above.\n\n"
+            + markdown_table(["dataset", "method", "preset · arch", "P", "protocol", "accuracy %",
+                              "learned / random / centre top-1 %", "GFLOPs/video", "early-exit GFLOPs",
+                              "checkpoint", "SHA-256", "source"], rows))
+
+
 def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
     if not skipped:
         return "## Skipped runs\n\nNone: every run directory found has a complete summary.json.\n"
@@ -126,21 +170,27 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     out = Path(out_dir)
     results, skipped = collect_results(runs_dir)
     csv_path, parquet_path = write_results(results, out)
-    df = runs_frame(results)
+    everything = runs_frame(results)
+    df, evaluated = everything, everything
+    if not everything.empty:
+        is_evaluated = everything["kind"] == "evaluated"
+        df, evaluated = everything[~is_evaluated].reset_index(drop=True), everything[is_evaluated]
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     pairs = comparison_pairs(sorted(set(df["method"]))) if not df.empty else []
     question = "; ".join(f"does {p.title} train faster and recognise better than {b.title}" for b, p in pairs)
     parts = [
         f"# adabench report: {question or 'the runs'}, here?\n",
-        f"Generated {now} from `{Path(runs_dir)}`: {len(df)} complete runs, {len(skipped)} skipped. "
+        f"Generated {now} from `{Path(runs_dir)}`: {len(df)} complete runs, {len(evaluated)} evaluated checkpoints, "
+        f"{len(skipped)} skipped. "
         f"All runs: [{csv_path.name}]({csv_path.name}), [{parquet_path.name}]({parquet_path.name}) "
         "(schema: docs/results-schema.md).\n",
     ]
     if df.empty:
-        parts.append("_No complete runs found._\n")
+        parts.append("_No complete runs found._\n" if evaluated.empty else "_No complete trained runs found._\n")
     sections = [(tuple(map(str, key)), sub.reset_index(drop=True)) for key, sub in groups(df)]
     for key, sub in sections:
         siblings = [setting_identity(s["identity"].iloc[0]) for k, s in sections if k[:3] == key[:3]]
         parts.append(_section(key, sub, out, exit_tol, throughput, differing(siblings)))
+    parts.append(_evaluated(evaluated))
     parts.append(_skipped(skipped))
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -168,8 +168,10 @@ class VideoDataset(Dataset):
             geo = train_geometry(h, w, spec.input_size, self.info.scales, self.flip, rng)
         else:
             geo = eval_geometry(h, w, spec.input_size, spec.resize)
-        clip = apply_geometry(raw, geo)
         t = len(focus)
+        # --protocol official: the glance clip gets its own crop and flip, as the official Sth-Sth/Jester code
+        separate = self.train and spec.independent_views and glance is not None
+        clip = apply_geometry(raw[:t] if separate else raw, geo)
         labels = torch.full((MAX_LABELS,), -1, dtype=torch.int64)
         labels[: len(rec.labels)] = torch.tensor(rec.labels, dtype=torch.int64)
         src = self.source_boxes(j, focus)
@@ -177,7 +179,10 @@ class VideoDataset(Dataset):
                  else map_boxes(torch.as_tensor(src, dtype=torch.float32), geo, (h, w)))
         item = {"frames": clip[:t], "label": labels[0].clone(), "labels": labels, "boxes": boxes,
                 "index": torch.tensor(j, dtype=torch.int64)}
-        if glance is not None:
+        if separate:
+            item["glance"] = apply_geometry(raw[t:], train_geometry(h, w, spec.input_size, self.info.scales,
+                                                                   self.flip, rng))
+        elif glance is not None:
             item["glance"] = clip[t:]
         return item
 

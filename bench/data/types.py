@@ -20,6 +20,8 @@ class ClipSpec:
     input_size: int = 224                # crop size of the frames given to the model
     resize: int = 256                    # eval: short side resized to this, then centre crop input_size
     frame_order: str = "time"            # or "coarse2fine" (V2's input order; a prefix covers the whole video)
+    independent_views: bool = False      # training: the glance clip gets its own crop and flip (the official
+                                         # Sth-Sth/Jester code's augmentation; --protocol official)
 
     def __post_init__(self) -> None:
         from bench.errors import UsageError

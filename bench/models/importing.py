@@ -257,14 +257,27 @@ def preset_from_dict(d: Mapping[str, Any]) -> Any:
     if unknown:
         raise UsageError(f"saved preset has fields this version does not know: {', '.join(unknown)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    if isinstance(values.get("train"), Mapping):
+        values["train"] = _train_params(values)
     try:
         return Preset(**values)
     except TypeError as e:
         raise UsageError(f"saved preset does not fit this version's Preset ({e})") from None
 
 
-def load_model(path: PathLike) -> AdaFocusNet:
-    """The network saved by ``save_model`` / ``import_official``, with its weights, in eval mode."""
+def _train_params(values: Mapping[str, Any]) -> Any:
+    """The method's own hyper-parameters (its registry entry's dataclass) from their saved mapping."""
+    from bench.methods import get_method
+    try:
+        method = get_method(str(values.get("method")))
+        default = method.params(values["name"], values["variant"], values["dataset"])
+        return dataclasses.replace(default, **values["train"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageError(f"saved preset: the {values.get('method')} parameters do not fit this version ({e})") from None
+
+
+def read_model(path: PathLike) -> Tuple[AdaFocusNet, Any, Dict[str, Any]]:
+    """(network in eval mode, its resolved ``Preset``, its source record) of a file ``save_model`` wrote."""
     obj = read_checkpoint(path)
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise UsageError(f"'{path}' is not an adabench model file (write one with import-checkpoint)")
@@ -274,7 +287,12 @@ def load_model(path: PathLike) -> AdaFocusNet:
         net.load_state_dict(obj["state_dict"], strict=True)
     except RuntimeError as e:
         raise UsageError(f"'{path}': weights do not fit the saved preset ({str(e).splitlines()[0]})") from None
-    return net.eval()
+    return net.eval(), preset, dict(obj.get("source") or {})
+
+
+def load_model(path: PathLike) -> AdaFocusNet:
+    """The network saved by ``save_model`` / ``import_official``, with its weights, in eval mode."""
+    return read_model(path)[0]
 
 
 def model_info(path: PathLike) -> Dict[str, Any]:
