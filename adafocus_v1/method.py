@@ -13,7 +13,8 @@ import torch
 from adafocus_v1 import official, params, rl
 from adafocus_v1.rewards import REWARDS
 from adafocus_v1.stage2 import rl_step
-from adafocus_v1.stages import STAGE_NAMES, StageSpec, apply_stage_modes, check_stage_modes, stage_specs
+from adafocus_v1.stages import (STAGE_NAMES, StageSpec, apply_stage_modes, check_stage_modes, stage_specs,
+                                 tie_fused_glance)
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench.driver import Stage
 from bench.methods import Method, Option, register_method
@@ -52,12 +53,18 @@ def _step(net: torch.nn.Module, spec: StageSpec, hp: params.V1Params, num_classe
     return step
 
 
+def _prepare(net: torch.nn.Module, spec: StageSpec) -> None:
+    apply_stage_modes(net, spec)
+    if spec.index > 0:  # f_G's head is frozen from stage 1 on, so the copy is the same every epoch
+        tie_fused_glance(net)
+
+
 def plan(ctx: Any) -> List[Stage]:
     net, preset, hp = ctx.net, ctx.preset, ctx.preset.train
     stages = []
-    for k, spec in sorted(stage_specs(hp).items()):
+    for k, spec in sorted(stage_specs(hp, preset.variant).items()):
         stages.append(Stage(
-            spec.name, spec.epochs, prepare=lambda spec=spec: apply_stage_modes(net, spec),
+            spec.name, spec.epochs, prepare=lambda spec=spec: _prepare(net, spec),
             optimizer=_optimizer(net, preset, spec), step=_step(net, spec, hp, ctx.data.num_classes),
             cosine=k != 2, grad_clip=None if k == 2 else preset.grad_clip, amp=preset.amp and k != 2,
             curve=k > 0,                                   # stage 0 has no classifier yet
@@ -69,7 +76,9 @@ def plan(ctx: Any) -> List[Stage]:
 def summary_extras(ctx: Any, results: Mapping[str, Any], flops: Any) -> Dict[str, Any]:
     hp = ctx.preset.train
     ran = "stage3" in ctx.state.clock.seconds
+    tuned = "focus.backbone" in stage_specs(hp, ctx.preset.variant)[3].trainable
     return {"rl": hp.rl_algorithm, "reward": hp.reward, "stage3_mode": hp.stage3 if ran else None,
+            "stage3_focus_trained": tuned if ran else None,
             "after_stage2": ctx.state.results.get("after_stage2"), "early_exit": None}
 
 

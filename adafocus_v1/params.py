@@ -91,8 +91,9 @@ def arch(d: Mapping[str, Any], preset_name: str, variant: str, arch_name: str) -
         return out
     tiny = preset_name == "tiny"
     if frame:
+        # f_L's stage-0 head is ResNet-50's own fc, with no dropout before it (V1a models/resnet.py)
         out.update(frame_order="time", policy_act="relu", policy_norm=False, classifier="gru",
-                   classifier_shared_head=True)
+                   classifier_shared_head=True, focus_fc_dropout=0.0)
         out.update(dict(policy_conv_channels=16, dropout=0.5) if tiny else
                    dict(policy_hidden=(1024,), policy_conv_channels=32, classifier_hidden=1024, dropout=0.8))
     else:

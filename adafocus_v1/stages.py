@@ -16,12 +16,19 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 
 Stage 0 trains f_G and f_L in the same epochs (their losses do not interact: each backbone has
 its own head and its own gradient), which costs the same as the original's two separate runs.
+
+As in the official code: in stage 3 f_L stays frozen (eval mode, so its BatchNorm statistics do not
+drift) when its learning rate is 0, whatever the mode (the Sth-Sth scripts' ``backbone_lr=0``). In the
+video variant (Sth-Sth/Jester) the glance half of the fused prediction is f_G's own head from stage 0,
+frozen (the official fusion adds the frozen glancer's classifier logits): stages 1-3 train only the
+focus half (``classifier.focus_fc``), and ``tie_fused_glance`` copies f_G's head into the glance half.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
+import torch
 from torch import nn
 
 
@@ -40,25 +47,34 @@ class StageSpec:
     lrs: Dict[str, float]               # module path -> lr (SGD stages); {"policy": lr} for stage 2
 
 
-def stage_specs(hp: Any) -> Dict[int, StageSpec]:
+def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
     """The four stages from V1's hyper-parameters (``adafocus_v1.params.V1Params``).
 
     ``hp.stage3``: ``paper`` (f_L + f_C, the paper's Table 1) or ``official`` (f_C only, what the released
-    code does).
+    code does); f_L stays frozen when ``hp.stage3_backbone_lr`` is 0. ``variant`` "video": f_C is the focus
+    half of the fused classifier only (the glance half is f_G's frozen head).
     """
     focus_body = "focus.backbone"
-    s3_trainable = (focus_body, "classifier") if hp.stage3 == "paper" else ("classifier",)
-    s3_lrs = {"classifier": hp.stage3_fc_lr}
-    if hp.stage3 == "paper":
-        s3_lrs[focus_body] = hp.stage3_backbone_lr
+    fc = "classifier.focus_fc" if variant == "video" else "classifier"
+    tune_focus = hp.stage3 == "paper" and hp.stage3_backbone_lr > 0
+    s3_trainable = (focus_body, fc) if tune_focus else (fc,)
+    s3_lrs = {fc: hp.stage3_fc_lr, **({focus_body: hp.stage3_backbone_lr} if tune_focus else {})}
+    # focus.feature_dropout (no parameters): the dropout on f_L's features before f_C trains with f_L in stage 1
     return {
         0: StageSpec(0, "stage0", ("glance", "focus"), hp.pretrain_epochs,
                      {"glance": hp.pretrain_lr, "focus": hp.pretrain_lr}),
-        1: StageSpec(1, "stage1", (focus_body, "classifier"), hp.stage1_epochs,
-                     {focus_body: hp.stage1_backbone_lr, "classifier": hp.stage1_fc_lr}),
+        1: StageSpec(1, "stage1", (focus_body, "focus.feature_dropout", fc), hp.stage1_epochs,
+                     {focus_body: hp.stage1_backbone_lr, fc: hp.stage1_fc_lr}),
         2: StageSpec(2, "stage2", ("policy",), hp.stage2_epochs, {"policy": hp.policy_lr}),
         3: StageSpec(3, "stage3", s3_trainable, hp.stage3_epochs, s3_lrs),
     }
+
+
+def tie_fused_glance(net: nn.Module) -> None:
+    """Video variant: the fused classifier's glance half := f_G's own head (frozen after stage 0)."""
+    if getattr(net, "variant", None) == "video":
+        with torch.no_grad():
+            net.classifier.glance_fc.load_state_dict(net.glance.head.state_dict())
 
 
 def _is_under(name: str, paths: Tuple[str, ...]) -> bool:

@@ -2,8 +2,9 @@
 
 Per forward pass (V2 code, §3.1 of the facts): cross-entropy of the classifier at
 every step (label repeated over steps) plus, with auxiliary supervision, a
-frame-wise cross-entropy on the glance and the focus networks' own heads, all with
-equal weight. With diversity augmentation the step also runs a pass with uniformly
+cross-entropy on the glance and the focus networks' own heads, all with equal
+weight: frame-wise in the ActivityNet-style variant, on the segment-averaged
+logits in the Sth-Sth/Jester variant (each TSN's consensus output). With diversity augmentation the step also runs a pass with uniformly
 random patch locations and the loss is the mean of both passes. Stop-gradient is
 applied inside the network (``detach_glance``); it does not change the loss terms.
 """
@@ -22,17 +23,26 @@ def _framewise_ce(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.reshape(b * t, k).float(), labels.repeat_interleave(t))
 
 
-def pass_loss(out: Mapping[str, Tensor], labels: Tensor, *, aux_supervision: bool) -> Dict[str, Tensor]:
+def _segment_ce(logits: Tensor, labels: Tensor) -> Tensor:
+    """CE of the segment-averaged logits (TSN consensus). logits [B, T, K], labels [B]."""
+    return F.cross_entropy(logits.float().mean(1), labels)
+
+
+def pass_loss(out: Mapping[str, Tensor], labels: Tensor, *, aux_supervision: bool,
+              segment_average: bool = False) -> Dict[str, Tensor]:
     """Loss terms of one forward pass of ``AdaFocusNet``.
 
     out: the network's output dict (``logits`` [B, T, K]; ``glance_logits`` [B, Tg, K] and
     ``focus_logits`` [B, T, K] are used only with auxiliary supervision). labels [B] int64.
-    Returns {"classifier", ["glance", "focus"], "total"} as 0-dim tensors.
+    ``segment_average`` (the video variant): the auxiliary heads' logits are averaged over their frames
+    before the CE, as the official Sth-Sth/Jester code scores its TSNs' auxiliary outputs; otherwise
+    (ActivityNet-style) every frame is scored. Returns {"classifier", ["glance", "focus"], "total"}.
     """
     parts = {"classifier": _framewise_ce(out["logits"], labels)}
     if aux_supervision:
-        parts["glance"] = _framewise_ce(out["glance_logits"], labels)
-        parts["focus"] = _framewise_ce(out["focus_logits"], labels)
+        aux_ce = _segment_ce if segment_average else _framewise_ce
+        parts["glance"] = aux_ce(out["glance_logits"], labels)
+        parts["focus"] = aux_ce(out["focus_logits"], labels)
     parts["total"] = torch.stack(list(parts.values())).sum()
     return parts
 

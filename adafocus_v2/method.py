@@ -18,10 +18,16 @@ EXIT_TRAIN_VIDEOS = 20000
 OFFICIAL_SUBSET_DATASETS = ("minik",)
 
 
-def lr_ratios(hp: params.V2Params) -> Dict[str, float]:
-    """Parameter-name prefix -> lr ratio (V2 scripts: glance 0.5, policy 0.1 or 0.01, classifier 5)."""
-    return {"glance": hp.glance_lr_ratio, "focus": hp.focus_lr_ratio, "policy": hp.policy_lr_ratio,
-            "classifier": hp.classifier_lr_ratio}
+def lr_ratios(hp: params.V2Params, variant: str = "frame") -> Dict[str, float]:
+    """Parameter-name prefix -> lr ratio (V2 scripts: glance 0.5, policy 0.1 or 0.01, classifier 5).
+
+    Video variant: the fused heads are the TSNs' ``new_fc``, which the official Sth-Sth code optimises with
+    their network (``global_CNN`` at the glance ratio, ``local_CNN`` at 1), not as a classifier group."""
+    ratios = {"glance": hp.glance_lr_ratio, "focus": hp.focus_lr_ratio, "policy": hp.policy_lr_ratio,
+              "classifier": hp.classifier_lr_ratio}
+    if variant == "video":
+        ratios.update({"classifier.glance_fc": hp.glance_lr_ratio, "classifier.focus_fc": hp.focus_lr_ratio})
+    return ratios
 
 
 def plan(ctx: Any) -> List[Stage]:
@@ -34,7 +40,8 @@ def plan(ctx: Any) -> List[Stage]:
         net.train()
 
     def optimizer() -> Any:
-        return make_sgd(net, base_lr=hp.lr, weight_decay=p.weight_decay, ratios=lr_ratios(hp), momentum=p.momentum)
+        return make_sgd(net, base_lr=hp.lr, weight_decay=p.weight_decay, ratios=lr_ratios(hp, p.variant),
+                        momentum=p.momentum)
 
     def step(batch: Dict[str, Any], update: Any) -> Dict[str, Any]:
         parts = objective(batch["frames"], batch.get("glance"), batch["label"])

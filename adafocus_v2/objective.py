@@ -5,7 +5,8 @@ Wrapping both passes in a single ``forward`` lets DistributedDataParallel see th
 place:
 
 - stop-gradient: ``detach_glance`` on the policy pass (the glance maps enter pi detached);
-- auxiliary supervision: ``aux`` heads on and their frame-wise CE terms in the loss;
+- auxiliary supervision: ``aux`` heads on and their CE terms in the loss (frame-wise; on the
+  segment average in the video variant, as the official Sth-Sth/Jester code);
 - diversity augmentation: a second pass with uniformly random patch locations (one per frame
   in the frame variant, one per video in the video variant); the loss is the mean of the
   two passes. The random pass reuses the policy pass's glance features (the glance sees the
@@ -39,10 +40,12 @@ class V2Objective(nn.Module):
                 ) -> Dict[str, torch.Tensor]:
         out = self.net(frames, glance, patch_mode="policy", detach_glance=self.stop_gradient,
                        aux=self.aux_supervision)
-        policy = pass_loss(out, labels, aux_supervision=self.aux_supervision)
+        video = self.net.variant == "video"
+        policy = pass_loss(out, labels, aux_supervision=self.aux_supervision, segment_average=video)
         random = None
         if self.diversity:
-            random = pass_loss(self.random_pass(frames, out), labels, aux_supervision=self.aux_supervision)
+            random = pass_loss(self.random_pass(frames, out), labels, aux_supervision=self.aux_supervision,
+                               segment_average=video)
         return combine_passes(policy, random)
 
     def random_pass(self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -73,6 +73,11 @@ class Preset:
     tsn_detach: bool = False           # TSN: fused heads on detached features
     dropout: float                     # before the classifier heads
     fc_dropout: float                  # before the auxiliary per-frame heads on f_G and f_L
+    focus_fc_dropout: Optional[float] = None  # f_L's auxiliary head only (None: fc_dropout)
+    feature_dropout: float = 0.0       # on f_G's and f_L's pooled features, one mask for every head reading them
+                                       # (TSN: the fused and the auxiliary head share it)
+    head_init_std: Optional[float] = None  # auxiliary and fused heads: weight ~ N(0, std), bias 0 (TSN's init;
+                                           # None: nn.Linear's default)
     # ---- SGD settings every method's SGD stages use
     momentum: float = 0.9
     weight_decay: float
@@ -120,7 +125,10 @@ def _video_paper() -> Dict[str, Any]:
                 patch_size=128, **IMAGENET,
                 policy_type="video", policy_hidden=(1024, 512), policy_conv_channels=64, policy_norm=True,
                 policy_act="tanh", grid_n=7, classifier="tsn", classifier_hidden=0, tsn_detach=True,
-                dropout=0.5, fc_dropout=0.5, weight_decay=5e-4, grad_clip=20.0)
+                # TSN: dropout 0.5 replaces the backbone's classifier, so the fused (new_fc) and auxiliary
+                # (new_new_fc) heads read one dropped feature; both heads start at N(0, 0.001) (facts §1.5)
+                dropout=0.0, fc_dropout=0.0, feature_dropout=0.5, head_init_std=0.001,
+                weight_decay=5e-4, grad_clip=20.0)
 
 
 def _tiny(variant: str) -> Dict[str, Any]:
@@ -246,13 +254,15 @@ def _validate(p: Preset) -> None:
         bad.append(f"glance_frames={p.glance_frames}")
     if bad:
         raise UsageError(f"preset field(s) {', '.join(bad)}: expected a positive integer")
-    for k in ("dropout", "fc_dropout"):
-        if not 0.0 <= getattr(p, k) < 1.0:
+    for k in ("dropout", "fc_dropout", "focus_fc_dropout", "feature_dropout"):
+        if getattr(p, k) is not None and not 0.0 <= getattr(p, k) < 1.0:
             raise UsageError(f"preset field {k}={getattr(p, k)}: expected a probability in [0, 1)")
     if p.weight_decay < 0 or p.momentum < 0 or (p.grad_clip is not None and p.grad_clip <= 0):
         raise UsageError("preset fields weight_decay and momentum must be >= 0 and grad_clip > 0 (or null)")
     if not 0 < p.patch_size <= p.input_size:
         raise UsageError(f"patch size {p.patch_size} must be in 1..{p.input_size} (the frame size)")
+    if p.head_init_std is not None and not p.head_init_std > 0:
+        raise UsageError(f"preset field head_init_std={p.head_init_std}: expected a positive std (or null)")
     if p.policy_head == "categorical" and p.grid_n < 2:
         raise UsageError(f"grid_n must be >= 2, got {p.grid_n}")
 

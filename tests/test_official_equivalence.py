@@ -204,9 +204,7 @@ def _official_v2_step(variant: str, glance_arch: str, frames, clips, labels, tmp
 V2_STEP_CASES = [
     pytest.param("frame", "mbv2", id="frame-mbv2"),
     pytest.param("frame", "res50", id="frame-res50"),
-    pytest.param("video", "mbv2", id="video", marks=pytest.mark.xfail(strict=True, reason=(
-        "known departure, issue 10 item 5: our auxiliary CE is per frame, the official Sth-Sth code applies "
-        "it to segment-averaged logits (classifier gradients already agree)"))),
+    pytest.param("video", "mbv2", id="video"),
 ]
 
 

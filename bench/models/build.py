@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
+import torch
 from torch import nn
 
 from bench.models.backbones import create_backbone
-from bench.models.classifiers import GRUClassifier, PoolingClassifier, TSNAverage
+from bench.models.classifiers import AuxHead, GRUClassifier, PoolingClassifier, TSNAverage
 from bench.models.network import AdaFocusNet, FocusNet, GlanceNet
 from bench.models.policies import RecurrentPolicy, VideoPolicy
 
@@ -49,13 +50,26 @@ def build_network(preset: Any, num_classes: Optional[int] = None) -> AdaFocusNet
     glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
                                        shift_div=p.shift_div, option="glance_pretrained"),
                        num_classes, p.glance_size, p.fc_dropout, align_corners=p.glance_align_corners,
-                       antialias=p.glance_antialias)
+                       antialias=p.glance_antialias, feature_dropout=p.feature_dropout)
     focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,
                                      shift_div=p.shift_div, option="focus_pretrained"),
-                     num_classes, p.fc_dropout)
+                     num_classes, p.fc_dropout if p.focus_fc_dropout is None else p.focus_fc_dropout,
+                     feature_dropout=p.feature_dropout)
     policy = _policy(p, glance)
     classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
-    return AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)
+    net = AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)
+    if p.head_init_std is not None:
+        init_heads(net, p.head_init_std)
+    return net
+
+
+def init_heads(net: nn.Module, std: float) -> None:
+    """Every linear head (auxiliary and TSN fused): weight ~ N(0, std), bias 0, as TSN initialises new_fc."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, AuxHead):
+                m.fc.weight.normal_(0.0, std)
+                m.fc.bias.zero_()
 
 
 def without_weight_files(preset: Any) -> Any:

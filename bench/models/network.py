@@ -33,13 +33,17 @@ class GlanceNet(nn.Module):
     The "res50 glance" is ResNet-50 on the frame resized to 96x96. The resize uses plain bilinear
     interpolation with ``align_corners`` as given (True in the V2 code) and ``antialias`` off by
     default (what the papers did, and what fvcore counts).
-    forward(x [N,3,H,W]) -> (fmap [N,C,h,w], pooled [N,C]); ``head(pooled)`` -> [N,K].
+    forward(x [N,3,H,W]) -> (fmap [N,C,h,w], pooled [N,C]) (pooled after ``feature_dropout``);
+    ``head(pooled)`` -> [N,K].
     """
 
     def __init__(self, backbone: Backbone, num_classes: int, glance_size: Optional[int] = None,
-                 dropout: float = 0.0, align_corners: bool = True, antialias: bool = False) -> None:
+                 dropout: float = 0.0, align_corners: bool = True, antialias: bool = False,
+                 feature_dropout: float = 0.0) -> None:
         super().__init__()
         self.backbone = backbone
+        # on the pooled feature, before every head that reads it (TSN: one mask for the fused and the aux head)
+        self.feature_dropout = nn.Dropout(feature_dropout)
         self.head = AuxHead(backbone.out_channels, num_classes, dropout)
         self.glance_size, self.align_corners, self.antialias = glance_size, align_corners, antialias
         self.out_channels = backbone.out_channels
@@ -61,7 +65,8 @@ class GlanceNet(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        return self.backbone(self.resize(x))
+        fmap, pooled = self.backbone(self.resize(x))
+        return fmap, self.feature_dropout(pooled)
 
     def map_size(self, frame_size: int) -> int:
         """Side of the feature map this network gives for ``frame_size`` frames."""
@@ -71,8 +76,8 @@ class GlanceNet(nn.Module):
 class FocusNet(GlanceNet):
     """Backbone on the patch + auxiliary head (no resize)."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, dropout: float = 0.0) -> None:
-        super().__init__(backbone, num_classes, None, dropout)
+    def __init__(self, backbone: Backbone, num_classes: int, dropout: float = 0.0, feature_dropout: float = 0.0) -> None:
+        super().__init__(backbone, num_classes, None, dropout, feature_dropout=feature_dropout)
 
 
 class AdaFocusNet(nn.Module):
