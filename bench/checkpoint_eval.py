@@ -115,7 +115,7 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
     from bench.data import resolve_data_root
     from bench.methods import get_method
     from bench.runner import RunContext, build_data, evaluation_summary
-    from bench.runtime import start_process
+    from bench.runtime import cpu_threads, local_world_size, start_process
 
     loaded = load_any_checkpoint(path)
     _check_fits(loaded, dataset)
@@ -128,6 +128,8 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
                     protocol=protocol, progress=False, quiet=True)
     env = start_process(device, seed, deterministic=False)
     data = build_data(cfg, preset, env, train=False)
+    if env.device.type == "cpu":  # as a run's final evaluation: this rank's free cores
+        torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
     if data.num_classes != loaded.num_classes:
         raise UsageError(f"--dataset {dataset} at {data.root} has {data.num_classes} classes; the checkpoint's "
                          f"classifier has {loaded.num_classes}")

@@ -58,3 +58,11 @@ def test_a_method_module_that_does_not_import_is_one_line(value):
                        text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().startswith("error: ADABENCH_METHODS") \
         and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_import_checkpoint_of_a_method_without_an_importer_is_one_line(tmp_path):
+    src = tmp_path / "ckpt.pth.tar"
+    src.write_bytes(b"not read")
+    r = _cli("import-checkpoint", str(src), "--method", "toy", "--dataset", "synthetic", "--out", str(tmp_path / "o.pt"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--method toy" in r.stderr and "no importer" in r.stderr and not (tmp_path / "o.pt").exists()

@@ -260,6 +260,53 @@ def test_v2_training_step_matches_official(variant, glance_arch, frames, video_c
     assert worst["glance"] < 10 * TOL  # not asked for; depthwise-conv backward rounds a little more
 
 
+# ----------------------------------------------------------------------------- optimiser groups and head init
+SCRIPT_RATIOS = {"frame": dict(global_lr_ratio=0.5, stn_lr_ratio=0.1, classifier_lr_ratio=5.0),
+                 "video": dict(global_lr_ratio=0.5, stn_lr_ratio=0.01)}   # the official training scripts
+
+
+@pytest.mark.parametrize("variant", ["frame", "video"])
+def test_v2_lr_ratio_of_every_parameter_matches_official(variant, tmp_path, monkeypatch):
+    """Every parameter's lr ratio in our SGD groups equals the one the official ``get_optim_policies`` gives
+    it (the paper preset's ratios), e.g. the Sth-Sth fused glance head (TSN new_fc) at the glance ratio."""
+    from adafocus_v2.method import lr_ratios
+    from bench.models import build_network, without_weight_files
+    from bench.models.importing import convert_state
+    from bench.training import make_sgd
+
+    folder = oc.official_folder("v2", variant)
+    with oc.official_code(folder, monkeypatch):
+        torch.manual_seed(0)
+        args = oc.ns(**SCRIPT_RATIOS[variant])
+        if variant == "frame":
+            theirs = oc.build_v2_frame("mbv2", T, 200, 128)
+            groups = theirs.get_optim_policies(args)
+        else:
+            import main
+            theirs = oc.build_v2_video(TG, 174, 144)
+            monkeypatch.setattr(main, "args", args, raising=False)  # the official method reads a global
+            groups = theirs.get_optim_policies()
+        ratio = {id(p): g["lr_mult"] for g in groups for p in g["params"]}
+        theirs_ratio = {n: torch.full_like(p, ratio[id(p)]) for n, p in theirs.named_parameters()}
+        new_heads = [theirs.global_CNN.new_fc, theirs.local_CNN.new_new_fc] if variant == "video" else []
+    dataset, extra = ("actnet", {"frames": T}) if variant == "frame" else ("sthv1", {"frames": TF, "glance_frames": TG})
+    preset = v2_official.paper_preset(dataset, overrides=extra)
+    ours = build_network(without_weight_files(preset))
+    opt = make_sgd(ours, base_lr=1.0, weight_decay=0.0, ratios=lr_ratios(preset.train, preset.variant))
+    our_ratio = {id(p): g["lr_ratio"] for g in opt.param_groups for p in g["params"]}
+    mapped, _ = convert_state(theirs_ratio, v2_official.official_layout(preset),
+                              {n: p for n, p in ours.named_parameters()}, "official lr ratios")
+    wrong = [n for n, p in ours.named_parameters() if not torch.all(mapped[n] == our_ratio[id(p)])]
+    print(f"\n[official equivalence] V2 {variant} lr ratios: {len(wrong)} of "
+          f"{len(list(ours.parameters()))} parameters differ")
+    assert wrong == []
+    for head in new_heads:  # TSN's new heads: N(0, 0.001), bias 0, in both code bases
+        assert float(head.bias.abs().max()) == 0 and abs(float(head.weight.std()) - 1e-3) < 1e-4
+    if variant == "video":
+        for head in (ours.glance.head, ours.focus.head, ours.classifier.glance_fc, ours.classifier.focus_fc):
+            assert float(head.fc.bias.abs().max()) == 0 and abs(float(head.fc.weight.std()) - 1e-3) < 1e-4
+
+
 # ----------------------------------------------------------------------------- backbone weight files
 def test_official_imagenet_and_res50_glance_files_load(tmp_path, monkeypatch):
     """The V2 code's MobileNetV2 ImageNet file layout (tonylins) and the layout of its 96x96 ResNet-50
