@@ -20,7 +20,7 @@ class V2Params:
     lr: float                        # base lr (f_L); the others scale it by their ratio
     glance_lr_ratio: float           # f_G and its head
     policy_lr_ratio: float           # pi
-    classifier_lr_ratio: float       # f_C
+    classifier_lr_ratio: float       # f_C (frame variant; the video variant's fused heads take their network's)
     focus_lr_ratio: float = 1.0      # f_L and its head
     aux_supervision: bool = True     # frame-wise CE on the glance and focus heads (--no-aux)
     diversity: bool = True           # a second pass on uniformly random patches (--no-diversity)
@@ -40,7 +40,7 @@ def params(preset_name: str, variant: str, dataset: str) -> V2Params:
         return V2Params(epochs=50, batch_size=48 if minik else 32, lr=0.003 if minik else 0.002,
                         glance_lr_ratio=0.5, policy_lr_ratio=0.1, classifier_lr_ratio=5.0)
     return V2Params(epochs=50, batch_size=32, lr=0.01, glance_lr_ratio=0.5, policy_lr_ratio=0.01,
-                    classifier_lr_ratio=1.0)  # Sth-Sth / Jester scripts
+                    classifier_lr_ratio=1.0)  # Sth-Sth / Jester scripts (no classifier group there)
 
 
 def with_epochs(p: V2Params, epochs: int) -> V2Params:
