@@ -78,6 +78,7 @@ METHOD = register_method(Method(
     description="ICCV 2021: pre-training, then random patches, an RL-trained patch policy, and fine-tuning",
     params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
     summary_extras=summary_extras, stage_names=STAGE_NAMES, flops_aux_heads=False,
+    tunable=("policy_lr",),  # Adam lr of pi in stage 2 (RL)
     options=(
         Option("--rl", "rl_algorithm", "AdaFocusV1 stage-2 algorithm (default ppo, the original's).",
                choices=rl.ALGORITHMS),

@@ -39,6 +39,15 @@ class RunConfig:
     quiet: bool = False             # no per-epoch console lines
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
+    # > 0: train on the rest of the train split and evaluate on this fraction of it instead of val
+    # (bench.data.holdout; `adabench tune` scores candidates this way, never on val)
+    holdout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.holdout) < 1.0:
+            from bench.errors import UsageError
+
+            raise UsageError(f"--holdout {self.holdout}: expected a fraction of the training split in [0, 1)")
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -59,6 +68,8 @@ class RunConfig:
         """What defines *what* is computed: the options (without presentation) and the resolved preset."""
         d = {k: v for k, v in self.to_dict().items() if k not in PRESENTATION}
         d["shared_init"] = self.init_state is not None
+        if not self.holdout:  # runs without a holdout keep the hashes (run directory names) they had before it
+            del d["holdout"]
         d["preset"] = self.resolve_preset().to_dict()
         return d
 

@@ -49,6 +49,8 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "epochs": ("int", "--epochs given to the run (config.yaml); missing = the preset's schedule"),
     "overrides": ("json", "every --set override, {field: value} (config.yaml)"),
     "skip_bad": ("bool", "--skip-bad: unreadable items replaced (config.yaml)"),
+    "holdout": ("float", "fraction of the train split held out and evaluated on instead of val (`adabench tune`; "
+                         "config.yaml); missing = val"),
     "protocol": ("str", "evaluation protocol, when the run records one (config.yaml or manifest.json)"),
     "precision": ("str", "numeric precision, when the run records one (manifest.json or config.yaml)"),
     "git_commit": ("str", "code version: the git commit the run trained with (manifest.json)"),
@@ -82,7 +84,7 @@ RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuratio
 # configuration columns -> the identity keys they show (first present wins)
 IDENTITY_COLUMNS = {
     "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),
-    "skip_bad": ("run.skip_bad",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
+    "skip_bad": ("run.skip_bad",), "holdout": ("run.holdout",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
     "precision": ("manifest.precision", "run.precision", "preset.precision"),
     "git_commit": ("manifest.git_commit",), "git_dirty": ("manifest.git_dirty",),
 }

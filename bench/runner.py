@@ -3,7 +3,8 @@
 The same for every method: data -> network (the matched experiment's shared initial weights) -> the
 method's stages under ``bench.driver.Driver`` (resumable) -> evaluation with learned / random / centre
 patches on the whole validation split -> FLOPs -> the method's own summary keys -> ``summary.json``
-(written last, and only once the method's last stage has run).
+(written last, and only once the method's last stage has run). With ``RunConfig.holdout`` the held-out part
+of the training split takes the validation split's place (``bench.data.holdout``; summary ``eval_split``).
 """
 from __future__ import annotations
 
@@ -61,10 +62,19 @@ class RunData:
     num_workers: int
     make: Callable[[str, bool], Any]
     loader: Callable[[Any, bool], Any]
+    holdout: Optional[Dict[str, Any]] = None  # the held-out split that replaces val (RunConfig.holdout), if any
+
+    @property
+    def eval_split(self) -> str:
+        return "val" if self.holdout is None else "holdout"
 
     def train_eval_loader(self, max_videos: int) -> Any:
         ds = self.make("train", False)
         self.datasets.append(ds)
+        if self.holdout is not None:  # the videos trained on, never the held-out ones
+            from bench.data.holdout import subset
+
+            ds = subset(ds, self.holdout["train_indices"])
         return self.loader(even_subset(ds, max_videos), False)
 
 
@@ -87,10 +97,30 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv) -> RunData:
         return make_loader(ds, preset.batch_size, train=train, num_workers=workers, seed=cfg.seed,
                            distributed=env.distributed)
 
-    train_ds, val_ds = make("train", True), make("val", False)
+    train_ds = make("train", True)
+    holdout = None
+    if cfg.holdout:
+        train_ds, val_ds, holdout = _hold_out(make, train_ds, cfg.holdout)
+        datasets = [train_ds.dataset, val_ds.dataset]
+    else:
+        val_ds = make("val", False)
+        datasets = [train_ds, val_ds]
     return RunData(loader(train_ds, True), loader(val_ds, False), loader(even_subset(val_ds, CURVE_VIDEOS), False),
-                   train_ds.num_classes, bool(train_ds.multilabel), [train_ds, val_ds], Path(root), workers,
-                   make, loader)
+                   train_ds.num_classes, bool(train_ds.multilabel), datasets, Path(root), workers,
+                   make, loader, holdout)
+
+
+def _hold_out(make: Callable[[str, bool], Any], train_ds: Any, fraction: float) -> tuple:
+    """(train', the holdout read with the evaluation transform, its record): the holdout replaces val."""
+    from bench.data.holdout import HOLDOUT_SEED, holdout_split, item_labels, subset
+
+    keep, held = holdout_split(item_labels(train_ds), fraction)
+    eval_ds = make("train", False)
+    if len(eval_ds) != len(train_ds):
+        raise RuntimeError("the train split read twice has different lengths; the holdout would not line up")
+    info = {"fraction": fraction, "seed": HOLDOUT_SEED, "train_videos": len(keep), "holdout_videos": len(held),
+            "train_indices": keep}
+    return subset(train_ds, keep), subset(eval_ds, held), info
 
 
 @dataclass
@@ -188,7 +218,8 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
                 "torch_threads": torch.get_num_threads(), "initial_state": shared,
-                "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train)}))
+                "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train),
+                **_holdout_manifest(data)}))
         reset_peak_memory(env.device)
         driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
                         evaluate_curve=_curve_fn(ctx), evaluate_end=_end_fn(ctx),
@@ -204,6 +235,13 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
                 run.write_summary(summary)
         barrier(env)
         return summary
+
+
+def _holdout_manifest(data: RunData) -> Dict[str, Any]:
+    """The held-out split for manifest.json: fraction, seed, sizes (the indices are implied by them)."""
+    if data.holdout is None:
+        return {}
+    return {"holdout": {k: v for k, v in data.holdout.items() if k != "train_indices"}}
 
 
 def _summary(ctx: RunContext, driver: Any, stages: List[Any]) -> Dict[str, Any]:
@@ -228,7 +266,7 @@ def _summary(ctx: RunContext, driver: Any, stages: List[Any]) -> Dict[str, Any]:
         "method_title": method.title, "variant": method.variant(preset.train),
         "params": dataclasses.asdict(preset.train), "stages_run": [s.name for s in ran],
         "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
-        "stage_results": state.results,
+        "stage_results": state.results, "eval_split": ctx.data.eval_split,
     })
     summary.update(method.summary_extras(ctx, results, flops))
     return summary
