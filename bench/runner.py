@@ -314,19 +314,24 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
 GATE_RUNS_DIR = "runs-check"
 
 
-def run_gate_experiment(methods: List[str], echo: Callable[[str], None] = print) -> str:
-    """Train the small matched experiment the regression gate compares (``methods`` on the synthetic
-    benchmark, tiny preset) afresh into ``runs-check/<UTC time>/`` (a gate must not reuse runs made by older
-    code); returns that directory."""
+def run_gate_experiment(baseline: Dict[str, Any], echo: Callable[[str], None] = print, *,
+                        data_root: Optional[str] = None, device: str = "auto", workers: Optional[int] = None) -> str:
+    """Re-train the runs a regression baseline was made from (its methods, variants, overrides and every one
+    of its seeds: ``bench.regression.gate_configs``) afresh into a new ``runs-check/<UTC time>/`` (a gate must
+    not reuse runs made by older code); returns that directory."""
     import datetime
 
-    from bench.data import resolve_data_root
-    from bench.experiment import plan_runs
+    from bench.regression import baseline_seeds, gate_configs
 
-    root = str(resolve_data_root("synthetic"))
-    runs_dir = f"{GATE_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
-    echo(f"check: training the matched tiny experiment into {runs_dir}")
-    base = RunConfig(method=methods[0], dataset="synthetic", data_root=root, preset="tiny", arch="matched", seed=0,
-                     runs_dir=runs_dir, progress=False, quiet=True)
-    run_all(plan_runs(base, methods), echo)
+    stamp = f"{GATE_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
+    runs_dir, k = stamp, 1
+    while Path(runs_dir).exists():  # two checks in one second never share (and so reuse) runs
+        k += 1
+        runs_dir = f"{stamp}-{k}"
+    configs = gate_configs(baseline, runs_dir, data_root=data_root, device=device, workers=workers)
+    echo(f"check: training the baseline's {len(configs)} runs (seeds {', '.join(map(str, baseline_seeds(baseline)))})"
+         f" into {runs_dir}")
+    for i, cfg in enumerate(configs, 1):
+        echo(f"check: run {i}/{len(configs)}: {cfg.method} seed {cfg.seed}")
+        run_all([cfg], echo)
     return runs_dir
