@@ -98,7 +98,8 @@ def write_tuning(rec: Mapping[str, Any], out_dir: Any) -> List[Path]:
 def _run_params(df: pd.DataFrame, method: str) -> List[Dict[str, Any]]:
     out = []
     for ident in df.loc[df["method"] == method, "identity"]:
-        train = json.loads(ident).get("preset.train") if isinstance(ident, str) else None
+        ident = json.loads(ident) if isinstance(ident, str) else ident
+        train = ident.get("preset.train") if isinstance(ident, Mapping) else None
         if isinstance(train, dict):
             out.append(train)
     return out
@@ -114,8 +115,9 @@ def _uses(df: pd.DataFrame, rec: Mapping[str, Any]) -> str:
         for f, want in info["winner"]["values"].items():
             have = sorted({p.get(f) for p in params}, key=str)
             same = all(isinstance(v, (int, float)) and abs(v - want) <= 1e-9 * abs(want) for v in have)
-            parts.append(f"{info['title']} {f} = {', '.join(map(str, have))} "
-                         + ("(the winner)" if same else f"(not the winner {want:g})"))
+            verdict = ("several values, e.g. the sweep's own runs" if len(have) > 1 else
+                       "the winner" if same else f"not the winner {want:g}")
+            parts.append(f"{info['title']} {f} = {', '.join(map(str, have))} ({verdict})")
     return ("These runs use: " + "; ".join(parts) + ".") if parts else ""
 
 
