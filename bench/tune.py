@@ -181,10 +181,10 @@ def pick_winners(rows: List[Dict[str, Any]], factors: Sequence[float]) -> Dict[s
     return winners
 
 
-def _holdout_record(done: List[Tuple[Candidate, Dict[str, Any]]]) -> Dict[str, Any]:
+def _manifest(done: List[Tuple[Candidate, Dict[str, Any]]]) -> Dict[str, Any]:
+    """The first run's manifest.json: the held-out split and the code version the sweep ran."""
     run_dir = done[0][1].get("run_dir")
-    manifest = io.read_json(Path(run_dir) / "manifest.json") if run_dir else {}
-    return dict(manifest.get("holdout") or {})
+    return dict(io.read_json(Path(run_dir) / "manifest.json")) if run_dir else {}
 
 
 def tuning_command(spec: TuneSpec, out: str) -> str:
@@ -216,7 +216,7 @@ def run_tuning(spec: TuneSpec, out: str, echo: Callable[[str], None] = print) ->
     order = {m: i for i, m in enumerate(spec.methods)}
     rows = sorted(_rows(done), key=lambda r: (order[r["method"]], r["factors"]))
     winners = pick_winners(rows, spec.factors)
-    first = plans[0][1]
+    first, manifest = plans[0][1], _manifest(done)
     preset = first.resolve_preset()
     methods = {}
     for m, cfg in bases.items():
@@ -227,8 +227,9 @@ def run_tuning(spec: TuneSpec, out: str, echo: Callable[[str], None] = print) ->
         "format": FORMAT, "dataset": first.dataset, "preset": first.preset, "arch": first.arch,
         "variant": preset.variant, "patch_size": preset.patch_size, "epochs": spec.base.epochs,
         "overrides": dict(spec.base.overrides), "seeds": list(dict.fromkeys(spec.seeds)),
-        "factors": sorted(set(spec.factors)), "holdout": _holdout_record(done),
-        "metric": score_of(done[0][1])[0], "command": tuning_command(spec, out), "methods": methods,
+        "factors": sorted(set(spec.factors)), "holdout": dict(manifest.get("holdout") or {}),
+        "metric": score_of(done[0][1])[0], "command": tuning_command(spec, out),
+        "git_commit": manifest.get("git_commit"), "git_dirty": manifest.get("git_dirty"), "methods": methods,
         "candidates": rows,
     }
 

@@ -39,14 +39,15 @@ def procedure_text(rec: Mapping[str, Any]) -> str:
     fields = "; ".join(f"{m['title']} {', '.join(m['tunable'])}" for m in rec["methods"].values())
     n = len(rec["candidates"]) // max(1, len(rec["methods"]))
     epochs = "the preset's epochs" if rec.get("epochs") is None else f"`--epochs {rec['epochs']}`"
+    metric = METRIC_NAMES.get(rec["metric"], rec["metric"])
     return (
         f"Tuned symmetrically with `adabench tune` ({fields}): each method's tunable hyper-parameters over the "
-        f"same grid, the preset's value × {{{_factors(rec['factors'])}}} ({n} candidates per method), with the "
-        f"same budget ({epochs}, seeds {', '.join(map(str, rec['seeds']))}, the same `--set` overrides and one "
-        f"shared initial state per seed). Every run trained on the training split minus a held-out "
+        f"same grid, the preset's value at the time × {{{_factors(rec['factors'])}}} ({n} candidates per method), "
+        f"with the same budget ({epochs}, seeds {', '.join(map(str, rec['seeds']))}, the same `--set` overrides and "
+        f"one shared initial state per seed). Every run trained on the training split minus a held-out "
         f"{100 * float(h.get('fraction', 0)):g} % (stratified by class, fixed split seed {h.get('seed', 0)}"
-        f"{sizes}) and was scored by its learned-policy {METRIC_NAMES.get(rec['metric'], rec['metric'])} on the held-out videos; the validation "
-        f"split was not used. Winner: the highest mean over seeds (ties: the factor closest to 1).")
+        f"{sizes}) and was scored by its learned-policy {metric} on the held-out videos; the validation split "
+        f"was not used. Winner: the highest mean over seeds (ties: the factor closest to 1).")
 
 
 def winners_text(rec: Mapping[str, Any]) -> str:
@@ -72,7 +73,10 @@ def tuning_markdown(rec: Mapping[str, Any]) -> str:
         procedure_text(rec) + "\n",
         markdown_table(headers, rows),
         f"**Winners:** {winners_text(rec)}.\n",
-        "Reproduce (re-running resumes from the runs directory):\n",
+        f"Reproduce at commit `{rec.get('git_commit') or 'unknown'}`"
+        + (" (with uncommitted changes)" if rec.get("git_dirty") else "")
+        + " (later commits may have moved the preset values the grid is centred on); re-running resumes from "
+          "the runs directory:\n",
         f"```bash\n{rec['command']}\n```\n",
     ])
 
@@ -132,10 +136,10 @@ def tuning_text(df: pd.DataFrame, tuning_dir: Any = TUNING_DIR) -> str:
     if not recs:
         tunable = "; ".join(f"{get_method(m).title} {', '.join(get_method(m).tunable)}"
                             for m in method_names() if m in set(df["method"]) and get_method(m).tunable)
+        how = f" `adabench tune` sweeps {tunable} symmetrically, on a held-out part of the training split." \
+            if tunable else ""
         return (f"**Hyper-parameter tuning.** No tuning record for {'/'.join(key)} in `{Path(tuning_dir).name}/`: "
-                f"every hyper-parameter is the preset's." + (f" `adabench tune` sweeps {tunable} symmetrically, "
-                                                             "on a held-out part of the training split." if tunable else "")
-                + note + "\n")
+                f"every hyper-parameter is the preset's.{how}{note}\n")
     rec = recs[0]
     table = Path(rec["path"]).with_name("tuning.md")
     try:
