@@ -255,16 +255,39 @@ def summary_line(summary: Dict[str, Any]) -> str:
            if exits else ""))
 
 
+def _eta(seconds: Dict[str, List[float]], remaining: List[str]) -> Optional[float]:
+    """Seconds left: each remaining run costs its method's mean so far (or the mean of all runs so far)."""
+    times = [t for ts in seconds.values() for t in ts]
+    if not times:
+        return None
+    overall = sum(times) / len(times)
+    return sum(sum(seconds[m]) / len(seconds[m]) if seconds.get(m) else overall for m in remaining)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> List[Dict[str, Any]]:
-    """Run (or resume, or return when complete) every planned run; ``echo`` one summary line each."""
+    """Run (or resume, or return when complete) every planned run. ``echo`` one line before each run (which
+    run of how many, and the estimated time left) and one summary line after it."""
+    import time
+
     from bench.errors import DataError
     from bench.launch import main_rank
 
-    summaries = []
-    for cfg in configs:
+    summaries: List[Dict[str, Any]] = []
+    spent: Dict[str, List[float]] = {}
+    for i, cfg in enumerate(configs):
         run = RunDir.for_config(cfg)
-        if run.is_complete() and main_rank():
-            echo(f"{cfg.method}: already complete, not re-trained: {run.path}")
+        complete = run.is_complete()
+        if main_rank():
+            variant = get_method(cfg.method).variant(cfg.resolve_preset().train)
+            eta = _eta(spent, [c.method for c in configs[i:]])
+            echo(f"run {i + 1}/{len(configs)}: {cfg.method}{'' if variant == 'full' else '-' + variant} "
+                 f"p{cfg.patch_size} s{cfg.seed}" + (" (already complete, not re-trained)" if complete else "")
+                 + (f"; about {_duration(eta)} left" if eta is not None and not complete else ""))
+        t0 = time.perf_counter()
         try:
             summary = run_method(cfg, run)
         except DataError as e:  # a broken video or frame: say how to go on without it
@@ -272,6 +295,8 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
                 raise
             raise DataError(f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json") \
                 from None
+        if not complete:
+            spent.setdefault(cfg.method, []).append(time.perf_counter() - t0)
         summaries.append(summary)
         if main_rank():
             echo(summary_line(summary) + f"\n  {run.path}")
