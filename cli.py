@@ -32,9 +32,14 @@ def _dataset_names() -> list[str]:
 
 
 def _method_names() -> list[str]:
+    """Registered methods (imported when this module is: a broken $ADABENCH_METHODS module ends here)."""
     from bench.methods import method_names
 
-    return method_names()
+    try:
+        return method_names()
+    except AdabenchError as e:
+        click.echo(f"error: {e}".replace("\n", " "), err=True)
+        sys.exit(e.exit_code)
 
 
 class _VideosPerClass(click.ParamType):
@@ -161,12 +166,12 @@ def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: st
     import json
 
     from bench.flops import count_flops
-    from bench.models import build_network
+    from bench.models import build_network, without_weight_files
     from bench.presets import get_preset
 
     preset = get_preset(dataset, preset_name, method=method, arch=arch, glance_arch=glance_arch,
                         **({"patch_size": patch_size} if patch_size is not None else {}))
-    report = count_flops(build_network(preset), preset)
+    report = count_flops(build_network(without_weight_files(preset)), preset)  # FLOPs do not depend on weights
     info = {"method": method, "dataset": dataset, "preset": preset_name, "arch": arch,
             "glance_arch": preset.glance_arch, "patch_size": preset.patch_size, "num_classes": preset.num_classes,
             "frames": preset.frames, "glance_frames": preset.glance_frames or preset.frames}

@@ -100,7 +100,6 @@ def load_methods() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         ep.load()
     for name in filter(None, (s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(","))):
@@ -108,6 +107,7 @@ def load_methods() -> None:
             importlib.import_module(name)
         except ImportError as e:
             raise UsageError(f"{PLUGINS_ENV}: cannot import method module {name!r} ({e})") from None
+    _loaded = True
 
 
 def get_method(name: str) -> Method:

@@ -98,11 +98,16 @@ class Preset:
 
 
 # ----------------------------------------------------------------------------- shared values
+# Both papers start glance and focus from ImageNet weights (torchvision's IMAGENET1K_V1, downloaded once into
+# torchvision's cache; offline the run stops with one line saying how to give a local file or none).
+IMAGENET = dict(glance_pretrained="imagenet", focus_pretrained="imagenet")
+
+
 def _frame_paper() -> Dict[str, Any]:
     """ActivityNet / FCVID / Mini-Kinetics (facts §1.2, §1.4)."""
     return dict(variant="frame", frames=16, glance_frames=None, input_size=224, resize=256,
                 frame_order="coarse2fine", glance_arch="mbv2", glance_backbone="mbv2", glance_size=None,
-                focus_backbone="res50", patch_size=128,
+                focus_backbone="res50", patch_size=128, **IMAGENET,
                 policy_type="recurrent", policy_hidden=(2048,), policy_conv_channels=64, policy_norm=True,
                 policy_act="tanh", grid_n=7, classifier="pooling", classifier_hidden=4096,
                 dropout=0.2, fc_dropout=0.2, weight_decay=1e-4, grad_clip=None)
@@ -112,7 +117,7 @@ def _video_paper() -> Dict[str, Any]:
     """Something-Something V1/V2 and Jester (facts §1.3, §1.5)."""
     return dict(variant="video", frames=12, glance_frames=8, input_size=224, resize=256, frame_order="time",
                 glance_arch="mbv2", glance_backbone="tsm_mbv2", glance_size=None, focus_backbone="tsm_res50",
-                patch_size=128,
+                patch_size=128, **IMAGENET,
                 policy_type="video", policy_hidden=(1024, 512), policy_conv_channels=64, policy_norm=True,
                 policy_act="tanh", grid_n=7, classifier="tsn", classifier_hidden=0, tsn_detach=True,
                 dropout=0.5, fc_dropout=0.5, weight_decay=5e-4, grad_clip=20.0)

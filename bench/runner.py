@@ -23,7 +23,7 @@ from bench.evaluation import EvalResult, evaluate, patch_eval_results
 from bench.experiment import share_initial_state
 from bench.flops import count_flops
 from bench.methods import Method, get_method
-from bench.models import build_network
+from bench.models import build_network, weight_sources
 from bench.presets import Preset
 from bench.resume import parse_stages
 from bench.rundir import RunDir, collect_manifest
@@ -203,6 +203,11 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     data = build_data(cfg, preset, env)
     if env.device.type == "cpu":
         torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
+    if env.is_main:  # resolve (download) the backbone weights once, before the ranks build their networks
+        weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
+    barrier(env)
+    if not env.is_main:
+        weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
     net = maybe_channels_last(build_network(preset, num_classes=data.num_classes), env.device)
     shared = broadcast_object(share_initial_state(net, cfg.init_state) if env.is_main else None, env)
     net.to(env.device)
@@ -217,7 +222,7 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.write_config(cfg, preset)
             run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
-                "torch_threads": torch.get_num_threads(), "initial_state": shared,
+                "torch_threads": torch.get_num_threads(), "initial_state": shared, "weights": weights,
                 "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train),
                 **_holdout_manifest(data)}))
         reset_peak_memory(env.device)
@@ -288,16 +293,39 @@ def summary_line(summary: Dict[str, Any]) -> str:
            if exits else ""))
 
 
+def _eta(seconds: Dict[str, List[float]], remaining: List[str]) -> Optional[float]:
+    """Seconds left: each remaining run costs its method's mean so far (or the mean of all runs so far)."""
+    times = [t for ts in seconds.values() for t in ts]
+    if not times:
+        return None
+    overall = sum(times) / len(times)
+    return sum(sum(seconds[m]) / len(seconds[m]) if seconds.get(m) else overall for m in remaining)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> List[Dict[str, Any]]:
-    """Run (or resume, or return when complete) every planned run; ``echo`` one summary line each."""
+    """Run (or resume, or return when complete) every planned run. ``echo`` one line before each run (which
+    run of how many, and the estimated time left) and one summary line after it."""
+    import time
+
     from bench.errors import DataError
     from bench.launch import main_rank
 
-    summaries = []
-    for cfg in configs:
+    summaries: List[Dict[str, Any]] = []
+    spent: Dict[str, List[float]] = {}
+    for i, cfg in enumerate(configs):
         run = RunDir.for_config(cfg)
-        if run.is_complete() and main_rank():
-            echo(f"{cfg.method}: already complete, not re-trained: {run.path}")
+        complete = run.is_complete()
+        if main_rank():
+            variant = get_method(cfg.method).variant(cfg.resolve_preset().train)
+            eta = _eta(spent, [c.method for c in configs[i:]])
+            echo(f"run {i + 1}/{len(configs)}: {cfg.method}{'' if variant == 'full' else '-' + variant} "
+                 f"p{cfg.patch_size} s{cfg.seed}" + (" (already complete, not re-trained)" if complete else "")
+                 + (f"; about {_duration(eta)} left" if eta is not None and not complete else ""))
+        t0 = time.perf_counter()
         try:
             summary = run_method(cfg, run)
         except DataError as e:  # a broken video or frame: say how to go on without it
@@ -305,6 +333,8 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
                 raise
             raise DataError(f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json") \
                 from None
+        if not complete:
+            spent.setdefault(cfg.method, []).append(time.perf_counter() - t0)
         summaries.append(summary)
         if main_rank():
             echo(summary_line(summary) + f"\n  {run.path}")
@@ -331,7 +361,5 @@ def run_gate_experiment(baseline: Dict[str, Any], echo: Callable[[str], None] = 
     configs = gate_configs(baseline, runs_dir, data_root=data_root, device=device, workers=workers)
     echo(f"check: training the baseline's {len(configs)} runs (seeds {', '.join(map(str, baseline_seeds(baseline)))})"
          f" into {runs_dir}")
-    for i, cfg in enumerate(configs, 1):
-        echo(f"check: run {i}/{len(configs)}: {cfg.method} seed {cfg.seed}")
-        run_all([cfg], echo)
+    run_all(configs, echo)
     return runs_dir

@@ -182,7 +182,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     not depend on them."""
     from bench.flops import count_flops
     from bench.methods import get_method, method_names
-    from bench.models import build_network
+    from bench.models import build_network, without_weight_files
     from bench.presets import get_preset
 
     dev = torch.device(device)
@@ -194,7 +194,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     for method in methods:
         torch.manual_seed(seed)
         preset = get_preset(dataset, preset_name, method=method, arch=arch, **sizes)
-        net = build_network(preset).to(dev)
+        net = build_network(without_weight_files(preset)).to(dev)  # speed: weights do not matter
         aux = get_method(method).flops_aux_heads  # the method's FLOPs rule (bench.flops)
         report = count_flops(net, preset, aux=aux)
         name = f"{get_method(method).title} {preset.patch_size}²"

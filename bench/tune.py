@@ -209,10 +209,10 @@ def run_tuning(spec: TuneSpec, out: str, echo: Callable[[str], None] = print) ->
 
     bases = method_configs(spec)
     plans = plan_tuning(spec, bases)
-    done = []
-    for k, (cand, cfg) in enumerate(plans, 1):
-        echo(f"tune: run {k}/{len(plans)}: {cand.method} {cand.label} seed {cfg.seed}")
-        done.append((cand, run_all([cfg], echo)[0]))
+    echo(f"tune: {len(plans)} runs: " + "; ".join(
+        f"{m} {', '.join(c.label for c in dict.fromkeys(c for c, cfg in plans if c.method == m))}"
+        for m in spec.methods) + f"; seeds {', '.join(map(str, dict.fromkeys(spec.seeds)))}")
+    done = list(zip([c for c, _ in plans], run_all([cfg for _, cfg in plans], echo)))
     order = {m: i for i, m in enumerate(spec.methods)}
     rows = sorted(_rows(done), key=lambda r: (order[r["method"]], r["factors"]))
     winners = pick_winners(rows, spec.factors)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bench.flops import FlopsReport, count_flops, gru_closed_form, gru_flop_jit
-from bench.models import build_network, create_backbone
+from bench.models import build_network, create_backbone, without_weight_files
 from bench.presets import get_preset
 
 
@@ -85,7 +85,7 @@ def paper_counts():
     for dataset, patch, glance in [("actnet", 96, None), ("actnet", 112, None), ("actnet", 128, None),
                                    ("actnet", 160, None), ("jester", 128, None)]:
         p = get_preset(dataset, "paper", method="v2", glance_arch=glance, patch_size=patch)
-        out[dataset, patch, glance] = count_flops(build_network(p), p)
+        out[dataset, patch, glance] = count_flops(build_network(without_weight_files(p)), p)
     return out
 
 

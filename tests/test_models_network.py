@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bench.errors import UsageError
-from bench.models import AdaFocusNet, build_network
+from bench.models import AdaFocusNet, build_network, without_weight_files
 from bench.presets import Preset, get_preset
 
 
@@ -22,7 +22,7 @@ def _batch(p, b=4, seed=0):
 @pytest.mark.parametrize("arch", ["matched", "paper"])
 def test_tiny_networks_forward_shapes(dataset, method, arch):
     p = get_preset(dataset, "tiny", method=method, arch=arch)
-    net = build_network(p)
+    net = build_network(without_weight_files(p))
     frames, glance = _batch(p)
     k, t, tg = p.num_classes, p.frames, p.glance_frames or p.frames
     for mode in ("policy", "random", "centre"):
@@ -40,7 +40,7 @@ def test_tiny_networks_forward_shapes(dataset, method, arch):
 
 def test_locations_override_and_pieces_compose():
     p = get_preset("synthetic", "tiny", method="v2")
-    net = build_network(p).eval()
+    net = build_network(without_weight_files(p)).eval()
     frames, _ = _batch(p)
     loc = torch.rand(4, p.frames, 2)
     out = net(frames, locations=loc, aux=False)
@@ -57,7 +57,7 @@ def test_locations_override_and_pieces_compose():
 def test_policy_learns_through_interp_crop_and_stop_gradient_isolates_glance():
     torch.manual_seed(0)
     p = get_preset("synthetic", "tiny", method="v2")
-    net = build_network(p)
+    net = build_network(without_weight_files(p))
     frames, _ = _batch(p)
 
     def grads(detach):
@@ -79,7 +79,7 @@ def test_policy_learns_through_interp_crop_and_stop_gradient_isolates_glance():
 
 def test_hard_crop_gives_the_policy_no_gradient():
     p = get_preset("synthetic", "tiny", method="v2", crop="hard")
-    net = build_network(p)
+    net = build_network(without_weight_files(p))
     frames, _ = _batch(p)
     net(frames)["focus_logits"].sum().backward()
     assert all(q.grad is None or q.grad.abs().sum() == 0 for q in net.policy.parameters())
@@ -87,7 +87,7 @@ def test_hard_crop_gives_the_policy_no_gradient():
 
 def test_v1_sampled_actions_can_be_rescored():
     p = get_preset("synthetic", "tiny", method="v1")
-    net = build_network(p)
+    net = build_network(without_weight_files(p))
     frames, _ = _batch(p)
     out = net(frames, policy_mode="sample")
     assert out["actions"].shape == (4, p.frames) and out["actions"].dtype == torch.long
@@ -98,7 +98,7 @@ def test_v1_sampled_actions_can_be_rescored():
 
 def test_paper_network_forward_at_batch_1():
     p = get_preset("jester", "paper", method="v1", arch="paper")
-    net = build_network(p).eval()
+    net = build_network(without_weight_files(p)).eval()
     assert net.glance.backbone.out_channels == 1280 and net.focus.backbone.out_channels == 2048
     frames, glance = _batch(p, b=1)
     with torch.no_grad():
@@ -164,7 +164,7 @@ def test_overrides_are_typed_and_validated():
 
 def test_network_rejects_mismatched_parts():
     p = get_preset("jester", "tiny", method="v2")
-    net = build_network(p)
+    net = build_network(without_weight_files(p))
     with pytest.raises(ValueError):
         AdaFocusNet(net.glance, net.focus, net.policy, net.classifier, patch_size=24, variant="frame")
     with pytest.raises(ValueError):
@@ -179,7 +179,7 @@ def test_synthetic_class_count_matches_the_generator_default():
 def test_tiny_glance_blurs_the_synthetic_patterns_away():
     """The synthetic benchmark hides its classes in 2-px-cell patterns (period 4) the glance must not resolve."""
     p = get_preset("synthetic", "tiny", method="v2")
-    net = build_network(p)
+    net = build_network(without_weight_files(p))
     assert net.glance.glance_size == 16 and net.glance.antialias
     for phase in range(4):
         stripes = (((torch.arange(64) + phase) // 2) % 2 * 2.0 - 1.0).view(1, 1, 64, 1).expand(1, 3, 64, 64)

@@ -2,14 +2,14 @@
 import torch
 
 from adafocus_v2.objective import V2Objective
-from bench.models import build_network
+from bench.models import build_network, without_weight_files
 from bench.presets import get_preset
 from fixtures_plan import plan_stages
 
 
 def _one_step(preset):
     torch.manual_seed(0)
-    net = build_network(preset)
+    net = build_network(without_weight_files(preset))
     (stage,) = plan_stages("v2", net, preset, preset.num_classes)
     stage.prepare()
     opt = stage.optimizer()

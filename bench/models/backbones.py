@@ -8,42 +8,20 @@ with each video's frames consecutive.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tvm
 
 from bench.errors import UsageError
+from bench.models.base import Backbone, TinyBackbone
+from bench.models.layouts import HEAD_PREFIXES, to_torchvision
 from bench.models.temporal_shift import add_shift
+from bench.models.weights import resolve_pretrained, safe_load
 from bench.registry import Registry
 
 BACKBONES = Registry("backbone")
-
-# Keys of the torchvision classifiers, dropped when loading a full-model state dict.
-_HEAD_PREFIXES = ("fc.", "classifier.", "head.", "new_fc.")
-
-
-class Backbone(nn.Module):
-    """Base class: subclasses implement ``feature_map(x) -> fmap``; pooling is a global average."""
-
-    out_channels: int
-    halvings: int = 5  # stride-2 stages (each maps n -> ceil(n / 2)); stride 32 for the torchvision nets
-
-    def map_size(self, size: int) -> int:
-        """Side of the feature map for a ``size``x``size`` input."""
-        for _ in range(self.halvings):
-            size = -(-size // 2)
-        return size
-
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """x [N,3,H,W] -> (fmap [N,C,h,w], pooled [N,C])."""
-        fmap = self.feature_map(x)
-        return fmap, F.adaptive_avg_pool2d(fmap, 1).flatten(1)
 
 
 class MobileNetV2Backbone(Backbone):
@@ -72,66 +50,39 @@ class ResNetBackbone(Backbone):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-class TinyBackbone(Backbone):
-    """A small conv-BN-ReLU stack for CPU presets.
-
-    Stages of 3x3 convolutions (default channels 16/32/64/128, strides 2/2/2/1, so a 32x32 input
-    gives a 4x4 map and a 24x24 patch a 3x3 map; ~1.7 and ~1.0 MFLOPs). Narrow early stages keep
-    the CPU backward pass cheap (convolution backward dominates a tiny training step). With ``num_segments`` set, the input of every
-    stage after the first is temporally shifted (TSM's in-place variant: the tiny net has no
-    residual branch to put the shift in).
-    """
-
-    def __init__(self, channels: Sequence[int] = (16, 32, 64, 128), strides: Sequence[int] = (2, 2, 2, 1),
-                 num_segments: Optional[int] = None, shift_div: int = 8) -> None:
-        super().__init__()
-        layers = []
-        c_in = 3
-        for c, s in zip(channels, strides):
-            layers.append(nn.Sequential(nn.Conv2d(c_in, c, 3, s, 1, bias=False), nn.BatchNorm2d(c),
-                                        nn.ReLU(inplace=True)))
-            c_in = c
-        self.stages = nn.Sequential(*layers)
-        self.out_channels = c_in
-        self.halvings = sum(1 for s in strides if s == 2)
-        if num_segments:
-            for stage in self.stages[1:]:
-                add_shift(stage, num_segments, shift_div)
-
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(x)
-
-
 # ----------------------------------------------------------------------------- weights
-def _torchvision_weights(arch: str) -> Any:
-    return {"mbv2": tvm.MobileNet_V2_Weights.IMAGENET1K_V1, "res50": tvm.ResNet50_Weights.IMAGENET1K_V1}[arch]
-
-
-def load_state(module: nn.Module, path: str, what: str) -> None:
-    """Load a local state dict into ``module`` strictly; a one-line UsageError on any mismatch.
-
-    Accepts a bare state dict or a checkpoint holding one under ``state_dict``/``model``; strips
-    ``module.`` (DataParallel) and ``backbone.`` prefixes and drops classifier keys.
-    """
-    if not os.path.isfile(path):
-        raise UsageError(f"{what}: pretrained weights file '{path}' does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt file, not a torch file
-        raise UsageError(f"{what}: cannot read '{path}' as a torch state dict ({type(e).__name__})") from None
+def _read_state(path: str, what: str) -> Dict[str, Any]:
+    state = safe_load(path, f"{what}: weights file")
     if isinstance(state, dict):
         for key in ("state_dict", "model"):
             if isinstance(state.get(key), dict):
                 state = state[key]
     if not isinstance(state, dict):
         raise UsageError(f"{what}: '{path}' does not hold a state dict")
-    clean: Dict[str, torch.Tensor] = {}
-    for k, v in state.items():
+    return state
+
+
+def load_state(module: nn.Module, path: str, what: str) -> List[str]:
+    """Load a local state dict into ``module`` strictly; a one-line UsageError on any mismatch.
+
+    Accepts a bare state dict or a checkpoint holding one under ``state_dict``/``model``; strips
+    ``module.`` (DataParallel), ``backbone.`` and ``base_model.`` (TSN) prefixes, reads the layouts of
+    ``bench.models.layouts`` (tonylins MobileNetV2, TSM wrappers) and drops classifier keys.
+    Returns the dropped classifier keys.
+    """
+    if not os.path.isfile(path):
+        raise UsageError(f"{what}: pretrained weights file '{path}' does not exist")
+    stripped: Dict[str, Any] = {}
+    for k, v in _read_state(path, what).items():
         for prefix in ("module.", "backbone.", "base_model."):
             if k.startswith(prefix):
                 k = k[len(prefix):]
-        if not k.startswith(_HEAD_PREFIXES):
-            clean[k] = v
+        stripped[k] = v
+    try:
+        converted = to_torchvision(stripped)
+    except KeyError as e:
+        raise UsageError(f"{what}: '{path}': {e.args[0]}") from None
+    clean = {k: v for k, v in converted.items() if not k.startswith(HEAD_PREFIXES)}
     own = module.state_dict()
     missing = sorted(set(own) - set(clean))
     unexpected = sorted(set(clean) - set(own))
@@ -143,27 +94,23 @@ def load_state(module: nn.Module, path: str, what: str) -> None:
                 parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
         raise UsageError(f"{what}: '{path}' does not match the architecture: {'; '.join(parts)}")
     module.load_state_dict(clean, strict=True)
+    return sorted(set(converted) - set(clean))
 
 
-def _torchvision_net(arch: str, pretrained: Optional[str]) -> nn.Module:
-    builder = {"mbv2": tvm.mobilenet_v2, "res50": tvm.resnet50}[arch]
-    if pretrained != "imagenet":
-        return builder(weights=None)
-    try:
-        return builder(weights=_torchvision_weights(arch))
-    except Exception as e:  # offline machine, proxy, corrupt cache
-        raise UsageError(f"backbone {arch}: cannot download torchvision ImageNet weights ({type(e).__name__}); "
-                         f"pass pretrained=PATH to a local state dict instead") from None
+def _torchvision_net(arch: str) -> nn.Module:
+    """A randomly initialised torchvision net; weights are always loaded from a local file after."""
+    return {"mbv2": tvm.mobilenet_v2, "res50": tvm.resnet50}[arch](weights=None)
 
 
 def _finish(backbone: Backbone, name: str, pretrained: Optional[str]) -> Backbone:
-    if pretrained and pretrained != "imagenet":
+    """``pretrained``: a local file (``create_backbone`` resolved the spec) or None."""
+    if pretrained:
         load_state(backbone, pretrained, f"backbone {name}")
     return backbone
 
 
 def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int) -> Backbone:
-    net = MobileNetV2Backbone(_torchvision_net("mbv2", pretrained))
+    net = MobileNetV2Backbone(_torchvision_net("mbv2"))
     if num_segments:
         # shift at the start of every inverted-residual block that has an identity path
         for block in net.features:
@@ -173,7 +120,7 @@ def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int
 
 
 def _res50(pretrained: Optional[str], num_segments: Optional[int], shift_div: int) -> Backbone:
-    net = ResNetBackbone(_torchvision_net("res50", pretrained))
+    net = ResNetBackbone(_torchvision_net("res50"))
     if num_segments:
         for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
             for block in layer:  # shift the residual branch's input (TSM "blockres")
@@ -209,34 +156,21 @@ def tsm_res50(pretrained: Optional[str] = None, num_segments: Optional[int] = No
     return _finish(_res50(pretrained, seg, shift_div), "tsm_res50", pretrained)
 
 
-def _textures(pretrained: Optional[str]) -> Optional[str]:
-    """"textures" -> the cached texture pre-training of the tiny backbone (TSM adds no parameters)."""
-    if pretrained != "textures":
-        return pretrained
-    from bench.models.pretrain import texture_weights
-    return str(texture_weights("tiny", TinyBackbone))
-
-
-def _no_imagenet(name: str, pretrained: Optional[str]) -> None:
-    if pretrained == "imagenet":
-        raise UsageError(f"backbone {name} has no ImageNet weights; pass pretrained=PATH or nothing")
-
-
 @BACKBONES.register("tiny")
 def tiny(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
-    _no_imagenet("tiny", pretrained)
-    return _finish(TinyBackbone(), "tiny", _textures(pretrained))
+    return _finish(TinyBackbone(), "tiny", pretrained)
 
 
 @BACKBONES.register("tiny_tsm")
 def tiny_tsm(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
-    _no_imagenet("tiny_tsm", pretrained)
-    pretrained = _textures(pretrained)
     seg = _need_segments("tiny_tsm", num_segments)
     return _finish(TinyBackbone(num_segments=seg, shift_div=shift_div), "tiny_tsm", pretrained)
 
 
 def create_backbone(name: str, *, pretrained: Optional[str] = None, num_segments: Optional[int] = None,
-                    shift_div: int = 8) -> Backbone:
-    """Build a registered backbone. ``pretrained``: None (random init), "imagenet" or a local path."""
-    return BACKBONES.create(name, pretrained=pretrained, num_segments=num_segments, shift_div=shift_div)
+                    shift_div: int = 8, option: Optional[str] = None) -> Backbone:
+    """Build a registered backbone. ``pretrained``: a spec of ``bench.models.weights.resolve_pretrained``
+    (None/"none", "imagenet", "textures" or a local path); ``option`` names it in error messages."""
+    BACKBONES.get(name)  # an unknown name is reported before any weights are fetched
+    file = resolve_pretrained(pretrained, name, option or "pretrained")
+    return BACKBONES.create(name, pretrained=file, num_segments=num_segments, shift_div=shift_div)

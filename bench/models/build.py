@@ -1,6 +1,7 @@
 """``build_network(preset, num_classes)``: the one place a Preset becomes an AdaFocusNet."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 from torch import nn
@@ -46,12 +47,18 @@ def build_network(preset: Any, num_classes: Optional[int] = None) -> AdaFocusNet
     num_classes = num_classes or p.num_classes
     tg = p.glance_frames or p.frames
     glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
-                                       shift_div=p.shift_div),
+                                       shift_div=p.shift_div, option="glance_pretrained"),
                        num_classes, p.glance_size, p.fc_dropout, align_corners=p.glance_align_corners,
                        antialias=p.glance_antialias)
     focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,
-                                     shift_div=p.shift_div),
+                                     shift_div=p.shift_div, option="focus_pretrained"),
                      num_classes, p.fc_dropout)
     policy = _policy(p, glance)
     classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
     return AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)
+
+
+def without_weight_files(preset: Any) -> Any:
+    """The preset with no backbone weights to read or download: for networks whose weights come from
+    elsewhere (an imported checkpoint) or do not matter (FLOPs, throughput)."""
+    return dataclasses.replace(preset, glance_pretrained=None, focus_pretrained=None)

@@ -65,10 +65,12 @@ def interp_crop(frames: torch.Tensor, loc: torch.Tensor, size: int) -> torch.Ten
     y0 = loc[:, 0] * (h - size)
     x0 = loc[:, 1] * (w - size)
     zeros = torch.zeros_like(x0)
-    # normalised coords: x_in = (P/W) * x_out + (2*x0 + P)/W - 1  (same for rows with H)
+    # normalised coords: x_in = (P/W) * x_out + (x0 + (x0 + P))/W - 1  (same for rows with H); the
+    # translation is rounded exactly as the V2 code rounds it, so patches equal its patches bit for bit
+    # (a 1-ulp difference in the grid moves bilinear samples enough to show in train-mode gradients)
     theta = torch.stack([
-        torch.stack([zeros + size / w, zeros, (2 * x0 + size) / w - 1], dim=1),
-        torch.stack([zeros, zeros + size / h, (2 * y0 + size) / h - 1], dim=1),
+        torch.stack([zeros + size / w, zeros, -1 + (x0 + (x0 + size)) / w], dim=1),
+        torch.stack([zeros, zeros + size / h, -1 + (y0 + (y0 + size)) / h], dim=1),
     ], dim=1)                                                      # [N,2,3]
     grid = F.affine_grid(theta.to(frames.dtype), [n, c, size, size], align_corners=False)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

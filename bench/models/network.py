@@ -45,10 +45,19 @@ class GlanceNet(nn.Module):
         self.out_channels = backbone.out_channels
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N,3,H,W] -> [N,3,glance_size,glance_size] (unchanged without glance_size)."""
+        """x [N,3,H,W] -> [N,3,glance_size,glance_size] (unchanged without glance_size).
+
+        The plain bilinear resize runs on the frames stacked as channels ``[1, N*3, H, W]``, as the V2
+        code resizes its ``[B, T*3, H, W]`` input: PyTorch's CPU kernel rounds 3-channel inputs
+        differently (~5e-7), enough to show in train-mode gradients when compared with that code.
+        """
         if self.glance_size and tuple(x.shape[-2:]) != (self.glance_size, self.glance_size):
-            x = F.interpolate(x, size=(self.glance_size, self.glance_size), mode="bilinear",
-                              align_corners=self.align_corners, antialias=self.antialias)
+            size = (self.glance_size, self.glance_size)
+            if self.antialias:
+                return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners, antialias=True)
+            n, c, h, w = x.shape
+            x = F.interpolate(x.reshape(1, n * c, h, w), size=size, mode="bilinear",
+                              align_corners=self.align_corners).view(n, c, *size)
         return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

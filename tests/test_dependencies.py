@@ -1,0 +1,127 @@
+"""The dependency rule, checked on the source: cli.py -> method packages, reports/ -> bench/.
+
+- bench/ imports only bench/ (it never knows the methods or the report);
+- reports/ imports only bench/ and reports/;
+- a method package imports only bench/ and itself (the methods never import each other);
+- no import cycle anywhere, function-level (lazy) imports included;
+- shared code (bench/, reports/, cli.py) never names a method: no "v1"/"v2" string literals.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Dict, List, Set
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = ("bench", "reports")
+
+
+def _modules() -> Dict[str, Path]:
+    """Dotted module name -> file, for cli.py and every package at the repository's top level."""
+    out = {"cli": REPO / "cli.py"}
+    for init in sorted(REPO.glob("*/__init__.py")):
+        pkg = init.parent
+        if pkg.name in ("tests", "docs") or pkg.name.startswith("."):
+            continue
+        for f in sorted(pkg.rglob("*.py")):
+            parts = f.relative_to(REPO).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+MODULES = _modules()
+METHOD_PACKAGES = sorted({m.split(".")[0] for m in MODULES} - set(SHARED) - {"cli"})
+
+
+def _imports(name: str, path: Path) -> Set[str]:
+    """Project modules ``name`` imports anywhere in its file (module-level and inside functions)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: Set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in MODULES:  # `import bench.data.x as y` of a name inside a module
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                found.add(t)
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_there_are_method_packages_to_check():
+    assert {"adafocus_v1", "adafocus_v2"} <= set(METHOD_PACKAGES)
+
+
+def test_each_layer_imports_only_what_it_may():
+    allowed = {"bench": {"bench"}, "reports": {"bench", "reports"}, "cli": set(_top(m) for m in MODULES)}
+    allowed.update({pkg: {"bench", pkg} for pkg in METHOD_PACKAGES})
+    bad = [f"{m} imports {t}" for m, targets in GRAPH.items() for t in sorted(targets)
+           if _top(t) not in allowed[_top(m)]]
+    assert not bad, "\n".join(bad)
+
+
+def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on: Set[str] = set()
+    out: List[List[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_anywhere():
+    assert not _cycles(GRAPH), _cycles(GRAPH)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_shared_code_never_names_a_method():
+    literal = re.compile(r"""["']v[12]["']""")
+    files = [p for m, p in MODULES.items() if _top(m) in SHARED + ("cli",)]
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in files
+            for i, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line)]
+    assert not hits, hits
