@@ -139,8 +139,31 @@ def test_load_baseline_errors(tmp_path, runs):
     assert load_baseline(good)["format"] == "adabench-baseline/2"
 
 
-def test_the_format_1_baseline_still_loads_and_compares_with_its_fixed_tolerances():
-    old = load_baseline(REPO / "bench" / "baselines" / "tiny.json")
+# bench/baselines/tiny.json as format 1 wrote it (one seed, fixed tolerances)
+FORMAT_1 = {
+    "format": "adabench-baseline/1", "tolerances": {"accuracy_abs": 0.05, "gflops_rel": 0.001, "time_ratio_factor": 2.0},
+    "runs": {"synthetic/tiny/matched/v1/p24": {"top1": 0.9322916865348816, "map": None, "gflops_per_video": 0.013576192,
+                                               "train_seconds": 58.920287464990906, "seeds": [0]},
+             "synthetic/tiny/matched/v2/p24": {"top1": 0.828125, "map": None, "gflops_per_video": 0.013620224,
+                                               "train_seconds": 55.07395091500257, "seeds": [0]}},
+    "time_ratios": {"synthetic/tiny/matched/p24": 1.0698394882895639},
+}
+
+
+@pytest.fixture()
+def format_1(tmp_path):
+    path = tmp_path / "tiny-format-1.json"
+    path.write_text(json.dumps(FORMAT_1))
+    return load_baseline(path)
+
+
+def test_the_committed_baseline_loads():
+    b = load_baseline(REPO / "bench" / "baselines" / "tiny.json")
+    assert b["runs"] and baseline_seeds(b)
+
+
+def test_a_format_1_baseline_still_loads_and_compares_with_its_fixed_tolerances(format_1):
+    old = format_1
     assert old["format"] == "adabench-baseline/1" and baseline_seeds(old) == [0]
     want = {k.split("/")[3]: v for k, v in old["runs"].items()}
     runs = [make_summary(m, patch_size=24, top1=want[m]["top1"] + 0.04, gflops_per_video=want[m]["gflops_per_video"],
@@ -152,7 +175,7 @@ def test_the_format_1_baseline_still_loads_and_compares_with_its_fixed_tolerance
     assert not compare_to_baseline(runs, old)[0]
 
 
-def test_gate_plans_every_baseline_seed_and_the_recipe(tmp_path):
+def test_gate_plans_every_baseline_seed_and_the_recipe(tmp_path, format_1):
     from tests.fixtures_runs import micro_set
 
     root = str(micro_set(tmp_path / "set", train=2, val=1, easy=True))
@@ -163,7 +186,6 @@ def test_gate_plans_every_baseline_seed_and_the_recipe(tmp_path):
     assert configs[0].overrides == {"frames": "4", "patch_size": "16"} and configs[0].init_state is None
     assert configs[0].data_root == root and configs[0].num_workers == 0
     # the format 1 tiny baseline: both methods, its one seed, sharing their initial state, V1 first
-    old = load_baseline(REPO / "bench" / "baselines" / "tiny.json")
-    configs = gate_configs(old, str(tmp_path / "check"), data_root=root)
+    configs = gate_configs(format_1, str(tmp_path / "check"), data_root=root)
     assert [(c.method, c.seed) for c in configs] == [("v1", 0), ("v2", 0)]
     assert configs[0].init_state == configs[1].init_state is not None
