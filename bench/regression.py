@@ -289,13 +289,12 @@ def _line(ok: bool, text: str) -> str:
     return f"{'ok  ' if ok else 'FAIL'} {text}"
 
 
-def _accuracy_tolerance(want: Mapping[str, Any], metric: str, tol: Mapping[str, Any]) -> Tuple[float, str]:
+def _tolerance_for(want: Mapping[str, Any], metric: str, tol: Mapping[str, Any]) -> Tuple[float, str]:
     """(tolerance, how it was derived) for one accuracy check."""
-    derived = (want.get("tolerance") or {}).get(metric)
-    if "accuracy_abs" in tol or not derived:
+    d = (want.get("tolerance") or {}).get(metric)
+    if "accuracy_abs" in tol or not d:
         value = tol.get("accuracy_abs", DEFAULT_TOLERANCES["accuracy_abs"])
         return value, f"±{value:g}"
-    d = derived
     return d["value"], (f"±{d['value']:.4f} = max({d['floor']:g}, {d['k']:.2f} × sd {d['sd']:.4f} × "
                         f"√(2/{d['n']}))")
 
@@ -307,7 +306,7 @@ def _check_run(key: str, got: Mapping[str, Any], want: Mapping[str, Any], tol: M
         if _is_missing(want.get(metric)):
             continue
         g = got.get(metric)
-        t, how = _accuracy_tolerance(want, metric, tol)
+        t, how = _tolerance_for(want, metric, tol)
         ok = g is not None and abs(g - want[metric]) <= t + 1e-12
         shown = "none" if g is None else f"{g:.4f}"
         lines.append(_line(ok, f"{key} {metric}: {shown} vs baseline {want[metric]:.4f} (tolerance {how})"))
