@@ -265,17 +265,26 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
               help="Baseline JSON (e.g. bench/baselines/tiny.json).")
 @click.option("--runs-dir", default=None, type=click.Path(file_okay=False),
-              help="Compare these runs; without it the small matched tiny experiment is run first "
-                   "(into runs-check/<time>/).")
-@click.option("--acc-tol", type=float, default=None, help="Absolute accuracy tolerance, fraction (default: the baseline's).")
+              help="Compare these runs; without it the baseline's runs (its methods and seeds) are re-trained "
+                   "first (into runs-check/<time>/).")
+@click.option("--acc-tol", type=float, default=None,
+              help="Absolute accuracy tolerance, fraction (default: the baseline's, derived from its seed spread; "
+                   "with --update: the floor of the derived tolerance).")
 @click.option("--time-factor", type=float, default=None,
-              help="Training-time ratios may differ by this factor either way (default: the baseline's).")
-@click.option("--update", is_flag=True, help="Write the baseline from the runs instead of comparing.")
+              help="Training-time ratios may differ by this factor either way (default: the baseline's; with "
+                   "--update: the floor).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="With --update: false-alarm probability per check the tolerances are derived for (default 0.01).")
+@click.option("--update", is_flag=True, help="Write the baseline from --runs-dir (>= 3 seeds) instead of comparing.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset root for re-training (default: the dataset's usual place; synthetic: the cache).")
+@click.option("--device", default="auto", show_default=True, help="Device for re-training.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers for re-training.")
 def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, time_factor: float | None,
-              update: bool) -> None:
+              alpha: float | None, update: bool, data_root: str | None, device: str, workers: int | None) -> None:
     """Regression gate: compare runs with a baseline; exit 0 within tolerance, 1 outside."""
     from bench.io import atomic_write_json
-    from bench.regression import baseline_methods, compare_to_baseline, load_baseline, make_baseline
+    from bench.regression import compare_to_baseline, load_baseline, make_baseline
     from bench.results import collect_results
 
     baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
@@ -284,12 +293,13 @@ def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, t
     if runs_dir is None:
         from bench.runner import run_gate_experiment
 
-        runs_dir = run_gate_experiment(baseline_methods(baseline), click.echo)
+        runs_dir = run_gate_experiment(baseline, click.echo, data_root=data_root, device=device, workers=workers)
     results, skipped = collect_results(runs_dir)
     tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
     if update:
-        atomic_write_json(baseline_path, make_baseline(results, tol))
-        click.echo(f"baseline: {baseline_path} ({len(results)} runs)")
+        made = make_baseline(results, tol, **({"alpha": alpha} if alpha is not None else {}))
+        atomic_write_json(baseline_path, made)
+        click.echo(f"baseline: {baseline_path} ({len(results)} runs, seeds {', '.join(map(str, made['seeds']))})")
         return
     ok, lines = compare_to_baseline(results, baseline, tol)
     for line in lines:
@@ -438,6 +448,57 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
         launch(_INVOCATION or sys.argv[1:], nproc)
         return
     run_all(configs, click.echo)
+
+
+# --------------------------------------------------------------------------- tune
+def _tune_default(name: str):
+    import bench.tune
+
+    return getattr(bench.tune, name)
+
+
+@cli.command("tune")
+@click.option("--method", "methods", type=click.Choice(_method_names()), multiple=True,
+              help="Method(s) to tune, repeatable (default: every method that declares tunable hyper-parameters).")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset name (see `adabench data list`).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset root directory.")
+@click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
+@click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
+@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0, 1, 2).")
+@click.option("--factor", "factors", type=click.FloatRange(min=0, min_open=True), multiple=True,
+              help="Multiplier of each tunable value, repeatable (default: 0.25, 0.5, 1, 2, 4).")
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=_tune_default("HOLDOUT"), show_default=True,
+              help="Fraction of the training split held out to score candidates on (val is never used).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the preset's).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=_tune_default("RUNS_DIR"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="tuning", show_default=True,
+              help="Where tuning.md, tuning.csv and tuning.json go (commit them under docs/tuning/<dataset>/).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def tune_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
+             seeds: tuple[int, ...], factors: tuple[float, ...], holdout: float, epochs: int | None,
+             sets: tuple[str, ...], runs_dir: str, out_dir: str, device: str, workers: int | None,
+             no_progress: bool) -> None:
+    """Symmetric hyper-parameter sweep: every method's tunable values x the same factors, the same budget,
+    scored on a held-out part of the training split (never on val); writes the table and the winners."""
+    from bench.config import RunConfig
+    from bench.data import resolve_data_root
+    from bench.tune import FACTORS, SEEDS, TuneSpec, run_tuning, tuned_methods
+    from reports.tuning import winners_text, write_tuning
+
+    names = tuned_methods(methods)
+    base = RunConfig(method=names[0], dataset=dataset, data_root=str(resolve_data_root(dataset, data_root)),
+                     preset=preset, arch=arch, epochs=epochs, device=device, runs_dir=runs_dir, num_workers=workers,
+                     progress=not no_progress, quiet=True, overrides=_parse_sets(sets))
+    spec = TuneSpec(base, tuple(names), tuple(seeds) or SEEDS, tuple(factors) or FACTORS, holdout,
+                    data_root_given=data_root is not None)
+    record = run_tuning(spec, out_dir, click.echo)
+    for path in write_tuning(record, out_dir):
+        click.echo(f"tune: {path}")
+    click.echo(f"tune: winners: {winners_text(record)}")
 
 
 # --------------------------------------------------------------------------- demo

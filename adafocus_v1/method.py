@@ -88,6 +88,7 @@ METHOD = register_method(Method(
     params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
     summary_extras=summary_extras, stage_names=STAGE_NAMES, flops_aux_heads=False,
     import_checkpoint=official.import_checkpoint,
+    tunable=("policy_lr",),  # Adam lr of pi in stage 2 (RL)
     options=(
         Option("--rl", "rl_algorithm", "AdaFocusV1 stage-2 algorithm (default ppo, the original's).",
                choices=rl.ALGORITHMS),

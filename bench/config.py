@@ -47,10 +47,16 @@ class RunConfig:
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
     protocol: str = DEFAULT_PROTOCOL  # PROTOCOLS: model selection, early exit, augmentation (part of the identity)
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
+    # > 0: train on the rest of the train split and evaluate on this fraction of it instead of val
+    # (bench.data.holdout; `adabench tune` scores candidates this way, never on val)
+    holdout: float = 0.0
 
     def __post_init__(self) -> None:
+        from bench.errors import UsageError
+
+        if not 0.0 <= float(self.holdout) < 1.0:
+            raise UsageError(f"--holdout {self.holdout}: expected a fraction of the training split in [0, 1)")
         if self.protocol not in PROTOCOLS:
-            from bench.errors import UsageError
             raise UsageError(f"unknown protocol {self.protocol!r}; expected one of: {', '.join(PROTOCOLS)}")
 
     def to_dict(self) -> Dict[str, Any]:
@@ -74,6 +80,8 @@ class RunConfig:
         if d.get("protocol") == DEFAULT_PROTOCOL:
             del d["protocol"]
         d["shared_init"] = self.init_state is not None
+        if not self.holdout:  # runs without a holdout keep the hashes (run directory names) they had before it
+            del d["holdout"]
         d["preset"] = self.resolve_preset().to_dict()
         return d
 

@@ -81,6 +81,8 @@ class Method:
     claims: Any = None              # published figures for those claims (reports.claims reads them)
     stage_names: Tuple[str, ...] = field(default=())   # for `--stages` help and validation
     import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
+    # fields of ``params`` that `adabench tune` sweeps (bench.tune); every tuned method declares as many
+    tunable: Tuple[str, ...] = ()
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

@@ -51,6 +51,8 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "epochs": ("int", "--epochs given to the run (config.yaml); missing = the preset's schedule"),
     "overrides": ("json", "every --set override, {field: value} (config.yaml)"),
     "skip_bad": ("bool", "--skip-bad: unreadable items replaced (config.yaml)"),
+    "holdout": ("float", "fraction of the train split held out and evaluated on instead of val (`adabench tune`; "
+                         "config.yaml); missing = val"),
     "protocol": ("str", "adabench or official (--protocol: model selection, early-exit calibration, view "
                         "augmentation; config.yaml); missing = adabench"),
     "precision": ("str", "numeric precision, when the run records one (manifest.json or config.yaml)"),
@@ -91,7 +93,7 @@ RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuratio
 # configuration columns -> the identity keys they show (first present wins)
 IDENTITY_COLUMNS = {
     "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),
-    "skip_bad": ("run.skip_bad",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
+    "skip_bad": ("run.skip_bad",), "holdout": ("run.holdout",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
     "precision": ("manifest.precision", "run.precision", "preset.precision"),
     "git_commit": ("manifest.git_commit",), "git_dirty": ("manifest.git_dirty",),
 }

@@ -3,7 +3,8 @@
 The same for every method: data -> network (the matched experiment's shared initial weights) -> the
 method's stages under ``bench.driver.Driver`` (resumable) -> evaluation with learned / random / centre
 patches on the whole validation split -> FLOPs -> the method's own summary keys -> ``summary.json``
-(written last, and only once the method's last stage has run).
+(written last, and only once the method's last stage has run). With ``RunConfig.holdout`` the held-out part
+of the training split takes the validation split's place (``bench.data.holdout``; summary ``eval_split``).
 """
 from __future__ import annotations
 
@@ -62,6 +63,11 @@ class RunData:
     num_workers: int
     make: Callable[[str, bool], Any]
     loader: Callable[[Any, bool], Any]
+    holdout: Optional[Dict[str, Any]] = None  # the held-out split that replaces val (RunConfig.holdout), if any
+
+    @property
+    def eval_split(self) -> str:
+        return "val" if self.holdout is None else "holdout"
 
     def train_eval_loader(self, max_videos: Optional[int], *, augmented: bool = False, seed: Optional[int] = None
                           ) -> Any:
@@ -70,13 +76,15 @@ class RunData:
         ``seed``."""
         ds = self.make("train", augmented)
         self.datasets.append(ds)
+        if self.holdout is not None:  # the videos trained on, never the held-out ones
+            from bench.data.holdout import subset
+
+            ds = subset(ds, self.holdout["train_indices"])
         if max_videos is not None and seed is not None and len(ds) > max_videos:
+            from bench.data.holdout import subset
+
             g = torch.Generator().manual_seed(int(seed))
-            keep = sorted(torch.randperm(len(ds), generator=g)[:max_videos].tolist())
-            sub = torch.utils.data.Subset(ds, keep)
-            for attr in ("num_classes", "multilabel"):
-                setattr(sub, attr, getattr(ds, attr))
-            return self.loader(sub, False)
+            return self.loader(subset(ds, sorted(torch.randperm(len(ds), generator=g)[:max_videos].tolist())), False)
         return self.loader(ds if max_videos is None else even_subset(ds, max_videos), False)
 
 
@@ -105,13 +113,31 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = Tr
                            distributed=env.distributed)
 
     train_ds = make("train", True) if train else None
-    val_ds = make("val", False)
+    holdout = None
+    if cfg.holdout and train_ds is not None:
+        train_ds, val_ds, holdout = _hold_out(make, train_ds, cfg.holdout)
+        datasets = [train_ds.dataset, val_ds.dataset]
+    else:
+        val_ds = make("val", False)
+        datasets = [d for d in (train_ds, val_ds) if d is not None]
     classes = train_ds if train_ds is not None else val_ds
     val_loader = loader(val_ds, False)
     curve_loader = val_loader if official else loader(even_subset(val_ds, CURVE_VIDEOS), False)
     return RunData(loader(train_ds, True) if train_ds is not None else None, val_loader, curve_loader,
-                   classes.num_classes, bool(classes.multilabel), [d for d in (train_ds, val_ds) if d is not None],
-                   Path(root), workers, make, loader)
+                   classes.num_classes, bool(classes.multilabel), datasets, Path(root), workers, make, loader, holdout)
+
+
+def _hold_out(make: Callable[[str, bool], Any], train_ds: Any, fraction: float) -> tuple:
+    """(train', the holdout read with the evaluation transform, its record): the holdout replaces val."""
+    from bench.data.holdout import HOLDOUT_SEED, holdout_split, item_labels, subset
+
+    keep, held = holdout_split(item_labels(train_ds), fraction)
+    eval_ds = make("train", False)
+    if len(eval_ds) != len(train_ds):
+        raise RuntimeError("the train split read twice has different lengths; the holdout would not line up")
+    info = {"fraction": fraction, "seed": HOLDOUT_SEED, "train_videos": len(keep), "holdout_videos": len(held),
+            "train_indices": keep}
+    return subset(train_ds, keep), subset(eval_ds, held), info
 
 
 @dataclass
@@ -214,7 +240,8 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
                 "torch_threads": torch.get_num_threads(), "initial_state": shared, "weights": weights,
-                "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train)}))
+                "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train),
+                **_holdout_manifest(data)}))
         reset_peak_memory(env.device)
         driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
                         evaluate_curve=_curve_fn(ctx), evaluate_end=_end_fn(ctx),
@@ -233,9 +260,16 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
         return summary
 
 
+def _holdout_manifest(data: RunData) -> Dict[str, Any]:
+    """The held-out split for manifest.json: fraction, seed, sizes (the indices are implied by them)."""
+    if data.holdout is None:
+        return {}
+    return {"holdout": {k: v for k, v in data.holdout.items() if k != "train_indices"}}
+
+
 def final_results(ctx: RunContext) -> Dict[str, EvalResult]:
     """The evaluation every trained run and every evaluated checkpoint ends with: learned / random / centre
-    patches on the whole validation split."""
+    patches on the whole validation split (the holdout when tuning)."""
     return patch_eval_results(ctx.net, ctx.data.val_loader, ctx.device, **ctx.eval_kwargs())
 
 
@@ -254,7 +288,7 @@ def summarise(ctx: RunContext, results: Dict[str, EvalResult], ran: List[Any], c
         "method_title": method.title, "variant": method.variant(preset.train),
         "params": dataclasses.asdict(preset.train), "stages_run": [s.name for s in ran],
         "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
-        "stage_results": state.results, **(extra or {}),
+        "stage_results": state.results, "eval_split": ctx.data.eval_split, **(extra or {}),
     })
     summary.update(method.summary_extras(ctx, results, flops))
     return summary
@@ -292,7 +326,7 @@ def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, Eva
         results = final_results(ctx)
         chosen = {"stage": stage.name, "epoch": best["epoch"] + 1, "top1": best["top1"], "map": best["map"]}
     criterion = "mAP" if last.get("map") is not None else "top-1"
-    return results, {"selected_checkpoint": {**chosen, "split": "val", "criterion": criterion,
+    return results, {"selected_checkpoint": {**chosen, "split": ctx.data.eval_split, "criterion": criterion,
                                              "last_epoch": last}}
 
 
@@ -319,16 +353,39 @@ def summary_line(summary: Dict[str, Any]) -> str:
            if exits else ""))
 
 
+def _eta(seconds: Dict[str, List[float]], remaining: List[str]) -> Optional[float]:
+    """Seconds left: each remaining run costs its method's mean so far (or the mean of all runs so far)."""
+    times = [t for ts in seconds.values() for t in ts]
+    if not times:
+        return None
+    overall = sum(times) / len(times)
+    return sum(sum(seconds[m]) / len(seconds[m]) if seconds.get(m) else overall for m in remaining)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> List[Dict[str, Any]]:
-    """Run (or resume, or return when complete) every planned run; ``echo`` one summary line each."""
+    """Run (or resume, or return when complete) every planned run. ``echo`` one line before each run (which
+    run of how many, and the estimated time left) and one summary line after it."""
+    import time
+
     from bench.errors import DataError
     from bench.launch import main_rank
 
-    summaries = []
-    for cfg in configs:
+    summaries: List[Dict[str, Any]] = []
+    spent: Dict[str, List[float]] = {}
+    for i, cfg in enumerate(configs):
         run = RunDir.for_config(cfg)
-        if run.is_complete() and main_rank():
-            echo(f"{cfg.method}: already complete, not re-trained: {run.path}")
+        complete = run.is_complete()
+        if main_rank():
+            variant = get_method(cfg.method).variant(cfg.resolve_preset().train)
+            eta = _eta(spent, [c.method for c in configs[i:]])
+            echo(f"run {i + 1}/{len(configs)}: {cfg.method}{'' if variant == 'full' else '-' + variant} "
+                 f"p{cfg.patch_size} s{cfg.seed}" + (" (already complete, not re-trained)" if complete else "")
+                 + (f"; about {_duration(eta)} left" if eta is not None and not complete else ""))
+        t0 = time.perf_counter()
         try:
             summary = run_method(cfg, run)
         except DataError as e:  # a broken video or frame: say how to go on without it
@@ -336,6 +393,8 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
                 raise
             raise DataError(f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json") \
                 from None
+        if not complete:
+            spent.setdefault(cfg.method, []).append(time.perf_counter() - t0)
         summaries.append(summary)
         if main_rank():
             echo(summary_line(summary) + f"\n  {run.path}")
@@ -345,19 +404,22 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
 GATE_RUNS_DIR = "runs-check"
 
 
-def run_gate_experiment(methods: List[str], echo: Callable[[str], None] = print) -> str:
-    """Train the small matched experiment the regression gate compares (``methods`` on the synthetic
-    benchmark, tiny preset) afresh into ``runs-check/<UTC time>/`` (a gate must not reuse runs made by older
-    code); returns that directory."""
+def run_gate_experiment(baseline: Dict[str, Any], echo: Callable[[str], None] = print, *,
+                        data_root: Optional[str] = None, device: str = "auto", workers: Optional[int] = None) -> str:
+    """Re-train the runs a regression baseline was made from (its methods, variants, overrides and every one
+    of its seeds: ``bench.regression.gate_configs``) afresh into a new ``runs-check/<UTC time>/`` (a gate must
+    not reuse runs made by older code); returns that directory."""
     import datetime
 
-    from bench.data import resolve_data_root
-    from bench.experiment import plan_runs
+    from bench.regression import baseline_seeds, gate_configs
 
-    root = str(resolve_data_root("synthetic"))
-    runs_dir = f"{GATE_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
-    echo(f"check: training the matched tiny experiment into {runs_dir}")
-    base = RunConfig(method=methods[0], dataset="synthetic", data_root=root, preset="tiny", arch="matched", seed=0,
-                     runs_dir=runs_dir, progress=False, quiet=True)
-    run_all(plan_runs(base, methods), echo)
+    stamp = f"{GATE_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
+    runs_dir, k = stamp, 1
+    while Path(runs_dir).exists():  # two checks in one second never share (and so reuse) runs
+        k += 1
+        runs_dir = f"{stamp}-{k}"
+    configs = gate_configs(baseline, runs_dir, data_root=data_root, device=device, workers=workers)
+    echo(f"check: training the baseline's {len(configs)} runs (seeds {', '.join(map(str, baseline_seeds(baseline)))})"
+         f" into {runs_dir}")
+    run_all(configs, echo)
     return runs_dir

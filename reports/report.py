@@ -29,6 +29,7 @@ from reports.claims import claims_for_group, claims_markdown
 from reports.frame import differing, groups, runs_frame, setting_identity
 from reports.plots import PLOTS
 from reports.tables import efficiency_table, markdown_table, seeds_table, stage_table
+from reports.tuning import TUNING_DIR, tuning_text
 
 PLOT_TITLES = {
     "accuracy_vs_gflops": "Accuracy vs inference GFLOPs per video (with early-exit curves)",
@@ -83,7 +84,7 @@ def _configuration(df: pd.DataFrame, differs: Dict[str, List[Any]]) -> str:
 
 
 def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: float,
-             throughput: Optional[str], differs: Dict[str, List[Any]]) -> str:
+             throughput: Optional[str], differs: Dict[str, List[Any]], tuning_dir: Any = TUNING_DIR) -> str:
     dataset, preset, arch, setting = key
     n_seeds = df.groupby(["method", "variant", "patch_size", "group_hash"]).size()
     pairs = [(b.name, p.name) for b, p in comparison_pairs(sorted(set(df["method"])))]
@@ -95,6 +96,7 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
         "### Claims of the papers\n",
         claims_markdown(claims_for_group(df, exit_tol=exit_tol), exit_tol, pairs),
+        tuning_text(df, tuning_dir),
         "### Plots\n",
         *_plots(df, key, out_dir),
         "### Training efficiency of each method against its baseline (like V2 Table 2)\n",
@@ -160,11 +162,12 @@ def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
 
 
 def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
-                 throughput: Optional[str] = None) -> Path:
+                 throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR) -> Path:
     """Write ``report.md`` (+ plots, results.csv/.parquet) for every complete run under ``runs_dir``.
 
     exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
     throughput: a device name ("cpu", "cuda") to also measure inference throughput per section, or None.
+    tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning).
     Returns the path of report.md.
     """
     out = Path(out_dir)
@@ -190,7 +193,7 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     sections = [(tuple(map(str, key)), sub.reset_index(drop=True)) for key, sub in groups(df)]
     for key, sub in sections:
         siblings = [setting_identity(s["identity"].iloc[0]) for k, s in sections if k[:3] == key[:3]]
-        parts.append(_section(key, sub, out, exit_tol, throughput, differing(siblings)))
+        parts.append(_section(key, sub, out, exit_tol, throughput, differing(siblings), tuning_dir))
     parts.append(_evaluated(evaluated))
     parts.append(_skipped(skipped))
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -62,6 +62,41 @@ def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, o
     return root
 
 
+# focus_set: the glance must not see the class (antialiased 8x downsampling to 4x4 averages every 4-px
+# checker cell away), and a 16-px patch at the centre sees only flat colour
+FOCUS_ARGS = ["--set", "glance_size=4", "--set", "batch_size=8", "--set", "policy_lr_ratio=1.0"]
+
+
+def focus_set(root: Path, *, train: int = 16, val: int = 8, seed: int = 0) -> Path:
+    """Two classes that only a patch away from the centre tells apart: class 0 shows a high-contrast
+    checkerboard (4-px cells, random colours and phase) everywhere but the central 16x16 square, which is
+    flat; class 1 is flat everywhere, in the checkerboard's mean colour. A policy must learn to look off
+    the centre: with the patch frozen at the centre a model is at chance."""
+    rng = np.random.default_rng(seed)
+    names = ["0-checker", "1-flat"]
+    (root / "frames").mkdir(parents=True)
+    (root / "synthetic-labels.csv").write_text("".join(f"{n}\n" for n in names))
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    lo, hi = SIZE // 4, 3 * SIZE // 4
+    centre = (yy >= lo) & (yy < hi) & (xx >= lo) & (xx < hi)
+    for split, n, fname in (("train", train, "train"), ("val", val, "validation")):
+        rows = []
+        for label, name in enumerate(names):
+            for k in range(n):
+                vid = f"{split}-{label}-{k:03d}"
+                (root / "frames" / vid).mkdir()
+                a, b, phase = rng.uniform(20, 60, 3), rng.uniform(195, 235, 3), rng.integers(0, 8)
+                checker = (((yy + phase) // 4 + (xx + phase) // 4) % 2 == 0)[..., None]
+                flat = (centre | (label == 1))[..., None]
+                img = np.where(flat, (a + b) / 2, np.where(checker, a, b))
+                for f in range(1, FRAMES + 1):
+                    noisy = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+                    Image.fromarray(noisy).save(root / "frames" / vid / f"{f:05d}.jpg", quality=95)
+                rows.append(f"{vid};{name}\n")
+        (root / f"synthetic-{fname}.csv").write_text("".join(rows))
+    return root
+
+
 def base_args(method: str, data_root: Path, runs_dir: Path, *extra: str) -> List[str]:
     preset_args = V2_ARGS if method == "v2" else V1_ARGS
     return ["run", "--method", method, "--data-root", str(data_root), "--runs-dir", str(runs_dir),

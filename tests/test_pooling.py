@@ -148,7 +148,7 @@ def test_matched_runs_and_ablations_share_a_section(tmp_path: Path) -> None:
 def test_gate_never_averages_two_configurations(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     for epochs in (1, 2):
-        for s in matched_summaries(seeds=(0,), patch_sizes=(32,)):
+        for s in matched_summaries(seeds=(0, 1, 2), patch_sizes=(32,)):
             write_run(runs, s, epochs=epochs)
     df, _ = collect_results(runs)
     with pytest.raises(AdabenchError, match="2 configurations"):

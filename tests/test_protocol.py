@@ -114,7 +114,7 @@ def test_the_runs_final_model_is_the_last_stages_best_point(tmp_path, monkeypatc
         net.weight.fill_(0.3)   # the final epoch's weights
     monkeypatch.setattr(runner, "final_results", lambda ctx: {
         "learned": SimpleNamespace(top1=float(ctx.net.weight.detach()), map=None)})
-    ctx = SimpleNamespace(net=net, run=run, env=DistEnv())
+    ctx = SimpleNamespace(net=net, run=run, env=DistEnv(), data=SimpleNamespace(eval_split="val"))
     stage = SimpleNamespace(name="s", epochs=4)
     final = runner.final_results(ctx)
     state = TrainState(best={"s": {"epoch": 1, "score": 0.8, "top1": 0.8, "map": None}})
