@@ -159,3 +159,10 @@ def test_official_protocol_run_says_so_everywhere_and_is_never_pooled(tmp_path, 
     assert sorted(df["protocol"]) == ["adabench", "official"] and df["group_hash"].nunique() == 2
     md = (tmp_path / "report" / "report.md").read_text()
     assert md.count("protocol `official`") == 1 and md.count("protocol `adabench`") == 1
+
+
+def test_official_sth_sth_cadence_scores_every_epoch():
+    from bench.runner import curve_epochs
+
+    assert curve_epochs("paper", every=True)(50) == set(range(50))
+    assert curve_epochs("paper")(50) == {4, 9, 14, 19, 24, 29, 34, 39, *range(40, 50)}
