@@ -253,8 +253,12 @@ def summary_line(summary: Dict[str, Any]) -> str:
 def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> List[Dict[str, Any]]:
     """Run (or resume, or return when complete) every planned run; ``echo`` one summary line each."""
     from bench.errors import DataError
+    from bench.io import check_writable_dir
     from bench.launch import main_rank
 
+    if main_rank():  # an unwritable runs directory fails now, not after the data preflight
+        for runs_dir in dict.fromkeys(cfg.runs_dir for cfg in configs):
+            check_writable_dir(runs_dir)
     summaries = []
     for cfg in configs:
         run = RunDir.for_config(cfg)
