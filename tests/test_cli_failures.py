@@ -28,8 +28,7 @@ from bench.results import collect_results
 from bench.rundir import RunDir
 from tests.fixtures_data import make_tsm_lists
 from tests.fixtures_results import matched_summaries, write_run
-from tests.fixtures_runs import (REPO, V1_ARGS, V2_ARGS, base_args, child_env, micro_set, one_thread,
-                                 run_in_process)
+from tests.fixtures_runs import REPO, V2_ARGS, base_args, child_env, micro_set, one_thread, run_in_process
 
 __all__ = ["one_thread"]
 
