@@ -385,10 +385,12 @@ def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
     from bench.config import RunConfig
     from bench.data import check_dataset, resolve_data_root
     from bench.experiment import plan_runs
+    from bench.io import check_writable_dir
     from bench.methods import method_names
     from bench.runner import run_all
     from reports.report import build_report
 
+    check_writable_dir(out_dir)  # before training, not after
     root = resolve_data_root("synthetic")  # generated into the cache on first use
     report = check_dataset("synthetic", root)
     counts = ", ".join(f"{split} {n}" for split, n in report.splits.items())

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Tuple, Union
 
@@ -77,8 +76,8 @@ def check_writable_dir(path: PathLike) -> None:
         found = next((q for q in (p, *p.parents) if os.path.lexists(q)), Path("."))
         if not found.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(found))
-        fd, probe = tempfile.mkstemp(prefix=".adabench-probe-", dir=found)
-        os.close(fd)
+        probe = _temp_path(found / ".adabench-probe")  # spelt as the user spelt the path (errors name it)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.unlink(probe)
 
 

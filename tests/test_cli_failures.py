@@ -139,17 +139,26 @@ def test_read_only_directories_are_one_line_errors(tmp_path, micro_root, complet
     prefix = _unprivileged()
     ro = tmp_path / "ro"
     ro.mkdir()
+    hidden = _jester(tmp_path / "jester") / "20bn-jester-v1" / "3"
+    expected = [(argv, f"error: {ro}: permission denied; expected a writable directory (to create {target})")
+                for argv, target in _cases(ro, micro_root, complete_runs).values()]
+    expected += [  # the runs directory itself read-only; a data folder that cannot be listed
+        (["run", "--method", "v2", "--data-root", str(micro_root), "--runs-dir", str(ro)],
+         f"error: {ro}: permission denied; expected a writable directory"),
+        (["data", "check", "--dataset", "jester", "--data-root", str(hidden.parent.parent)],
+         f"error: {hidden}: permission denied; expected a readable directory"),
+    ]
     ro.chmod(0o555)
-    cases = _cases(ro, micro_root, complete_runs)
+    hidden.chmod(0)
     try:
-        proc = subprocess.run([*prefix, sys.executable, "-c", _DRIVER, json.dumps([a for a, _ in cases.values()])],
+        proc = subprocess.run([*prefix, sys.executable, "-c", _DRIVER, json.dumps([a for a, _ in expected])],
                               cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=600)
     finally:
         ro.chmod(0o755)
+        hidden.chmod(0o755)
     assert proc.returncode == 0, proc.stderr
-    for (command, (_, target)), (code, err) in zip(cases.items(), json.loads(proc.stdout)):
-        assert code == 2, (command, err)
-        assert err == f"error: {ro}: permission denied; expected a writable directory (to create {target})\n"
+    for (argv, line), (code, err) in zip(expected, json.loads(proc.stdout)):
+        assert (code, err) == (2, line + "\n"), argv
     assert list(ro.iterdir()) == []
 
 
