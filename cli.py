@@ -11,6 +11,9 @@ import sys
 import click
 
 from bench.errors import AdabenchError
+from bench.failures import quiet_startup_interrupts
+
+quiet_startup_interrupts()  # before the options below import torch (seconds)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -283,30 +286,11 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, time_factor: float | None,
               alpha: float | None, update: bool, data_root: str | None, device: str, workers: int | None) -> None:
     """Regression gate: compare runs with a baseline; exit 0 within tolerance, 1 outside."""
-    from bench.io import atomic_write_json
-    from bench.regression import compare_to_baseline, load_baseline, make_baseline
-    from bench.results import collect_results
+    from bench.gate import check
 
-    baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
-    if runs_dir is None and baseline is None:
-        raise click.UsageError("--update needs --runs-dir (the runs to make the baseline from)")
-    if runs_dir is None:
-        from bench.runner import run_gate_experiment
-
-        runs_dir = run_gate_experiment(baseline, click.echo, data_root=data_root, device=device, workers=workers)
-    results, skipped = collect_results(runs_dir)
     tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
-    if update:
-        made = make_baseline(results, tol, **({"alpha": alpha} if alpha is not None else {}))
-        atomic_write_json(baseline_path, made)
-        click.echo(f"baseline: {baseline_path} ({len(results)} runs, seeds {', '.join(map(str, made['seeds']))})")
-        return
-    ok, lines = compare_to_baseline(results, baseline, tol)
-    for line in lines:
-        click.echo(line)
-    for run, why in skipped:
-        click.echo(f"note skipped {run}: {why}")
-    if not ok:
+    if not check(baseline_path, runs_dir=runs_dir, tolerances=tol, alpha=alpha, update=update, data_root=data_root,
+                 device=device, workers=workers, echo=click.echo):
         raise click.exceptions.Exit(1)
 
 
@@ -435,12 +419,13 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     from bench.experiment import plan_runs
     from bench.runner import run_all
 
-    root = str(resolve_data_root(dataset, data_root))
-    base = RunConfig(method=methods[0], dataset=dataset, data_root=root, preset=preset, arch=arch,
+    base = RunConfig(method=methods[0], dataset=dataset, data_root=None, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
                      progress=not no_progress, quiet=quiet, stages=stages, overrides=_parse_sets(sets),
                      protocol=protocol)
+    plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))  # every option, before any data
+    base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
     configs = plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))
     if nproc > 1:
         from bench.launch import launch
@@ -517,10 +502,12 @@ def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
     from bench.config import RunConfig
     from bench.data import check_dataset, resolve_data_root
     from bench.experiment import plan_runs
+    from bench.io import check_writable_dir
     from bench.methods import method_names
     from bench.runner import run_all
     from reports.report import build_report
 
+    check_writable_dir(out_dir)  # before training, not after
     root = resolve_data_root("synthetic")  # generated into the cache on first use
     report = check_dataset("synthetic", root)
     counts = ", ".join(f"{split} {n}" for split, n in report.splits.items())
@@ -540,32 +527,27 @@ _INVOCATION: list[str] = []  # the arguments of this invocation (``--nproc`` rel
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: one-line errors, exit 2 for usage errors."""
-    _INVOCATION[:] = list(sys.argv[1:] if argv is None else argv)
-    try:
-        rv = cli.main(args=argv, prog_name="adabench", standalone_mode=False)
-    except click.exceptions.Exit as e:  # --help, --version
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:  # usage errors: bad or missing option, unknown command
-        click.echo(f"error: {e.format_message()}".replace("\n", " "), err=True)
-        sys.exit(e.exit_code)
-    except AdabenchError as e:
-        click.echo(f"error: {e}".replace("\n", " "), err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("error: interrupted; re-run the same command to resume", err=True)
-        sys.exit(130)
-    except RuntimeError as e:  # a distributed rank whose peer died: the peer prints the cause
-        from bench.launch import peer_failure_message
+    """Console-script entry point: one-line errors (``bench.failures``), exit 2 for usage errors."""
+    from bench.failures import describe_failure, watch_interrupts
 
-        msg = peer_failure_message(e)
-        if msg is None:
-            raise
-        click.echo(f"error: {msg}", err=True)
-        sys.exit(1)
+    _INVOCATION[:] = list(sys.argv[1:] if argv is None else argv)
+    with watch_interrupts():
+        try:
+            rv = cli.main(args=argv, prog_name="adabench", standalone_mode=False)
+        except click.exceptions.Exit as e:  # --help, --version
+            sys.exit(e.exit_code)
+        except click.exceptions.NoArgsIsHelpError as e:  # bare `adabench` (or a bare group): its help
+            click.echo(e.ctx.get_help())
+            sys.exit(0)
+        except click.ClickException as e:  # usage errors: bad or missing option, unknown command
+            click.echo(f"error: {e.format_message()}".replace("\n", " "), err=True)
+            sys.exit(e.exit_code)
+        except (Exception, KeyboardInterrupt, click.exceptions.Abort) as e:
+            failure = describe_failure(KeyboardInterrupt() if isinstance(e, click.exceptions.Abort) else e)
+            if failure is None:
+                raise
+            click.echo(f"error: {failure.message}", err=True)
+            sys.exit(failure.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -82,7 +82,13 @@ def load_any_checkpoint(path: Any) -> LoadedCheckpoint:
     if run is not None:
         loaded = load_run_checkpoint(p, run)
     else:
-        net, preset, imported = read_model(p)
+        try:
+            net, preset, imported = read_model(p)
+        except UsageError as e:
+            if "not an adabench model file" not in str(e):
+                raise
+            raise UsageError(f"--checkpoint {p} is not an adabench model file (import-checkpoint writes one) nor a "
+                             "run's checkpoint (checkpoints/<name>.pt beside the run's config.yaml)") from None
         loaded = LoadedCheckpoint(net, preset, preset.num_classes,
                                   {"format": "adabench model file", "imported_from": imported or None})
     loaded.source = {"file": str(p.resolve()), "sha256": sha256_file(str(p)), **loaded.source}

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-from bench.errors import UsageError
+from bench.errors import UsageError, os_error_message
 
 try:  # POSIX; on other systems appends are atomic per write but not serialised
     import fcntl
@@ -49,22 +50,56 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
+def writing(path: PathLike) -> Iterator[None]:
+    """File-system errors in the block become a one-line ``UsageError`` naming ``path`` (what the user asked
+    for, not a temporary sibling) and what was expected there (``bench.errors.os_error_message``)."""
+    try:
+        yield
+    except OSError as e:
+        raise UsageError(os_error_message(e, path)) from None
+
+
+def make_dirs(path: PathLike) -> Path:
+    """``mkdir -p path``; a one-line ``UsageError`` if a file is in the way or it is not writable."""
+    p = Path(path)
+    with writing(p):
+        p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def check_writable_dir(path: PathLike, for_file: Optional[PathLike] = None) -> None:
+    """Fail early, creating nothing: ``path`` must be a directory this process can write, or creatable as
+    one (its nearest existing ancestor is a writable directory). Probed with a temporary file, since
+    permission bits do not tell (root, ACLs, read-only mounts). ``for_file``: the file the directory is
+    for (named in the error)."""
+    p = Path(path)
+    with writing(for_file if for_file is not None else p):
+        found = next((q for q in (p, *p.parents) if os.path.lexists(q)), Path("."))
+        if not found.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(found))
+        probe = _temp_path(found / ".adabench-probe")  # spelt as the user spelt the path (errors name it)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+
+
+@contextlib.contextmanager
 def _atomic_open(path: PathLike) -> Iterator[io.BufferedWriter]:
     """Yield a binary file handle; on success the content replaces ``path`` atomically."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(target)
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
+    with writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_path(target)
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(target.parent)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
@@ -152,8 +187,9 @@ def file_lock(path: PathLike) -> Iterator[None]:
         yield
         return
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    with writing(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import List, Optional, Sequence
 
 from bench.errors import AdabenchError, UsageError
@@ -64,6 +65,7 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
         raise UsageError(f"--nproc {nproc}: launch needs at least 2 processes")
     if under_torchrun():
         raise UsageError("--nproc: this process is already a distributed worker; use either torchrun or --nproc")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -71,7 +73,9 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
     # CPU threads per rank (torchrun would otherwise set 1 and print a warning about it)
     os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_rank(nproc)))
     os.environ[LAUNCHED_ENV] = "1"
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # we print the one line
+    for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]:  # we print the one line
+        if name.startswith("torch.distributed.elastic"):  # (each module's logger sets its own level)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         run(parse_args(torchrun_args(argv, nproc, module)))
     except ChildFailedError as e:
@@ -81,6 +85,11 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
         err = AdabenchError(f"rank {rank} of {nproc} {what} (its message is above)")
         err.exit_code = 2 if code == 2 else 1
         raise err from None
+    except SignalException as e:  # torchrun's own SIGINT/SIGTERM handler: the ranks were stopped
+        if e.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise AdabenchError(f"stopped by signal {signal.Signals(e.sigval).name}; re-run the same command to "
+                            "resume") from None
     finally:  # the workers' environment, not this process's
         for k, v in saved.items():
             if v is None:

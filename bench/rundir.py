@@ -118,7 +118,7 @@ class RunDir:
         return self.checkpoints_dir / f"{_safe(stage)}.pt"
 
     def create(self) -> "RunDir":
-        self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        io.make_dirs(self.checkpoints_dir)
         return self
 
     def __str__(self) -> str:
@@ -202,16 +202,17 @@ class RunDir:
 
     def log(self, msg: str) -> None:
         """Append a timestamped line to log.txt (one write call, so lines never interleave)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(f"{utc_now()} {msg.rstrip()}\n")
+        with io.writing(self.log_path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(f"{utc_now()} {msg.rstrip()}\n")
 
     # ------------------------------------------------------------------ lock
     def acquire_lock(self) -> None:
         """Claim this directory for the current process, or raise a one-line ``UsageError``
         if a live process holds it. A lock whose pid is dead on this host is stale and taken
         over; a lock from another host cannot be checked and is respected."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        io.make_dirs(self.path)
         with io.file_lock(self.path / ".run.lock.guard"):  # serialises check-then-write
             holder = self._lock_holder()
             if holder is not None and not _lock_is_stale(holder):
@@ -230,11 +231,46 @@ class RunDir:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator["RunDir"]:
+        """Hold the lock for the block. If the block fails (or is interrupted) before the run saved anything
+        worth keeping (a checkpoint), the directory is removed, so a failed first attempt leaves no
+        directory that ``report`` would list as skipped."""
         self.acquire_lock()
         try:
             yield self
-        finally:
+        except BaseException:
+            unused = self._only_bookkeeping()
+            if unused:  # while we still hold the lock, so no other process has written here
+                for name in _BOOKKEEPING - {"checkpoints", "run.lock", ".run.lock.guard"}:
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.path / name).unlink()
             self.release_lock()
+            if unused:
+                self._remove_if_empty()
+            raise
+        self.release_lock()
+
+    def _only_bookkeeping(self) -> bool:
+        """True when the directory holds no checkpoint and no summary, only files a run writes before its
+        first checkpoint (anything else, e.g. another tool's file, keeps it)."""
+        try:
+            names = {p.name for p in self.path.iterdir()}
+            ckpts = self.checkpoints_dir
+            return names <= _BOOKKEEPING and not (ckpts.is_dir() and any(ckpts.iterdir()))
+        except OSError:
+            return False
+
+    def _remove_if_empty(self) -> None:
+        """Remove the lock guard, the empty checkpoints/ and run directory, then the method and dataset
+        directories if that left them empty. ``rmdir`` never removes a directory another process has
+        written into meanwhile; the guard goes only while nothing else is there."""
+        with contextlib.suppress(OSError):
+            if {p.name for p in self.path.iterdir()} <= {".run.lock.guard", "checkpoints"}:
+                (self.path / ".run.lock.guard").unlink(missing_ok=True)
+        for d in (self.checkpoints_dir, self.path, self.path.parent, self.path.parent.parent):
+            try:
+                d.rmdir()
+            except OSError:
+                return
 
     def _lock_holder(self) -> Optional[Dict[str, Any]]:
         if not self.lock_path.exists():
@@ -244,6 +280,11 @@ class RunDir:
         except UsageError:
             return {}  # unreadable: treated as stale
         return holder if isinstance(holder, dict) else {}
+
+
+# What a run directory holds before the run's first checkpoint (``locked`` removes only these).
+_BOOKKEEPING = frozenset({"config.yaml", "manifest.json", "log.txt", "metrics.csv", ".metrics.csv.lock", "run.lock",
+                          ".run.lock.guard", "checkpoints"})
 
 
 def _merge_bad(old: Iterable[Sequence[str]], new: Iterable[Sequence[str]]) -> List[List[str]]:

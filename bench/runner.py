@@ -375,8 +375,12 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
     import time
 
     from bench.errors import DataError
+    from bench.io import check_writable_dir
     from bench.launch import main_rank
 
+    if main_rank():  # an unwritable runs directory fails now, not after the data preflight
+        for runs_dir in dict.fromkeys(cfg.runs_dir for cfg in configs):
+            check_writable_dir(runs_dir)
     summaries: List[Dict[str, Any]] = []
     spent: Dict[str, List[float]] = {}
     for i, cfg in enumerate(configs):
@@ -402,27 +406,3 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
         if main_rank():
             echo(summary_line(summary) + f"\n  {run.path}")
     return summaries
-
-
-GATE_RUNS_DIR = "runs-check"
-
-
-def run_gate_experiment(baseline: Dict[str, Any], echo: Callable[[str], None] = print, *,
-                        data_root: Optional[str] = None, device: str = "auto", workers: Optional[int] = None) -> str:
-    """Re-train the runs a regression baseline was made from (its methods, variants, overrides and every one
-    of its seeds: ``bench.regression.gate_configs``) afresh into a new ``runs-check/<UTC time>/`` (a gate must
-    not reuse runs made by older code); returns that directory."""
-    import datetime
-
-    from bench.regression import baseline_seeds, gate_configs
-
-    stamp = f"{GATE_RUNS_DIR}/{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
-    runs_dir, k = stamp, 1
-    while Path(runs_dir).exists():  # two checks in one second never share (and so reuse) runs
-        k += 1
-        runs_dir = f"{stamp}-{k}"
-    configs = gate_configs(baseline, runs_dir, data_root=data_root, device=device, workers=workers)
-    echo(f"check: training the baseline's {len(configs)} runs (seeds {', '.join(map(str, baseline_seeds(baseline)))})"
-         f" into {runs_dir}")
-    run_all(configs, echo)
-    return runs_dir

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, check_writable_dir
 from bench.results import collect_results, write_results
 from bench.methods import comparison_pairs
 from reports.claims import claims_for_group, claims_markdown
@@ -171,6 +171,7 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     Returns the path of report.md.
     """
     out = Path(out_dir)
+    check_writable_dir(out)  # before reading every run (and measuring throughput)
     results, skipped = collect_results(runs_dir)
     csv_path, parquet_path = write_results(results, out)
     everything = runs_frame(results)

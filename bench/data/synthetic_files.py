@@ -27,6 +27,7 @@ from PIL import Image
 
 from bench.data.synthetic import GENERATOR_VERSION, SynthParams, class_names, render_video, videos
 from bench.errors import UsageError
+from bench.io import check_writable_dir, make_dirs, writing
 
 LAYOUTS = ("frames", "video")
 PREFIX = "synthetic"
@@ -134,16 +135,18 @@ def generate_synthetic(out: Union[str, Path], *, layout: str = "frames", seed: i
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out}: already exists and is not empty; choose a new --out directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _fresh_dir(out.parent, out.name)
-    try:
-        _write_set(tmp, p, layout, workers or default_workers())
-        if out.exists():
-            out.rmdir()
-        os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    check_writable_dir(out)  # a file in the way or a read-only parent: one line naming it, before any work
+    with writing(out):  # e.g. the disk filling up while rendering
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _fresh_dir(out.parent, out.name)
+        try:
+            _write_set(tmp, p, layout, workers or default_workers())
+            if out.exists():
+                out.rmdir()
+            os.rename(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -164,7 +167,7 @@ def ensure_synthetic(cache_dir: Union[str, Path], *, layout: str = "frames", wor
     target = cache_dir / f"{PREFIX}-{layout}-{params_key(layout, p)}"
     if (target / "meta.json").is_file():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(cache_dir)
     tmp = _fresh_dir(cache_dir, target.name)
     try:
         _write_set(tmp, p, layout, workers or default_workers())
