@@ -243,53 +243,6 @@ def load_baseline(path: Union[str, Path]) -> Dict[str, Any]:
     return data
 
 
-def baseline_seeds(baseline: Mapping[str, Any]) -> List[int]:
-    """The seeds the gate trains: the baseline's (format 1: those its entries list)."""
-    return sorted({int(s) for e in baseline["runs"].values() for s in e.get("seeds") or [0]})
-
-
-def recipes(baseline: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """How to re-run each key, the run that created a shared initial state first. Format 1 keys are full
-    variants of one matched experiment (the methods share their initial state when there are several)."""
-    out = []
-    keys = sorted(baseline["runs"])
-    for key in keys:
-        rec = baseline["runs"][key].get("recipe")
-        if rec is None:
-            dataset, preset, arch, method, patch = key.split("/")
-            rec = {"method": method.split("-")[0], "dataset": dataset, "preset": preset, "arch": arch,
-                   "patch_size": int(patch[1:]), "epochs": None, "overrides": {}, "shared_init": len(keys) > 1,
-                   "creates_init": key == keys[0]}
-        out.append(dict(rec))
-    return sorted(out, key=lambda r: not r["creates_init"])
-
-
-def gate_configs(baseline: Mapping[str, Any], runs_dir: str, *, data_root: Optional[str] = None,
-                 device: str = "auto", workers: Optional[int] = None) -> List[Any]:
-    """The RunConfigs that re-run the baseline: every key with every baseline seed, seeds outermost."""
-    import dataclasses
-
-    from bench.config import RunConfig
-    from bench.data import resolve_data_root
-    from bench.experiment import init_state_path
-
-    configs = []
-    roots: Dict[str, str] = {}
-    for seed in baseline_seeds(baseline):
-        for rec in recipes(baseline):
-            if rec["dataset"] not in roots:
-                roots[rec["dataset"]] = str(resolve_data_root(rec["dataset"], data_root))
-            cfg = RunConfig(method=rec["method"], dataset=rec["dataset"], data_root=roots[rec["dataset"]],
-                            preset=rec["preset"], arch=rec["arch"], patch_size=rec["patch_size"], seed=seed,
-                            epochs=rec["epochs"], device=device, runs_dir=runs_dir, num_workers=workers,
-                            progress=False, quiet=True, overrides=dict(rec["overrides"]))
-            if rec["shared_init"]:
-                cfg = dataclasses.replace(cfg, init_state=str(init_state_path(cfg)))
-            cfg.resolve_preset()
-            configs.append(cfg)
-    return configs
-
-
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
 

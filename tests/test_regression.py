@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from bench.errors import AdabenchError, UsageError
-from bench.regression import (ACCURACY_FLOOR, baseline_seeds, compare_to_baseline, gate_configs, load_baseline,
+from bench.gate import baseline_seeds, gate_configs
+from bench.regression import (ACCURACY_FLOOR, compare_to_baseline, load_baseline,
                               make_baseline, run_key)
 from tests.fixtures_results import make_summary, matched_summaries
 
