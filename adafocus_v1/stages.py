@@ -11,11 +11,16 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 | 0 pretrain | glance, focus (each with its own head, whole frames) | policy, classifier | SGD + cosine |
 | 1 random patches | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
 | 2 policy | policy (RL) | glance, focus, classifier | Adam |
-| 3 fine-tune, ``paper`` | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
+| 3 fine-tune, ``paper`` | focus backbone (BatchNorm statistics frozen), classifier | glance, focus head, policy | SGD + cosine |
 | 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD + cosine |
 
 Stage 0 trains f_G and f_L in the same epochs (their losses do not interact: each backbone has
 its own head and its own gradient), which costs the same as the original's two separate runs.
+
+Stage 3 tunes f_L's weights but keeps its BatchNorm layers in eval mode, as the original keeps
+f_L in eval mode in stage 3: pi was trained in stage 2 on f_L's features under the statistics of
+stage 1, and re-estimating them on the policy's patches shifts those features under f_C and pi
+(with the paper Sth-Sth preset's f_L lr of 0 it would be the only change stage 3 makes to f_L).
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ class StageSpec:
     lrs: Dict[str, float]               # module path -> lr (SGD stages); {"policy": lr} for stage 2
     batch_size: int
     amp: bool
+    frozen_bn: Tuple[str, ...] = ()     # trainable paths whose BatchNorm layers stay in eval mode
 
 
 def _scaled(epochs: int, scale: float) -> int:
@@ -72,7 +78,8 @@ def stage_specs(preset: Any, stage3: str = "paper", epochs: int | None = None) -
                      {focus_body: p.v1_stage1_backbone_lr, "classifier": p.v1_stage1_fc_lr}, bs, p.v1_amp),
         2: StageSpec(2, "stage2", ("policy",), _scaled(p.v1_stage2_epochs, scale),
                      {"policy": p.policy_lr}, bs, False),
-        3: StageSpec(3, "stage3", s3_trainable, _scaled(p.v1_stage3_epochs, scale), s3_lrs, bs, p.v1_amp),
+        3: StageSpec(3, "stage3", s3_trainable, _scaled(p.v1_stage3_epochs, scale), s3_lrs, bs, p.v1_amp,
+                     frozen_bn=(focus_body,) if stage3 == "paper" else ()),
     }
 
 
@@ -80,23 +87,30 @@ def _is_under(name: str, paths: Tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in paths)
 
 
+def _wants_train(name: str, module: nn.Module, spec: StageSpec) -> bool:
+    if not name or not _is_under(name, spec.trainable):
+        return False
+    return not (isinstance(module, nn.modules.batchnorm._BatchNorm) and _is_under(name, spec.frozen_bn))
+
+
 def apply_stage_modes(net: nn.Module, spec: StageSpec) -> None:
     """Set every parameter's ``requires_grad`` and every module's train/eval mode for ``spec``.
 
-    A module is in train mode iff it lies inside a trainable path; containers above a trainable
-    path (e.g. ``focus`` when only ``focus.backbone`` trains) are in eval mode, which only affects
-    their own frozen children.
+    A module is in train mode iff it lies inside a trainable path (BatchNorm layers under a
+    ``frozen_bn`` path excepted: their weights train, their statistics stay); containers above a
+    trainable path (e.g. ``focus`` when only ``focus.backbone`` trains) are in eval mode, which only
+    affects their own frozen children.
     """
     for name, param in net.named_parameters():
         param.requires_grad_(_is_under(name, spec.trainable))
     for name, module in net.named_modules():
-        module.train(bool(name) and _is_under(name, spec.trainable))
+        module.train(_wants_train(name, module, spec))
 
 
 def check_stage_modes(net: nn.Module, spec: StageSpec) -> None:
     """Assert ``apply_stage_modes`` still holds (a stray ``net.train()`` would break frozen BN)."""
     for name, module in net.named_modules():
-        want = bool(name) and _is_under(name, spec.trainable)
+        want = _wants_train(name, module, spec)
         if module.training != want:
             raise RuntimeError(f"{spec.name}: module '{name}' is in {'train' if module.training else 'eval'} "
                                f"mode, expected {'train' if want else 'eval'}")
