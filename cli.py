@@ -342,9 +342,9 @@ def _locate_data(dataset: str, data_root: str | None) -> str | None:
     from bench.data import dataset_source
     from bench.errors import DatasetNotFoundError
 
-    if dataset == "synthetic" and data_root is None:
-        return None
     source = dataset_source(dataset)
+    if source.generated and data_root is None:
+        return None
     wanted = " or ".join(layout.marker for layout in source.layouts)
     readme = "the README's Datasets section explains the layout and how to get it"
     if data_root is None:

@@ -21,11 +21,11 @@ from bench.errors import UsageError
 # Known class counts (used for FLOPs without data; at run time the dataset's own count wins).
 # "synthetic" is the synthetic generator's default (bench.data.synthetic.SynthParams.classes; tested).
 NUM_CLASSES: Dict[str, int] = {"actnet": 200, "fcvid": 239, "minik": 200, "sthv1": 174, "sthv2": 174,
-                               "jester": 27, "synthetic": 6}
+                               "jester": 27, "synthetic": 6, "synthetic_video": 6}
 # "frame": ActivityNet-like (same frames for glance and focus, per-frame locations, early exit);
 # "video": Sth-Sth/Jester-like (8 glance + 12 focus frames, TSM, one location per video, TSN fusion).
 VARIANT: Dict[str, str] = {"actnet": "frame", "fcvid": "frame", "minik": "frame", "synthetic": "frame",
-                           "sthv1": "video", "sthv2": "video", "jester": "video"}
+                           "sthv1": "video", "sthv2": "video", "jester": "video", "synthetic_video": "video"}
 PRESET_NAMES = ("paper", "tiny")
 METHOD_NAMES = ("v1", "v2")
 ARCH_NAMES = ("matched", "paper")

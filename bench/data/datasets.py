@@ -21,11 +21,17 @@ class DatasetSource:
     """A registered dataset: its ``info``, the ``layouts`` it reads, and the dataset class it builds."""
 
     dataset_class: Type[VideoDataset] = VideoDataset
+    generated = False                  # True: needs no --data-root (``default_root`` generates the data)
 
     def __init__(self, info: DatasetInfo, layouts: Sequence[Layout]) -> None:
         self.layouts = list(layouts)
         self.info = DatasetInfo(info.name, [lay.text for lay in self.layouts], info.multilabel, info.flip,
                                 info.scales, info.description)
+
+    def default_root(self) -> Optional[Path]:
+        """Where the data is when no root is given: None (a root is needed), or, for a ``generated``
+        dataset (the synthetic benchmarks), its default set, generated into the cache on first use."""
+        return None
 
     def detect(self, root: Optional[Path]) -> Layout:
         """The layout found under ``root``; one-line ``DatasetNotFoundError`` when there is none."""
@@ -102,7 +108,7 @@ MINIK = _register(DatasetSource(
 
 
 def _source(name: str) -> DatasetSource:
-    import bench.data.synthetic_dataset  # noqa: F401  (registers "synthetic")
+    import bench.data.synthetic_dataset  # noqa: F401  (registers "synthetic" and "synthetic_video")
 
     return DATASETS.get(name)
 
@@ -135,14 +141,14 @@ def dataset_source(name: str) -> DatasetSource:
 
 
 def resolve_data_root(name: str, data_root=None) -> Path:
-    """The root to read ``name`` from: ``data_root`` when given; for ``synthetic`` without one, the default
-    benchmark generated once into the cache (``$ADABENCH_CACHE`` or ``./.cache``); otherwise a usage error."""
+    """The root to read ``name`` from: ``data_root`` when given; for a generated dataset (``synthetic``,
+    ``synthetic_video``) without one, its default benchmark generated once into the cache (``$ADABENCH_CACHE``
+    or ``./.cache``); otherwise a usage error."""
     source = _source(name)
     if data_root is not None:
         source.detect(Path(data_root))
         return Path(data_root)
-    if name == "synthetic":
-        from bench.data.synthetic_files import default_cache_dir, ensure_synthetic
-
-        return ensure_synthetic(default_cache_dir())
+    root = source.default_root()
+    if root is not None:
+        return root
     raise DatasetNotFoundError(f"dataset '{name}' needs --data-root (see `adabench data list` for its layouts)")

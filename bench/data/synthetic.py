@@ -79,6 +79,12 @@ class SynthParams:
         return d
 
 
+# The default set of the video variant (``synthetic_video``): one patch location per video must serve every
+# focus frame, so the object stays near one spot away from the centre; "A then B" differs from "B then A".
+VIDEO_PARAMS = dict(ordered=True, classes=6, videos_per_class=(128, 32), sweep=(0.05, 0.15), orbit=(0.6, 0.95),
+                    launch=0.25)
+
+
 def class_pairs(p: SynthParams) -> Tuple[Tuple[int, int], ...]:
     """(first, second) pattern indices of each class."""
     return (ORDERED_PAIRS if p.ordered else PAIRS)[: p.classes]
