@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from bench.data import ClipSpec, check_dataset, create_dataset, dataset_info, dataset_source, resolve_data_root
-from bench.data.synthetic import VIDEO_PARAMS, class_pairs, trajectory, video_rng
+from bench.data.synthetic import VIDEO_PARAMS, class_pairs, render_video, trajectory, video_rng
 from bench.data.synthetic_dataset import SYNTHETIC_VIDEO
 from bench.data.synthetic_files import make_params
 from bench.presets import NUM_CLASSES, get_preset
@@ -52,3 +52,17 @@ def test_one_location_serves_a_video_and_the_centre_misses_the_object():
         overlaps.append(inside.max() / p.object_size ** 2)
     assert np.mean(np.array(spans) <= patch - p.object_size) >= 0.9
     assert np.median(overlaps) < 0.25
+
+
+def test_shared_backgrounds_say_nothing_about_the_class():
+    p = make_params(**dict(VIDEO_PARAMS, noise=0.0))
+    a, box_a = render_video(p, "train", 0, 5)
+    b, box_b = render_video(p, "val", 3, 5 + p.backgrounds)          # another class, split and video: same background
+    c, _ = render_video(p, "train", 0, 6)
+    yy, xx = np.mgrid[0:p.size, 0:p.size]
+    off = np.ones(a.shape[:3], dtype=bool)
+    for boxes in (box_a, box_b):
+        for f, (x0, y0, x1, y1) in enumerate(boxes):
+            off[f] &= ~((xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1))
+    assert off.mean() > 0.8 and np.array_equal(a[off], b[off]) and not np.array_equal(a[off], c[off])
+    assert "backgrounds" not in make_params().to_dict()              # older sets keep their cache key
