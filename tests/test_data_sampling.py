@@ -113,9 +113,9 @@ def test_a_box_cropped_away_becomes_nan():
 
 
 def test_flip_rule():
-    """Direction-labelled datasets (and the synthetic one) never flip; the others do."""
+    """Direction-labelled datasets (and the synthetic ones) never flip; the others do."""
     flips = {name: dataset_info(name).flip for name in list_datasets()}
     assert flips == {"actnet": True, "fcvid": True, "minik": True, "jester": False, "sthv1": False,
-                     "sthv2": False, "synthetic": False}
+                     "sthv2": False, "synthetic": False, "synthetic_video": False}
     assert dataset_info("actnet").multilabel and dataset_info("fcvid").multilabel
     assert not dataset_info("minik").multilabel

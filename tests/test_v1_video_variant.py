@@ -21,8 +21,7 @@ from adafocus_v1.stages import apply_stage_modes, stage_specs
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench.models import build_network
 from bench.training import make_sgd
-from tests.fixtures_video_tasks import (CLASSES, PATCH, S, motion_batch, object_batch, texture_batch,
-                                        video_preset)
+from fixtures_video_tasks import (CLASSES, PATCH, S, motion_batch, object_batch, texture_batch, video_preset)
 
 CHANCE = math.log(CLASSES)
 BATCH = 32
