@@ -11,7 +11,7 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 | 0 pretrain | glance, focus (each with its own head, whole frames) | policy, classifier | SGD + cosine |
 | 1 random patches | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
 | 2 policy | policy (RL) | glance, focus, classifier | Adam |
-| 3 fine-tune, ``paper`` | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
+| 3 fine-tune, ``paper`` | focus backbone (BatchNorm statistics frozen), classifier | glance, focus head, policy | SGD + cosine |
 | 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD + cosine |
 
 Stage 0 trains f_G and f_L in the same epochs (their losses do not interact: each backbone has
@@ -22,6 +22,10 @@ drift) when its learning rate is 0, whatever the mode (the Sth-Sth scripts' ``ba
 video variant (Sth-Sth/Jester) the glance half of the fused prediction is f_G's own head from stage 0,
 frozen (the official fusion adds the frozen glancer's classifier logits): stages 1-3 train only the
 focus half (``classifier.focus_fc``), and ``tie_fused_glance`` copies f_G's head into the glance half.
+When f_L does train in stage 3 (``--stage3 paper`` with a learning rate above 0), its BatchNorm layers
+stay in eval mode, as the original keeps f_L in eval mode in stage 3: pi was trained in stage 2 on f_L's
+features under the statistics of stage 1, and re-estimating them on the policy's patches shifts those
+features under f_C and pi.
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ class StageSpec:
     trainable: Tuple[str, ...]          # dotted module paths inside AdaFocusNet
     epochs: int
     lrs: Dict[str, float]               # module path -> lr (SGD stages); {"policy": lr} for stage 2
+    frozen_bn: Tuple[str, ...] = ()     # trainable paths whose BatchNorm layers stay in eval mode
 
 
 def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
@@ -66,7 +71,8 @@ def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
         1: StageSpec(1, "stage1", (focus_body, "focus.feature_dropout", fc), hp.stage1_epochs,
                      {focus_body: hp.stage1_backbone_lr, fc: hp.stage1_fc_lr}),
         2: StageSpec(2, "stage2", ("policy",), hp.stage2_epochs, {"policy": hp.policy_lr}),
-        3: StageSpec(3, "stage3", s3_trainable, hp.stage3_epochs, s3_lrs),
+        3: StageSpec(3, "stage3", s3_trainable, hp.stage3_epochs, s3_lrs,
+                     frozen_bn=(focus_body,) if tune_focus else ()),
     }
 
 
@@ -81,23 +87,30 @@ def _is_under(name: str, paths: Tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in paths)
 
 
+def _wants_train(name: str, module: nn.Module, spec: StageSpec) -> bool:
+    if not name or not _is_under(name, spec.trainable):
+        return False
+    return not (isinstance(module, nn.modules.batchnorm._BatchNorm) and _is_under(name, spec.frozen_bn))
+
+
 def apply_stage_modes(net: nn.Module, spec: StageSpec) -> None:
     """Set every parameter's ``requires_grad`` and every module's train/eval mode for ``spec``.
 
-    A module is in train mode iff it lies inside a trainable path; containers above a trainable
-    path (e.g. ``focus`` when only ``focus.backbone`` trains) are in eval mode, which only affects
-    their own frozen children.
+    A module is in train mode iff it lies inside a trainable path (BatchNorm layers under a
+    ``frozen_bn`` path excepted: their weights train, their statistics stay); containers above a
+    trainable path (e.g. ``focus`` when only ``focus.backbone`` trains) are in eval mode, which only
+    affects their own frozen children.
     """
     for name, param in net.named_parameters():
         param.requires_grad_(_is_under(name, spec.trainable))
     for name, module in net.named_modules():
-        module.train(bool(name) and _is_under(name, spec.trainable))
+        module.train(_wants_train(name, module, spec))
 
 
 def check_stage_modes(net: nn.Module, spec: StageSpec) -> None:
     """Assert ``apply_stage_modes`` still holds (a stray ``net.train()`` would break frozen BN)."""
     for name, module in net.named_modules():
-        want = bool(name) and _is_under(name, spec.trainable)
+        want = _wants_train(name, module, spec)
         if module.training != want:
             raise RuntimeError(f"{spec.name}: module '{name}' is in {'train' if module.training else 'eval'} "
                                f"mode, expected {'train' if want else 'eval'}")

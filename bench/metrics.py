@@ -1,9 +1,9 @@
 """Evaluation metrics as batched tensor functions: top-1, mean average precision over a
-fixed class count, and patch coverage of a known object box.
+fixed class count, patch coverage of a known object box and how a per-video location tracks it.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 import torch
 
@@ -111,3 +111,39 @@ def patch_coverage(
     if not bool(known.any()):
         return float("nan")
     return float((frac[known] >= min_fraction - 1e-6).float().mean())
+
+
+def location_tracking(locations: torch.Tensor, boxes: torch.Tensor, patch: int,
+                      frame_hw: Tuple[int, int]) -> Dict[str, float]:
+    """Does the patch follow the object from video to video? (Video variant: one location per video.)
+
+    locations ``[N, T, 2]`` (row, col) in [0, 1], boxes ``[N, T, 4]`` as in ``patch_coverage``. Per
+    video, the mean patch centre and the mean object centre (frames with a known box) are compared:
+
+    - ``corr``: Pearson correlation of patch and object centres over videos, mean of x and y
+      (0 when either does not vary, e.g. a constant location);
+    - ``distance``: mean distance between the two centres, as a fraction of the frame side;
+    - ``constant_distance``: the same for the best constant location (the mean object centre), the
+      baseline a policy that does not look at the video cannot beat;
+    - ``spread``: standard deviation of the patch centre over videos (fraction of the side), mean of x and y.
+    NaN values when no video has a box.
+    """
+    h, w = frame_hw
+    win = patch_boxes(locations.float(), patch, frame_hw)
+    scale = boxes.new_tensor([w, h]).float()
+    pc = (win[..., :2] + win[..., 2:]) / 2 / scale                              # [N, T, 2] (x, y) fractions
+    oc = (boxes[..., :2] + boxes[..., 2:]).float() / 2 / scale
+    known = ~oc.isnan().any(-1)                                                 # [N, T]
+    per_video = known.sum(1)
+    keep = per_video > 0
+    nan = float("nan")
+    if not bool(keep.any()):
+        return {"corr": nan, "distance": nan, "constant_distance": nan, "spread": nan}
+    weight = known[keep].unsqueeze(-1).float()
+    pv = (pc[keep] * weight).sum(1) / per_video[keep, None]                      # [V, 2]
+    ov = (torch.nan_to_num(oc[keep]) * weight).sum(1) / per_video[keep, None]
+    pd, od = pv - pv.mean(0), ov - ov.mean(0)
+    denom = pd.norm(dim=0) * od.norm(dim=0)
+    corr = torch.where(denom > 0, (pd * od).sum(0) / denom.clamp(min=1e-12), torch.zeros_like(denom))
+    return {"corr": float(corr.mean()), "distance": float((pv - ov).norm(dim=-1).mean()),
+            "constant_distance": float(od.norm(dim=-1).mean()), "spread": float(pv.std(0, unbiased=False).mean())}

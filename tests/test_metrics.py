@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from bench.metrics import (average_precision_per_class, mean_average_precision, multi_hot, patch_boxes,
-                           patch_coverage, top1)
+from bench.metrics import (average_precision_per_class, location_tracking, mean_average_precision, multi_hot,
+                           patch_boxes, patch_coverage, top1)
 
 
 def test_top1() -> None:
@@ -93,3 +93,22 @@ def test_patch_coverage_hand_cases() -> None:
     assert math.isnan(patch_coverage(locations[:, 3:4], boxes[:, 3:4], p, hw))
     with pytest.raises(ValueError):
         patch_coverage(locations, boxes[:, :2], p, hw)
+
+
+def test_location_tracking_tells_a_following_policy_from_a_constant_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    n, t, side, patch, obj = 50, 3, 64, 24, 16
+    top_left = torch.randint(0, side - obj + 1, (n, 1, 2), generator=g).float().expand(n, t, 2)   # (x, y)
+    boxes = torch.cat([top_left, top_left + obj], -1)
+    boxes[0, 1] = float("nan")                                   # an unknown frame is skipped
+    centre = top_left + obj / 2                                  # the patch centred on the object: loc = (c - P/2)/(S - P)
+    follow = ((centre - patch / 2) / (side - patch)).flip(-1)    # -> (row, col)
+    tr = location_tracking(follow, boxes, patch, (side, side))
+    assert tr["corr"] == pytest.approx(1.0, abs=1e-5) and tr["distance"] == pytest.approx(0.0, abs=1e-5)
+    const = location_tracking(torch.full((n, t, 2), 0.5), boxes, patch, (side, side))
+    assert const["corr"] == 0.0 and const["spread"] == 0.0
+    assert const["distance"] >= const["constant_distance"] > 0.05
+    # the constant baseline is the distance of each object centre to their mean
+    ov = centre[:, 0] / side
+    assert const["constant_distance"] == pytest.approx(float((ov - ov.mean(0)).norm(dim=-1).mean()), abs=1e-5)
+    assert math.isnan(location_tracking(follow, torch.full_like(boxes, float("nan")), patch, (side, side))["corr"])

@@ -114,6 +114,9 @@ def test_frozen_modules_and_bn_buffers_are_bit_identical(tmp_path, data_root, st
             assert before[part] == after[part], f"{part} changed in stage {k}"
         for part in changed[STAGE_NAMES[k]]:
             assert before[part] != after[part], f"{part} did not train in stage {k}"
+    stats = [{k: v for k, v in _weights(run, f"{s}.pt").items() if k.startswith("focus.backbone.")
+              and k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")} for s in STAGE_NAMES[2:]]
+    assert stats[0] and all(torch.equal(stats[0][k], stats[1][k]) for k in stats[0])   # f_L BN statistics kept
 
 
 def test_stage_modes_are_explicit():
@@ -129,6 +132,12 @@ def test_stage_modes_are_explicit():
     apply_stage_modes(net, specs[1])
     assert net.focus.backbone.training and not net.focus.head.training and net.classifier.training
     assert not net.focus.head.fc.weight.requires_grad and net.focus.backbone.stages[0][0].weight.requires_grad
+    # stage 3 (paper) tunes f_L's weights with its BatchNorm statistics frozen, as the original keeps f_L in eval
+    apply_stage_modes(net, specs[3])
+    bns = [m for m in net.focus.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    convs = [m for m in net.focus.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert bns and not any(m.training for m in bns) and all(m.training for m in convs)
+    assert all(p.requires_grad for m in bns for p in m.parameters())
 
 
 def test_resume_between_stages_equals_uninterrupted(tmp_path, data_root):

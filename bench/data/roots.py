@@ -1,8 +1,8 @@
 """Where a dataset's files are: the one data-root resolver (the CLI and the runners call it).
 
-Order: the given ``data_root``; else ``$ADABENCH_DATA/<name>``, then ``./data/<name>``; except that
-``synthetic`` without a root is always the default benchmark, generated once into the cache
-(``$ADABENCH_CACHE`` or ``./.cache``). Every failure is
+Order: the given ``data_root``; else ``$ADABENCH_DATA/<name>``, then ``./data/<name>``; except that a
+generated dataset (the synthetic benchmarks) without a root is always its default set, generated once into
+the cache (``$ADABENCH_CACHE`` or ``./.cache``). Every failure is
 one line saying where it looked, which layout it expected and where the README explains it.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import List, Optional, Union
 
 from bench.data.datasets import dataset_source
-from bench.data.synthetic_files import default_cache_dir, ensure_synthetic
 from bench.errors import DatasetNotFoundError
 
 DATA_ENV = "ADABENCH_DATA"   # a directory holding one root per dataset: $ADABENCH_DATA/<name>
@@ -28,15 +27,15 @@ def candidate_roots(name: str) -> List[Path]:
 def resolve_data_root(name: str, data_root: Optional[Union[str, Path]] = None) -> Path:
     """The absolute root to read dataset ``name`` from, its layout checked.
 
-    ``data_root`` given: that directory (it must hold one of the dataset's layouts). Not given: for
-    ``synthetic`` the default benchmark, generated on first use into ``$ADABENCH_CACHE/synthetic`` (or
-    ``./.cache/synthetic``); for another dataset the first of ``candidate_roots(name)`` that exists. Raises a
+    ``data_root`` given: that directory (it must hold one of the dataset's layouts). Not given: for a
+    generated dataset its default set, generated on first use into the cache (``$ADABENCH_CACHE`` or
+    ``./.cache``); for another dataset the first of ``candidate_roots(name)`` that exists. Raises a
     one-line ``DatasetNotFoundError`` (exit 2) naming where it looked and the layout it expected; an
     unknown name is a ``UsageError``.
     """
     source = dataset_source(name)
-    if data_root is None and name == "synthetic":
-        return Path(os.path.abspath(ensure_synthetic(default_cache_dir())))
+    if data_root is None and source.generated:
+        return Path(os.path.abspath(source.default_root()))
     if data_root is None:
         looked = candidate_roots(name)
         found = next((p for p in looked if p.is_dir()), None)

@@ -22,10 +22,16 @@ class DatasetSource:
     """A registered dataset: its ``info``, the ``layouts`` it reads, and the dataset class it builds."""
 
     dataset_class: Type[VideoDataset] = VideoDataset
+    generated = False                  # True: needs no --data-root (``default_root`` generates the data)
 
     def __init__(self, info: DatasetInfo, layouts: Sequence[Layout]) -> None:
         self.layouts = list(layouts)
         self.info = dataclasses.replace(info, layouts=[lay.text for lay in self.layouts])
+
+    def default_root(self) -> Optional[Path]:
+        """Where the data is when no root is given: None (a root is needed), or, for a ``generated``
+        dataset (the synthetic benchmarks), its default set, generated into the cache on first use."""
+        return None
 
     def detect(self, root: Optional[Path]) -> Layout:
         """The layout found under ``root``; one-line ``DatasetNotFoundError`` when there is none."""

@@ -58,6 +58,7 @@ class SynthParams:
     launch: float = 0.25                     # share of the video spent moving between the centre and the arc
     seed: int = 0
     ordered: bool = False                    # True: "A then B" and "B then A" are different classes
+    backgrounds: int = 0                     # 0: every video its own background; n: drawn from n shared ones
 
     def __post_init__(self) -> None:
         need = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(f"synthetic: {msg}"))  # noqa: E731
@@ -72,11 +73,22 @@ class SynthParams:
         need(self.clutter >= 0, f"--clutter must be >= 0, got {self.clutter}")
         need(1 <= self.cell <= self.object_size // 4, f"--cell must be in [1, object_size/4], got {self.cell}")
         need(min(self.videos_per_class) >= 1, f"--videos-per-class must be >= 1, got {self.videos_per_class}")
+        need(self.backgrounds >= 0, f"backgrounds must be >= 0, got {self.backgrounds}")
 
     def to_dict(self) -> Dict:
         d = asdict(self)
         d["videos_per_class"], d["sweep"], d["orbit"] = list(self.videos_per_class), list(self.sweep), list(self.orbit)
+        if not self.backgrounds:   # absent means 0: sets generated before the field existed keep their cache key
+            del d["backgrounds"]
         return d
+
+
+# The default set of the video variant (``synthetic_video``): one patch location per video must serve every
+# focus frame, so the object stays near one spot (a short arc) away from the centre, visiting the centre only
+# in the first or last 15 % of the video (where a policy starting there can meet it); "A then B" differs from
+# "B then A"; backgrounds come from a shared pool, so f_G cannot fit the labels by memorising backgrounds.
+VIDEO_PARAMS = dict(ordered=True, classes=6, videos_per_class=(128, 32), sweep=(0.02, 0.08), orbit=(0.75, 0.95),
+                    launch=0.15, backgrounds=16)
 
 
 def class_pairs(p: SynthParams) -> Tuple[Tuple[int, int], ...]:
@@ -94,6 +106,12 @@ def class_names(p: SynthParams) -> List[str]:
 def video_rng(p: SynthParams, split: str, label: int, k: int) -> np.random.Generator:
     """The generator of video ``k`` of class ``label`` in ``split``: independent of generation order."""
     return np.random.default_rng([p.seed, GENERATOR_VERSION, 0 if split == "train" else 1, label, k])
+
+
+def background_rng(p: SynthParams, k: int) -> np.random.Generator:
+    """The generator of shared background ``k % p.backgrounds``: video k of every class and of both splits
+    gets the same one, so a background says nothing about the class and memorising it fits no label."""
+    return np.random.default_rng([p.seed, GENERATOR_VERSION, 2, k % p.backgrounds])
 
 
 # ---------------------------------------------------------------------------------------------- pieces
@@ -222,7 +240,7 @@ def render_video(p: SynthParams, split: str, label: int, k: int) -> Tuple[np.nda
     (x1, y1 exclusive); the object is drawn last, so the box is never occluded.
     """
     rng = video_rng(p, split, label, k)
-    frames = background(p, rng)
+    frames = background(p, background_rng(p, k) if p.backgrounds else rng)
     if p.noise > 0:  # uniform noise with standard deviation p.noise (cheaper to draw than Gaussian)
         frames += (rng.random(size=frames.shape, dtype=np.float32) - 0.5) * np.float32(p.noise * 12 ** 0.5)
     first, second = class_pairs(p)[label]

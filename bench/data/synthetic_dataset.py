@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from bench.data.dataset import VideoDataset
 from bench.data.layouts import twentybn_csv
 from bench.data.readers import count_frames, read_frame_folder, read_video
 from bench.data.sources import DatasetSource, register_source
-from bench.data.synthetic import SynthParams
+from bench.data.synthetic import VIDEO_PARAMS, SynthParams
 from bench.data.types import DatasetInfo, VideoRecord
 from bench.errors import DataError
 
@@ -139,12 +139,30 @@ class SyntheticDataset(VideoDataset):
 
 
 class _SyntheticSource(DatasetSource):
+    """A synthetic benchmark: the generator's files, and its default set generated on first use."""
+
     dataset_class = SyntheticDataset
+    generated = True
+
+    def __init__(self, info: DatasetInfo, params: Dict[str, Any]) -> None:
+        super().__init__(info, [twentybn_csv("synthetic", "frames", "{:05d}.jpg", strict=True),
+                                twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"),
+                                             strict=True)])
+        self.params = dict(params)     # SynthParams fields of the default set (the rest: SynthParams defaults)
+
+    def default_root(self) -> Path:
+        from bench.data.synthetic_files import default_cache_dir, ensure_synthetic
+
+        return ensure_synthetic(default_cache_dir(), **self.params)
 
 
+_EXACT = "no flip and no crop jitter, so the fine patterns and the boxes stay exact"
 SYNTHETIC = register_source(_SyntheticSource(
     DatasetInfo("synthetic", [], flip=False, scales=(1.0,), num_classes=SynthParams().classes, variant="frame",
-                description="the synthetic focus benchmark (`adabench data synth`); boxes known; no flip and no "
-                            "crop jitter, so the fine patterns and the boxes stay exact"),
-    [twentybn_csv("synthetic", "frames", "{:05d}.jpg", strict=True),
-     twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"), strict=True)]))
+                description=f"the synthetic focus benchmark (`adabench data synth`); boxes known; {_EXACT}"), {}))
+SYNTHETIC_VIDEO = register_source(_SyntheticSource(
+    DatasetInfo("synthetic_video", [], flip=False, scales=(1.0,), num_classes=SynthParams(**VIDEO_PARAMS).classes,
+                variant="video",
+                description="the synthetic benchmark of the Sth-Sth/Jester variant (one patch location per "
+                            f"video): the order of two fine patterns decides; boxes known; {_EXACT}"),
+    VIDEO_PARAMS))
