@@ -43,6 +43,7 @@ class EvalResult:
     locations: torch.Tensor
     index: torch.Tensor
     patch_mode: str = "policy"
+    tracking: Optional[Dict[str, float]] = None   # does the patch follow the object (boxes known; metrics)
 
     @property
     def num_videos(self) -> int:
@@ -116,8 +117,8 @@ def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device
 
 def summarise(raw: Mapping[str, Any], *, patch_size: int, num_classes: int, multilabel: bool,
               patch_mode: str = "policy") -> EvalResult:
-    """Metrics of collected outputs (see ``collect``): top-1, mAP (multi-label only), coverage
-    (only where object boxes are known)."""
+    """Metrics of collected outputs (see ``collect``): top-1, mAP (multi-label only), coverage and
+    tracking (``metrics.location_tracking``; only where object boxes are known)."""
     frame_hw = raw.get("frame_hw")
     logits = raw["step_logits"]
     last = logits[:, -1]
@@ -125,12 +126,14 @@ def summarise(raw: Mapping[str, Any], *, patch_size: int, num_classes: int, mult
     map_ = None
     if multilabel:
         map_ = _finite_or_none(metrics.mean_average_precision(last.softmax(-1), raw["labels_multi"], num_classes))
-    coverage = None
+    coverage, tracking = None, None
     boxes = raw["boxes"]
     if frame_hw is not None and boxes.numel() and bool(torch.isfinite(boxes).all(-1).any()):
         coverage = _finite_or_none(metrics.patch_coverage(raw["locations"], boxes, patch_size, frame_hw))
+        tracking = {k: _finite_or_none(v) for k, v in
+                    metrics.location_tracking(raw["locations"], boxes, patch_size, frame_hw).items()}
     return EvalResult(top1, map_, coverage, logits, raw["labels"], raw["labels_multi"], raw["locations"],
-                      raw["index"], patch_mode)
+                      raw["index"], patch_mode, tracking)
 
 
 def _dataset_attr(loader: Any, name: str, default: Any) -> Any:

@@ -41,6 +41,8 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "patch_eval_random": ("float", "top-1 of the same model with uniformly random patches, fraction"),
     "patch_eval_centre": ("float", "top-1 of the same model with centre patches, fraction"),
     "coverage": ("float", "frames whose patch covers the object (synthetic data), fraction; else NaN"),
+    "tracking": ("json", "does the learned patch follow the object from video to video (synthetic data): "
+                         "{corr, distance, constant_distance, spread} (bench.metrics.location_tracking)"),
     "device": ("str", "device the run trained on, e.g. cpu, cuda:0"),
     "world_size": ("int", "number of training processes"),
     "config_hash": ("str", "8-hex hash of the run's identity with its seed (config.yaml; names the run directory)"),

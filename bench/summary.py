@@ -28,7 +28,7 @@ def common_summary(cfg: RunConfig, preset: Any, results: Mapping[str, Any], flop
         "data_wait_share": clock.data_wait_share, "peak_memory_mb": peak_memory_mb(device),
         "patch_eval": {name: r.top1 for name, r in results.items()},
         "patch_eval_map": {name: r.map for name, r in results.items()} if multilabel else None,
-        "coverage": learned.coverage,
+        "coverage": learned.coverage, "tracking": learned.tracking,
         "coverage_by_mode": {name: r.coverage for name, r in results.items()},
         "curve": curve, "num_val_videos": learned.num_videos, "num_classes": num_classes,
         "device": str(device), "world_size": world_size, "run_dir": run_dir,

@@ -106,11 +106,22 @@ def stage_table(df: pd.DataFrame) -> str:
     return markdown_table(headers, rows)
 
 
+def _tracking_cells(sub: pd.DataFrame) -> List[str]:
+    """Does the learned patch follow the object (``bench.metrics.location_tracking``): the correlation of patch
+    and object centres over videos, and their mean distance next to the best constant location's."""
+    tr = [t for t in (sub["tracking"] if "tracking" in sub else []) if isinstance(t, dict) and t.get("corr") is not None]
+    if not tr:
+        return ["–", "–"]
+    dist = fmt_mean_std([t["distance"] for t in tr], 2)
+    return [fmt_mean_std([t["corr"] for t in tr], 2), f"{dist} / {fmt_mean_std([t['constant_distance'] for t in tr], 2)}"]
+
+
 def seeds_table(df: pd.DataFrame) -> str:
     """Every headline number as mean ± std over seeds (std shown when n ≥ 2)."""
     div, unit = _unit_for(df["train_seconds"])
     headers = ["Method", "Patch", "Seeds", metric_label(df), "GFLOPs/video", f"train time ({unit})",
-               "learned-patch top-1 (%)", "random-patch top-1 (%)", "centre-patch top-1 (%)", "coverage (%)"]
+               "learned-patch top-1 (%)", "random-patch top-1 (%)", "centre-patch top-1 (%)", "coverage (%)",
+               "tracking corr", "distance / constant"]
     gd = _sig_digits(df["gflops_per_video"])
     rows = []
     for label, p, sub in _cells(df):
@@ -120,5 +131,5 @@ def seeds_table(df: pd.DataFrame) -> str:
                      fmt_mean_std(sub["gflops_per_video"], gd), fmt_mean_std(sub["train_seconds"] / div, 2)]
                     + [fmt_mean_std([100 * d[k] for d in pe if d.get(k) is not None])
                        for k in ("learned", "random", "centre")]
-                    + [fmt_mean_std(100 * pd.to_numeric(cov, errors="coerce"))])
+                    + [fmt_mean_std(100 * pd.to_numeric(cov, errors="coerce"))] + _tracking_cells(sub))
     return markdown_table(headers, rows)

@@ -87,3 +87,14 @@ def test_early_exit_curve_in_gflops_plot(frame, tmp_path):
     fig = PLOTS["accuracy_vs_gflops"](frame, tmp_path / "a.png")
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any("early exit" in t for t in texts) and "AdaFocusV1" in texts and "AdaFocusV2 (no-aux)" in texts
+
+
+def test_seeds_table_shows_whether_the_patch_follows_the_object():
+    from reports.frame import runs_frame
+    from reports.tables import seeds_table
+    from tests.fixtures_results import make_summary
+
+    runs = [make_summary("v1", seed=s, tracking={"corr": c, "distance": 0.1, "constant_distance": 0.28,
+                                                 "spread": 0.2}) for s, c in ((0, 0.9), (1, 0.94))]
+    md = seeds_table(runs_frame(runs + [make_summary("v2", seed=0)]))
+    assert "tracking corr" in md and "0.92 ± 0.03" in md and "0.10 ± 0.00 / 0.28 ± 0.00" in md
