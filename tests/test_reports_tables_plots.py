@@ -94,7 +94,8 @@ def test_seeds_table_shows_whether_the_patch_follows_the_object():
     from reports.tables import seeds_table
     from tests.fixtures_results import make_summary
 
-    runs = [make_summary("v1", seed=s, tracking={"corr": c, "distance": 0.1, "constant_distance": 0.28,
-                                                 "spread": 0.2}) for s, c in ((0, 0.9), (1, 0.94))]
+    tracks = {0: 0.9, 1: 0.94}
+    runs = [{**make_summary("v1", seed=s), "tracking": {"corr": c, "distance": 0.1, "constant_distance": 0.28,
+                                                        "spread": 0.2}} for s, c in tracks.items()]
     md = seeds_table(runs_frame(runs + [make_summary("v2", seed=0)]))
     assert "tracking corr" in md and "0.92 ± 0.03" in md and "0.10 ± 0.00 / 0.28 ± 0.00" in md
