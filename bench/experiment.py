@@ -92,3 +92,14 @@ def share_initial_state(net: nn.Module, path: Optional[str]) -> Dict[str, object
     kept = sorted(k for k in own if k not in matching)
     return {"created": False, "loaded": len(matching), "kept_own": kept}
 
+
+
+def with_ablations(plans: List[RunConfig]) -> List[RunConfig]:
+    """``plans`` followed by one run per registered ablation of each planned run's method (its switch off),
+    each sharing that run's initial weights (so ablations pair by seed with the full method). The full runs
+    come first, so an interrupted experiment has the main comparison."""
+    from bench.methods import get_method
+
+    extra = [dataclasses.replace(cfg, overrides={**cfg.overrides, a.field: False})
+             for cfg in plans for a in get_method(cfg.method).ablations]
+    return plans + extra
