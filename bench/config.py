@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 # fields that say where or how a run is shown, not what it computes (left out of the hash)
 PRESENTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state",
-                "overrides", "epochs", "patch_size", "preflight")
+                "overrides", "epochs", "patch_size", "preflight", "channels_last", "compile")
 
 
 @dataclass
@@ -39,6 +39,9 @@ class RunConfig:
     quiet: bool = False             # no per-epoch console lines
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
+    precision: str = "auto"         # "auto" | "fp32" | "bf16" | "fp16" (bench.precision); hashed resolved
+    channels_last: str = "auto"     # "auto" | "on" | "off": memory layout of the network (speed only)
+    compile: bool = False           # torch.compile the backbones (speed only, opt-in)
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -55,9 +58,18 @@ class RunConfig:
         return get_preset(self.dataset, self.preset, method=self.method, arch=self.arch, epochs_option=self.epochs,
                           **overrides)
 
+    def resolved_precision(self) -> str:
+        """The precision this run computes in on its device (``auto`` resolved, bench.precision)."""
+        from bench.precision import resolve_precision
+        from bench.runtime import resolve_device
+
+        return resolve_precision(self.precision, resolve_device(self.device))
+
     def identity(self) -> Dict[str, Any]:
-        """What defines *what* is computed: the options (without presentation) and the resolved preset."""
+        """What defines *what* is computed: the options (without presentation), the resolved precision and
+        the resolved preset."""
         d = {k: v for k, v in self.to_dict().items() if k not in PRESENTATION}
+        d["precision"] = self.resolved_precision()
         d["shared_init"] = self.init_state is not None
         d["preset"] = self.resolve_preset().to_dict()
         return d

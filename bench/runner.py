@@ -26,9 +26,9 @@ from bench.models import build_network
 from bench.presets import Preset
 from bench.resume import parse_stages
 from bench.rundir import RunDir, collect_manifest
+from bench.precision import prepare_network, resolve_channels_last
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads,
-                           default_num_workers, gather_objects, local_world_size, maybe_channels_last,
-                           start_process)
+                           default_num_workers, gather_objects, local_world_size, start_process)
 from bench.summary import common_summary
 from bench.timing import reset_peak_memory
 
@@ -111,11 +111,12 @@ class RunContext:
         return self.env.device
 
     @property
-    def amp(self) -> bool:
-        return bool(self.preset.amp) and self.device.type == "cuda"
+    def precision(self) -> str:
+        """The run's resolved precision: training and evaluation of every method run in it."""
+        return self.cfg.resolved_precision()
 
     def eval_kwargs(self) -> Dict[str, Any]:
-        return dict(seed=self.cfg.seed, env=self.env, amp=self.amp, num_classes=self.data.num_classes,
+        return dict(seed=self.cfg.seed, env=self.env, precision=self.precision, num_classes=self.data.num_classes,
                     multilabel=self.data.multilabel)
 
     def evaluate(self, loader: Any, patch_mode: str = "policy") -> EvalResult:
@@ -169,13 +170,15 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     if run.is_complete() and last == count - 1:
         return run.read_summary()
     env = start_process(cfg.device, cfg.seed, cfg.deterministic)
+    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # config.yaml records what runs
     preset = cfg.resolve_preset()
     data = build_data(cfg, preset, env)
     if env.device.type == "cpu":
         torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
-    net = maybe_channels_last(build_network(preset, num_classes=data.num_classes), env.device)
+    net = build_network(preset, num_classes=data.num_classes)
     shared = broadcast_object(share_initial_state(net, cfg.init_state) if env.is_main else None, env)
-    net.to(env.device)
+    channels_last = resolve_channels_last(cfg.channels_last, env.device, cfg.precision)
+    net = prepare_network(net.to(env.device), channels_last=channels_last, compile=cfg.compile)
     broadcast_module_state(net, env)  # every rank starts from rank 0's weights
     ctx = RunContext(cfg, preset, method, net, data, env, run)
     stages = method.plan(ctx)
@@ -187,12 +190,14 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.write_config(cfg, preset)
             run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
+                "precision": cfg.precision, "channels_last": channels_last, "compile": cfg.compile,
                 "torch_threads": torch.get_num_threads(), "initial_state": shared,
                 "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train)}))
         reset_peak_memory(env.device)
         driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
                         evaluate_curve=_curve_fn(ctx), evaluate_end=_end_fn(ctx),
-                        curve_epochs=curve_epochs(preset.name), progress=cfg.progress, quiet=cfg.quiet)
+                        curve_epochs=curve_epochs(preset.name), progress=cfg.progress, quiet=cfg.quiet,
+                        precision=cfg.precision)
         trained = driver.fit(first, last)
         if trained is not None and env.is_main and run.is_complete():  # the directory's model changed
             run.summary_path.unlink()

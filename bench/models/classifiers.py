@@ -6,7 +6,8 @@
 - ``TSNAverage`` (Sth-Sth/Jester): average of per-frame glance logits + average of per-frame focus logits.
 - ``AuxHead``: dropout + linear on a backbone's pooled feature (per-frame auxiliary logits).
 
-Both sequence classifiers return logits for every step ``[B,T,K]`` (the last step is the prediction),
+Heads and GRUs run in fp32 under autocast (``bench.precision.fp32``): logits feed the losses, the
+early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]`` (the last step is the prediction),
 offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
 every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
 state from frames < t is kept (V1's "random patch from the same state" reward baseline).
@@ -19,6 +20,8 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from bench.precision import fp32
+
 
 class AuxHead(nn.Module):
     """Dropout + linear: ``[..., D] -> [..., K]``."""
@@ -29,7 +32,7 @@ class AuxHead(nn.Module):
         self.fc = nn.Linear(in_dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(x))
+        return fp32(self.fc, self.dropout(x))
 
 
 class PerStepHeads(nn.Module):
@@ -49,6 +52,9 @@ class PerStepHeads(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fp32(self._forward, x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]
         if t > self.steps:
             raise ValueError(f"{t} steps given but the classifier has {self.steps} heads")
@@ -61,7 +67,7 @@ class PerStepHeads(nn.Module):
     def one(self, x: torch.Tensor, t: int) -> torch.Tensor:
         """Head for step t: x [B,D] -> [B,K]."""
         i = 0 if self.shared else t
-        return torch.addmm(self.bias[i], self.dropout(x), self.weight[i])
+        return fp32(torch.addmm, self.bias[i], self.dropout(x), self.weight[i])
 
 
 class PoolingClassifier(nn.Module):
@@ -113,21 +119,21 @@ class GRUClassifier(nn.Module):
         self.hidden_dim = hidden
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(feats)
+        out, _ = fp32(self.gru, feats)
         return self.heads(out)
 
     def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
              ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = GRU hidden [1,B,H] or None -> (logits [B,K], new state)."""
-        out, state = self.gru(feat_t[:, None], state)
+        out, state = fp32(self.gru, feat_t[:, None], state)
         return self.heads.one(out[:, 0], t), state
 
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: one GRU step on alt_t from the hidden state after frames < t."""
         b, t, d = feats.shape
-        out, _ = self.gru(feats)
+        out, _ = fp32(self.gru, feats)
         prev = torch.cat([out.new_zeros(b, 1, out.shape[-1]), out[:, :-1]], dim=1)   # h_{t-1}
-        y, _ = self.gru(alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
+        y, _ = fp32(self.gru, alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
         return self.heads(y.view(b, t, -1))
 
 

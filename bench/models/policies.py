@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.models.crops import grid_positions
+from bench.precision import fp32
 
 HEADS = ("categorical", "gaussian", "sigmoid")
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -143,10 +144,11 @@ class _Policy(nn.Module):
         return nn.Sequential(*layers)
 
     def _output(self, hidden: torch.Tensor) -> PolicyOutput:
-        """hidden [B,T',H] -> PolicyOutput."""
-        raw = self.action(hidden)
+        """hidden [B,T',H] -> PolicyOutput. The heads run in fp32 under autocast, so log-probabilities,
+        entropies, values and locations are fp32 (``bench.precision``)."""
+        raw = fp32(self.action, hidden)
         params = raw if self.head_type == "categorical" else torch.sigmoid(raw)
-        value = self.value(hidden).squeeze(-1) if self.value is not None else None
+        value = fp32(self.value, hidden).squeeze(-1) if self.value is not None else None
         return PolicyOutput(self.head_type, params, hidden, value, self.grid, self.std)
 
     def evaluate(self, maps: torch.Tensor, actions: torch.Tensor
@@ -175,7 +177,7 @@ class RecurrentPolicy(_Policy):
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b, t = maps.shape[:2]
         x = self.encoder(self.map_encoder(maps.flatten(0, 1))).view(b, t, -1)
-        hidden, _ = self.gru(x)
+        hidden, _ = fp32(self.gru, x)  # the recurrence in fp32 under autocast
         return self._output(hidden)
 
 
@@ -207,5 +209,5 @@ class VideoPolicy(_Policy):
             raise ValueError(f"VideoPolicy expects {self.in_channels} stacked channels, got {stacked.shape[1]}")
         hidden = self.encoder(self.map_encoder(stacked)).unsqueeze(1)  # [B,1,H]
         if self.gru is not None:
-            hidden, _ = self.gru(hidden)
+            hidden, _ = fp32(self.gru, hidden)
         return self._output(hidden)
