@@ -239,8 +239,8 @@ def precision_options(fn=None, *, multiple: bool = False, default: str = "auto")
 
     def deco(f):
         f = click.option("--channels-last", "channels_last", type=click.Choice(list(LAYOUTS)), default="auto",
-                         show_default=True, help="Network memory layout; auto: on CUDA, and on CPUs with native "
-                         "bf16 when the precision is bf16 (measured faster there, docs/speed.md).")(f)
+                         show_default=True, help="Network memory layout; auto: on CUDA and on AVX-512 CPUs with native "
+                         "bf16 (measured faster there, docs/speed.md), off on other CPUs.")(f)
         return click.option(
             "--precision", "precision", type=click.Choice(list(PRECISIONS)), multiple=multiple,
             default=(default,) if multiple else default, show_default=True,
@@ -270,9 +270,11 @@ def precision_options(fn=None, *, multiple: bool = False, default: str = "auto")
               help="--train-step: only the stages with these names (repeatable; default: all).")
 @precision_options(multiple=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the rows as JSON to this file.")
 def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None, batch: int, warmup: int,
               repeats: int, device: str, train_step: bool, methods: tuple[str, ...], steps: tuple[str, ...],
-              precision: tuple[str, ...], channels_last: str, as_json: bool) -> None:
+              precision: tuple[str, ...], channels_last: str, as_json: bool, out_path: str | None) -> None:
     """Inference throughput (videos/s) of every method and of the full-frame baseline, next to their GFLOPs;
     or, with --train-step, the time of one training step of every method and stage."""
     import json
@@ -286,6 +288,7 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
         rows = benchmark_train_steps(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch,
                                      warmup=warmup, repeats=repeats, device=dev, precisions=precision,
                                      channels_last=channels_last, methods=methods or None, steps=steps or None)
+        _bench_out(rows, out_path)
         click.echo(json.dumps(rows, indent=2) if as_json else train_step_markdown(rows))
         return
     from bench.throughput import benchmark_preset, throughput_markdown
@@ -295,7 +298,15 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
     rows = benchmark_preset(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch, warmup=warmup,
                             repeats=repeats, device=dev, methods=methods or None, precision=precision[0],
                             channels_last=channels_last)
+    _bench_out(rows, out_path)
     click.echo(json.dumps(rows, indent=2) if as_json else throughput_markdown(rows))
+
+
+def _bench_out(rows: list, path: str | None) -> None:
+    if path:
+        from bench.io import atomic_write_json
+
+        atomic_write_json(path, rows)
 
 
 # --------------------------------------------------------------------------- run

@@ -18,8 +18,8 @@ and values are fp32), the classifier heads (logits: the losses, the early-exit s
 rewards read them), the GRUs (a recurrence accumulates rounding over the steps; they are a tiny part
 of a step). Losses, softmax confidences, returns and advantages are computed from those fp32 tensors.
 
-``channels_last`` (NHWC) speeds up convolutions on CUDA and, measured, on this kind of CPU with the
-paper backbones (docs/speed.md); ``resolve_channels_last`` decides ``auto``.
+``channels_last`` (NHWC) speeds up convolutions on CUDA and, measured, on AVX-512 CPUs with native bf16
+at either precision (docs/speed.md); ``resolve_channels_last`` decides ``auto``.
 """
 from __future__ import annotations
 
@@ -98,19 +98,17 @@ def fp32(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
 
-def resolve_channels_last(pref: Optional[str], device: torch.device, precision: str) -> bool:
+def resolve_channels_last(pref: Optional[str], device: torch.device) -> bool:
     """``on``/``off``/``auto`` -> whether the network runs in channels_last.
 
-    ``auto``: on CUDA always; on a CPU with native bf16 when the run is bf16 (oneDNN's bf16 convolutions
-    are NHWC-native, and there channels_last measured faster, docs/speed.md); else off."""
+    ``auto``: on CUDA; on a CPU of the class where it was measured faster, at fp32 and at bf16, for the tiny and
+    the paper backbones (an AVX-512 CPU with native bf16, docs/speed.md); off on other CPUs (not measured)."""
     pref = (pref or "auto").strip().lower()
     if pref not in LAYOUTS:
         raise UsageError(f"--channels-last {pref}: expected one of {', '.join(LAYOUTS)}")
     if pref != "auto":
         return pref == "on"
-    if device.type == "cuda":
-        return True
-    return precision == "bf16" and cpu_has_native_bf16()
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
 def to_layout(module: torch.nn.Module, channels_last: bool) -> torch.nn.Module:

@@ -177,7 +177,7 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
         torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
     net = build_network(preset, num_classes=data.num_classes)
     shared = broadcast_object(share_initial_state(net, cfg.init_state) if env.is_main else None, env)
-    channels_last = resolve_channels_last(cfg.channels_last, env.device, cfg.precision)
+    channels_last = resolve_channels_last(cfg.channels_last, env.device)
     net = prepare_network(net.to(env.device), channels_last=channels_last, compile=cfg.compile)
     broadcast_module_state(net, env)  # every rank starts from rank 0's weights
     ctx = RunContext(cfg, preset, method, net, data, env, run)

@@ -190,7 +190,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
 
     dev = torch.device(device)
     precision = resolve_precision(precision, dev)
-    layout = resolve_channels_last(channels_last, dev, precision)
+    layout = resolve_channels_last(channels_last, dev)
     methods = list(methods) if methods is not None else method_names()
     sizes = {} if patch_size is None else {"patch_size": patch_size}
     rows: List[Dict[str, Any]] = []

@@ -95,7 +95,7 @@ def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], devi
 
     method = get_method(method_name)
     torch.manual_seed(seed)
-    channels_last = resolve_channels_last(layout, device, precision)
+    channels_last = resolve_channels_last(layout, device)
     net = prepare_network(build_network(preset).to(device), channels_last=channels_last)
     env = DistEnv(device=device)
     ctx = StepContext(net, preset, method, env, SimpleNamespace(num_classes=preset.num_classes, multilabel=False),

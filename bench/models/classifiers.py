@@ -23,6 +23,17 @@ from torch import nn
 from bench.precision import fp32
 
 
+def run_gru(gru: nn.GRU, x: torch.Tensor, h: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A time-major ``gru`` (``batch_first=False``) over batch-first ``x`` [B,T,D] -> (out [B,T,H], h_n [1,B,H]),
+    in fp32 under autocast. The input goes in time-major and contiguous: on CPU, a batch-first GRU with frozen
+    weights (V1's stage 2) computes its input projection as a batched matmul over an expanded weight, 7x
+    slower than the plain one (torch 2.x)."""
+    if gru.batch_first:
+        raise ValueError("run_gru expects a time-major GRU (batch_first=False)")
+    out, h = fp32(gru, x.transpose(0, 1).contiguous(), h)
+    return out.transpose(0, 1).contiguous(), h
+
+
 class AuxHead(nn.Module):
     """Dropout + linear: ``[..., D] -> [..., K]``."""
 
@@ -114,26 +125,26 @@ class GRUClassifier(nn.Module):
     def __init__(self, in_dim: int, hidden: int, num_classes: int, steps: int, dropout: float = 0.0,
                  shared_head: bool = False) -> None:
         super().__init__()
-        self.gru = nn.GRU(in_dim, hidden, batch_first=True)
+        self.gru = nn.GRU(in_dim, hidden)  # time-major: see run_gru
         self.heads = PerStepHeads(steps, hidden, num_classes, dropout, shared=shared_head)
         self.hidden_dim = hidden
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        out, _ = fp32(self.gru, feats)
+        out, _ = run_gru(self.gru, feats)
         return self.heads(out)
 
     def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
              ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = GRU hidden [1,B,H] or None -> (logits [B,K], new state)."""
-        out, state = fp32(self.gru, feat_t[:, None], state)
+        out, state = run_gru(self.gru, feat_t[:, None], state)
         return self.heads.one(out[:, 0], t), state
 
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: one GRU step on alt_t from the hidden state after frames < t."""
         b, t, d = feats.shape
-        out, _ = fp32(self.gru, feats)
+        out, _ = run_gru(self.gru, feats)
         prev = torch.cat([out.new_zeros(b, 1, out.shape[-1]), out[:, :-1]], dim=1)   # h_{t-1}
-        y, _ = fp32(self.gru, alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
+        y, _ = run_gru(self.gru, alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
         return self.heads(y.view(b, t, -1))
 
 

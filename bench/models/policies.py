@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.models.classifiers import run_gru
 from bench.models.crops import grid_positions
 from bench.precision import fp32
 
@@ -169,7 +170,7 @@ class RecurrentPolicy(_Policy):
                  norm: bool = True, act: str = "tanh", value_head: bool = True) -> None:
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         self.encoder = self._mlp([self.flat_dim, hidden], norm, act)
-        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.gru = nn.GRU(hidden, hidden)  # time-major (bench.models.classifiers.run_gru)
         self.action = nn.Linear(hidden, self.out_dim)
         self.value = nn.Linear(hidden, 1) if value_head else None
         self.hidden_dim = hidden
@@ -177,7 +178,7 @@ class RecurrentPolicy(_Policy):
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b, t = maps.shape[:2]
         x = self.encoder(self.map_encoder(maps.flatten(0, 1))).view(b, t, -1)
-        hidden, _ = fp32(self.gru, x)  # the recurrence in fp32 under autocast
+        hidden, _ = run_gru(self.gru, x)  # fp32 under autocast
         return self._output(hidden)
 
 
@@ -196,7 +197,7 @@ class VideoPolicy(_Policy):
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         widths = [hidden] if isinstance(hidden, int) else list(hidden)
         self.encoder = self._mlp([self.flat_dim, *widths], norm, act)
-        self.gru = nn.GRU(widths[-1], widths[-1], batch_first=True) if gru else None
+        self.gru = nn.GRU(widths[-1], widths[-1]) if gru else None
         self.action = nn.Linear(widths[-1], self.out_dim)
         self.value = nn.Linear(widths[-1], 1) if value_head else None
         self.in_channels = in_channels
@@ -209,5 +210,5 @@ class VideoPolicy(_Policy):
             raise ValueError(f"VideoPolicy expects {self.in_channels} stacked channels, got {stacked.shape[1]}")
         hidden = self.encoder(self.map_encoder(stacked)).unsqueeze(1)  # [B,1,H]
         if self.gru is not None:
-            hidden, _ = fp32(self.gru, hidden)
+            hidden, _ = run_gru(self.gru, hidden)
         return self._output(hidden)
