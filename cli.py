@@ -269,12 +269,14 @@ def precision_options(fn=None, *, multiple: bool = False, default: str = "auto")
 @click.option("--step", "steps", multiple=True, metavar="NAME",
               help="--train-step: only the stages with these names (repeatable; default: all).")
 @precision_options(multiple=True)
+@click.option("--compile", "compile_", is_flag=True, help="--train-step: torch.compile the backbones first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the rows as JSON to this file.")
 def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None, batch: int, warmup: int,
               repeats: int, device: str, train_step: bool, methods: tuple[str, ...], steps: tuple[str, ...],
-              precision: tuple[str, ...], channels_last: str, as_json: bool, out_path: str | None) -> None:
+              precision: tuple[str, ...], channels_last: str, compile_: bool, as_json: bool,
+              out_path: str | None) -> None:
     """Inference throughput (videos/s) of every method and of the full-frame baseline, next to their GFLOPs;
     or, with --train-step, the time of one training step of every method and stage."""
     import json
@@ -287,7 +289,8 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
 
         rows = benchmark_train_steps(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch,
                                      warmup=warmup, repeats=repeats, device=dev, precisions=precision,
-                                     channels_last=channels_last, methods=methods or None, steps=steps or None)
+                                     channels_last=channels_last, methods=methods or None, steps=steps or None,
+                                     compile=compile_)
         _bench_out(rows, out_path)
         click.echo(json.dumps(rows, indent=2) if as_json else train_step_markdown(rows))
         return

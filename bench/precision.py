@@ -12,11 +12,12 @@ always compute alike:
 - ``auto``: bf16 on a CPU with native bf16 kernels (AVX512-BF16 or AMX, as oneDNN reports), on CUDA
   bf16 where the GPU supports it, else fp16; fp32 on any other CPU.
 
-Autocast runs convolutions and matrix products in the low precision. What must stay exact runs in
-fp32 through ``fp32`` below: the policy's action and value heads (so log-probabilities, entropies
-and values are fp32), the classifier heads (logits: the losses, the early-exit softmax and the RL
-rewards read them), the GRUs (a recurrence accumulates rounding over the steps; they are a tiny part
-of a step). Losses, softmax confidences, returns and advantages are computed from those fp32 tensors.
+Autocast runs the backbones (f_G and f_L: nearly all of a step's FLOPs) in the low precision. Everything
+after their pooled features runs in fp32 (``full_precision`` on the modules' methods, ``fp32`` for single
+calls): the policy (its locations, log-probabilities, entropies and values), the classifier with its GRU
+(a recurrence accumulates rounding over the steps) and every head (logits: the losses, the early-exit
+softmax and V1's rewards read them). Losses, softmax confidences, returns and advantages are computed
+from those fp32 tensors. At the paper's shapes these parts are under 2 % of a step.
 
 ``channels_last`` (NHWC) speeds up convolutions on CUDA and, measured, on AVX-512 CPUs with native bf16
 at either precision (docs/speed.md); ``resolve_channels_last`` decides ``auto``.
@@ -24,6 +25,7 @@ at either precision (docs/speed.md); ``resolve_channels_last`` decides ``auto``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any, Callable, ContextManager, Optional
 
 import torch
@@ -96,6 +98,14 @@ def fp32(fn: Callable[..., Any], *args: Any) -> Any:
     args = tuple(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
     with torch.autocast(device, enabled=False):
         return fn(*args)
+
+
+def full_precision(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for a module method that must run in fp32 inside an autocast region (``fp32``)."""
+    @functools.wraps(method)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return fp32(lambda *a: method(self, *a, **kwargs), *args)
+    return wrapped
 
 
 def resolve_channels_last(pref: Optional[str], device: torch.device) -> bool:

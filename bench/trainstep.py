@@ -88,7 +88,7 @@ class _Entry:
 
 
 def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], device: torch.device, precision: str,
-             layout: str, seed: int) -> List[_Entry]:
+             layout: str, seed: int, compile: bool = False) -> List[_Entry]:
     """One entry per stage of ``method_name`` on its own network at ``precision``."""
     from bench.methods import get_method
     from bench.models import build_network
@@ -96,7 +96,7 @@ def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], devi
     method = get_method(method_name)
     torch.manual_seed(seed)
     channels_last = resolve_channels_last(layout, device)
-    net = prepare_network(build_network(preset).to(device), channels_last=channels_last)
+    net = prepare_network(build_network(preset).to(device), channels_last=channels_last, compile=compile)
     env = DistEnv(device=device)
     ctx = StepContext(net, preset, method, env, SimpleNamespace(num_classes=preset.num_classes, multilabel=False),
                       precision)
@@ -137,12 +137,14 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
                           patch_size: Optional[int] = None, batch: int = 2, warmup: int = 2, repeats: int = 5,
                           device: torch.device = torch.device("cpu"), precisions: Sequence[str] = ("auto",),
                           channels_last: str = "auto", methods: Optional[Sequence[str]] = None,
-                          steps: Optional[Sequence[str]] = None, seed: int = 0) -> List[Dict[str, Any]]:
+                          steps: Optional[Sequence[str]] = None, seed: int = 0,
+                          compile: bool = False) -> List[Dict[str, Any]]:
     """One row per (method, stage, precision): ``method``, ``step`` (the stage's name), ``precision``,
     ``channels_last``, ``median_s``, ``min_s``, ``max_s``, ``cpu_median_s``, ``videos_per_s``,
     ``gflop_per_step``, ``achieved_gflops``, ``peak_gflops`` (matmul at that precision), ``utilisation``,
     and the setting (dataset, preset, arch, patch_size, batch, warmup, repeats, device, threads).
-    ``steps``: only the stages with these names (default: all)."""
+    ``steps``: only the stages with these names (default: all). ``compile``: backbones compiled (the warm-up
+    steps then include the compilation)."""
     from bench.methods import get_method, method_names
     from bench.presets import get_preset
 
@@ -157,7 +159,7 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
         setting = dict(dataset=dataset, preset=preset_name, arch=arch, patch_size=preset.patch_size,
                        frames=preset.frames, input_size=preset.input_size)
         for precision in resolved:
-            entries += [e for e in _entries(name, preset, data, device, precision, channels_last, seed)
+            entries += [e for e in _entries(name, preset, data, device, precision, channels_last, seed, compile)
                         if steps is None or e.step in steps]
     if not entries:
         known = sorted({s for n in names for s in get_method(n).stage_names})
@@ -180,7 +182,7 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
     for e in entries:
         med = statistics.median(e.wall)
         rows.append({"method": e.method, "step": e.step, "precision": e.precision,
-                     "channels_last": e.channels_last, "median_s": med, "min_s": min(e.wall), "max_s": max(e.wall),
+                     "channels_last": e.channels_last, "compile": compile, "median_s": med, "min_s": min(e.wall), "max_s": max(e.wall),
                      "cpu_median_s": statistics.median(e.cpu), "videos_per_s": batch / med,
                      "gflop_per_step": e.flops / 1e9, "achieved_gflops": e.flops / med / 1e9,
                      "peak_gflops": peaks[e.precision], "utilisation": e.flops / med / 1e9 / peaks[e.precision],

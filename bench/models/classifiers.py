@@ -6,7 +6,7 @@
 - ``TSNAverage`` (Sth-Sth/Jester): average of per-frame glance logits + average of per-frame focus logits.
 - ``AuxHead``: dropout + linear on a backbone's pooled feature (per-frame auxiliary logits).
 
-Heads and GRUs run in fp32 under autocast (``bench.precision.fp32``): logits feed the losses, the
+Classifiers and heads run in fp32 under autocast (``bench.precision``): logits feed the losses, the
 early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]`` (the last step is the prediction),
 offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
 every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from bench.precision import fp32
+from bench.precision import fp32, full_precision
 
 
 def run_gru(gru: nn.GRU, x: torch.Tensor, h: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -98,9 +98,11 @@ class PoolingClassifier(nn.Module):
         b, t = feats.shape[:2]
         return self.mlp(feats.reshape(b * t, -1)).view(b, t, -1)
 
+    @full_precision
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.heads(torch.cummax(self.embed(feats), dim=1).values)
 
+    @full_precision
     def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
              ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = running max [B,hidden] or None -> (logits [B,K], new state)."""
@@ -108,6 +110,7 @@ class PoolingClassifier(nn.Module):
         state = h if state is None else torch.maximum(state, h)
         return self.heads.one(state, t), state
 
+    @full_precision
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: step t on max(running max of frames < t, embed(alt_t))."""
         prev = torch.cummax(self.embed(feats), dim=1).values[:, :-1]
@@ -129,16 +132,19 @@ class GRUClassifier(nn.Module):
         self.heads = PerStepHeads(steps, hidden, num_classes, dropout, shared=shared_head)
         self.hidden_dim = hidden
 
+    @full_precision
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         out, _ = run_gru(self.gru, feats)
         return self.heads(out)
 
+    @full_precision
     def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
              ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = GRU hidden [1,B,H] or None -> (logits [B,K], new state)."""
         out, state = run_gru(self.gru, feat_t[:, None], state)
         return self.heads.one(out[:, 0], t), state
 
+    @full_precision
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: one GRU step on alt_t from the hidden state after frames < t."""
         b, t, d = feats.shape
@@ -162,6 +168,7 @@ class TSNAverage(nn.Module):
         self.focus_fc = AuxHead(focus_dim, num_classes, dropout)
         self.detach = detach
 
+    @full_precision
     def forward(self, glance_feats: torch.Tensor, focus_feats: torch.Tensor) -> torch.Tensor:
         """glance_feats [B,Tg,Dg], focus_feats [B,T,Df] -> [B,1,K]."""
         if self.detach:

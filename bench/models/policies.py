@@ -20,7 +20,7 @@ from torch import nn
 
 from bench.models.classifiers import run_gru
 from bench.models.crops import grid_positions
-from bench.precision import fp32
+from bench.precision import full_precision
 
 HEADS = ("categorical", "gaussian", "sigmoid")
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -145,11 +145,10 @@ class _Policy(nn.Module):
         return nn.Sequential(*layers)
 
     def _output(self, hidden: torch.Tensor) -> PolicyOutput:
-        """hidden [B,T',H] -> PolicyOutput. The heads run in fp32 under autocast, so log-probabilities,
-        entropies, values and locations are fp32 (``bench.precision``)."""
-        raw = fp32(self.action, hidden)
+        """hidden [B,T',H] -> PolicyOutput."""
+        raw = self.action(hidden)
         params = raw if self.head_type == "categorical" else torch.sigmoid(raw)
-        value = fp32(self.value, hidden).squeeze(-1) if self.value is not None else None
+        value = self.value(hidden).squeeze(-1) if self.value is not None else None
         return PolicyOutput(self.head_type, params, hidden, value, self.grid, self.std)
 
     def evaluate(self, maps: torch.Tensor, actions: torch.Tensor
@@ -175,10 +174,11 @@ class RecurrentPolicy(_Policy):
         self.value = nn.Linear(hidden, 1) if value_head else None
         self.hidden_dim = hidden
 
+    @full_precision  # fp32 under autocast: locations, log-probabilities, values
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b, t = maps.shape[:2]
         x = self.encoder(self.map_encoder(maps.flatten(0, 1))).view(b, t, -1)
-        hidden, _ = run_gru(self.gru, x)  # fp32 under autocast
+        hidden, _ = run_gru(self.gru, x)
         return self._output(hidden)
 
 
@@ -203,6 +203,7 @@ class VideoPolicy(_Policy):
         self.in_channels = in_channels
         self.hidden_dim = widths[-1]
 
+    @full_precision  # fp32 under autocast: locations, log-probabilities, values
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b = maps.shape[0]
         stacked = maps.reshape(b, -1, *maps.shape[-2:])            # [B, Tg*C, h, w]
