@@ -9,7 +9,7 @@ always compute alike:
 - ``fp32``: no autocast;
 - ``bf16``: ``torch.autocast(device, torch.bfloat16)`` (no loss scaling: bf16 has fp32's range);
 - ``fp16``: ``torch.autocast(device, torch.float16)`` with a ``GradScaler``;
-- ``auto``: bf16 on a CPU with native bf16 kernels (AVX512-BF16 or AMX, as oneDNN reports), on CUDA
+- ``auto``: bf16 on a CPU with native bf16 arithmetic (AVX512-BF16 or AMX), on CUDA
   bf16 where the GPU supports it, else fp16; fp32 on any other CPU.
 
 Autocast runs the backbones (f_G and f_L: nearly all of a step's FLOPs) in the low precision. Everything
@@ -39,11 +39,15 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def cpu_has_native_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16, AVX512 with AMX, or newer)."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN or without this probe
+    """True when the CPU does bf16 arithmetic in hardware (AVX512-BF16 or AMX) and oneDNN is there to use it.
+    (oneDNN's own ``_is_mkldnn_bf16_supported`` also says yes on AVX-512 CPUs that only emulate bf16.)"""
+    if not torch.backends.mkldnn.is_available():
         return False
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes
+        caps = getattr(torch.cpu, "get_capabilities", dict)()
+        return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
 def cuda_has_bf16(device: torch.device) -> bool:
