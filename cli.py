@@ -239,14 +239,14 @@ def precision_options(fn=None, *, multiple: bool = False, default: str = "auto")
 
     def deco(f):
         f = click.option("--channels-last", "channels_last", type=click.Choice(list(LAYOUTS)), default="auto",
-                         show_default=True, help="Network memory layout; auto: on CUDA and on AVX-512 CPUs with native "
-                         "bf16 (measured faster there, docs/speed.md), off on other CPUs.")(f)
+                         show_default=True, help="Network memory layout; auto: on CUDA and on AVX-512 CPUs with "
+                         "native bf16 (measured faster there, docs/speed.md), off on other CPUs.")(f)
         return click.option(
             "--precision", "precision", type=click.Choice(list(PRECISIONS)), multiple=multiple,
             default=(default,) if multiple else default, show_default=True,
-            help="Numeric precision of every method and stage: fp32, bf16 or fp16 autocast (losses, softmax, "
-                 "log-probabilities and GRUs stay fp32); auto: bf16 on CPUs with native bf16 and on CUDA GPUs "
-                 "that support it, fp16 on older GPUs, else fp32" + (" (repeatable)." if multiple else "."))(f)
+            help="Numeric precision of every method and stage: fp32, or bf16/fp16 autocast of the backbones (policy, "
+                 "classifier, heads, losses and softmax stay fp32); auto: bf16 on CPUs with bf16 in hardware and on "
+                 "CUDA GPUs that support it, fp16 on older GPUs, else fp32" + (" (repeatable)." if multiple else "."))(f)
 
     return deco(fn) if fn is not None else deco
 

@@ -182,7 +182,8 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
     for e in entries:
         med = statistics.median(e.wall)
         rows.append({"method": e.method, "step": e.step, "precision": e.precision,
-                     "channels_last": e.channels_last, "compile": compile, "median_s": med, "min_s": min(e.wall), "max_s": max(e.wall),
+                     "channels_last": e.channels_last, "compile": compile, "median_s": med, "min_s": min(e.wall),
+                     "max_s": max(e.wall),
                      "cpu_median_s": statistics.median(e.cpu), "videos_per_s": batch / med,
                      "gflop_per_step": e.flops / 1e9, "achieved_gflops": e.flops / med / 1e9,
                      "peak_gflops": peaks[e.precision], "utilisation": e.flops / med / 1e9 / peaks[e.precision],

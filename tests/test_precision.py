@@ -100,7 +100,7 @@ def test_every_stage_runs_in_bf16_with_fp32_losses_and_log_probs(method, monkeyp
         assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in parts.values()), stage.name
         changed = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
         assert changed, f"{stage.name} updated nothing"
-        assert all(before[k].dtype == net.state_dict()[k].dtype == torch.float32 for k in changed)  # fp32 master weights
+        assert all(before[k].dtype == net.state_dict()[k].dtype == torch.float32 for k in changed)  # fp32 masters
     assert dtypes["glance"] == {torch.bfloat16}           # the convolutions did run in bf16
     assert dtypes["logits"] == {torch.float32} and dtypes["loss"] == {torch.float32}
     if method == "v1":

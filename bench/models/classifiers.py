@@ -7,8 +7,8 @@
 - ``AuxHead``: dropout + linear on a backbone's pooled feature (per-frame auxiliary logits).
 
 Classifiers and heads run in fp32 under autocast (``bench.precision``): logits feed the losses, the
-early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]`` (the last step is the prediction),
-offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
+early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]``
+(the last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
 every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
 state from frames < t is kept (V1's "random patch from the same state" reward baseline).
 """
@@ -20,18 +20,8 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from bench.models.gru import run_gru
 from bench.precision import fp32, full_precision
-
-
-def run_gru(gru: nn.GRU, x: torch.Tensor, h: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """A time-major ``gru`` (``batch_first=False``) over batch-first ``x`` [B,T,D] -> (out [B,T,H], h_n [1,B,H]),
-    in fp32 under autocast. The input goes in time-major and contiguous: on CPU, a batch-first GRU with frozen
-    weights (V1's stage 2) computes its input projection as a batched matmul over an expanded weight, 7x
-    slower than the plain one (torch 2.x)."""
-    if gru.batch_first:
-        raise ValueError("run_gru expects a time-major GRU (batch_first=False)")
-    out, h = fp32(gru, x.transpose(0, 1).contiguous(), h)
-    return out.transpose(0, 1).contiguous(), h
 
 
 class AuxHead(nn.Module):
@@ -110,13 +100,17 @@ class PoolingClassifier(nn.Module):
         state = h if state is None else torch.maximum(state, h)
         return self.heads.one(state, t), state
 
-    @full_precision
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: step t on max(running max of frames < t, embed(alt_t))."""
-        prev = torch.cummax(self.embed(feats), dim=1).values[:, :-1]
+        return self.logits_and_replaced(feats, alt)[1]
+
+    @full_precision
+    def logits_and_replaced(self, feats: torch.Tensor, alt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(``forward(feats)``, ``replaced_step_logits(feats, alt)``) sharing the embedding of ``feats``."""
+        running = torch.cummax(self.embed(feats), dim=1).values
         h_alt = self.embed(alt)
-        prev = torch.cat([torch.full_like(h_alt[:, :1], float("-inf")), prev], dim=1)
-        return self.heads(torch.maximum(prev, h_alt))
+        prev = torch.cat([torch.full_like(h_alt[:, :1], float("-inf")), running[:, :-1]], dim=1)
+        return self.heads(running), self.heads(torch.maximum(prev, h_alt))
 
 
 class GRUClassifier(nn.Module):
@@ -128,7 +122,7 @@ class GRUClassifier(nn.Module):
     def __init__(self, in_dim: int, hidden: int, num_classes: int, steps: int, dropout: float = 0.0,
                  shared_head: bool = False) -> None:
         super().__init__()
-        self.gru = nn.GRU(in_dim, hidden)  # time-major: see run_gru
+        self.gru = nn.GRU(in_dim, hidden)  # time-major: bench.models.gru.run_gru
         self.heads = PerStepHeads(steps, hidden, num_classes, dropout, shared=shared_head)
         self.hidden_dim = hidden
 
@@ -144,14 +138,18 @@ class GRUClassifier(nn.Module):
         out, state = run_gru(self.gru, feat_t[:, None], state)
         return self.heads.one(out[:, 0], t), state
 
-    @full_precision
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: one GRU step on alt_t from the hidden state after frames < t."""
+        return self.logits_and_replaced(feats, alt)[1]
+
+    @full_precision
+    def logits_and_replaced(self, feats: torch.Tensor, alt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(``forward(feats)``, ``replaced_step_logits(feats, alt)``) sharing the GRU pass over ``feats``."""
         b, t, d = feats.shape
         out, _ = run_gru(self.gru, feats)
         prev = torch.cat([out.new_zeros(b, 1, out.shape[-1]), out[:, :-1]], dim=1)   # h_{t-1}
         y, _ = run_gru(self.gru, alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
-        return self.heads(y.view(b, t, -1))
+        return self.heads(out), self.heads(y.view(b, t, -1))
 
 
 class TSNAverage(nn.Module):

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models.classifiers import run_gru
 from bench.models.crops import grid_positions
+from bench.models.gru import run_gru
 from bench.precision import full_precision
 
 HEADS = ("categorical", "gaussian", "sigmoid")
@@ -169,7 +169,7 @@ class RecurrentPolicy(_Policy):
                  norm: bool = True, act: str = "tanh", value_head: bool = True) -> None:
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         self.encoder = self._mlp([self.flat_dim, hidden], norm, act)
-        self.gru = nn.GRU(hidden, hidden)  # time-major (bench.models.classifiers.run_gru)
+        self.gru = nn.GRU(hidden, hidden)  # time-major (bench.models.gru.run_gru)
         self.action = nn.Linear(hidden, self.out_dim)
         self.value = nn.Linear(hidden, 1) if value_head else None
         self.hidden_dim = hidden
