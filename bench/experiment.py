@@ -29,8 +29,8 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
     one-line error); ``method_sets[m]`` (method m's own options) to method m only. Methods are innermost so
     an interrupted experiment leaves matched pairs behind. Without patch sizes, the first method's preset's
     is used; without seeds, ``base.seed``. ``base.precision`` is resolved once, so every run records the
-    precision it computes in and all methods share it. Every configuration is resolved (and so validated) here, before
-    anything runs. Duplicates are dropped.
+    precision it computes in and all methods share it. Every configuration is resolved (and so validated)
+    here, before anything runs. Duplicates are dropped.
     """
     from bench.presets import preset_keys
 

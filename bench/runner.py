@@ -23,10 +23,10 @@ from bench.experiment import share_initial_state
 from bench.flops import count_flops
 from bench.methods import Method, get_method
 from bench.models import build_network
+from bench.precision import prepare_network, resolve_channels_last
 from bench.presets import Preset
 from bench.resume import parse_stages
 from bench.rundir import RunDir, collect_manifest
-from bench.precision import prepare_network, resolve_channels_last
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads,
                            default_num_workers, gather_objects, local_world_size, start_process)
 from bench.summary import common_summary

@@ -204,4 +204,5 @@ def train_step_markdown(rows: Sequence[Dict[str, Any]]) -> str:
     return (head + body + f"\n{r0['dataset']} {r0['preset']} preset ({r0['arch']}), patch {r0['patch_size']}, "
             f"batch {r0['batch']} x {r0['frames']} frames at {r0['input_size']}², {r0['warmup']} warm-up + "
             f"{r0['repeats']} timed steps each (round-robin, median), device {r0['device']}, "
-            f"{r0['threads']} threads. FLOPs: forward + backward, 2 per multiply-add.\n")
+            f"{r0['threads']} threads. CPU s: process CPU time over all threads. FLOPs: forward + backward, 2 per "
+            "multiply-add.\n")
