@@ -11,11 +11,12 @@ Measuring discipline (as ``bench.throughput``): warm-up steps, then ``repeats`` 
 each bracketed by a device synchronisation; the median is reported, plus the process CPU time per
 step (on a loaded machine with one thread per process it tracks the work done better than the wall
 clock). Achieved GFLOP/s = the step's FLOPs (``torch.utils.flop_counter``: forward and backward, 2 per
-multiply-add, unlike ``adabench flops``' multiply-adds) / the median time, next to the device's
-measured matmul peak at the same precision.
+multiply-add, unlike ``adabench flops``' multiply-adds; convolution gradients counted as their forward,
+``conv_backward_flops``) / the median time, next to the device's measured matmul peak at the same precision.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -64,11 +65,21 @@ def matmul_peak_gflops(device: torch.device, precision: str, n: int = 2048, repe
     return 2 * n ** 3 / best / 1e9
 
 
+def conv_backward_flops(grad_out_shape: Sequence[int], x_shape: Sequence[int], w_shape: Sequence[int], _bias: Any,
+                        _stride: Any, _padding: Any, _dilation: Any, transposed: bool, _output_padding: Any,
+                        _groups: Any, output_mask: Sequence[bool], out_shape: Any = None, **_: Any) -> int:
+    """FLOPs of ``aten::convolution_backward``: each requested gradient (input, weight) costs what the forward
+    costs. (torch's own formula counts a grouped convolution's input gradient as if it were dense: 19x the
+    forward for MobileNetV2's backward.)"""
+    forward = 2 * math.prod(x_shape if transposed else grad_out_shape) * math.prod(w_shape[1:])
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
 def step_flops(call: Callable[[], Any]) -> float:
     """FLOPs of one ``call()`` (forward and backward ops, 2 per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
     with counter:
         call()
     return float(counter.get_total_flops())

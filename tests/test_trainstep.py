@@ -53,3 +53,17 @@ def test_matched_runs_record_one_precision_in_config_manifest_and_results(tmp_pa
         assert yaml.safe_load((d / "config.yaml").read_text())["run"]["precision"] == "bf16"
     df, _ = collect_results(runs)
     assert list(df["precision"]) == ["bf16", "bf16"]
+
+
+def test_step_flops_count_each_convolution_gradient_as_its_forward():
+    import torch
+
+    from bench.trainstep import step_flops
+
+    conv = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False)   # depthwise, strided
+    x = torch.randn(2, 8, 16, 16, requires_grad=True)
+    forward = 2 * 2 * 8 * 8 * 8 * 9                                          # N * C * Ho * Wo * 9 MACs, x2
+    assert step_flops(lambda: conv(x)) == forward
+    assert step_flops(lambda: conv(x).sum().backward()) == 3 * forward       # forward + input + weight gradients
+    x.requires_grad_(False)
+    assert step_flops(lambda: conv(x).sum().backward()) == 2 * forward       # no input gradient needed
