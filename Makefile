@@ -20,9 +20,12 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
-# Micro-benchmarks (pytest-benchmark), kept out of `make test`.
+# Micro-benchmarks (pytest-benchmark), kept out of `make test`; then one training step of every method and
+# stage at fp32 and at the automatic precision (tiny preset: a minute).
 bench: $(BIN)/.installed
 	mkdir -p .benchmarks && $(BIN)/python -m pytest -q -m bench --benchmark-json=.benchmarks/latest.json tests/benchmarks
+	$(BIN)/adabench bench --train-step --precision fp32 --precision auto --batch 8 --warmup 2 --repeats 7 \
+		--out .benchmarks/train-step.json
 
 clean:
 	rm -rf $(VENV) .cache runs report .benchmarks

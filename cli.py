@@ -159,6 +159,26 @@ def data_check(ctx: click.Context, dataset: str, data_root: str, full_decode: bo
         ctx.exit(1)
 
 
+# --------------------------------------------------------------------------- precision
+def precision_options(fn=None, *, multiple: bool = False, default: str = "auto"):
+    """``--precision`` and ``--channels-last`` (bench.precision) for a command that trains, evaluates or
+    times a network; ``multiple``: --precision repeatable (bench compares them side by side)."""
+    from bench.precision import LAYOUTS, PRECISIONS
+
+    def deco(f):
+        f = click.option("--channels-last", "channels_last", type=click.Choice(list(LAYOUTS)), default="auto",
+                         show_default=True, help="Network memory layout; auto: on CUDA and on AVX-512 CPUs with "
+                         "native bf16 (measured faster there, docs/speed.md), off on other CPUs.")(f)
+        return click.option(
+            "--precision", "precision", type=click.Choice(list(PRECISIONS)), multiple=multiple,
+            default=(default,) if multiple else default, show_default=True,
+            help="Numeric precision of every method and stage: fp32, or bf16/fp16 autocast of the backbones (policy, "
+                 "classifier, heads, losses and softmax stay fp32); auto: bf16 on CPUs with bf16 in hardware and on "
+                 "CUDA GPUs that support it, fp16 on older GPUs, else fp32" + (" (repeatable)." if multiple else "."))(f)
+
+    return deco(fn) if fn is not None else deco
+
+
 # --------------------------------------------------------------------------- flops
 @cli.command("flops")
 @click.option("--method", type=click.Choice(_method_names()), required=True, help="Which method's network.")
@@ -232,16 +252,18 @@ def import_checkpoint_cmd(src: str, method: str, dataset: str, patch_size: int |
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable videos (listed in the manifest) instead of failing.")
 @click.option("--no-preflight", is_flag=True, help="Do not open every video's header first.")
+@precision_options
 def evaluate_cmd(checkpoint_path: str, dataset: str, data_root: str | None, protocol: str, seed: int,
                  batch_size: int | None, runs_dir: str, device: str, workers: int | None, skip_bad: bool,
-                 no_preflight: bool) -> None:
+                 no_preflight: bool, precision: str, channels_last: str) -> None:
     """Evaluate a checkpoint as a trained run is evaluated (top-1, mAP, learned / random / centre patches, the
     method's extras such as the V2+ exit curve) into an evaluated-run directory."""
     from bench.checkpoint_eval import evaluate_checkpoint, evaluated_line
 
     summary, run = evaluate_checkpoint(checkpoint_path, dataset, data_root, runs_dir=runs_dir, seed=seed,
                                        protocol=protocol, device=device, num_workers=workers, batch_size=batch_size,
-                                       skip_bad=skip_bad, preflight=not no_preflight)
+                                       skip_bad=skip_bad, preflight=not no_preflight, precision=precision,
+                                       channels_last=channels_last)
     click.echo(evaluated_line(summary) + f"\n  {run.path}")
 
 
@@ -304,18 +326,55 @@ def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, t
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Timed calls (median).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--train-step", is_flag=True,
+              help="Time one training step of every method and stage (the driver's step and update) instead "
+                   "of inference, with achieved GFLOP/s against the device's measured matmul peak.")
+@click.option("--method", "methods", type=click.Choice(_method_names()), multiple=True,
+              help="Only these methods (repeatable; default: all).")
+@click.option("--step", "steps", multiple=True, metavar="NAME",
+              help="--train-step: only the stages with these names (repeatable; default: all).")
+@precision_options(multiple=True)
+@click.option("--compile", "compile_", is_flag=True, help="--train-step: torch.compile the backbones first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the rows as JSON to this file.")
 def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None, batch: int, warmup: int,
-              repeats: int, device: str, as_json: bool) -> None:
-    """Inference throughput (videos/s) of every method and of the full-frame baseline, next to their GFLOPs."""
+              repeats: int, device: str, train_step: bool, methods: tuple[str, ...], steps: tuple[str, ...],
+              precision: tuple[str, ...], channels_last: str, compile_: bool, as_json: bool,
+              out_path: str | None) -> None:
+    """Inference throughput (videos/s) of every method and of the full-frame baseline, next to their GFLOPs;
+    or, with --train-step, the time of one training step of every method and stage."""
     import json
 
     from bench.runtime import resolve_device
+
+    dev = resolve_device(device)
+    if train_step:
+        from bench.trainstep import benchmark_train_steps, train_step_markdown
+
+        rows = benchmark_train_steps(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch,
+                                     warmup=warmup, repeats=repeats, device=dev, precisions=precision,
+                                     channels_last=channels_last, methods=methods or None, steps=steps or None,
+                                     compile=compile_)
+        _bench_out(rows, out_path)
+        click.echo(json.dumps(rows, indent=2) if as_json else train_step_markdown(rows))
+        return
     from bench.throughput import benchmark_preset, throughput_markdown
 
+    if len(precision) > 1:
+        raise click.BadParameter("one precision at a time for inference throughput", param_hint="'--precision'")
     rows = benchmark_preset(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch, warmup=warmup,
-                            repeats=repeats, device=resolve_device(device))
+                            repeats=repeats, device=dev, methods=methods or None, precision=precision[0],
+                            channels_last=channels_last)
+    _bench_out(rows, out_path)
     click.echo(json.dumps(rows, indent=2) if as_json else throughput_markdown(rows))
+
+
+def _bench_out(rows: list, path: str | None) -> None:
+    if path:
+        from bench.io import atomic_write_json
+
+        atomic_write_json(path, rows)
 
 
 # --------------------------------------------------------------------------- run
@@ -403,12 +462,15 @@ def _parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No per-epoch lines on the console (log.txt keeps them).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes (one per GPU, or CPU ranks with gloo): launches torchrun.")
+@precision_options
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the backbones (opt-in: compilation takes minutes; see docs/speed.md).")
 @_method_options
 def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
             deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
             stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
-            **method_options: object) -> None:
+            precision: str, channels_last: str, compile_: bool, **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
@@ -423,7 +485,7 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
                      progress=not no_progress, quiet=quiet, stages=stages, overrides=_parse_sets(sets),
-                     protocol=protocol)
+                     protocol=protocol, precision=precision, channels_last=channels_last, compile=compile_)
     plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))  # every option, before any data
     base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
     configs = plan_runs(base, methods, patch_sizes, seeds, _method_sets(method_options))

@@ -66,7 +66,7 @@ def plan(ctx: Any) -> List[Stage]:
         stages.append(Stage(
             spec.name, spec.epochs, prepare=lambda spec=spec: _prepare(net, spec),
             optimizer=_optimizer(net, preset, spec), step=_step(net, spec, hp, ctx.data.num_classes),
-            cosine=k != 2, grad_clip=None if k == 2 else preset.grad_clip, amp=preset.amp and k != 2,
+            cosine=k != 2, grad_clip=None if k == 2 else preset.grad_clip,
             curve=k > 0,                                   # stage 0 has no classifier yet
             curve_modes=("policy", "random") if k in (1, 2) else ("policy",),  # what stage 2 must beat
             end_eval=k == 2, check=lambda spec=spec: check_stage_modes(net, spec)))

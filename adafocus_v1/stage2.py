@@ -7,7 +7,7 @@ actions, so
 1. the policy's GRU runs over all T steps in one sequence pass;
 2. the T policy patches and the T random-baseline patches of every video are cropped and
    encoded by f_L in one call ([2*B*T] patches);
-3. the rewards of all steps come at once from the classifier's ``replaced_step_logits``: the
+3. the rewards of all steps come at once from the classifier's ``logits_and_replaced``: the
    step-t logits with frame t's feature swapped for the random patch's, from the same state
    after steps < t (pooling: max(running max_{t-1}, alt_t); GRU: one step from h_{t-1}).
 
@@ -58,13 +58,12 @@ def step_confidences(net: AdaFocusNet, batch: Dict[str, Tensor], g_feats: Tensor
     patches = torch.cat([net.crop_patches(frames, policy_loc), net.crop_patches(frames, random_loc)])
     _, pooled = net.focus(patches.flatten(0, 1))                           # one f_L call on 2*B*T patches
     f_pol, f_rand = pooled.view(2, b, t, -1).unbind(0)
-    conf_pol = true_class_prob(net.classify(g_feats, f_pol), labels)
     if net.variant == "video":
-        alt_logits = net.classify(g_feats, f_rand)
-    else:
-        alt_logits = net.classifier.replaced_step_logits(torch.cat([g_feats, f_pol], -1),
-                                                         torch.cat([g_feats, f_rand], -1))
-    return conf_pol, true_class_prob(alt_logits, labels)
+        logits, alt_logits = net.classify(g_feats, f_pol), net.classify(g_feats, f_rand)
+    else:  # one pass over the policy features serves both (classify(g, f_pol) is the first output)
+        logits, alt_logits = net.classifier.logits_and_replaced(torch.cat([g_feats, f_pol], -1),
+                                                                torch.cat([g_feats, f_rand], -1))
+    return true_class_prob(logits, labels), true_class_prob(alt_logits, labels)
 
 
 def rl_step(net: AdaFocusNet, batch: Dict[str, Tensor], update: Callable[[Tensor], None],

@@ -50,7 +50,7 @@ def plan(ctx: Any) -> List[Stage]:
         out["loss"] = parts["total"].detach()
         return out
 
-    return [Stage(STAGE, hp.epochs, prepare, optimizer, step, grad_clip=p.grad_clip, amp=p.amp)]
+    return [Stage(STAGE, hp.epochs, prepare, optimizer, step, grad_clip=p.grad_clip)]
 
 
 def exit_protocol(ctx: Any) -> Dict[str, Any]:
@@ -74,7 +74,7 @@ def early_exit_curve(ctx: Any, val: EvalResult, per_step_gflops: List[float], ho
         return []  # one classifier step (video variant): nothing to exit early from
     loader = ctx.data.train_eval_loader(how["max_videos"], augmented=how["augmented"],
                                         seed=ctx.cfg.seed if how["random_subset"] else None)
-    train = collect(ctx.net, loader, ctx.device, patch_mode="policy", env=ctx.env, amp=ctx.amp)
+    train = collect(ctx.net, loader, ctx.device, patch_mode="policy", env=ctx.env, precision=ctx.precision)
     points = early_exit.exit_curve(
         train["step_logits"], val.step_logits, val.labels, per_step_gflops, criterion=how["criterion"],
         val_labels_multi=val.labels_multi if ctx.data.multilabel else None, num_classes=ctx.data.num_classes)

@@ -116,10 +116,12 @@ def _check_fits(loaded: LoadedCheckpoint, dataset: str) -> None:
 def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None, *, runs_dir: str = "runs",
                         seed: int = 0, protocol: str = DEFAULT_PROTOCOL, device: str = "auto",
                         num_workers: Optional[int] = None, batch_size: Optional[int] = None,
-                        skip_bad: bool = False, preflight: bool = True) -> Tuple[Dict[str, Any], RunDir]:
+                        skip_bad: bool = False, preflight: bool = True, precision: str = "auto",
+                        channels_last: str = "auto") -> Tuple[Dict[str, Any], RunDir]:
     """Evaluate the checkpoint at ``path`` on ``dataset``'s validation split; -> (summary, its directory)."""
     from bench.data import resolve_data_root
     from bench.methods import get_method
+    from bench.precision import prepare_network, resolve_channels_last
     from bench.runner import RunContext, build_data, evaluation_summary
     from bench.runtime import cpu_threads, local_world_size, start_process
 
@@ -131,7 +133,8 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
     cfg = RunConfig(method=preset.method, dataset=dataset, data_root=str(resolve_data_root(dataset, data_root)),
                     preset=preset.name, arch=preset.arch, patch_size=preset.patch_size, seed=seed, device=device,
                     runs_dir=runs_dir, skip_bad=skip_bad, preflight=preflight, num_workers=num_workers,
-                    protocol=protocol, progress=False, quiet=True)
+                    protocol=protocol, progress=False, quiet=True, precision=precision, channels_last=channels_last)
+    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # as a run's config: what was computed
     env = start_process(device, seed, deterministic=False)
     data = build_data(cfg, preset, env, train=False)
     if env.device.type == "cpu":  # as a run's final evaluation: this rank's free cores
@@ -140,7 +143,8 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
         raise UsageError(f"--dataset {dataset} at {data.root} has {data.num_classes} classes; the checkpoint's "
                          f"classifier has {loaded.num_classes}")
     run = evaluated_dir(cfg, preset, loaded.source["sha256"]).create()
-    ctx = RunContext(cfg, preset, get_method(preset.method), loaded.net.to(env.device), data, env, run)
+    net = prepare_network(loaded.net.to(env.device), channels_last=resolve_channels_last(channels_last, env.device))
+    ctx = RunContext(cfg, preset, get_method(preset.method), net, data, env, run)
     checkpoint = {"checkpoint": loaded.source["file"], "checkpoint_sha256": loaded.source["sha256"]}
     with run.locked():
         io.atomic_write_yaml(run.config_path, {"config_hash": run.path.name.rsplit("-", 1)[-1],

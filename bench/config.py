@@ -22,7 +22,7 @@ DEFAULT_PROTOCOL = "adabench"
 
 # fields that say where or how a run is shown, not what it computes (left out of the hash)
 PRESENTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state",
-                "overrides", "epochs", "patch_size", "preflight")
+                "overrides", "epochs", "patch_size", "preflight", "channels_last", "compile")
 
 
 @dataclass
@@ -47,6 +47,9 @@ class RunConfig:
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
     protocol: str = DEFAULT_PROTOCOL  # PROTOCOLS: model selection, early exit, augmentation (part of the identity)
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
+    precision: str = "auto"         # "auto" | "fp32" | "bf16" | "fp16" (bench.precision); hashed resolved
+    channels_last: str = "auto"     # "auto" | "on" | "off": memory layout of the network (speed only)
+    compile: bool = False           # torch.compile the backbones (speed only, opt-in)
     # > 0: train on the rest of the train split and evaluate on this fraction of it instead of val
     # (bench.data.holdout; `adabench tune` scores candidates this way, never on val)
     holdout: float = 0.0
@@ -74,11 +77,20 @@ class RunConfig:
         return get_preset(self.dataset, self.preset, method=self.method, arch=self.arch, epochs_option=self.epochs,
                           **overrides)
 
+    def resolved_precision(self) -> str:
+        """The precision this run computes in on its device (``auto`` resolved, bench.precision)."""
+        from bench.precision import resolve_precision
+        from bench.runtime import resolve_device
+
+        return resolve_precision(self.precision, resolve_device(self.device))
+
     def identity(self) -> Dict[str, Any]:
-        """What defines *what* is computed: the options (without presentation) and the resolved preset."""
+        """What defines *what* is computed: the options (without presentation), the resolved precision and
+        the resolved preset."""
         d = {k: v for k, v in self.to_dict().items() if k not in PRESENTATION}
         if d.get("protocol") == DEFAULT_PROTOCOL:
             del d["protocol"]
+        d["precision"] = self.resolved_precision()
         d["shared_init"] = self.init_state is not None
         if not self.holdout:  # runs without a holdout keep the hashes (run directory names) they had before it
             del d["holdout"]

@@ -7,6 +7,8 @@ nothing else; the driver owns everything a fair comparison must hold equal:
   (``bench.data.set_epoch``), the progress bar, one console and log.txt line per epoch;
 - the update: ``update(loss)`` (zero_grad, backward, gradient averaging over ranks, clipping, step),
   which a step function calls once per optimiser step (V1's PPO calls it K times);
+- the numeric precision: every step of every stage runs under the run's ``autocast`` (``bench.precision``;
+  fp16 adds loss scaling), so the methods of a matched experiment always compute alike;
 - host synchronisation: step functions return detached tensors, which are summed on the device and read
   every ``LOG_EVERY`` steps (NaN guard and progress) and once at the end of the epoch — the same points
   for every method (``tests/test_driver_syncs.py`` counts them);
@@ -33,8 +35,8 @@ from bench.data import set_epoch
 from bench.errors import UsageError
 from bench.resume import find_start
 from bench.rundir import RunDir
-from bench.runtime import (DistEnv, all_reduce_mean, amp_context, average_gradients, broadcast_module_state,
-                           make_grad_scaler)
+from bench.precision import autocast, grad_scaler
+from bench.runtime import DistEnv, all_reduce_mean, average_gradients, broadcast_module_state
 from bench.timing import EpochTimer, EpochTimes, StageClock
 from bench.training import check_finite, check_finite_params, clip_gradients, cosine_schedule
 
@@ -63,7 +65,6 @@ class Stage:
     step: Callable[[Batch, Update], Dict[str, torch.Tensor]]
     cosine: bool = True                    # per-epoch cosine schedule; False: constant lr
     grad_clip: Optional[float] = None      # max global gradient norm
-    amp: bool = False                      # mixed precision (CUDA)
     curve: bool = True                     # learning-curve points after this stage's epochs
     curve_modes: Tuple[str, ...] = ("policy",)  # patch modes evaluated for those points
     end_eval: bool = False                 # full learned/random/centre evaluation when the stage ends
@@ -98,6 +99,34 @@ def selection_score(scores: Mapping[str, Any]) -> float:
     return float(scores["top1"] if value is None else value)
 
 
+def make_update(opt: torch.optim.Optimizer, scaler: Any, grad_clip: Optional[float], env: DistEnv) -> Update:
+    """The ``update(loss)`` every step function calls: zero_grad, backward (outside autocast, scaled for
+    fp16), gradient averaging over ranks, clipping (on unscaled gradients), optimiser step."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    device_type = env.device.type
+
+    def update(loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type, enabled=False):  # backward outside autocast
+            scaler.scale(loss).backward()
+        average_gradients(params, env)
+        if grad_clip is not None:
+            scaler.unscale_(opt)
+            clip_gradients(params, grad_clip)
+        scaler.step(opt)
+        scaler.update()
+
+    return update
+
+
+def train_step(stage: Stage, batch: Batch, update: Update, device: torch.device, precision: str
+               ) -> Dict[str, torch.Tensor]:
+    """One training step of ``stage`` exactly as the driver runs it (``adabench bench --train-step`` times
+    this): the stage's step under the run's autocast."""
+    with autocast(device, precision):
+        return stage.step(batch, update)
+
+
 def _length(loader: Any) -> Optional[int]:
     try:
         return len(loader)
@@ -116,9 +145,11 @@ class Driver:
     def __init__(self, net: torch.nn.Module, stages: List[Stage], run: RunDir, loader: Iterable[Batch],
                  env: DistEnv, *, seed: int, label: str, evaluate_curve: Callable[[Tuple[str, ...]], Dict[str, Any]],
                  evaluate_end: Callable[[], Dict[str, Any]], curve_epochs: Callable[[int], Set[int]],
-                 progress: bool = False, quiet: bool = True, select_best: bool = False) -> None:
+                 progress: bool = False, quiet: bool = True, select_best: bool = False,
+                 precision: str = "fp32") -> None:
         self.net, self.stages, self.run, self.loader, self.env = net, stages, run, loader, env
         self.select_best = select_best
+        self.precision = precision  # resolved (bench.precision.resolve_precision)
         self.seed, self.label = seed, label
         self.evaluate_curve, self.evaluate_end, self.curve_epochs = evaluate_curve, evaluate_end, curve_epochs
         self.show_bar = bool(progress) and env.is_main and sys.stderr.isatty()
@@ -153,11 +184,11 @@ class Driver:
         stage.prepare()
         opt = stage.optimizer()
         sched = cosine_schedule(opt, stage.epochs) if stage.cosine else None
-        scaler = make_grad_scaler(self.device, stage.amp)
+        scaler = grad_scaler(self.device, self.precision)
         scheds = {"sched": sched} if sched is not None else {}
         if resume_from is not None:
             load_checkpoint(resume_from, {"net": self.net}, {"opt": opt}, scheds, scaler, env=self.env)
-        update = self._updater(opt, scaler, stage)
+        update = make_update(opt, scaler, stage.grad_clip, self.env)
         for epoch in range(start_epoch, stage.epochs):
             stage.prepare()
             set_epoch(self.loader, 1000 * index + epoch)
@@ -251,23 +282,6 @@ class Driver:
                 tqdm.write(line, file=sys.stderr)
 
     # ------------------------------------------------------------------ one epoch
-    def _updater(self, opt: torch.optim.Optimizer, scaler: Any, stage: Stage) -> Update:
-        params = [p for g in opt.param_groups for p in g["params"]]
-        device_type = self.device.type
-
-        def update(loss: torch.Tensor) -> None:
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device_type, enabled=False):  # backward outside autocast
-                scaler.scale(loss).backward()
-            average_gradients(params, self.env)
-            if stage.grad_clip is not None:
-                scaler.unscale_(opt)
-                clip_gradients(params, stage.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-
-        return update
-
     def _train_epoch(self, stage: Stage, update: Update, epoch: int) -> Tuple[Dict[str, float], EpochTimes]:
         timer = EpochTimer(self.device)
         sums: Dict[str, torch.Tensor] = {}
@@ -276,8 +290,7 @@ class Driver:
                    desc=f"{self.label} {stage.name} {epoch + 1}/{stage.epochs}", disable=not self.show_bar)
         for raw in bar:
             batch = {k: raw[k].to(self.device, non_blocking=self.device.type == "cuda") for k in BATCH_KEYS if k in raw}
-            with amp_context(self.device, stage.amp):
-                parts = stage.step(batch, update)
+            parts = train_step(stage, batch, update, self.device, self.precision)
             for k, v in parts.items():
                 v = v.detach().float()
                 sums[k] = sums[k] + v if k in sums else v

@@ -19,7 +19,8 @@ from torch import nn
 
 from bench import metrics
 from bench.checkpoint import unwrap
-from bench.runtime import DistEnv, all_gather_cat, amp_context, unique_by_index
+from bench.precision import autocast
+from bench.runtime import DistEnv, all_gather_cat, unique_by_index
 
 PATCH_MODES = ("policy", "random", "centre")
 # patch_eval's names for the three modes (the summary's ``patch_eval`` keys)
@@ -67,13 +68,14 @@ def _finite_or_none(x: float) -> Optional[float]:
 @torch.no_grad()
 def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device, *,
             patch_mode: str = "policy", seed: int = 0, env: Optional[DistEnv] = None,
-            amp: bool = False) -> Dict[str, Any]:
+            precision: str = "fp32") -> Dict[str, Any]:
     """Run ``net`` over ``loader`` in eval mode and gather the raw outputs of every rank.
 
     Returns ``frame_hw`` (H, W) of the frames and CPU tensors: step_logits [N,T',K] float32,
     labels [N], labels_multi [N,L], locations [N,T,2], boxes [N,T,4], index [N] (deduplicated
     and sorted by index when distributed).
     ``random`` draws its locations from a generator seeded with ``seed`` (+ rank), so it repeats.
+    ``precision``: the run's (resolved, ``bench.precision``); evaluation computes as training did.
     """
     if patch_mode not in PATCH_MODES:
         raise ValueError(f"patch_mode must be one of {PATCH_MODES}, got {patch_mode!r}")
@@ -89,7 +91,7 @@ def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device
         for batch in loader:
             frames = _to(batch["frames"], device)
             glance = _to(batch["glance"], device) if "glance" in batch else None
-            with amp_context(device, amp):
+            with autocast(device, precision):
                 out = model(frames, glance, patch_mode=patch_mode, aux=False, generator=gen)
             b, t = frames.shape[:2]
             frame_hw = tuple(frames.shape[-2:])
@@ -141,14 +143,14 @@ def _dataset_attr(loader: Any, name: str, default: Any) -> Any:
 
 
 def evaluate(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device, *,
-             patch_mode: str = "policy", seed: int = 0, env: Optional[DistEnv] = None, amp: bool = False,
+             patch_mode: str = "policy", seed: int = 0, env: Optional[DistEnv] = None, precision: str = "fp32",
              num_classes: Optional[int] = None, multilabel: Optional[bool] = None) -> EvalResult:
     """Evaluate ``net`` (an ``AdaFocusNet``, possibly DDP-wrapped) on ``loader``.
 
     patch_mode: ``policy`` (the learned locations), ``random`` (uniform, seeded by ``seed``) or
     ``centre``. ``num_classes`` / ``multilabel`` default to the loader's dataset attributes.
     """
-    raw = collect(net, loader, device, patch_mode=patch_mode, seed=seed, env=env, amp=amp)
+    raw = collect(net, loader, device, patch_mode=patch_mode, seed=seed, env=env, precision=precision)
     k = num_classes or _dataset_attr(loader, "num_classes", raw["step_logits"].shape[-1])
     ml = _dataset_attr(loader, "multilabel", False) if multilabel is None else multilabel
     return summarise(raw, patch_size=unwrap(net).patch_size, num_classes=k,

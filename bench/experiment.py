@@ -28,8 +28,9 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
     ``base.overrides`` (``--set``) go to every method that has the field (a field no method has is a
     one-line error); ``method_sets[m]`` (method m's own options) to method m only. Methods are innermost so
     an interrupted experiment leaves matched pairs behind. Without patch sizes, the first method's preset's
-    is used; without seeds, ``base.seed``. Every configuration is resolved (and so validated) here, before
-    anything runs. Duplicates are dropped.
+    is used; without seeds, ``base.seed``. ``base.precision`` is resolved once, so every run records the
+    precision it computes in and all methods share it. Every configuration is resolved (and so validated)
+    here, before anything runs. Duplicates are dropped.
     """
     from bench.presets import preset_keys
 
@@ -43,12 +44,14 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
                          "has them)")
     own = {m: {**{k: v for k, v in base.overrides.items() if k in keys[m]}, **dict((method_sets or {}).get(m, {}))}
            for m in methods}
+    precision = base.resolved_precision()  # one precision for every method of the experiment
     default_patch = dataclasses.replace(base, method=methods[0], overrides=own[methods[0]]).resolve_preset().patch_size
     plans = []
     for patch in list(dict.fromkeys(patch_sizes)) or [default_patch]:
         for seed in list(dict.fromkeys(seeds)) or [base.seed]:
             for method in methods:
-                cfg = dataclasses.replace(base, method=method, patch_size=patch, seed=seed, overrides=own[method])
+                cfg = dataclasses.replace(base, method=method, patch_size=patch, seed=seed, overrides=own[method],
+                                          precision=precision)
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
                 cfg.resolve_preset()  # validates every override now

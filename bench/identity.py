@@ -22,10 +22,11 @@ from bench import io
 # Keys that do not change what a run computes. ``stages`` only says which V1 stages one invocation
 # ran; a complete run (the only kind the results table reads) has run them all. ``init_state`` is the
 # path of the shared initial weights, which the seed already determines within an experiment.
+# ``channels_last`` and ``compile`` change only how fast the same arithmetic runs.
 # ``data_root`` is not dropped but replaced by the absolute root (``ROOT``).
 EXCLUDE: Dict[str, tuple] = {
     "run": ("seed", "runs_dir", "progress", "num_workers", "device", "init_state", "stages", "data_root",
-            "config_hash"),
+            "config_hash", "channels_last", "compile"),
 }
 NOT_SECTIONS = ("config_hash",)  # top-level config.yaml entries that are not option sections (it hashes the seed)
 MANIFEST_KEYS = ("git_commit", "git_dirty", "precision", "protocol")

@@ -82,7 +82,6 @@ class Preset:
     momentum: float = 0.9
     weight_decay: float
     grad_clip: Optional[float]         # max grad norm, None = no clipping
-    amp: bool = False                  # mixed precision on CUDA
     # ---- the method's own hyper-parameters (its registry entry's dataclass)
     train: Any
 

@@ -24,12 +24,12 @@ from bench.experiment import share_initial_state
 from bench.flops import count_flops
 from bench.methods import Method, get_method
 from bench.models import build_network, weight_sources
+from bench.precision import prepare_network, resolve_channels_last
 from bench.presets import Preset
 from bench.resume import parse_stages
 from bench.rundir import RunDir, collect_manifest
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads,
-                           default_num_workers, gather_objects, local_world_size, maybe_channels_last,
-                           start_process)
+                           default_num_workers, gather_objects, local_world_size, start_process)
 from bench.summary import common_summary
 from bench.timing import reset_peak_memory
 
@@ -158,11 +158,12 @@ class RunContext:
         return self.env.device
 
     @property
-    def amp(self) -> bool:
-        return bool(self.preset.amp) and self.device.type == "cuda"
+    def precision(self) -> str:
+        """The run's resolved precision: training and evaluation of every method run in it."""
+        return self.cfg.resolved_precision()
 
     def eval_kwargs(self) -> Dict[str, Any]:
-        return dict(seed=self.cfg.seed, env=self.env, amp=self.amp, num_classes=self.data.num_classes,
+        return dict(seed=self.cfg.seed, env=self.env, precision=self.precision, num_classes=self.data.num_classes,
                     multilabel=self.data.multilabel)
 
     def evaluate(self, loader: Any, patch_mode: str = "policy") -> EvalResult:
@@ -216,6 +217,7 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     if run.is_complete() and last == count - 1:
         return run.read_summary()
     env = start_process(cfg.device, cfg.seed, cfg.deterministic)
+    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # config.yaml records what runs
     preset = cfg.resolve_preset()
     data = build_data(cfg, preset, env)
     if env.device.type == "cpu":
@@ -225,9 +227,10 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     barrier(env)
     if not env.is_main:
         weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
-    net = maybe_channels_last(build_network(preset, num_classes=data.num_classes), env.device)
+    net = build_network(preset, num_classes=data.num_classes)
     shared = broadcast_object(share_initial_state(net, cfg.init_state) if env.is_main else None, env)
-    net.to(env.device)
+    channels_last = resolve_channels_last(cfg.channels_last, env.device)
+    net = prepare_network(net.to(env.device), channels_last=channels_last, compile=cfg.compile)
     broadcast_module_state(net, env)  # every rank starts from rank 0's weights
     ctx = RunContext(cfg, preset, method, net, data, env, run)
     stages = method.plan(ctx)
@@ -239,6 +242,7 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.write_config(cfg, preset)
             run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
+                "precision": cfg.precision, "channels_last": channels_last, "compile": cfg.compile,
                 "torch_threads": torch.get_num_threads(), "initial_state": shared, "weights": weights,
                 "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train),
                 **_holdout_manifest(data)}))
@@ -249,7 +253,7 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
                         curve_epochs=curve_epochs(preset.name, every=cfg.protocol == "official"
                                                   and preset.variant == "video"),
                         progress=cfg.progress, quiet=cfg.quiet,
-                        select_best=cfg.protocol == "official")
+                        select_best=cfg.protocol == "official", precision=cfg.precision)
         trained = driver.fit(first, last)
         if trained is not None and env.is_main and run.is_complete():  # the directory's model changed
             run.summary_path.unlink()

@@ -1,4 +1,5 @@
-"""Where and how a run executes: device, seeds, determinism, AMP and the distributed env.
+"""Where and how a run executes: device, seeds, determinism and the distributed env (numeric precision
+and memory layout: ``bench.precision``).
 
 Distributed runs follow torchrun's contract (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 MASTER_PORT): NCCL on CUDA, gloo on CPU. Without those variables everything here
@@ -6,12 +7,11 @@ degrades to a single process, and every collective helper is then the identity.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, ContextManager, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Iterable, List, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 import torch
@@ -70,36 +70,6 @@ def configure_cuda_speed(device: torch.device) -> None:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-
-
-T = TypeVar("T", nn.Module, torch.Tensor)
-
-
-def maybe_channels_last(x: T, device: torch.device) -> T:
-    """channels_last memory format for 4-d tensors and modules on CUDA (faster convs with
-    AMP); unchanged on CPU or for tensors that are not 4-d (fold T into N first)."""
-    if device.type != "cuda":
-        return x
-    if isinstance(x, torch.Tensor) and x.dim() != 4:
-        return x
-    return x.to(memory_format=torch.channels_last)
-
-
-def amp_context(device: torch.device, enabled: bool, dtype: Optional[torch.dtype] = None) -> ContextManager[Any]:
-    """``torch.autocast`` on CUDA when enabled (fp16 unless ``dtype``), else a null context:
-    AMP is CUDA-only here (CPU autocast to bf16 is slower than fp32 on most CPUs)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=dtype or torch.float16)
-    return contextlib.nullcontext()
-
-
-def make_grad_scaler(device: torch.device, enabled: bool) -> Any:
-    """A GradScaler that is active only for CUDA AMP; on CPU it is disabled (its ``scale``
-    returns the loss unchanged and ``step`` just steps), so the loop reads the same."""
-    on = bool(enabled) and device.type == "cuda"
-    if hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler("cuda" if on else "cpu", enabled=on)
-    return torch.cuda.amp.GradScaler(enabled=on)  # torch < 2.3
 
 
 def local_world_size() -> int:

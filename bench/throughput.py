@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from bench.models.backbones import Backbone, create_backbone
+from bench.precision import autocast, prepare_network, resolve_channels_last, resolve_precision
 from bench.timing import synchronize
 
 Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -53,11 +54,13 @@ def _stats(times: List[float], batch: int) -> Dict[str, float]:
 
 
 def measure_interleaved(models: Dict[str, Tuple[Callable[..., Any], Inputs]], *, batch: int, warmup: int = 3,
-                        repeats: int = 10, device: Union[str, torch.device] = "cpu") -> Dict[str, Dict[str, Any]]:
+                        repeats: int = 10, device: Union[str, torch.device] = "cpu",
+                        precision: str = "fp32") -> Dict[str, Dict[str, Any]]:
     """``measure_throughput`` for several models at once, timed round-robin (one call of each per
     repeat) so that background load on a shared machine hits them all alike.
 
     models: name -> (model_fn, inputs). Returns name -> the ``measure_throughput`` dict.
+    ``precision`` (resolved, ``bench.precision``): the autocast every call runs under.
     """
     if batch < 1 or repeats < 1 or warmup < 0:
         raise ValueError("need batch >= 1, repeats >= 1, warmup >= 0")
@@ -69,7 +72,7 @@ def measure_interleaved(models: Dict[str, Tuple[Callable[..., Any], Inputs]], *,
         mod.eval()
     times: Dict[str, List[float]] = {name: [] for name in calls}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), autocast(dev, precision):
             for fn, xs in calls.values():
                 for _ in range(warmup):
                     fn(*xs)
@@ -83,7 +86,7 @@ def measure_interleaved(models: Dict[str, Tuple[Callable[..., Any], Inputs]], *,
     finally:
         for m, training in modes.items():
             m.train(training)
-    meta = {"batch": batch, "warmup": warmup, "repeats": repeats, "device": str(dev)}
+    meta = {"batch": batch, "warmup": warmup, "repeats": repeats, "device": str(dev), "precision": precision}
     return {name: {**_stats(t, batch), **meta} for name, t in times.items()}
 
 
@@ -173,19 +176,21 @@ class MethodInference(nn.Module):
 def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "matched",
                      patch_size: Optional[int] = None, batch: int = 8, warmup: int = 3, repeats: int = 10,
                      device: Union[str, torch.device] = "cpu", methods: Optional[Sequence[str]] = None,
-                     seed: int = 0) -> List[Dict[str, Any]]:
+                     seed: int = 0, precision: str = "fp32", channels_last: str = "off") -> List[Dict[str, Any]]:
     """One row per network (each method's inference network, then the full-frame baseline):
     network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the
     baseline: ``gflops_ratio`` (baseline GFLOPs / this network's: the speed-up FLOPs promise) and
     ``measured_speedup`` (this network's median videos/s / the baseline's) and ``measured_speedup_best``
     (from the fastest call of each). Weights are random: speed does
-    not depend on them."""
+    not depend on them. ``precision`` / ``channels_last``: as ``adabench run``'s (``bench.precision``)."""
     from bench.flops import count_flops
     from bench.methods import get_method, method_names
     from bench.models import build_network, without_weight_files
     from bench.presets import get_preset
 
     dev = torch.device(device)
+    precision = resolve_precision(precision, dev)
+    layout = resolve_channels_last(channels_last, dev)
     methods = list(methods) if methods is not None else method_names()
     sizes = {} if patch_size is None else {"patch_size": patch_size}
     rows: List[Dict[str, Any]] = []
@@ -198,7 +203,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
         aux = get_method(method).flops_aux_heads  # the method's FLOPs rule (bench.flops)
         report = count_flops(net, preset, aux=aux)
         name = f"{get_method(method).title} {preset.patch_size}²"
-        models[name] = (MethodInference(net, aux), clip_inputs(preset, 1, dev))
+        models[name] = (MethodInference(prepare_network(net, channels_last=layout), aux), clip_inputs(preset, 1, dev))
         rows.append({"network": name, "method": method, "patch_size": preset.patch_size,
                      "gflops_per_video": report.gflops_per_video, "params_m": report.params_m})
     if preset is None:
@@ -206,11 +211,11 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     torch.manual_seed(seed)
     full = build_full_frame(preset).to(dev)
     name = f"full-frame {preset.focus_backbone} {preset.input_size}²"
-    models[name] = (full, clip_inputs(preset, 1, dev)[:1])
+    models[name] = (prepare_network(full, channels_last=layout), clip_inputs(preset, 1, dev)[:1])
     rows.append({"network": name, "method": "full_frame", "patch_size": preset.input_size,
                  "gflops_per_video": full_frame_gflops(full, preset),
                  "params_m": sum(p.numel() for p in full.parameters()) / 1e6})
-    speeds = measure_interleaved(models, batch=batch, warmup=warmup, repeats=repeats, device=dev)
+    speeds = measure_interleaved(models, batch=batch, warmup=warmup, repeats=repeats, device=dev, precision=precision)
     g_full = rows[-1]["gflops_per_video"]
     for r in rows:
         r.update(speeds[r["network"]])
@@ -219,7 +224,7 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
         r["measured_speedup"] = r["videos_per_s"] / rows[-1]["videos_per_s"]
         # best-of-N: on a shared machine the fastest call is the least disturbed one
         r["measured_speedup_best"] = rows[-1]["ms_per_batch_min"] / r["ms_per_batch_min"]
-        r.update(dataset=dataset, preset=preset_name, arch=arch)
+        r.update(dataset=dataset, preset=preset_name, arch=arch, channels_last=layout)
     return rows
 
 
@@ -234,4 +239,4 @@ def throughput_markdown(rows: Sequence[Dict[str, Any]]) -> str:
         f"{r['measured_speedup']:.2f}× | {r['measured_speedup_best']:.2f}× |\n" for r in rows)
     r0 = rows[0]
     return (head + body + f"\nbatch {r0['batch']}, {r0['warmup']} warm-up + {r0['repeats']} timed calls "
-            f"(median), device {r0['device']}, eval mode, no_grad.\n")
+            f"(median), device {r0['device']}, {r0.get('precision', 'fp32')}, eval mode, no_grad.\n")

@@ -12,7 +12,8 @@ from torch import nn
 
 from bench.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from bench.errors import UsageError
-from bench.runtime import make_grad_scaler, seed_everything
+from bench.precision import grad_scaler
+from bench.runtime import seed_everything
 from bench.training import cosine_schedule
 
 
@@ -41,7 +42,7 @@ def _epoch(model, opt, sched) -> List[float]:
 def test_resume_is_bit_identical(tmp_path: Path) -> None:
     seed_everything(0)
     model, opt, sched = _setup()
-    scaler = make_grad_scaler(torch.device("cpu"), enabled=True)  # disabled on CPU; must still round-trip
+    scaler = grad_scaler(torch.device("cpu"), "fp32")  # disabled: must still round-trip
     for _ in range(2):
         _epoch(model, opt, sched)
     ckpt = tmp_path / "checkpoints" / "last.pt"

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.driver import LOG_EVERY, Driver
+from bench.driver import LOG_EVERY, Driver, make_update
 from bench.models import build_network
 from bench.presets import get_preset
 from bench.rundir import RunDir
@@ -130,7 +130,8 @@ def test_an_epoch_reads_the_device_at_the_same_points_for_every_method(tmp_path,
         opt.step = lambda *a, _s=step, **kw: _pause_call(counter, _s, *a, **kw)
         driver.loader = _batches(preset, 2 * LOG_EVERY)
         with counter:
-            driver._train_epoch(stage, driver._updater(opt, torch.amp.GradScaler("cpu", enabled=False), stage), 0)
+            driver._train_epoch(stage, make_update(opt, torch.amp.GradScaler("cpu", enabled=False), stage.grad_clip,
+                                                     DistEnv()), 0)
         counts[method] = counter.count
         counter.count = 0
     assert counts["v1"] == counts["v2"] == 2 + 1  # two periodic reads, the epoch's means once

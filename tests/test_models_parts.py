@@ -162,6 +162,8 @@ def test_sequence_classifier_steps_agree_with_forward(cls):
     assert torch.allclose(torch.stack(stepped, 1), logits, atol=1e-5)
     assert torch.allclose(clf.replaced_step_logits(feats, alt), torch.stack(replaced, 1), atol=1e-5)
     assert torch.allclose(clf.replaced_step_logits(feats, feats), logits, atol=1e-5)
+    both = clf.logits_and_replaced(feats, alt)             # what V1's stage 2 calls: one pass for both
+    assert torch.equal(both[0], logits) and torch.equal(both[1], clf.replaced_step_logits(feats, alt))
     later = feats.clone(); later[:, 3:] += 1               # causal: step t sees frames <= t
     assert torch.allclose(clf(later)[:, :3], logits[:, :3], atol=1e-6)
     assert clf(feats[:, :4]).shape == (2, 4, 5)            # fewer frames: the first heads

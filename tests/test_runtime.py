@@ -1,4 +1,4 @@
-"""Single-process runtime helpers: device resolution, seeding, AMP fallbacks, gathering."""
+"""Single-process runtime helpers: device resolution, seeding, determinism, gathering."""
 from __future__ import annotations
 
 import random
@@ -43,17 +43,10 @@ def test_deterministic_flag_round_trip() -> None:
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-def test_cpu_amp_and_scaler_are_no_ops() -> None:
-    cpu = torch.device("cpu")
-    with runtime.amp_context(cpu, enabled=True):
-        y = torch.ones(2, 2) @ torch.ones(2, 2)
-    assert y.dtype == torch.float32
-    scaler = runtime.make_grad_scaler(cpu, enabled=True)
-    assert not scaler.is_enabled()
-    loss = torch.tensor(2.0, requires_grad=True)
-    assert scaler.scale(loss) is loss
-    assert runtime.maybe_channels_last(torch.zeros(1, 3, 4, 4), cpu).is_contiguous()
-    runtime.configure_cuda_speed(cpu)  # no-op, must not fail
+def test_configure_cuda_speed_is_a_no_op_on_cpu() -> None:
+    before = torch.backends.cudnn.benchmark
+    runtime.configure_cuda_speed(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark == before
 
 
 def test_single_process_env_and_identity_collectives(monkeypatch: pytest.MonkeyPatch) -> None:

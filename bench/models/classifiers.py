@@ -6,8 +6,9 @@
 - ``TSNAverage`` (Sth-Sth/Jester): average of per-frame glance logits + average of per-frame focus logits.
 - ``AuxHead``: dropout + linear on a backbone's pooled feature (per-frame auxiliary logits).
 
-Both sequence classifiers return logits for every step ``[B,T,K]`` (the last step is the prediction),
-offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
+Classifiers and heads run in fp32 under autocast (``bench.precision``): logits feed the losses, the
+early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]``
+(the last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
 every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
 state from frames < t is kept (V1's "random patch from the same state" reward baseline).
 """
@@ -19,6 +20,9 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from bench.models.gru import run_gru
+from bench.precision import fp32, full_precision
+
 
 class AuxHead(nn.Module):
     """Dropout + linear: ``[..., D] -> [..., K]``."""
@@ -29,7 +33,7 @@ class AuxHead(nn.Module):
         self.fc = nn.Linear(in_dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(x))
+        return fp32(self.fc, self.dropout(x))
 
 
 class PerStepHeads(nn.Module):
@@ -49,6 +53,9 @@ class PerStepHeads(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fp32(self._forward, x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]
         if t > self.steps:
             raise ValueError(f"{t} steps given but the classifier has {self.steps} heads")
@@ -61,7 +68,7 @@ class PerStepHeads(nn.Module):
     def one(self, x: torch.Tensor, t: int) -> torch.Tensor:
         """Head for step t: x [B,D] -> [B,K]."""
         i = 0 if self.shared else t
-        return torch.addmm(self.bias[i], self.dropout(x), self.weight[i])
+        return fp32(torch.addmm, self.bias[i], self.dropout(x), self.weight[i])
 
 
 class PoolingClassifier(nn.Module):
@@ -81,9 +88,11 @@ class PoolingClassifier(nn.Module):
         b, t = feats.shape[:2]
         return self.mlp(feats.reshape(b * t, -1)).view(b, t, -1)
 
+    @full_precision
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.heads(torch.cummax(self.embed(feats), dim=1).values)
 
+    @full_precision
     def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
              ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = running max [B,hidden] or None -> (logits [B,K], new state)."""
@@ -93,10 +102,15 @@ class PoolingClassifier(nn.Module):
 
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: step t on max(running max of frames < t, embed(alt_t))."""
-        prev = torch.cummax(self.embed(feats), dim=1).values[:, :-1]
+        return self.logits_and_replaced(feats, alt)[1]
+
+    @full_precision
+    def logits_and_replaced(self, feats: torch.Tensor, alt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(``forward(feats)``, ``replaced_step_logits(feats, alt)``) sharing the embedding of ``feats``."""
+        running = torch.cummax(self.embed(feats), dim=1).values
         h_alt = self.embed(alt)
-        prev = torch.cat([torch.full_like(h_alt[:, :1], float("-inf")), prev], dim=1)
-        return self.heads(torch.maximum(prev, h_alt))
+        prev = torch.cat([torch.full_like(h_alt[:, :1], float("-inf")), running[:, :-1]], dim=1)
+        return self.heads(running), self.heads(torch.maximum(prev, h_alt))
 
 
 class GRUClassifier(nn.Module):
@@ -108,27 +122,34 @@ class GRUClassifier(nn.Module):
     def __init__(self, in_dim: int, hidden: int, num_classes: int, steps: int, dropout: float = 0.0,
                  shared_head: bool = False) -> None:
         super().__init__()
-        self.gru = nn.GRU(in_dim, hidden, batch_first=True)
+        self.gru = nn.GRU(in_dim, hidden)  # time-major: bench.models.gru.run_gru
         self.heads = PerStepHeads(steps, hidden, num_classes, dropout, shared=shared_head)
         self.hidden_dim = hidden
 
+    @full_precision
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(feats)
+        out, _ = run_gru(self.gru, feats)
         return self.heads(out)
 
+    @full_precision
     def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
              ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = GRU hidden [1,B,H] or None -> (logits [B,K], new state)."""
-        out, state = self.gru(feat_t[:, None], state)
+        out, state = run_gru(self.gru, feat_t[:, None], state)
         return self.heads.one(out[:, 0], t), state
 
     def replaced_step_logits(self, feats: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
         """feats, alt [B,T,D] -> [B,T,K]: one GRU step on alt_t from the hidden state after frames < t."""
+        return self.logits_and_replaced(feats, alt)[1]
+
+    @full_precision
+    def logits_and_replaced(self, feats: torch.Tensor, alt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(``forward(feats)``, ``replaced_step_logits(feats, alt)``) sharing the GRU pass over ``feats``."""
         b, t, d = feats.shape
-        out, _ = self.gru(feats)
+        out, _ = run_gru(self.gru, feats)
         prev = torch.cat([out.new_zeros(b, 1, out.shape[-1]), out[:, :-1]], dim=1)   # h_{t-1}
-        y, _ = self.gru(alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
-        return self.heads(y.view(b, t, -1))
+        y, _ = run_gru(self.gru, alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
+        return self.heads(out), self.heads(y.view(b, t, -1))
 
 
 class TSNAverage(nn.Module):
@@ -145,6 +166,7 @@ class TSNAverage(nn.Module):
         self.focus_fc = AuxHead(focus_dim, num_classes, dropout)
         self.detach = detach
 
+    @full_precision
     def forward(self, glance_feats: torch.Tensor, focus_feats: torch.Tensor) -> torch.Tensor:
         """glance_feats [B,Tg,Dg], focus_feats [B,T,Df] -> [B,1,K]."""
         if self.detach:

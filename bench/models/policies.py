@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.models.crops import grid_positions
+from bench.models.gru import run_gru
+from bench.precision import full_precision
 
 HEADS = ("categorical", "gaussian", "sigmoid")
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -167,15 +169,16 @@ class RecurrentPolicy(_Policy):
                  norm: bool = True, act: str = "tanh", value_head: bool = True) -> None:
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         self.encoder = self._mlp([self.flat_dim, hidden], norm, act)
-        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.gru = nn.GRU(hidden, hidden)  # time-major (bench.models.gru.run_gru)
         self.action = nn.Linear(hidden, self.out_dim)
         self.value = nn.Linear(hidden, 1) if value_head else None
         self.hidden_dim = hidden
 
+    @full_precision  # fp32 under autocast: locations, log-probabilities, values
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b, t = maps.shape[:2]
         x = self.encoder(self.map_encoder(maps.flatten(0, 1))).view(b, t, -1)
-        hidden, _ = self.gru(x)
+        hidden, _ = run_gru(self.gru, x)
         return self._output(hidden)
 
 
@@ -194,12 +197,13 @@ class VideoPolicy(_Policy):
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         widths = [hidden] if isinstance(hidden, int) else list(hidden)
         self.encoder = self._mlp([self.flat_dim, *widths], norm, act)
-        self.gru = nn.GRU(widths[-1], widths[-1], batch_first=True) if gru else None
+        self.gru = nn.GRU(widths[-1], widths[-1]) if gru else None
         self.action = nn.Linear(widths[-1], self.out_dim)
         self.value = nn.Linear(widths[-1], 1) if value_head else None
         self.in_channels = in_channels
         self.hidden_dim = widths[-1]
 
+    @full_precision  # fp32 under autocast: locations, log-probabilities, values
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b = maps.shape[0]
         stacked = maps.reshape(b, -1, *maps.shape[-2:])            # [B, Tg*C, h, w]
@@ -207,5 +211,5 @@ class VideoPolicy(_Policy):
             raise ValueError(f"VideoPolicy expects {self.in_channels} stacked channels, got {stacked.shape[1]}")
         hidden = self.encoder(self.map_encoder(stacked)).unsqueeze(1)  # [B,1,H]
         if self.gru is not None:
-            hidden, _ = self.gru(hidden)
+            hidden, _ = run_gru(self.gru, hidden)
         return self._output(hidden)
