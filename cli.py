@@ -15,7 +15,7 @@ from bench.failures import quiet_startup_interrupts
 
 quiet_startup_interrupts()  # before the commands' options import torch (seconds)
 
-from commands import INVOCATION as _INVOCATION  # noqa: E402  (the arguments of this invocation; --nproc relaunches them)
+from commands import INVOCATION as _INVOCATION  # noqa: E402  (this invocation's arguments; --nproc relaunches them)
 from commands.data import data  # noqa: E402
 from commands.experiments import demo_cmd, run_cmd, tune_cmd  # noqa: E402
 from commands.models import bench_cmd, evaluate_cmd, flops_cmd, import_checkpoint_cmd  # noqa: E402
