@@ -122,7 +122,8 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
     from bench.data import resolve_data_root
     from bench.methods import get_method
     from bench.precision import prepare_network, resolve_channels_last
-    from bench.runner import RunContext, build_data, evaluation_summary
+    from bench.rundata import build_data
+    from bench.runner import RunContext, evaluation_summary
     from bench.runtime import cpu_threads, local_world_size, start_process
 
     loaded = load_any_checkpoint(path)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ["cli.py", *[str(p.relative_to(REPO)) for d in ("bench", "adafocus_v1", "adafocus_v2", "reports")
+SOURCES = ["cli.py", *[str(p.relative_to(REPO)) for d in ("commands", "bench", "adafocus_v1", "adafocus_v2", "reports")
                        for p in sorted((REPO / d).rglob("*.py"))]]
 RAW_WRITERS = re.compile(r"torch\.save\(|np\.save\(|json\.dump\(|\.savefig\((?!buf)|\.to_(csv|parquet)\((?!index=|buf)"
                          r"|\.write_(text|bytes)\(|open\([^)]*[\"'][wax]b?[\"']")

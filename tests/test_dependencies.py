@@ -1,10 +1,13 @@
-"""The dependency rule, checked on the source: cli.py -> method packages, reports/ -> bench/.
+"""The dependency rule, checked on the source: the command line (cli.py, commands/) -> reports/ -> bench/,
+and the method packages -> bench/.
 
 - bench/ imports only bench/ (it never knows the methods or the report);
 - reports/ imports only bench/ and reports/;
 - a method package imports only bench/ and itself (the methods never import each other);
+- the command line reaches the methods only through the registry (bench.methods), never by import; cli.py
+  imports commands/, never the reverse (``python -m cli`` would load a second copy of cli.py);
 - no import cycle anywhere, function-level (lazy) imports included;
-- shared code (bench/, reports/, cli.py) never names a method: no "v1"/"v2" string literals.
+- shared code (bench/, reports/, cli.py, commands/) never names a method: no "v1"/"v2" string literals.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Dict, List, Set
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = ("bench", "reports")
+CLI_LAYER = ("cli", "commands")  # the console-script module and the package of its commands
 
 
 def _modules() -> Dict[str, Path]:
@@ -31,7 +35,7 @@ def _modules() -> Dict[str, Path]:
 
 
 MODULES = _modules()
-METHOD_PACKAGES = sorted({m.split(".")[0] for m in MODULES} - set(SHARED) - {"cli"})
+METHOD_PACKAGES = sorted({m.split(".")[0] for m in MODULES} - set(SHARED) - set(CLI_LAYER))
 
 
 def _imports(name: str, path: Path) -> Set[str]:
@@ -66,14 +70,27 @@ def _top(module: str) -> str:
 
 def test_there_are_method_packages_to_check():
     assert {"adafocus_v1", "adafocus_v2"} <= set(METHOD_PACKAGES)
+    assert "commands" not in METHOD_PACKAGES and {"commands.options", "commands.experiments"} <= set(MODULES)
+
+
+def _layer_violations(graph: Dict[str, Set[str]]) -> List[str]:
+    allowed = {"bench": {"bench"}, "reports": {"bench", "reports"}, "cli": {"bench", "commands"},
+               "commands": {"bench", "reports", "commands"}}
+    allowed.update({pkg: {"bench", pkg} for pkg in METHOD_PACKAGES})
+    return [f"{m} imports {t}" for m, targets in graph.items() for t in sorted(targets)
+            if _top(t) not in allowed[_top(m)]]
 
 
 def test_each_layer_imports_only_what_it_may():
-    allowed = {"bench": {"bench"}, "reports": {"bench", "reports"}, "cli": set(_top(m) for m in MODULES)}
-    allowed.update({pkg: {"bench", pkg} for pkg in METHOD_PACKAGES})
-    bad = [f"{m} imports {t}" for m, targets in GRAPH.items() for t in sorted(targets)
-           if _top(t) not in allowed[_top(m)]]
+    bad = _layer_violations(GRAPH)
     assert not bad, "\n".join(bad)
+
+
+def test_the_layer_rule_catches_a_command_that_imports_a_method_or_the_entry_point():
+    graph = {**GRAPH, "commands.models": GRAPH["commands.models"] | {"adafocus_v2.method"},
+             "commands.experiments": GRAPH["commands.experiments"] | {"cli"}}
+    assert sorted(_layer_violations(graph)) == ["commands.experiments imports cli",
+                                                "commands.models imports adafocus_v2.method"]
 
 
 def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
@@ -121,7 +138,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_shared_code_never_names_a_method():
     literal = re.compile(r"""["']v[12]["']""")
-    files = [p for m, p in MODULES.items() if _top(m) in SHARED + ("cli",)]
+    files = [p for m, p in MODULES.items() if _top(m) in SHARED + CLI_LAYER]
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files
             for i, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line)]
     assert not hits, hits

@@ -31,3 +31,21 @@ def test_a_rank_that_lost_its_peer_says_so_in_one_line(monkeypatch):
     assert msg.startswith("rank 1: lost the other ranks") and "\n" not in msg
     assert launch.peer_failure_message(RuntimeError("shape mismatch")) is None
     assert launch.peer_failure_message(ValueError("Connection closed by peer")) is None
+
+
+def test_run_nproc_relaunches_the_arguments_main_was_given(tmp_path, monkeypatch):
+    """``main(argv)`` records argv where the run command reads it (``commands.INVOCATION``, the list
+    ``cli._INVOCATION`` is), so --nproc hands on exactly these arguments, not this process's sys.argv."""
+    import cli
+    import commands
+    from tests.fixtures_runs import micro_set
+
+    seen = []
+    monkeypatch.setattr(launch, "launch", lambda argv, nproc: seen.append((list(argv), nproc)))
+    root = micro_set(tmp_path / "set", train=2, val=1, easy=True)
+    argv = ["run", "--method", "v2", "--data-root", str(root), "--runs-dir", str(tmp_path / "runs"), "--nproc", "2"]
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 0
+    assert seen == [(argv, 2)]
+    assert cli._INVOCATION is commands.INVOCATION

@@ -1,0 +1,170 @@
+"""Commands that train: ``run`` (a matched experiment, resumable), ``tune`` (the symmetric hyper-parameter
+sweep) and ``demo`` (the main job on the synthetic benchmark, report included)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bench.errors import AdabenchError
+from commands import INVOCATION
+from commands.options import (method_choices, method_option_values, method_options, parse_sets, parse_stages,
+                              precision_options, protocol_choices)
+
+
+# --------------------------------------------------------------------------- run
+@click.command("run")
+@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True, required=True,
+              help="Method(s) to train, repeatable: several make a matched experiment (same data, "
+                   "architecture and initial weights for each patch size x seed).")
+@click.option("--dataset", default="synthetic", show_default=True,
+              help="Dataset name (see `adabench data list`); synthetic is generated on first use.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Dataset root directory (not needed for synthetic).")
+@click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
+@click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True,
+              help="matched: every method shares glance, focus, policy trunk and classifier.")
+@click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
+              help="Patch side P, repeatable for a sweep (default: the preset's).")
+@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Training epochs (default: the preset's; a multi-stage method scales its stages).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels (slower).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable videos (listed in the manifest) instead of failing.")
+@click.option("--no-preflight", is_flag=True,
+              help="Do not open every video's header before training (a broken file then fails when it is read).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a preset field of every method that has it (repeatable).")
+@click.option("--stages", callback=parse_stages, default=None, metavar="LIST",
+              help="Multi-stage methods: the stages to run, e.g. 2,3 (from the previous stage's checkpoint).")
+@click.option("--protocol", type=click.Choice(protocol_choices()), default=protocol_choices()[0], show_default=True,
+              help="adabench: last-epoch model, softmax early exit calibrated with the evaluation transform. official: "
+                   "the official code's (best validation checkpoint, max-logit exit calibrated on train-augmented "
+                   "logits, 20k-video subset for Mini-Kinetics only, glance and focus views augmented apart).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines on the console (log.txt keeps them).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes (one per GPU, or CPU ranks with gloo): launches torchrun.")
+@precision_options
+@click.option("--compile", "compile_", is_flag=True,
+              help="torch.compile the backbones (opt-in: compilation takes minutes; see docs/speed.md).")
+@method_options
+def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
+            patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
+            deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
+            stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
+            precision: str, channels_last: str, compile_: bool, **method_options: object) -> None:
+    """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
+
+    Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
+    checkpoints/, summary.json). A run that is complete is not trained again.
+    """
+    from bench.config import RunConfig
+    from bench.data import resolve_data_root
+    from bench.experiment import plan_runs
+    from bench.runner import run_all
+
+    base = RunConfig(method=methods[0], dataset=dataset, data_root=None, preset=preset, arch=arch,
+                     seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
+                     deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
+                     progress=not no_progress, quiet=quiet, stages=stages, overrides=parse_sets(sets),
+                     protocol=protocol, precision=precision, channels_last=channels_last, compile=compile_)
+    plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))  # every option, before any data
+    base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
+    configs = plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))
+    if nproc > 1:
+        from bench.launch import launch
+
+        launch(INVOCATION or sys.argv[1:], nproc)
+        return
+    run_all(configs, click.echo)
+
+
+# --------------------------------------------------------------------------- tune
+def _tune_default(name: str):
+    import bench.tune
+
+    return getattr(bench.tune, name)
+
+
+@click.command("tune")
+@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True,
+              help="Method(s) to tune, repeatable (default: every method that declares tunable hyper-parameters).")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset name (see `adabench data list`).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset root directory.")
+@click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
+@click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
+@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0, 1, 2).")
+@click.option("--factor", "factors", type=click.FloatRange(min=0, min_open=True), multiple=True,
+              help="Multiplier of each tunable value, repeatable (default: 0.25, 0.5, 1, 2, 4).")
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=_tune_default("HOLDOUT"), show_default=True,
+              help="Fraction of the training split held out to score candidates on (val is never used).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs (default: the preset's).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=_tune_default("RUNS_DIR"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="tuning", show_default=True,
+              help="Where tuning.md, tuning.csv and tuning.json go (commit them under docs/tuning/<dataset>/).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def tune_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
+             seeds: tuple[int, ...], factors: tuple[float, ...], holdout: float, epochs: int | None,
+             sets: tuple[str, ...], runs_dir: str, out_dir: str, device: str, workers: int | None,
+             no_progress: bool) -> None:
+    """Symmetric hyper-parameter sweep: every method's tunable values x the same factors, the same budget,
+    scored on a held-out part of the training split (never on val); writes the table and the winners."""
+    from bench.config import RunConfig
+    from bench.data import resolve_data_root
+    from bench.tune import FACTORS, SEEDS, TuneSpec, run_tuning, tuned_methods
+    from reports.tuning import winners_text, write_tuning
+
+    names = tuned_methods(methods)
+    base = RunConfig(method=names[0], dataset=dataset, data_root=str(resolve_data_root(dataset, data_root)),
+                     preset=preset, arch=arch, epochs=epochs, device=device, runs_dir=runs_dir, num_workers=workers,
+                     progress=not no_progress, quiet=True, overrides=parse_sets(sets))
+    spec = TuneSpec(base, tuple(names), tuple(seeds) or SEEDS, tuple(factors) or FACTORS, holdout,
+                    data_root_given=data_root is not None)
+    record = run_tuning(spec, out_dir, click.echo)
+    for path in write_tuning(record, out_dir):
+        click.echo(f"tune: {path}")
+    click.echo(f"tune: winners: {winners_text(record)}")
+
+
+# --------------------------------------------------------------------------- demo
+@click.command("demo")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="report", show_default=True,
+              help="Where report.md and its plots go.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
+    """The main job on the built-in data: synthetic benchmark -> matched experiment of every method (tiny)
+    -> report.
+
+    Re-running it resumes interrupted runs and reuses complete ones.
+    """
+    from bench.config import RunConfig
+    from bench.data import check_dataset, resolve_data_root
+    from bench.experiment import plan_runs
+    from bench.io import check_writable_dir
+    from bench.methods import method_names
+    from bench.runner import run_all
+    from reports.report import build_report
+
+    check_writable_dir(out_dir)  # before training, not after
+    root = resolve_data_root("synthetic")  # generated into the cache on first use
+    report = check_dataset("synthetic", root)
+    counts = ", ".join(f"{split} {n}" for split, n in report.splits.items())
+    click.echo(f"synthetic benchmark: {root} ({report.num_classes} classes; {counts} videos)")
+    if not report.ok:
+        raise AdabenchError(f"the synthetic benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
+    names = method_names()
+    base = RunConfig(method=names[0], dataset="synthetic", data_root=str(root), preset="tiny", arch="matched",
+                     seed=seed, runs_dir=runs_dir, progress=not no_progress)
+    run_all(plan_runs(base, names), click.echo)
+    path = build_report(runs_dir, out_dir)
+    click.echo(f"report: {path}")
