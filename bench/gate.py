@@ -30,7 +30,8 @@ def recipes(baseline: Mapping[str, Any]) -> List[Dict[str, Any]]:
         if rec is None:
             dataset, preset, arch, method, patch = key.split("/")
             rec = {"method": method.split("-")[0], "dataset": dataset, "preset": preset, "arch": arch,
-                   "patch_size": int(patch[1:]), "epochs": None, "overrides": {}, "shared_init": len(keys) > 1,
+                   "patch_size": int(patch[1:]), "epochs": None, "overrides": {}, "precision": "fp32",
+                   "shared_init": len(keys) > 1,
                    "creates_init": key == keys[0]}
         out.append(dict(rec))
     return sorted(out, key=lambda r: not r["creates_init"])
@@ -54,7 +55,8 @@ def gate_configs(baseline: Mapping[str, Any], runs_dir: str, *, data_root: Optio
             cfg = RunConfig(method=rec["method"], dataset=rec["dataset"], data_root=roots[rec["dataset"]],
                             preset=rec["preset"], arch=rec["arch"], patch_size=rec["patch_size"], seed=seed,
                             epochs=rec["epochs"], device=device, runs_dir=runs_dir, num_workers=workers,
-                            progress=False, quiet=True, overrides=dict(rec["overrides"]))
+                            progress=False, quiet=True, overrides=dict(rec["overrides"]),
+                            precision=rec.get("precision", "fp32"))
             if rec["shared_init"]:
                 cfg = dataclasses.replace(cfg, init_state=str(init_state_path(cfg)))
             cfg.resolve_preset()

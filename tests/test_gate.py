@@ -26,7 +26,8 @@ def gate(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OMP_NUM_THREADS", "1")
         seeds = [a for s in SEEDS for a in ("--seed", str(s))]
-        assert run_in_process(base_args("v2", root, runs, "--epochs", "6", *FOCUS_ARGS, *seeds)) == 0
+        assert run_in_process(base_args("v2", root, runs, "--epochs", "6", "--precision", "fp32", *FOCUS_ARGS,
+                                                 *seeds)) == 0
         assert run_in_process(["check", "--update", "--runs-dir", str(runs), "--baseline", str(baseline)]) == 0
     torch.set_num_threads(threads)
     summaries = [json.loads(p.read_text()) for p in sorted(runs.glob("synthetic/v2/*/summary.json"))]
@@ -57,6 +58,7 @@ def test_baseline_records_every_seed_and_the_derivation(gate):
     expected = max(b["derivation"]["accuracy_floor"], t_quantile(0.99, len(SEEDS) - 1) * sd * math.sqrt(2 / len(SEEDS)))
     assert tol["value"] == pytest.approx(expected)
     assert entry["recipe"]["epochs"] == 6 and entry["recipe"]["overrides"]["policy_lr_ratio"] == "1.0"
+    assert entry["recipe"]["precision"] == "fp32"  # re-trained in the precision the baseline computed in
 
 
 def test_unchanged_code_passes_the_gate(gate, tmp_path, monkeypatch, one_thread, capsys):
@@ -65,6 +67,8 @@ def test_unchanged_code_passes_the_gate(gate, tmp_path, monkeypatch, one_thread,
     assert code == 0, out
     assert "2/2 checks within tolerance" in out and f"run {len(SEEDS)}/{len(SEEDS)}" in out
     assert sorted(s["seed"] for s in _retrained(tmp_path)) == list(SEEDS)  # the baseline's seeds, not seed 0 only
+    manifests = tmp_path.glob("runs-check/*/synthetic/v2/*/manifest.json")
+    assert {json.loads(p.read_text())["precision"] for p in manifests} == {"fp32"}  # the baseline's, not auto
 
 
 def test_locations_frozen_at_the_centre_fail_the_gate(gate, tmp_path, monkeypatch, one_thread, capsys):
