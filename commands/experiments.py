@@ -8,8 +8,8 @@ import click
 
 from bench.errors import AdabenchError
 from commands import INVOCATION
-from commands.options import (method_choices, method_option_values, method_options, parse_sets, parse_stages,
-                              precision_options, protocol_choices)
+from commands.options import (generated_dataset_choices, method_choices, method_option_values, method_options,
+                              parse_sets, parse_stages, precision_options, protocol_choices)
 
 
 # --------------------------------------------------------------------------- run
@@ -135,36 +135,51 @@ def tune_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, pres
 
 
 # --------------------------------------------------------------------------- demo
+DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
+
+
 @click.command("demo")
+@click.option("--dataset", type=click.Choice(generated_dataset_choices()), default="synthetic", show_default=True,
+              help="A generated benchmark: synthetic (the frame variant, `make demo`) or synthetic_video (the "
+                   "Sth-Sth/Jester variant: TSM backbones, one location per video; about 3x longer).")
+@click.option("--seed", "seeds", type=int, multiple=True,
+              help="Seed, repeatable (default: 0, 1, 2; the claims' paired intervals need at least 3).")
+@click.option("--no-ablations", is_flag=True, help="Only the full methods, not each method's ablations.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="report", show_default=True,
               help="Where report.md and its plots go.")
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def demo_cmd(runs_dir: str, out_dir: str, seed: int, no_progress: bool) -> None:
-    """The main job on the built-in data: synthetic benchmark -> matched experiment of every method (tiny)
-    -> report.
+def demo_cmd(dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir: str, out_dir: str,
+             no_progress: bool) -> None:
+    """The main job on built-in data: a generated benchmark -> the matched experiment of every method and its
+    ablations (tiny preset, seeds 0-2) -> the report, ending with each claim's verdict.
 
-    Re-running it resumes interrupted runs and reuses complete ones.
+    One line per run says which run of how many and the time left. Re-running it resumes interrupted runs
+    and reuses complete ones.
     """
     from bench.config import RunConfig
     from bench.data import check_dataset, resolve_data_root
-    from bench.experiment import plan_runs
+    from bench.experiment import plan_runs, with_ablations
     from bench.io import check_writable_dir
     from bench.methods import method_names
     from bench.runner import run_all
-    from reports.report import build_report
+    from reports.report import build_report, verdict_lines
 
     check_writable_dir(out_dir)  # before training, not after
-    root = resolve_data_root("synthetic")  # generated into the cache on first use
-    report = check_dataset("synthetic", root)
+    root = resolve_data_root(dataset)  # generated into the cache on first use
+    report = check_dataset(dataset, root)
     counts = ", ".join(f"{split} {n}" for split, n in report.splits.items())
-    click.echo(f"synthetic benchmark: {root} ({report.num_classes} classes; {counts} videos)")
+    click.echo(f"{dataset} benchmark: {root} ({report.num_classes} classes; {counts} videos)")
     if not report.ok:
-        raise AdabenchError(f"the synthetic benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
+        raise AdabenchError(f"the {dataset} benchmark at {root} has problems: {'; '.join(report.problems[:3])}")
     names = method_names()
-    base = RunConfig(method=names[0], dataset="synthetic", data_root=str(root), preset="tiny", arch="matched",
-                     seed=seed, runs_dir=runs_dir, progress=not no_progress)
-    run_all(plan_runs(base, names), click.echo)
+    base = RunConfig(method=names[0], dataset=dataset, data_root=str(root), preset="tiny", arch="matched",
+                     runs_dir=runs_dir, progress=not no_progress, quiet=True)
+    plans = plan_runs(base, names, seeds=seeds or DEMO_SEEDS)
+    run_all(plans if no_ablations else with_ablations(plans), click.echo)
     path = build_report(runs_dir, out_dir)
     click.echo(f"report: {path}")
+    lines = verdict_lines(runs_dir, dataset=dataset)
+    if lines:
+        click.echo("claims (effect [95% paired t interval over seeds], n, verdict; details in the report):")
+        click.echo("\n".join(f"  {line}" for line in lines))

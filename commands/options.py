@@ -20,6 +20,14 @@ def dataset_choices() -> list[str]:
     return list_datasets()
 
 
+def generated_dataset_choices() -> list[str]:
+    """Registered datasets that are generated on first use (the synthetic benchmarks: no --data-root)."""
+    from bench.data import list_datasets
+    from bench.data.datasets import dataset_source
+
+    return [name for name in list_datasets() if dataset_source(name).generated]
+
+
 def protocol_choices() -> list[str]:
     """Evaluation protocols (--protocol), the default first."""
     from bench.config import PROTOCOLS

@@ -200,14 +200,15 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     return atomic_write_text(out / "report.md", "\n".join(parts))
 
 
-def verdict_lines(runs_dir: Any, exit_tol: float = 1.0) -> List[str]:
-    """One console line per claim of every report section under ``runs_dir``: the claim, its setting, the
-    effect with its 95 % interval, n and the verdict (what ``adabench demo`` prints at its end)."""
+def verdict_lines(runs_dir: Any, exit_tol: float = 1.0, dataset: Optional[str] = None) -> List[str]:
+    """One console line per claim of every report section under ``runs_dir`` (of ``dataset``'s sections
+    only, if given): the verdict, the claim, its setting, the effect with its 95 % interval and n (what
+    ``adabench demo`` prints at its end)."""
     results, _ = collect_results(runs_dir)
     df = runs_frame(results)
     if df.empty:
         return []
-    df = df[df["kind"] != "evaluated"]
+    df = df[(df["kind"] != "evaluated") & ((df["dataset"] == dataset) if dataset else True)]
     lines: List[str] = []
     for _, sub in groups(df):
         for c in claims_for_group(sub.reset_index(drop=True), exit_tol):

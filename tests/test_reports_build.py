@@ -92,3 +92,16 @@ def test_extra_keys_typed_differently_by_method(tmp_path):
     back = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert sorted(back["epochs_trained"]) == ["1", '{"stage0": 1, "stage1": 1}']
     assert sorted(back["epochs"].fillna(0)) == [0, 1]
+
+
+def test_verdict_lines_say_each_claims_verdict_per_dataset(report):
+    from reports.report import verdict_lines
+
+    path, _, _ = report
+    runs_dir = next(p for p in path.parents[1].iterdir() if p.name.startswith("runs"))  # the fixture's
+    synth = verdict_lines(runs_dir, dataset="synthetic")
+    both = verdict_lines(runs_dir)
+    assert synth and len(both) > len(synth)  # the sthv1 section's claims are left out
+    accuracy = next(line for line in synth if "(a) AdaFocusV2 more accurate" in line)
+    assert accuracy.split()[0] == "holds" and "32²" in accuracy and "n=2" in accuracy
+    assert all(line.split()[0] in ("holds", "does", "inconclusive") for line in both)
