@@ -82,6 +82,7 @@ def test_winner_ties_go_to_the_preset_value_and_edges_are_flagged():
 
 
 def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsys):
+    from bench.presets import get_preset
     from bench.results import collect_results
     from reports.frame import runs_frame
     from reports.report import build_report
@@ -94,7 +95,9 @@ def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsy
             "--no-progress", *V1_ARGS]
     assert run_in_process(argv) == 0
     out = capsys.readouterr().out
-    assert "tune: 4 runs: v1 policy_lr=0.001, policy_lr=0.004; v2" in out and "run 4/4" in out and "winners:" in out
+    lr = get_preset("synthetic", "tiny", method="v1").train.policy_lr  # the grid is centred on the preset's value
+    assert f"tune: 4 runs: v1 policy_lr={lr * 0.5:g}, policy_lr={lr * 2:g}; v2" in out
+    assert "run 4/4" in out and "winners:" in out
     rec = json.loads((tmp_path / "docs/tuning/synthetic/tuning.json").read_text())
     assert [r["method"] for r in rec["candidates"]] == ["v1", "v1", "v2", "v2"]
     assert [r["factors"] for r in rec["candidates"]] == [[0.5], [2.0]] * 2
