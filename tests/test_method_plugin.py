@@ -1,6 +1,6 @@
 """A third method is one module: registered from tests/toy_method.py through $ADABENCH_METHODS, it appears in
 `--help`, gets FLOPs, trains in a matched experiment with V2, and lands in the results table and the report,
-with no edit to bench/, reports/ or cli.py."""
+with no edit to bench/, reports/, cli.py or commands/."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """A toy third method, registered from outside the repository's packages (``ADABENCH_METHODS=toy_method``):
-the proof that adding a method needs no edit to bench/, reports/ or cli.py.
+the proof that adding a method needs no edit to bench/, reports/, cli.py or commands/.
 
 "ToyFocus" trains glance, focus and classifier in one stage on uniformly random patches (the policy is never
 trained), and claims to beat AdaFocusV2. It has one option (``--toy-no-aux``) and one ablation.
