@@ -26,7 +26,7 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 # --------------------------------------------------------------------------- check
 @click.command("check")
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
-              help="Baseline JSON (e.g. bench/baselines/tiny.json).")
+              help="Baseline JSON (e.g. baselines/tiny.json).")
 @click.option("--runs-dir", default=None, type=click.Path(file_okay=False),
               help="Compare these runs; without it the baseline's runs (its methods and seeds) are re-trained "
                    "first (into runs-check/<time>/).")

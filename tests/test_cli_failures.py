@@ -201,7 +201,7 @@ def test_baseline_with_wrong_types_is_one_line_before_any_training(tmp_path, mon
 def test_the_committed_baseline_still_loads():
     from bench.regression import load_baseline
 
-    assert load_baseline(REPO / "bench" / "baselines" / "tiny.json")["runs"]
+    assert load_baseline(REPO / "baselines" / "tiny.json")["runs"]
 
 
 # ------------------------------------------------------------------------------------------ run directories
