@@ -64,7 +64,7 @@ def params(preset_name: str, variant: str, dataset: str) -> V1Params:
                         stage1_epochs=5 if frame else 8, stage1_backbone_lr=0.01, stage1_fc_lr=0.05,
                         stage2_epochs=6 if frame else 10, stage3_epochs=2 if frame else 3,
                         # policy_lr: `adabench tune` winners (docs/tuning/<dataset>/tuning.md)
-                        stage3_backbone_lr=0.001, stage3_fc_lr=0.005, policy_lr=4e-3 if frame else 2e-3)
+                        stage3_backbone_lr=0.001, stage3_fc_lr=0.005, policy_lr=4e-3 if frame else 5e-4)
     if variant == "frame":
         return V1Params(batch_size=64, pretrain_epochs=15, pretrain_lr=0.01, stage1_epochs=50,
                         stage1_backbone_lr=0.0005, stage1_fc_lr=0.05, stage2_epochs=50, stage3_epochs=10,

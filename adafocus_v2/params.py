@@ -36,7 +36,7 @@ def params(preset_name: str, variant: str, dataset: str) -> V2Params:
         # frame variant: 10 epochs (from 20; validation accuracy plateaus by then) so `make demo` fits its budget
         return V2Params(epochs=10 if frame else 20, batch_size=32, lr=0.02, glance_lr_ratio=0.5,
                         # policy_lr_ratio: `adabench tune` winners (docs/tuning/<dataset>/tuning.md)
-                        policy_lr_ratio=0.2 if frame else 0.01, classifier_lr_ratio=5.0 if frame else 1.0)
+                        policy_lr_ratio=0.2 if frame else 0.08, classifier_lr_ratio=5.0 if frame else 1.0)
     if frame:  # ActivityNet / FCVID / Mini-Kinetics scripts
         minik = dataset == "minik"
         return V2Params(epochs=50, batch_size=48 if minik else 32, lr=0.003 if minik else 0.002,
