@@ -25,7 +25,7 @@ import torch
 from bench.errors import UsageError
 from bench.io import PathLike
 from bench.models.importing import (ImportReport, OfficialLayout, Rule, head_rule, import_official, mbv2_rules,
-                                    resnet_rules)
+                                    official_paper_preset, resnet_rules)
 
 METHOD = "v2"
 _IMAGENET_HEAD = "the backbone's 1000-way ImageNet classifier (never used by AdaFocusV2)"
@@ -88,11 +88,7 @@ def official_layout(preset: Any) -> OfficialLayout:
 def paper_preset(dataset: str, *, patch_size: Optional[int] = None, glance_arch: Optional[str] = None,
                  overrides: Optional[Mapping[str, Any]] = None) -> Any:
     """The V2 ``paper`` preset with ``--arch paper`` that official checkpoints of ``dataset`` fit."""
-    from bench.presets import get_preset
-    extra = dict(overrides or {})
-    if patch_size is not None:
-        extra["patch_size"] = patch_size
-    return get_preset(dataset, "paper", method=METHOD, arch="paper", glance_arch=glance_arch, **extra)
+    return official_paper_preset(METHOD, dataset, patch_size=patch_size, glance_arch=glance_arch, overrides=overrides)
 
 
 def import_checkpoint(src: PathLike, dataset: str, out: PathLike, *, patch_size: Optional[int] = None,

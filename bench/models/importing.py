@@ -230,6 +230,18 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
 
 
 # ----------------------------------------------------------------------------- files
+def official_paper_preset(method: str, dataset: str, *, patch_size: Optional[int] = None,
+                          glance_arch: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> Any:
+    """``method``'s ``paper`` preset with ``--arch paper`` that its official checkpoints of ``dataset`` fit
+    (official checkpoints do not record the patch size: ``patch_size`` is the one they were trained with)."""
+    from bench.presets import get_preset
+
+    extra = dict(overrides or {})
+    if patch_size is not None:
+        extra["patch_size"] = patch_size
+    return get_preset(dataset, "paper", method=method, arch="paper", glance_arch=glance_arch, **extra)
+
+
 def import_official(src: PathLike, preset: Any, layout: OfficialLayout, out: PathLike) -> ImportReport:
     """Read an official checkpoint, map it onto ``build_network(preset)`` and write ``out``."""
     obj = read_checkpoint(src)
