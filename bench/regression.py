@@ -186,13 +186,11 @@ def _run_files(run_dir: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     return dict(out[0].get("run") or {}), out[1]
 
 
-def _precision(row: Mapping[str, Any], run: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
-    """The precision the baseline's runs computed in (re-trained in the same one: it is part of what a run
-    computes, and bf16 trajectories differ from fp32 ones); runs from before the option: fp32."""
-    for value in (row.get("precision"), manifest.get("precision"), run.get("precision")):
-        if isinstance(value, str) and value and value != "auto":
-            return value
-    return "fp32"
+def _precision(row: Mapping[str, Any]) -> str:
+    """The precision the baseline's runs computed in (the results table reads it from the manifest or the
+    config; re-trained in the same one, since bf16 trajectories differ from fp32 ones); older runs: fp32."""
+    value = row.get("precision")
+    return value if isinstance(value, str) and value not in ("", "auto") else "fp32"
 
 
 def _recipe(rs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -203,7 +201,7 @@ def _recipe(rs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     overrides = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
     return {"method": r["method"], "dataset": r["dataset"], "preset": r["preset"], "arch": r["arch"],
             "patch_size": int(r["patch_size"]), "epochs": None if _is_missing(r.get("epochs")) else int(r["epochs"]),
-            "overrides": overrides, "precision": _precision(r, run, manifest),
+            "overrides": overrides, "precision": _precision(r),
             "shared_init": run.get("init_state") is not None,
             "creates_init": bool((manifest.get("initial_state") or {}).get("created"))}
 
