@@ -1,6 +1,6 @@
-"""Loop pieces both trainers share: parameter groups by name with lr ratios, SGD + per-epoch
+"""Loop pieces every method's stages share: parameter groups by name with lr ratios, SGD + per-epoch
 cosine, gradient clipping, the NaN guard, freezing, and a fingerprint to prove frozen
-modules stay untouched. AMP lives in ``bench.runtime`` (``amp_context``, ``make_grad_scaler``).
+modules stay untouched. Autocast and loss scaling live in ``bench.precision``.
 """
 from __future__ import annotations
 
