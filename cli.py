@@ -19,6 +19,7 @@ from commands import INVOCATION as _INVOCATION  # noqa: E402  (this invocation's
 from commands.data import data  # noqa: E402
 from commands.experiments import demo_cmd, run_cmd, tune_cmd  # noqa: E402
 from commands.models import bench_cmd, evaluate_cmd, flops_cmd, import_checkpoint_cmd  # noqa: E402
+from commands.presets import presets_cmd  # noqa: E402
 from commands.results import check_cmd, report_cmd  # noqa: E402
 
 
@@ -34,6 +35,7 @@ cli.add_command(flops_cmd)
 cli.add_command(import_checkpoint_cmd)
 cli.add_command(evaluate_cmd)
 cli.add_command(bench_cmd)
+cli.add_command(presets_cmd)
 cli.add_command(run_cmd)
 cli.add_command(tune_cmd)
 cli.add_command(demo_cmd)

@@ -83,6 +83,11 @@ class Method:
     import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
     # fields of ``params`` that `adabench tune` sweeps (bench.tune); every tuned method declares as many
     tunable: Tuple[str, ...] = ()
+    # regime(preset) -> {"kept": {name: value}, "epochs": {stage: n}, "sgd_lr": {name: lr / batch},
+    #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)
+    regime: Callable[[Any], Dict[str, Dict[str, float]]] = lambda preset: {}
+    # stages that pre-train backbones on the target data: claim (b) is also given without them
+    pretrain_stages: Tuple[str, ...] = ()
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

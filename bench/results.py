@@ -34,6 +34,10 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "map": ("float", "mean average precision over classes with positives, fraction; NaN if single-label"),
     "gflops_per_video": ("float", "inference GFLOPs (multiply-adds) per video, full model"),
     "train_seconds": ("float", "training wall-clock over all stages, evaluation excluded, s"),
+    "train_seconds_no_pretrain": ("float", "train_seconds less the method's backbone pre-training stages on the "
+                                           "target data (its entry's pretrain_stages; V1: stage 0), s"),
+    "regime": ("json", "the scale model's quantities for this run next to the paper preset's: {kept, epochs, "
+                       "sgd_lr, tuned} -> {name: [value, paper value]} (bench.regime)"),
     "epoch_seconds": ("float", "mean training wall-clock per epoch, s"),
     "data_wait_share": ("float", "share of training time spent waiting for data, fraction"),
     "peak_memory_mb": ("float", "peak memory: CUDA tensors, or process peak RSS on CPU, MiB"),

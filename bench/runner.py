@@ -30,6 +30,7 @@ from bench.rundata import RunData, build_data
 from bench.rundir import RunDir, collect_manifest
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads, gather_objects,
                            local_world_size, start_process)
+from bench.regime import regime_record
 from bench.summary import common_summary
 from bench.timing import reset_peak_memory
 
@@ -189,7 +190,10 @@ def summarise(ctx: RunContext, results: Dict[str, EvalResult], ran: List[Any], c
         "method_title": method.title, "variant": method.variant(preset.train),
         "params": dataclasses.asdict(preset.train), "stages_run": [s.name for s in ran],
         "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
-        "stage_results": state.results, "eval_split": ctx.data.eval_split, **(extra or {}),
+        "stage_results": state.results, "eval_split": ctx.data.eval_split,
+        "train_seconds_no_pretrain": state.clock.total - sum(state.clock.seconds.get(n, 0.0)
+                                                             for n in method.pretrain_stages),
+        "regime": regime_record(preset), **(extra or {}),
     })
     summary.update(method.summary_extras(ctx, results, flops))
     return summary

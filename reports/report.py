@@ -23,8 +23,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pandas as pd
 
 from bench.io import atomic_write_text, check_writable_dir
+from bench.methods import comparison_pairs, title
+from bench.regime import regime_markdown
 from bench.results import collect_results, write_results
-from bench.methods import comparison_pairs
 from reports.claims import claims_for_group, claims_markdown
 from reports.frame import differing, groups, runs_frame, setting_identity
 from reports.plots import PLOTS
@@ -96,6 +97,8 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
         "### Claims of the papers\n",
         claims_markdown(claims_for_group(df, exit_tol=exit_tol), exit_tol, pairs),
+        "### Regime: the kept quantities of the scale model against the paper preset (bench/scale.py)\n",
+        _regime(df),
         tuning_text(df, tuning_dir),
         "### Plots\n",
         *_plots(df, key, out_dir),
@@ -110,6 +113,20 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         head += ["### Inference throughput (random weights; measured here, now)\n",
                  _throughput(key, sorted(set(df["patch_size"])), throughput)]
     return "\n".join(head)
+
+
+def _regime(df: pd.DataFrame) -> str:
+    """The section's regime table: each method's full runs' records merged over patch sizes."""
+    records: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    full = df[df["variant"] == "full"] if "variant" in df else df
+    for _, run in full.sort_values(["method", "patch_size"]).iterrows():
+        rec = run.get("regime")
+        if not isinstance(rec, dict):
+            continue
+        merged = records.setdefault(title(run["method"]), {})
+        for part, values in rec.items():
+            merged.setdefault(part, {}).update(values)
+    return regime_markdown(records) if records else "_No regime recorded (runs from before the scale model)._\n"
 
 
 def _source_text(source: Any) -> str:
