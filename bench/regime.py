@@ -53,23 +53,30 @@ def _nearest_published(p: Any) -> float:
 
 
 def regime_record(preset: Any) -> Dict[str, Dict[str, List[float]]]:
-    """``preset`` against its paper counterpart (layout: module docstring)."""
+    """``preset`` against its paper counterpart (layout: module docstring). A quantity the paper preset does not
+    have gets NaN as its paper value (and is flagged), never its own value."""
     from bench.methods import get_method
 
     paper = paper_counterpart(preset)
     hook = get_method(preset.method).regime
-    mine, theirs = hook(preset), hook(paper)
-    kept = {k: [v, shared_quantities(paper).get(k.replace(f"P={preset.patch_size}", f"P={paper.patch_size}"), v)]
-            for k, v in shared_quantities(preset).items()}
-    kept[f"P/S (P={preset.patch_size})"][1] = _nearest_published(preset)
-    kept.update({k: [v, theirs.get("kept", {}).get(k, v)] for k, v in mine.get("kept", {}).items()})
-    record = {"kept": kept}
-    for part in ("epochs", "sgd_lr", "tuned"):
-        record[part] = {k: [v, theirs.get(part, {}).get(k, v)] for k, v in mine.get(part, {}).items()}
+    mine = {"kept": {**shared_quantities(preset), **hook(preset).get("kept", {})}, **_parts(hook(preset))}
+    theirs = {"kept": {**shared_quantities(paper), **hook(paper).get("kept", {})}, **_parts(hook(paper))}
+    same_p = (f"P={paper.patch_size})", f"P={preset.patch_size})")   # name P-dependent quantities alike
+    record: Dict[str, Dict[str, List[float]]] = {}
+    for part, values in mine.items():
+        other = {k.replace(*same_p): v for k, v in theirs.get(part, {}).items()}
+        record[part] = {k: [v, other.get(k, math.nan)] for k, v in values.items()}
+    record["kept"][f"P/S (P={preset.patch_size})"][1] = _nearest_published(preset)
     return record
 
 
+def _parts(hook_out: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: dict(hook_out.get(k, {})) for k in ("epochs", "sgd_lr", "tuned")}
+
+
 def _off(value: float, paper: float) -> float:
+    if math.isnan(paper) or math.isnan(value):
+        return math.inf
     if paper == 0:
         return 0.0 if value == 0 else math.inf
     return abs(value / paper - 1)
@@ -96,6 +103,32 @@ def regime_rows(records: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]
         for k, (v, pv) in rec.get("tuned", {}).items():
             rows.append((f"{label} {k} (tuned: not kept)", v, pv, False))
     return rows
+
+
+def quantities_off(records: Mapping[str, Mapping[str, Any]], tol: float = FLAG_OFF) -> List[str]:
+    """The kept quantities more than ``tol`` off the paper's, each as "name: value vs paper"."""
+    return [f"{name}: {v:.4g} vs paper {pv:.4g}" for name, v, pv, _ in regime_rows(records)
+            if "(tuned" not in name and _off(v, pv) > tol]
+
+
+def experiment_records(dataset: str, preset: str, methods: Sequence[str], patch_sizes: Sequence[Any] = (None,),
+                       **overrides: Any) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """{method title: record merged over ``patch_sizes``} of a matched experiment (``adabench presets``); each
+    override goes to the methods that have the field (as ``plan_runs`` does)."""
+    from bench.methods import title
+    from bench.presets import get_preset, preset_keys
+
+    arch = overrides.pop("arch", "matched")
+    records: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for m in methods:
+        keys = set(preset_keys(dataset, preset, m, arch))
+        own = {k: v for k, v in overrides.items() if k in keys}
+        for p in patch_sizes:
+            sets = dict(own, arch=arch, **({"patch_size": p} if p else {}))
+            merged = records.setdefault(title(m), {})
+            for part, values in regime_record(get_preset(dataset, preset, method=m, **sets)).items():
+                merged.setdefault(part, {}).update(values)
+    return records
 
 
 def regime_markdown(records: Mapping[str, Mapping[str, Any]]) -> str:

@@ -67,6 +67,13 @@ class ScaleRule:
 
 
 TINY = ScaleRule()
+# the papers' three patch sizes of each variant (V2 Fig. 5 for ActivityNet; V1 Table 3 for Sth-Sth)
+DEMO_PATCHES = {"frame": (96, 128, 160), "video": (144, 160, 176)}
+
+
+def demo_patch_sizes(variant: str, rule: ScaleRule = TINY) -> tuple:
+    """The papers' three patch sizes of ``variant``, scaled to the small frame."""
+    return tuple(_scaled(p, rule.side) for p in DEMO_PATCHES[variant])
 
 
 def _scaled(n: int, factor: float) -> int:

@@ -140,29 +140,35 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
 
 @click.command("demo")
 @click.option("--dataset", type=click.Choice(generated_dataset_choices()), default="synthetic", show_default=True,
-              help="A generated benchmark: synthetic (the frame variant, `make demo`) or synthetic_video (the "
-                   "Sth-Sth/Jester variant: TSM backbones, one location per video; about 3x longer).")
+              help="A generated benchmark (docs/benchmarks.md): synthetic (the frame variant in the papers' regime, "
+                   "`make demo`), synthetic_hard (its hard regime), synthetic_video / synthetic_video_hard (the "
+                   "Sth-Sth/Jester variant: TSM backbones, one location per video).")
 @click.option("--seed", "seeds", type=int, multiple=True,
               help="Seed, repeatable (default: 0, 1, 2; the claims' paired intervals need at least 3).")
+@click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
+              help="Patch side, repeatable (default: the papers' three sizes of the variant, scaled to the preset: "
+                   "96/128/160 -> 24/32/40 for the frame variant, 144/160/176 -> 36/40/44 for the video variant).")
 @click.option("--no-ablations", is_flag=True, help="Only the full methods, not each method's ablations.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="report", show_default=True,
               help="Where report.md and its plots go.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def demo_cmd(dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir: str, out_dir: str,
-             no_progress: bool) -> None:
-    """The main job on built-in data: a generated benchmark -> the matched experiment of every method and its
-    ablations (tiny preset, seeds 0-2) -> the report, ending with each claim's verdict.
+def demo_cmd(dataset: str, seeds: tuple[int, ...], patch_sizes: tuple[int, ...], no_ablations: bool, runs_dir: str,
+             out_dir: str, no_progress: bool) -> None:
+    """The main job on built-in data: a generated benchmark -> the matched experiment of every method at three
+    patch sizes and each method's ablations at the middle one (tiny preset, seeds 0-2) -> the report, ending
+    with each claim's verdict.
 
     One line per run says which run of how many and the time left. Re-running it resumes interrupted runs
     and reuses complete ones.
     """
     from bench.config import RunConfig
-    from bench.data import check_dataset, resolve_data_root
+    from bench.data import check_dataset, dataset_info, resolve_data_root
     from bench.experiment import plan_runs, with_ablations
     from bench.io import check_writable_dir
     from bench.methods import method_names
     from bench.runner import run_all
+    from bench.scale import demo_patch_sizes
     from reports.report import build_report, verdict_lines
 
     check_writable_dir(out_dir)  # before training, not after
@@ -175,8 +181,10 @@ def demo_cmd(dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir:
     names = method_names()
     base = RunConfig(method=names[0], dataset=dataset, data_root=str(root), preset="tiny", arch="matched",
                      runs_dir=runs_dir, progress=not no_progress, quiet=True)
-    plans = plan_runs(base, names, seeds=seeds or DEMO_SEEDS)
-    run_all(plans if no_ablations else with_ablations(plans), click.echo)
+    sizes = patch_sizes or demo_patch_sizes(dataset_info(dataset).variant)
+    plans = plan_runs(base, names, patch_sizes=sizes, seeds=seeds or DEMO_SEEDS)
+    middle = [cfg for cfg in plans if cfg.patch_size == sorted(sizes)[len(sizes) // 2]]
+    run_all(plans if no_ablations else plans + with_ablations(middle)[len(middle):], click.echo)
     path = build_report(runs_dir, out_dir)
     click.echo(f"report: {path}")
     lines = verdict_lines(runs_dir, dataset=dataset)

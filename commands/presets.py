@@ -21,30 +21,21 @@ def presets_cmd(dataset: str, preset: str, arch: str, methods: tuple[str, ...], 
     more than 10 % off), the scale rule's factors and, for a generated benchmark, its geometry."""
     import dataclasses
 
-    from bench.methods import method_names, title
+    from bench.methods import method_names
     from bench.presets import get_preset
-    from bench.regime import regime_markdown, regime_record
+    from bench.regime import experiment_records, regime_markdown
     from bench.scale import TINY
 
-    overrides = parse_sets(sets)
-    records: dict = {}
-    shown = []
-    for m in methods or method_names():
-        keys = {k: v for k, v in overrides.items()}
-        for p in patch_sizes or (None,):
-            kw = dict(keys, **({"patch_size": p} if p else {}))
-            ps = get_preset(dataset, preset, method=m, arch=arch, **kw)
-            shown.append(ps.patch_size)
-            rec = regime_record(ps)
-            merged = records.setdefault(title(m), {})
-            for part, values in rec.items():
-                merged.setdefault(part, {}).update(values)
+    names = list(methods or method_names())
+    records = experiment_records(dataset, preset, names, patch_sizes or (None,), arch=arch, **parse_sets(sets))
+    shown = sorted({get_preset(dataset, preset, method=names[0], arch=arch, **parse_sets(sets)).patch_size}
+                   if not patch_sizes else set(patch_sizes))
     click.echo(f"{dataset} · {preset} preset · {arch} architecture: the regime against the paper preset\n")
     click.echo(regime_markdown(records))
     if preset == "tiny":
         factors = ", ".join(f"{f.name} x{getattr(TINY, f.name):g}" for f in dataclasses.fields(TINY))
         click.echo(f"scale rule (bench/scale.py): {factors}; policy learning rates only through `adabench tune`\n")
-    click.echo(_geometry(dataset, sorted(set(shown))))
+    click.echo(_geometry(dataset, shown))
 
 
 def _geometry(dataset: str, patch_sizes: list) -> str:
