@@ -86,8 +86,9 @@ class Method:
     # regime(preset) -> {"kept": {name: value}, "epochs": {stage: n}, "sgd_lr": {name: lr / batch},
     #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)
     regime: Callable[[Any], Dict[str, Dict[str, float]]] = lambda preset: {}
-    # stages that pre-train backbones on the target data: claim (b) is also given without them
-    pretrain_stages: Tuple[str, ...] = ()
+    # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given without
+    # them (the papers do not say whether V1's time includes them)
+    pretraining_stages: Tuple[str, ...] = ()
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

@@ -35,7 +35,7 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "gflops_per_video": ("float", "inference GFLOPs (multiply-adds) per video, full model"),
     "train_seconds": ("float", "training wall-clock over all stages, evaluation excluded, s"),
     "train_seconds_no_pretrain": ("float", "train_seconds less the method's backbone pre-training stages on the "
-                                           "target data (its entry's pretrain_stages; V1: stage 0), s"),
+                                           "target data (its entry's pretraining_stages; V1: stage 0), s"),
     "regime": ("json", "the scale model's quantities for this run next to the paper preset's: {kept, epochs, "
                        "sgd_lr, tuned} -> {name: [value, paper value]} (bench.regime)"),
     "epoch_seconds": ("float", "mean training wall-clock per epoch, s"),

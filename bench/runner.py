@@ -192,7 +192,7 @@ def summarise(ctx: RunContext, results: Dict[str, EvalResult], ran: List[Any], c
         "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
         "stage_results": state.results, "eval_split": ctx.data.eval_split,
         "train_seconds_no_pretrain": state.clock.total - sum(state.clock.seconds.get(n, 0.0)
-                                                             for n in method.pretrain_stages),
+                                                             for n in method.pretraining_stages),
         "regime": regime_record(preset), **(extra or {}),
     })
     summary.update(method.summary_extras(ctx, results, flops))

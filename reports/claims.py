@@ -181,7 +181,7 @@ def accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int)
 def speedup_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int, *,
                   without_pretraining: bool = False) -> Claim:
     """(b) on the whole training time, or (``without_pretraining``) without the stages that pre-train the
-    backbones on the target data (each method's ``pretrain_stages``: the papers do not say which they timed)."""
+    backbones on the target data (each method's ``pretraining_stages``: the papers do not say which they timed)."""
     b, q = title(base["method"].iloc[0]), title(prop["method"].iloc[0])
     col = "train_seconds_no_pretrain" if without_pretraining else "train_seconds"
     pairing = _pair(base, prop, col, positive=True)
@@ -198,15 +198,15 @@ def speedup_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int, 
 
 
 def _pretraining_label(base: pd.DataFrame, prop: pd.DataFrame, without: bool) -> str:
-    stages = [f"{title(df['method'].iloc[0])} {', '.join(get_method(df['method'].iloc[0]).pretrain_stages)}"
-              for df in (base, prop) if get_method(df["method"].iloc[0]).pretrain_stages]
+    stages = [f"{title(df['method'].iloc[0])} {', '.join(get_method(df['method'].iloc[0]).pretraining_stages)}"
+              for df in (base, prop) if get_method(df["method"].iloc[0]).pretraining_stages]
     if not stages:
         return "every stage"
     return f"without pre-training: {'; '.join(stages)} left out" if without else "every stage, pre-training included"
 
 
 def has_pretraining(*names: str) -> bool:
-    return any(get_method(n).pretrain_stages for n in names)
+    return any(get_method(n).pretraining_stages for n in names)
 
 
 def time_to_accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, p: int) -> Claim:
