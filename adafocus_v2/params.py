@@ -32,9 +32,15 @@ class V2Params:
         check_params(self)
 
 
+# `adabench tune` winners for the tiny preset, as factors of the paper's value (docs/tuning/<dataset>/tuning.md;
+# the same factor grid for every method); a variant without a sweep keeps the paper's value
+TUNED = {"frame": {"policy_lr_ratio": 4.0}, "video": {}}
+
+
 def params(preset_name: str, variant: str, dataset: str) -> V2Params:
     if preset_name == "tiny":
-        return scaled(params("paper", variant, REFERENCE_DATASET[variant]), TINY)
+        p = scaled(params("paper", variant, REFERENCE_DATASET[variant]), TINY)
+        return dataclasses.replace(p, **{k: getattr(p, k) * f for k, f in TUNED[variant].items()})
     if variant == "frame":  # ActivityNet / FCVID / Mini-Kinetics scripts
         minik = dataset == "minik"
         return V2Params(epochs=50, batch_size=48 if minik else 32, lr=0.003 if minik else 0.002,
