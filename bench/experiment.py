@@ -55,8 +55,19 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
                 cfg.resolve_preset()  # validates every override now
-                plans.append(cfg)
+                plans.append(matched_twin(cfg) if len(methods) == 1 else cfg)
     return plans
+
+
+def matched_twin(cfg: RunConfig) -> RunConfig:
+    """A single-method run of a cell that a matched experiment already ran (same options, its shared initial
+    weights saved): that experiment's run, so it is reused (or resumed) instead of trained again."""
+    from bench.rundir import RunDir
+
+    if cfg.init_state is not None or not init_state_path(cfg).is_file():
+        return cfg
+    twin = dataclasses.replace(cfg, init_state=str(init_state_path(cfg)))
+    return twin if RunDir.for_config(twin).config_path.is_file() else cfg
 
 
 def init_state_path(cfg: RunConfig) -> Path:
