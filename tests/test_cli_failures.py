@@ -276,7 +276,12 @@ def test_a_data_error_leaves_no_run_directory_for_report_to_skip(tmp_path, capsy
 
 
 # ------------------------------------------------------------------------------------------ Ctrl-C
-def test_ctrl_c_says_how_to_resume_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize("sig, group, code, message", [
+    (signal.SIGINT, True, 130, "error: interrupted; re-run the same command to resume"),
+    # issue 21 case 5: what Slurm / Kubernetes send before killing a job (to the main process only)
+    (signal.SIGTERM, False, 143, "error: terminated (SIGTERM); the last completed epoch's checkpoint is kept: re-run "
+                                 "the same command to resume")])
+def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(tmp_path, sig, group, code, message):
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs = tmp_path / "runs"
     argv = [*base_args("v2", root, runs, "--set", "epochs=40"), "--workers", "2"]  # the last --workers wins
@@ -286,10 +291,13 @@ def test_ctrl_c_says_how_to_resume_and_the_same_command_resumes(tmp_path):
     while not list(runs.glob("synthetic/v2/*/checkpoints/last.pt")) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the run and its loader workers
+    if group:
+        os.killpg(proc.pid, sig)  # what a terminal sends: the run and its loader workers
+    else:
+        os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "error: interrupted; re-run the same command to resume"
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == message
     assert "Traceback" not in err
     run = RunDir(next(runs.glob("synthetic/v2/*")))
     assert not run.lock_path.exists() and not run.is_complete()
