@@ -114,8 +114,8 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # config.yaml records what runs
     preset = cfg.resolve_preset()
     data = build_data(cfg, preset, env)
-    if env.device.type == "cpu":
-        torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
+    if env.device.type == "cpu":  # --deterministic: float reductions must not depend on --workers (issue 21)
+        torch.set_num_threads(cpu_threads(0 if cfg.deterministic else data.num_workers, local_world_size()))
     if env.is_main:  # resolve (download) the backbone weights once, before the ranks build their networks
         weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
     barrier(env)
