@@ -76,6 +76,8 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
                          "the definition its run directory's hash uses) flattened to section.key, without the "
                          "seed, plus data_root and manifest.json's git_commit, git_dirty, precision, protocol "
                          "(bench/identity.py)"),
+    "skipped_items": ("json", "--skip-bad: {train: [paths], val: [paths]} of the items the run dropped (never "
+                              "replaced); missing or empty = none"),
     "selected_checkpoint": ("json", "--protocol official: the stage and epoch whose weights the run reports (its "
                                     "best validation point) and the last epoch's scores"),
     "checkpoint": ("str", "evaluated: the checkpoint file evaluated"),

@@ -35,7 +35,7 @@ from bench import identity as ident
 from reports import sections as sect
 from bench.methods import all_ablations, method_preset_fields, title
 
-NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity", "tracking")
+NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity", "tracking", "skipped_items")
 GROUP_KEYS = ["dataset", "preset", "arch", "setting"]  # one report section per group
 CELL_KEYS = ["method", "variant", "patch_size", "group_hash"]  # never pooled across these
 ABLATION_FLAGS = {a.field: a.short for _, a in all_ablations()}  # switch -> variant name, every method

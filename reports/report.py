@@ -126,6 +126,7 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
         "### Claims of the papers\n",
         claims_markdown(claims_for_group(df, exit_tol=exit_tol), exit_tol, pairs),
+        _skipped_items(df),
         tuning_text(df, tuning_dir),
         "### Plots\n",
         *_plots(df, key, out_dir),
@@ -140,6 +141,21 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         head += ["### Inference throughput (random weights; measured here, now)\n",
                  _throughput(key, sorted(set(df["patch_size"])), throughput)]
     return "\n".join(head)
+
+
+def _skipped_items(df: pd.DataFrame) -> str:
+    """How many train / val items each run dropped with --skip-bad, and a mark on the claims when the runs
+    compared did not evaluate the same validation videos."""
+    items = [r.get("skipped_items") if isinstance(r.get("skipped_items"), dict) else {} for _, r in df.iterrows()]
+    if not any(any(v for v in i.values()) for i in items):
+        return ""
+    runs = [f"{r['label']} p{r['patch_size']} s{r['seed']}: {len(i.get('train') or [])} train / "
+            f"{len(i.get('val') or [])} val" for (_, r), i in zip(df.iterrows(), items)]
+    text = f"**Skipped items (`--skip-bad`; listed in each run's manifest.json).** {'; '.join(runs)}.\n"
+    if len({tuple(sorted(i.get("val") or [])) for i in items}) > 1:
+        text += ("\n**Marked: the claims above compare runs that skipped different validation items**, so their "
+                 "accuracies are not measured on the same videos.\n")
+    return text
 
 
 def _source_text(source: Any) -> str:
