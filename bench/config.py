@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 # directories named before the option existed keep their names.
 PROTOCOLS = ("adabench", "official")
 DEFAULT_PROTOCOL = "adabench"
+MAX_SEED = 2**31 - 1  # every seed consumer (torch, numpy, the item RNG) takes it
 
 # The one definition of what changes what a run computes (``computation_identity``): the run directory's
 # hash and the report's grouping (``bench.identity``) both read it, so they agree by construction.
@@ -63,6 +64,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         from bench.errors import UsageError
 
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed {self.seed}: expected an integer in 0..{MAX_SEED}")
         if not 0.0 <= float(self.holdout) < 1.0:
             raise UsageError(f"--holdout {self.holdout}: expected a fraction of the training split in [0, 1)")
         if self.protocol not in PROTOCOLS:

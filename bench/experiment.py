@@ -32,6 +32,7 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
     precision it computes in and all methods share it. Every configuration is resolved (and so validated)
     here, before anything runs. Duplicates are dropped.
     """
+    from bench.models.backbones import check_patch_size
     from bench.presets import preset_keys
 
     methods = list(dict.fromkeys(methods))
@@ -54,7 +55,7 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
                                           precision=precision)
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
-                cfg.resolve_preset()  # validates every override now
+                check_patch_size(cfg.resolve_preset())  # validates every override now
                 plans.append(matched_twin(cfg) if len(methods) == 1 else cfg)
     return plans
 

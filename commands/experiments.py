@@ -8,7 +8,7 @@ import click
 
 from bench.errors import AdabenchError
 from commands import INVOCATION
-from commands.options import (generated_dataset_choices, method_choices, method_option_values, method_options,
+from commands.options import (SEED, generated_dataset_choices, method_choices, method_option_values, method_options,
                               parse_sets, parse_stages, precision_options, protocol_choices)
 
 
@@ -26,7 +26,7 @@ from commands.options import (generated_dataset_choices, method_choices, method_
               help="matched: every method shares glance, focus, policy trunk and classifier.")
 @click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Patch side P, repeatable for a sweep (default: the preset's).")
-@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0).")
+@click.option("--seed", "seeds", type=SEED, multiple=True, help="Seed, repeatable (default: 0).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs (default: the preset's; a multi-stage method scales its stages).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -72,9 +72,10 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
                      progress=not no_progress, quiet=quiet, stages=stages, overrides=parse_sets(sets),
                      protocol=protocol, precision=precision, channels_last=channels_last, compile=compile_)
-    plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))  # every option, before any data
+    own = method_option_values(method_options, methods)
+    plan_runs(base, methods, patch_sizes, seeds, own)  # every option, before any data
     base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
-    configs = plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))
+    configs = plan_runs(base, methods, patch_sizes, seeds, own)
     if nproc > 1:
         from bench.launch import launch
 
@@ -97,7 +98,7 @@ def _tune_default(name: str):
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset root directory.")
 @click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
 @click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
-@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0, 1, 2).")
+@click.option("--seed", "seeds", type=SEED, multiple=True, help="Seed, repeatable (default: 0, 1, 2).")
 @click.option("--factor", "factors", type=click.FloatRange(min=0, min_open=True), multiple=True,
               help="Multiplier of each tunable value, repeatable (default: 0.25, 0.5, 1, 2, 4).")
 @click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -142,7 +143,7 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
 @click.option("--dataset", type=click.Choice(generated_dataset_choices()), default="synthetic", show_default=True,
               help="A generated benchmark: synthetic (the frame variant, `make demo`) or synthetic_video (the "
                    "Sth-Sth/Jester variant: TSM backbones, one location per video; about 3x longer).")
-@click.option("--seed", "seeds", type=int, multiple=True,
+@click.option("--seed", "seeds", type=SEED, multiple=True,
               help="Seed, repeatable (default: 0, 1, 2; the claims' paired intervals need at least 3).")
 @click.option("--no-ablations", is_flag=True, help="Only the full methods, not each method's ablations.")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True)
