@@ -14,7 +14,9 @@ from commands.options import (SEED, generated_dataset_choices, method_choices, m
 
 # --------------------------------------------------------------------------- run
 @click.command("run")
-@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True, required=True,
+@click.option("--list-keys", is_flag=True, help="List every --set key with its default, per method (of --method, "
+              "else every method; for --dataset, --preset and --arch), and exit.")
+@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True,
               help="Method(s) to train, repeatable: several make a matched experiment (same data, "
                    "architecture and initial weights for each patch size x seed).")
 @click.option("--dataset", default="synthetic", show_default=True,
@@ -56,7 +58,7 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
             deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
             stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
-            precision: str, channels_last: str, compile_: bool, **method_options: object) -> None:
+            precision: str, channels_last: str, compile_: bool, list_keys: bool, **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
@@ -64,8 +66,16 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     """
     from bench.config import RunConfig
     from bench.data import resolve_data_root
-    from bench.experiment import plan_runs
+    from bench.errors import UsageError
+    from bench.experiment import key_table, plan_runs
+    from bench.methods import method_names
     from bench.runner import run_all
+
+    if list_keys:
+        click.echo("\n".join(key_table(dataset, preset, arch, methods or method_names())))
+        return
+    if not methods:
+        raise UsageError("--method: give at least one method (`adabench run --help` lists them)")
 
     base = RunConfig(method=methods[0], dataset=dataset, data_root=None, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,

@@ -18,10 +18,11 @@ import datetime as _dt
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from bench.errors import UsageError
 from bench.io import atomic_write_text, check_writable_dir
 from bench.results import collect_results, write_results
 from bench.methods import comparison_pairs, title
@@ -218,17 +219,25 @@ def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
 
 
 def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
-                 throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR) -> Path:
+                 throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR,
+                 echo: Optional[Callable[[str], None]] = None, require_runs: bool = False) -> Path:
     """Write ``report.md`` (+ plots, results.csv/.parquet) for every complete run under ``runs_dir``.
 
     exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
     throughput: a device name ("cpu", "cuda") to also measure inference throughput per section, or None.
     tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning).
+    echo: also say on the console how many runs were read and name every skipped or repeated one.
+    require_runs: a runs directory without any complete run is a one-line ``UsageError`` (no report).
     Returns the path of report.md.
     """
     out = Path(out_dir)
     check_writable_dir(out)  # before reading every run (and measuring throughput)
     results, skipped = collect_results(runs_dir)
+    if require_runs and results.empty:
+        found = f"{len(skipped)} incomplete run director{'y' if len(skipped) == 1 else 'ies'}, e.g. " \
+                f"{skipped[0][0]} ({skipped[0][1]})" if skipped else "no run directories"
+        raise UsageError(f"--runs-dir {runs_dir}: no complete runs ({found}); expected "
+                         "<runs-dir>/<dataset>/<method>/<run>/summary.json, written when a run finishes")
     csv_path, parquet_path = write_results(results, out)
     everything = runs_frame(results)
     df, evaluated = everything, everything
@@ -255,7 +264,21 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     parts.append(_evaluated(evaluated))
     parts.append(_repeats(repeats))
     parts.append(_skipped(skipped))
-    return atomic_write_text(out / "report.md", "\n".join(parts))
+    path = atomic_write_text(out / "report.md", "\n".join(parts))
+    if echo is not None:
+        _console(echo, len(df), len(evaluated), skipped, repeats)
+    return path
+
+
+def _console(echo: Callable[[str], None], runs: int, evaluated: int, skipped: Sequence[Tuple[str, str]],
+             repeats: Sequence[Tuple[str, str]]) -> None:
+    """What the report read, on the console: the counts, then every run it left out and why."""
+    echo(f"report: {runs} complete run{'s' if runs != 1 else ''}, {evaluated} evaluated checkpoint"
+         f"{'s' if evaluated != 1 else ''}, {len(skipped)} skipped, {len(repeats)} repeated (left out)")
+    for run_dir, why in skipped:
+        echo(f"  skipped {run_dir}: {why}")
+    for kept, dropped in repeats:
+        echo(f"  left out {dropped}: repeats {kept} (same method, seed and configuration)")
 
 
 def verdict_lines(runs_dir: Any, exit_tol: float = 1.0, dataset: Optional[str] = None) -> List[str]:
