@@ -304,7 +304,7 @@ def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(tmp_p
     done = subprocess.run([sys.executable, "-m", "cli", *argv], cwd=REPO, env=child_env(), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "AdaFocusV2: resuming at stage train (1 of 1), epoch " in done.stderr  # issue 21: says where
+    assert re.search(r"AdaFocusV2: resuming at stage \S+ \(1 of 1\), epoch \d+/40, from \S+last.pt", done.stderr)
     assert run.is_complete() and run.read_manifest()["attempt"] == 2
     assert [int(r["epoch"]) for r in run.read_metrics()] == list(range(1, 41))
 

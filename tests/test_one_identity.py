@@ -19,6 +19,9 @@ from reports.claims import claims_for_group
 from reports.frame import groups, runs_frame
 from reports.report import build_report
 from tests.fixtures_results import make_summary
+from tests.fixtures_runs import one_thread
+
+__all__ = ["one_thread"]
 
 
 def _base(tmp_path: Path, **kw) -> RunConfig:
@@ -107,3 +110,26 @@ def test_runs_that_differ_in_an_override_are_two_sections_named_in_words(tmp_pat
     assert len(heads) == 2 and any(h.endswith("· lr=0.5") for h in heads)
     assert any(h.endswith("(default)") for h in heads) and "overrides `{}`" not in md
     assert "AdaFocusV2 also `lr=0.5`" in md
+
+
+MICRO = ["--device", "cpu", "--workers", "0", "--no-progress", "--set", "frames=4", "--set", "input_size=32",
+         "--set", "resize=32", "--set", "patch_size=16", "--set", "glance_size=16", "--set", "classifier_hidden=16",
+         "--set", "policy_hidden=[16]", "--set", "policy_conv_channels=8", "--set", "grid_n=3",
+         "--set", "batch_size=4", "--set", "pretrain_epochs=1", "--set", "stage1_epochs=1",
+         "--set", "stage2_epochs=1", "--set", "stage3_epochs=1"]
+V2_ONLY = ["--set", "epochs=1"]  # a V1 run alone is not given V2's field (--set refuses what no method has)
+
+
+def test_a_solo_rerun_through_the_command_line_is_not_trained_again(tmp_path, capsys, one_thread):
+    """Case 2 end to end: a matched micro run, then `run --method v1 --seed 0 --quiet` alone."""
+    from tests.fixtures_runs import micro_set, run_in_process
+
+    root = micro_set(tmp_path / "set", train=2, val=1, easy=True)
+    where = ["--data-root", str(root), "--runs-dir", str(tmp_path / "runs")]
+    assert run_in_process(["run", "--method", "v1", "--method", "v2", *where, *MICRO, *V2_ONLY]) == 0
+    capsys.readouterr()
+    assert run_in_process(["run", "--method", "v1", "--quiet", "--no-preflight", *where, *MICRO]) == 0
+    assert "run 1/1: v1 p16 s0 (already complete, not re-trained)" in capsys.readouterr().out
+    assert len(list((tmp_path / "runs" / "synthetic" / "v1").iterdir())) == 1
+    (section,) = _sections(tmp_path / "runs")
+    assert sorted(section[1]["method"]) == ["v1", "v2"]
