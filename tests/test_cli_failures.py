@@ -163,8 +163,10 @@ def test_read_only_directories_are_one_line_errors(tmp_path, micro_root, complet
 
 
 def test_disk_full_while_writing_names_the_file(tmp_path, monkeypatch, capsys):
+    from tests.fixtures_results import make_summary, write_run
+
     runs = tmp_path / "runs"
-    runs.mkdir()
+    write_run(runs, make_summary("v2"))  # an empty runs directory is an error of its own (issue 21)
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
