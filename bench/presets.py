@@ -26,6 +26,7 @@ from bench.scale import derive_fields
 PRESET_NAMES = ("paper", "tiny")
 ARCH_NAMES = ("matched", "paper")
 GLANCE_ARCHS = ("mbv2", "res50")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +175,8 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
         raise UsageError(f"--set {name}={value!r}: expected {type(current).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"--set {name}={value}: expected a finite number")
+    if isinstance(value, float) and abs(value) > FLOAT32_MAX:  # tensors and optimisers compute in float32
+        raise UsageError(f"--set {name}={value}: out of range (at most {FLOAT32_MAX:.3g} in magnitude)")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**31:
         raise UsageError(f"--set {name}={value}: out of range (at most {2**31 - 1})")
     return value

@@ -8,13 +8,15 @@ import click
 
 from bench.errors import AdabenchError
 from commands import INVOCATION
-from commands.options import (generated_dataset_choices, method_choices, method_option_values, method_options,
+from commands.options import (SEED, generated_dataset_choices, method_choices, method_option_values, method_options,
                               parse_sets, parse_stages, precision_options, protocol_choices)
 
 
 # --------------------------------------------------------------------------- run
 @click.command("run")
-@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True, required=True,
+@click.option("--list-keys", is_flag=True, help="List every --set key with its default, per method (of --method, "
+              "else every method; for --dataset, --preset and --arch), and exit.")
+@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True,
               help="Method(s) to train, repeatable: several make a matched experiment (same data, "
                    "architecture and initial weights for each patch size x seed).")
 @click.option("--dataset", default="synthetic", show_default=True,
@@ -26,7 +28,7 @@ from commands.options import (generated_dataset_choices, method_choices, method_
               help="matched: every method shares glance, focus, policy trunk and classifier.")
 @click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Patch side P, repeatable for a sweep (default: the preset's).")
-@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0).")
+@click.option("--seed", "seeds", type=SEED, multiple=True, help="Seed, repeatable (default: 0).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs (default: the preset's; a multi-stage method scales its stages).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -56,7 +58,7 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
             deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
             stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
-            precision: str, channels_last: str, compile_: bool, **method_options: object) -> None:
+            precision: str, channels_last: str, compile_: bool, list_keys: bool, **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
@@ -64,17 +66,26 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     """
     from bench.config import RunConfig
     from bench.data import resolve_data_root
-    from bench.experiment import plan_runs
+    from bench.errors import UsageError
+    from bench.experiment import key_table, plan_runs
+    from bench.methods import method_names
     from bench.runner import run_all
+
+    if list_keys:
+        click.echo("\n".join(key_table(dataset, preset, arch, methods or method_names())))
+        return
+    if not methods:
+        raise UsageError("--method: give at least one method (`adabench run --help` lists them)")
 
     base = RunConfig(method=methods[0], dataset=dataset, data_root=None, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
                      progress=not no_progress, quiet=quiet, stages=stages, overrides=parse_sets(sets),
                      protocol=protocol, precision=precision, channels_last=channels_last, compile=compile_)
-    plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))  # every option, before any data
+    own = method_option_values(method_options, methods)
+    plan_runs(base, methods, patch_sizes, seeds, own)  # every option, before any data
     base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
-    configs = plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))
+    configs = plan_runs(base, methods, patch_sizes, seeds, own)
     if nproc > 1:
         from bench.launch import launch
 
@@ -97,7 +108,7 @@ def _tune_default(name: str):
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset root directory.")
 @click.option("--preset", type=click.Choice(["paper", "tiny"]), default="tiny", show_default=True)
 @click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
-@click.option("--seed", "seeds", type=int, multiple=True, help="Seed, repeatable (default: 0, 1, 2).")
+@click.option("--seed", "seeds", type=SEED, multiple=True, help="Seed, repeatable (default: 0, 1, 2).")
 @click.option("--factor", "factors", type=click.FloatRange(min=0, min_open=True), multiple=True,
               help="Multiplier of each tunable value, repeatable (default: 0.25, 0.5, 1, 2, 4).")
 @click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -143,7 +154,7 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
               help="A generated benchmark (docs/benchmarks.md): synthetic (the frame variant in the papers' regime, "
                    "`make demo`), synthetic_hard (its hard regime), synthetic_video / synthetic_video_hard (the "
                    "Sth-Sth/Jester variant: TSM backbones, one location per video).")
-@click.option("--seed", "seeds", type=int, multiple=True,
+@click.option("--seed", "seeds", type=SEED, multiple=True,
               help="Seed, repeatable (default: 0, 1, 2; the claims' paired intervals need at least 3).")
 @click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
               help="Patch side, repeatable (default: the papers' three sizes of the variant, scaled to the preset: "

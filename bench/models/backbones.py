@@ -7,6 +7,7 @@ with each video's frames consecutive.
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Dict, List, Optional
 
@@ -185,3 +186,19 @@ def create_backbone(name: str, *, pretrained: Optional[str] = None, num_segments
     file = resolve_pretrained(pretrained, name, option or "pretrained", width)
     extra = {} if width == 1.0 else {"width": width}   # a backbone with one width needs no width argument
     return BACKBONES.create(name, pretrained=file, num_segments=num_segments, shift_div=shift_div, **extra)
+
+
+@functools.lru_cache(maxsize=None)
+def min_input_size(name: str) -> int:
+    """The smallest input side backbone ``name`` accepts: its stride (2 ** stride-2 stages; smaller inputs
+    collapse to a 1x1 map before its last downsampling, and a 1-pixel bilinear crop has no bf16 backward)."""
+    segments = 2 if "tsm" in name else None
+    return 2 ** BACKBONES.create(name, pretrained=None, num_segments=segments).halvings
+
+
+def check_patch_size(preset: Any) -> None:
+    """A one-line ``UsageError`` when the preset's patch is smaller than its focus backbone accepts."""
+    least = min_input_size(preset.focus_backbone)
+    if preset.patch_size < least:
+        raise UsageError(f"--patch-size {preset.patch_size}: the focus backbone {preset.focus_backbone} accepts "
+                         f"patches of at least {least} pixels (its stride); expected {least}..{preset.input_size}")
