@@ -23,9 +23,18 @@ from commands.results import check_cmd, report_cmd  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="adabench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value: _version(ctx, value),
+              help="Show the package version and the git commit, then exit.")
 def cli() -> None:
     """adabench: matched AdaFocusV1 vs AdaFocusV2 experiments for efficient video recognition."""
+
+
+def _version(ctx: click.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from bench.version import version_text
+
+        click.echo(version_text())
+        ctx.exit()
 
 
 # `adabench --help` lists them alphabetically, whatever the order here
