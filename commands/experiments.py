@@ -8,12 +8,14 @@ import click
 
 from bench.errors import AdabenchError
 from commands import INVOCATION
+from commands.experiment_file import config_option, resolved_options, save_resolved
 from commands.options import (generated_dataset_choices, method_choices, method_option_values, method_options,
                               parse_sets, parse_stages, precision_options, protocol_choices)
 
 
 # --------------------------------------------------------------------------- run
 @click.command("run")
+@config_option
 @click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True, required=True,
               help="Method(s) to train, repeatable: several make a matched experiment (same data, "
                    "architecture and initial weights for each patch size x seed).")
@@ -52,7 +54,8 @@ from commands.options import (generated_dataset_choices, method_choices, method_
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the backbones (opt-in: compilation takes minutes; see docs/speed.md).")
 @method_options
-def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
+@click.pass_context
+def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
             deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
             stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
@@ -75,6 +78,10 @@ def run_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, prese
     plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))  # every option, before any data
     base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
     configs = plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))
+    from bench.launch import under_torchrun
+
+    if not under_torchrun():  # the experiment file that reproduces this command, with its runs
+        save_resolved(runs_dir, resolved_options(click_ctx))
     if nproc > 1:
         from bench.launch import launch
 
