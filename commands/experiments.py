@@ -53,13 +53,16 @@ from commands.options import (generated_dataset_choices, method_choices, method_
 @precision_options
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the backbones (opt-in: compilation takes minutes; see docs/speed.md).")
+@click.option("--no-tensorboard", is_flag=True, help="No TensorBoard event files (runs/.../tb/; metrics.csv has "
+              "the same values).")
 @method_options
 @click.pass_context
 def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
             patch_sizes: tuple[int, ...], seeds: tuple[int, ...], epochs: int | None, device: str, runs_dir: str,
             deterministic: bool, skip_bad: bool, no_preflight: bool, workers: int | None, sets: tuple[str, ...],
             stages: tuple[int, ...] | None, protocol: str, no_progress: bool, quiet: bool, nproc: int,
-            precision: str, channels_last: str, compile_: bool, **method_options: object) -> None:
+            precision: str, channels_last: str, compile_: bool, no_tensorboard: bool,
+            **method_options: object) -> None:
     """Train and evaluate each run (methods x patch sizes x seeds); re-running the command resumes.
 
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
@@ -68,8 +71,10 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
     from bench.config import RunConfig
     from bench.data import resolve_data_root
     from bench.experiment import plan_runs
+    from bench import tensorboard_log
     from bench.runner import run_all
 
+    tensorboard_log.configure(not no_tensorboard)
     base = RunConfig(method=methods[0], dataset=dataset, data_root=None, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
