@@ -16,6 +16,9 @@ import click
 
 CONFIG = "config"
 EXPERIMENTS_DIR = "_experiments"  # in the runs directory, next to _init/
+# options that say where or how the runs are executed or shown, not which runs: left out of the file's name,
+# so the same experiment submitted, run locally or re-run quietly is one file (the latest options in it)
+HOW = ("launcher", "slurm_partition", "slurm_time", "slurm_account", "gpus_per_run", "nproc", "no_progress", "quiet")
 
 
 def _key(opt: str) -> str:
@@ -127,11 +130,13 @@ def save_resolved(runs_dir: str, options: Mapping[str, Any], command: str = "run
     """``<runs_dir>/_experiments/<command>-<hash>.yaml`` (atomic; the same options give the same file)."""
     import yaml
 
-    from bench.io import atomic_write_text
+    from bench.io import atomic_write_text, check_writable_dir
 
+    check_writable_dir(runs_dir)  # an unusable runs directory is named as such, before anything else
     text = (f"# adabench {command}: every option of the experiment, resolved (re-run it with "
             f"`adabench {command} --config <this file>`)\n" + yaml.safe_dump(dict(options), sort_keys=True))
-    digest = hashlib.sha1(yaml.safe_dump(dict(options), sort_keys=True).encode()).hexdigest()[:8]
+    what = {k: v for k, v in options.items() if k not in HOW}
+    digest = hashlib.sha1(yaml.safe_dump(what, sort_keys=True).encode()).hexdigest()[:8]
     path = Path(runs_dir) / EXPERIMENTS_DIR / f"{command}-{digest}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)

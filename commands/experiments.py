@@ -8,6 +8,7 @@ import click
 
 from bench.errors import AdabenchError
 from commands import INVOCATION
+from commands.cluster import launcher_options, pop_launch
 from commands.experiment_file import config_option, resolved_options, save_resolved
 from commands.options import (generated_dataset_choices, method_choices, method_option_values, method_options,
                               parse_sets, parse_stages, precision_options, protocol_choices)
@@ -53,6 +54,7 @@ from commands.options import (generated_dataset_choices, method_choices, method_
 @precision_options
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile the backbones (opt-in: compilation takes minutes; see docs/speed.md).")
+@launcher_options
 @click.option("--no-tensorboard", is_flag=True, help="No TensorBoard event files (runs/.../tb/; metrics.csv has "
               "the same values).")
 @method_options
@@ -72,9 +74,12 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
     from bench.data import resolve_data_root
     from bench.experiment import plan_runs
     from bench import tensorboard_log
+    from bench.fanout import select_planned, submit, write_plan
+    from bench.launch import under_torchrun
     from bench.runner import run_all
 
     tensorboard_log.configure(not no_tensorboard)
+    launch_spec, plan_index = pop_launch(method_options, nproc)
     base = RunConfig(method=methods[0], dataset=dataset, data_root=None, preset=preset, arch=arch,
                      seed=seeds[0] if seeds else 0, epochs=epochs, device=device, runs_dir=runs_dir,
                      deterministic=deterministic, skip_bad=skip_bad, preflight=not no_preflight, num_workers=workers,
@@ -83,10 +88,14 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
     plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))  # every option, before any data
     base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
     configs = plan_runs(base, methods, patch_sizes, seeds, method_option_values(method_options))
-    from bench.launch import under_torchrun
-
-    if not under_torchrun():  # the experiment file that reproduces this command, with its runs
-        save_resolved(runs_dir, resolved_options(click_ctx))
+    if plan_index is not None:  # a job of a fanned-out experiment: its one run
+        configs = select_planned(configs, plan_index)
+    elif not under_torchrun():  # the experiment file that reproduces this command, and its planned runs
+        experiment = save_resolved(runs_dir, resolved_options(click_ctx))
+        write_plan(experiment, configs)
+        if launch_spec is not None:
+            submit(configs, experiment, launch_spec, click.echo)
+            return
     if nproc > 1:
         from bench.launch import launch
 
