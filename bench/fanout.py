@@ -15,7 +15,6 @@ command (how the tests exercise this path); ``slurm`` submits with sbatch.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pickle
 import shutil
@@ -86,7 +85,8 @@ def write_initial_state(cfg: RunConfig) -> None:
     from bench.runtime import start_process
 
     env = start_process(cfg.device, cfg.seed, cfg.deterministic)
-    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())
+    # no preflight here (opening every video header draws no random numbers; the jobs' runs still do it)
+    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision(), preflight=False)
     preset = cfg.resolve_preset()
     data = build_data(cfg, preset, env)
     weight_sources(preset)
@@ -149,7 +149,7 @@ def submit(configs: Sequence[RunConfig], experiment_file: Path, spec: LaunchSpec
     for k, cfg in enumerate(configs):
         run = RunDir(RunDir.for_config(cfg).path.resolve())
         state, detail = run_state(run, record["jobs"].get(str(run.path)))
-        if state in ("done", "running"):
+        if state in ("done", "running") or "queued" in detail:
             echo(f"run {k + 1}/{len(configs)}: {run_label(cfg)}: {state}{detail}, not submitted")
             continue
         job = executor.submit(submitit.helpers.CommandFunction(job_command(experiment_file, k, spec.nproc),

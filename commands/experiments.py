@@ -70,10 +70,10 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
     checkpoints/, summary.json). A run that is complete is not trained again.
     """
+    from bench import tensorboard_log
     from bench.config import RunConfig
     from bench.data import resolve_data_root
     from bench.experiment import plan_runs
-    from bench import tensorboard_log
     from bench.fanout import select_planned, submit, write_plan
     from bench.launch import under_torchrun
     from bench.runner import run_all
