@@ -120,9 +120,9 @@ def _executor(spec: LaunchSpec, folder: Path) -> Any:
     return executor
 
 
-def job_command(experiment_file: Path, index: int, nproc: int) -> List[str]:
-    """What a job runs: the same ``adabench run`` as locally, on one planned run."""
-    cmd = [sys.executable, "-m", "cli", "run", "--config", str(Path(experiment_file).resolve()), "--launcher", "none",
+def job_command(experiment_file: Path, index: int, nproc: int, command: str = "run") -> List[str]:
+    """What a job runs: the same ``adabench run`` (or ``demo``) as locally, on one planned run."""
+    cmd = [sys.executable, "-m", "cli", command, "--config", str(Path(experiment_file).resolve()), "--launcher", "none",
            "--plan-index", str(index)]
     return cmd + (["--nproc", str(nproc)] if nproc > 1 else [])
 
@@ -135,7 +135,7 @@ def select_planned(configs: Sequence[RunConfig], index: int) -> List[RunConfig]:
 
 
 def submit(configs: Sequence[RunConfig], experiment_file: Path, spec: LaunchSpec,
-           echo: Callable[[str], None] = print) -> Dict[str, str]:
+           echo: Callable[[str], None] = print, command: str = "run") -> Dict[str, str]:
     """One job per planned run that is neither complete nor running; prints and returns {run_dir: job id}."""
     import submitit
 
@@ -152,7 +152,7 @@ def submit(configs: Sequence[RunConfig], experiment_file: Path, spec: LaunchSpec
         if state in ("done", "running") or "queued" in detail:
             echo(f"run {k + 1}/{len(configs)}: {run_label(cfg)}: {state}{detail}, not submitted")
             continue
-        job = executor.submit(submitit.helpers.CommandFunction(job_command(experiment_file, k, spec.nproc),
+        job = executor.submit(submitit.helpers.CommandFunction(job_command(experiment_file, k, spec.nproc, command),
                                                                cwd=os.getcwd()))
         record["jobs"][str(run.path)] = {"job_id": str(job.job_id), "launcher": spec.launcher, "folder": str(folder),
                                          "host": socket.gethostname()}

@@ -2,6 +2,7 @@
 sweep) and ``demo`` (the main job on the synthetic benchmark, report included)."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -170,8 +171,11 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="report", show_default=True,
               help="Where report.md and its plots go.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def demo_cmd(dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir: str, out_dir: str,
-             no_progress: bool) -> None:
+@config_option
+@launcher_options
+@click.pass_context
+def demo_cmd(click_ctx: click.Context, dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir: str,
+             out_dir: str, no_progress: bool, **launch_options: object) -> None:
     """The main job on built-in data: a generated benchmark -> the matched experiment of every method and its
     ablations (tiny preset, seeds 0-2) -> the report, ending with each claim's verdict.
 
@@ -181,11 +185,13 @@ def demo_cmd(dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir:
     from bench.config import RunConfig
     from bench.data import check_dataset, resolve_data_root
     from bench.experiment import plan_runs, with_ablations
+    from bench.fanout import select_planned, submit, write_plan
     from bench.io import check_writable_dir
     from bench.methods import method_names
     from bench.runner import run_all
     from reports.report import build_report, verdict_lines
 
+    launch_spec, plan_index = pop_launch(launch_options, 1)
     check_writable_dir(out_dir)  # before training, not after
     root = resolve_data_root(dataset)  # generated into the cache on first use
     report = check_dataset(dataset, root)
@@ -197,7 +203,18 @@ def demo_cmd(dataset: str, seeds: tuple[int, ...], no_ablations: bool, runs_dir:
     base = RunConfig(method=names[0], dataset=dataset, data_root=str(root), preset="tiny", arch="matched",
                      runs_dir=runs_dir, progress=not no_progress, quiet=True)
     plans = plan_runs(base, names, seeds=seeds or DEMO_SEEDS)
-    run_all(plans if no_ablations else with_ablations(plans), click.echo)
+    plans = plans if no_ablations else with_ablations(plans)
+    if plan_index is not None:  # a job of a fanned-out demo: its one run (the report comes once all are done)
+        run_all(select_planned(plans, plan_index), click.echo)
+        return
+    experiment = save_resolved(runs_dir, resolved_options(click_ctx), command="demo")
+    write_plan(experiment, plans)
+    if launch_spec is not None:
+        submit(plans, experiment, dataclasses.replace(launch_spec, nproc=1), click.echo, command="demo")
+        click.echo(f"when `adabench status --runs-dir {runs_dir}` shows every run done: "
+                   f"adabench report --runs-dir {runs_dir} --out {out_dir}")
+        return
+    run_all(plans, click.echo)
     path = build_report(runs_dir, out_dir)
     click.echo(f"report: {path}")
     lines = verdict_lines(runs_dir, dataset=dataset)

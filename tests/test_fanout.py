@@ -130,6 +130,9 @@ def test_launcher_usage_errors_and_job_command(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("error: --launcher slurm: sbatch not found") and err.count("\n") == 1
     assert not (tmp_path / "runs" / "_init").exists()  # nothing written before the error
+    assert run_in_process(["demo", "--launcher", "slurm", "--slurm-partition", "gpu", "--runs-dir",
+                           str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 2  # demo takes them too
+    assert "sbatch not found" in capsys.readouterr().err
     assert run_in_process([*argv, "--plan-index", "5"]) == 2
     assert "--plan-index 5: the experiment plans 2 run(s)" in capsys.readouterr().err
     cmd = job_command(tmp_path / "e.yaml", 1, 4)
