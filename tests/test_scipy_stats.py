@@ -115,3 +115,15 @@ def test_paired_bootstrap_interval(baseline):
     assert lo < iv.mean < hi and hi - lo > 0
     assert t_interval(diffs[:BOOTSTRAP_MIN - 1]).boot is None  # too few seeds: t interval only
     assert bootstrap_interval([0.2] * 6) == (0.2, 0.2)
+
+
+def test_claims_show_the_bootstrap_interval_from_five_seeds(baseline):
+    from reports.claims import _fmt_diff, _fmt_ratio
+
+    diffs = [100 * d for d in _series(baseline)["paired_difference"]]
+    text = _fmt_diff(t_interval(diffs))
+    lo, hi = t_interval(diffs).boot
+    assert text.endswith(f"; bootstrap [{lo:+.1f}, {hi:+.1f}]") and text.count("[") == 2
+    assert "bootstrap" not in _fmt_diff(t_interval(diffs[:3]))
+    logs = _series(baseline)[next(k for k in _series(baseline) if k.endswith("/log_ratio"))]
+    assert "; bootstrap [" in _fmt_ratio(t_interval(logs))
