@@ -133,23 +133,40 @@ def _tune_default(name: str):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers (default: from the machine).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def tune_cmd(methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str, arch: str,
-             seeds: tuple[int, ...], factors: tuple[float, ...], holdout: float, epochs: int | None,
+@config_option
+@launcher_options
+@click.pass_context
+def tune_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, data_root: str | None, preset: str,
+             arch: str, seeds: tuple[int, ...], factors: tuple[float, ...], holdout: float, epochs: int | None,
              sets: tuple[str, ...], runs_dir: str, out_dir: str, device: str, workers: int | None,
-             no_progress: bool) -> None:
+             no_progress: bool, **launch_options: object) -> None:
     """Symmetric hyper-parameter sweep: every method's tunable values x the same factors, the same budget,
     scored on a held-out part of the training split (never on val); writes the table and the winners."""
     from bench.config import RunConfig
     from bench.data import resolve_data_root
-    from bench.tune import FACTORS, SEEDS, TuneSpec, run_tuning, tuned_methods
+    from bench.fanout import select_planned, submit, write_plan
+    from bench.runner import run_all
+    from bench.tune import FACTORS, SEEDS, TuneSpec, plan_tuning, run_tuning, tuned_methods
     from reports.tuning import winners_text, write_tuning
 
+    launch_spec, plan_index = pop_launch(launch_options, 1)
     names = tuned_methods(methods)
     base = RunConfig(method=names[0], dataset=dataset, data_root=str(resolve_data_root(dataset, data_root)),
                      preset=preset, arch=arch, epochs=epochs, device=device, runs_dir=runs_dir, num_workers=workers,
                      progress=not no_progress, quiet=True, overrides=parse_sets(sets))
     spec = TuneSpec(base, tuple(names), tuple(seeds) or SEEDS, tuple(factors) or FACTORS, holdout,
                     data_root_given=data_root is not None)
+    if plan_index is not None or launch_spec is not None:  # one job per candidate run, then tune again here
+        configs = [cfg for _, cfg in plan_tuning(spec)]
+        if plan_index is not None:
+            run_all(select_planned(configs, plan_index), click.echo)
+            return
+        experiment = save_resolved(runs_dir, resolved_options(click_ctx), command="tune")
+        write_plan(experiment, configs)
+        submit(configs, experiment, dataclasses.replace(launch_spec, nproc=1), click.echo, command="tune")
+        click.echo("when `adabench status` shows every run done, re-run this command with --launcher none: it reads "
+                   "the complete runs and writes the tables")
+        return
     record = run_tuning(spec, out_dir, click.echo)
     for path in write_tuning(record, out_dir):
         click.echo(f"tune: {path}")

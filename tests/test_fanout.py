@@ -133,6 +133,8 @@ def test_launcher_usage_errors_and_job_command(tmp_path, capsys, monkeypatch):
     assert run_in_process(["demo", "--launcher", "slurm", "--slurm-partition", "gpu", "--runs-dir",
                            str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 2  # demo takes them too
     assert "sbatch not found" in capsys.readouterr().err
+    assert run_in_process(["tune", "--launcher", "slurm", "--runs-dir", str(tmp_path / "runs")]) == 2  # tune too
+    assert "--slurm-partition" in capsys.readouterr().err
     assert run_in_process([*argv, "--plan-index", "5"]) == 2
     assert "--plan-index 5: the experiment plans 2 run(s)" in capsys.readouterr().err
     cmd = job_command(tmp_path / "e.yaml", 1, 4)
