@@ -3,6 +3,7 @@ sweep) and ``demo`` (the main job on the synthetic benchmark, report included)."
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 import click
@@ -97,9 +98,9 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
         if launch_spec is not None:
             submit(configs, experiment, launch_spec, click.echo)
             return
-    if nproc > 1:
-        from bench.launch import launch
+    from bench.launch import LAUNCHED_ENV, launch
 
+    if nproc > 1 and os.environ.get(LAUNCHED_ENV) != "1":  # a rank --nproc started (nproc from a config file) trains
         launch(INVOCATION or sys.argv[1:], nproc)
         return
     run_all(configs, click.echo)
