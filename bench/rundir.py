@@ -9,6 +9,7 @@
       checkpoints/     last.pt (resume), <stage>.pt and (--protocol official) best.pt
       summary.json     written last: its presence means the run is complete
       log.txt
+      tb/              TensorBoard events mirroring metrics.csv and the summary (bench.tensorboard_log)
       run.lock         pid + host + heartbeat of the process training this directory (bench.runlock)
 
 The name is a pure function of the resolved config, so re-running a command finds the same
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from bench import io
+from bench import io, tensorboard_log
 from bench.config import RunConfig
 from bench.errors import UsageError
 from bench.runlock import Heartbeat, lock_record, pid_alive, stale_reason  # noqa: F401 (pid_alive: re-exported)
@@ -190,6 +191,7 @@ class RunDir:
         writer.writeheader()
         writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
         io.atomic_write_text(self.metrics_path, buf.getvalue())
+        tensorboard_log.log_metrics(self.path, rows)  # the same rows as TensorBoard scalars (tb/)
 
     def read_metrics(self) -> List[Dict[str, str]]:
         return io.read_csv_rows(self.metrics_path)
@@ -197,6 +199,7 @@ class RunDir:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """summary.json, atomically; write it last: its presence marks the run complete."""
         io.atomic_write_json(self.summary_path, summary)
+        tensorboard_log.log_summary(self.path, summary)
 
     def read_summary(self) -> Dict[str, Any]:
         return io.read_json(self.summary_path)
