@@ -58,9 +58,7 @@ def regime_record(preset: Any) -> Dict[str, Dict[str, List[float]]]:
     from bench.methods import get_method
 
     paper = paper_counterpart(preset)
-    hook = get_method(preset.method).regime
-    mine = {"kept": {**shared_quantities(preset), **hook(preset).get("kept", {})}, **_parts(hook(preset))}
-    theirs = {"kept": {**shared_quantities(paper), **hook(paper).get("kept", {})}, **_parts(hook(paper))}
+    mine, theirs = (_quantities(p, get_method(preset.method).regime(p)) for p in (preset, paper))
     same_p = (f"P={paper.patch_size})", f"P={preset.patch_size})")   # name P-dependent quantities alike
     record: Dict[str, Dict[str, List[float]]] = {}
     for part, values in mine.items():
@@ -70,8 +68,10 @@ def regime_record(preset: Any) -> Dict[str, Dict[str, List[float]]]:
     return record
 
 
-def _parts(hook_out: Mapping[str, Any]) -> Dict[str, Any]:
-    return {k: dict(hook_out.get(k, {})) for k in ("epochs", "sgd_lr", "tuned")}
+def _quantities(p: Any, own: Mapping[str, Mapping[str, float]]) -> Dict[str, Dict[str, float]]:
+    """The shared quantities of preset ``p`` and its method's own (``own``: its ``Method.regime`` hook's)."""
+    return {"kept": {**shared_quantities(p), **own.get("kept", {})},
+            **{k: dict(own.get(k, {})) for k in ("epochs", "sgd_lr", "tuned")}}
 
 
 def _off(value: float, paper: float) -> float:

@@ -1,21 +1,25 @@
-"""The synthetic focus benchmark: where to look matters, and so does temporal order.
+"""The synthetic focus benchmarks: where to look matters, and so does temporal order.
 
-Each video shows one small object (``object_size`` px, at most a quarter of the frame side) moving
-smoothly on a circular arc around the frame centre over a cluttered, moving background. The object has
-a bright magenta marker border, identical for all classes, so it is easy to *find* at low resolution.
-Its class is a pair of fine patterns: the object shows pattern A, then switches to pattern B at a random
-frame in the middle third of the video, so the object must be seen at several moments (A or B alone
-leaves three candidate classes). By default the pair is unordered (A first or B first at random); with
-``ordered=True`` "A then B" and "B then A" are different classes, which only order-aware models can
+Each video shows one small object (``object_size`` px, at most a quarter of the frame side) over a cluttered,
+moving background. The object has a bright magenta marker border, identical for all classes, so it is easy to
+*find* at low resolution. Its class is a pair of fine patterns: the object shows pattern A, then switches to
+pattern B at a random frame in the middle third of the video, so the object must be seen at several moments
+(A or B alone leaves three candidate classes). By default the pair is unordered (A first or B first at random);
+with ``ordered=True`` "A then B" and "B then A" are different classes, which only order-aware models can
 separate (an order-blind one -- e.g. max-pooling over per-frame features -- is capped at 50 % per pair).
 
+Where the object goes (``motion``): ``"drift"`` (the papers' regime) moves it in a straight line through a
+midpoint anywhere in the frame, the centre included; ``"arc"`` (the hard regime) keeps it on an arc far from the
+centre, so centre patches miss it. With ``coarse_groups`` the object's inside is brighter or darker by class
+group: coarse evidence a glance at the whole frame can see, which tells the group but not the class.
+docs/benchmarks.md gives the registered sets' numbers and the chance that a random or the centre patch holds
+the patterned region (``bench.data.geometry``).
+
 The patterns (stripes, checkerboard, bricks) are drawn in square cells of ``cell`` px (default 2) and
-alternate from cell to cell in at least one axis (period ``2 * cell`` px), with the same mean, so a 4x
-antialiased bilinear downsampling (the tiny glance sees the 64 px frame at 16 px) averages them to flat
-grey; their contrast tapers towards the border so no edge artefact gives them away. Cells of 2 px, not 1:
-a 1-px-cell pattern is erased by bilinear resampling at a half-pixel offset, which would penalise V2's
-interpolated (sub-pixel) crop against V1's integer crop for a reason that has nothing to do with focus. The arc keeps the
-object away from the frame centre, so centre patches miss it.
+alternate from cell to cell in at least one axis (period ``2 * cell`` px), with the same mean; their contrast
+tapers towards the border so no edge artefact gives them away. Cells of 2 px, not 1: a 1-px-cell pattern is
+erased by bilinear resampling at a half-pixel offset, which would penalise V2's interpolated (sub-pixel) crop
+against V1's integer crop for a reason that has nothing to do with focus.
 
 Rendering is pure numpy, seeded per video (``video_rng``), so tests can re-render any video and check
 the boxes against the pixels. ``bench.data.synthetic_files`` writes the videos to disk.
