@@ -1,4 +1,5 @@
-"""The ``adabench`` command line: data, flops, run, tune, demo, import-checkpoint, evaluate, bench, report, check.
+"""The ``adabench`` command line: data, flops, run, tune, demo, import-checkpoint, evaluate, bench, report, check,
+selfcheck.
 
 This file is the console-script entry point: the command group, the registration of the commands (defined
 in ``commands/``) and ``main`` with its error handling. Every command is a thin layer over functions in
@@ -20,6 +21,7 @@ from commands.data import data  # noqa: E402
 from commands.experiments import demo_cmd, run_cmd, tune_cmd  # noqa: E402
 from commands.models import bench_cmd, evaluate_cmd, flops_cmd, import_checkpoint_cmd  # noqa: E402
 from commands.results import check_cmd, report_cmd  # noqa: E402
+from commands.selfcheck import selfcheck_cmd  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,6 +41,7 @@ cli.add_command(tune_cmd)
 cli.add_command(demo_cmd)
 cli.add_command(report_cmd)
 cli.add_command(check_cmd)
+cli.add_command(selfcheck_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
