@@ -2,14 +2,15 @@
 
 Each check is named, has a stated tolerance and ends ``pass``, ``fail`` or ``skipped`` with the reason (an
 exception in a check is a failure with its first line). The checks (``CHECKS``) run in order, each only when
-its estimated cost fits in what is left of the time budget; then the timings (``bench.selfcheck_timings``) use
-the rest. ``DIR/gpu-check.json`` holds everything; ``DIR/gpu-check.md`` (``reports.selfcheck``) the two tables.
+its estimated cost fits in what is left of the time budget; then the timings (``bench.selfcheck_timings``),
+then the long optional checks (``--compile``) with what is left. ``DIR/gpu-check.json`` holds everything; ``DIR/gpu-check.md`` (``reports.selfcheck``) the two tables.
 On ``cuda`` with no visible CUDA device the command stops with one line (exit 2) before anything runs, so a
 CPU machine's CI stays green. Method knowledge comes from the registry only: every registered method is
 checked, by the stages its ``plan`` returns.
 """
 from __future__ import annotations
 
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,14 +64,15 @@ class Check:
     tolerance: str
     estimate: Dict[str, float]      # seconds on "cuda" / "cpu" (how much budget it needs to start)
     run: Callable[[Context], Tuple[bool, str]]
+    after_timings: bool = False     # long and optional: runs with what the timings leave of the budget
 
 
 def check_device(device: torch.device) -> None:
     """One line and exit 2 when ``device`` cannot be used here (no CUDA device: the CPU machines' case)."""
     if device.type == "cuda" and not torch.cuda.is_available():
-        built = torch.version.cuda or "no CUDA"
-        raise UsageError(f"selfcheck --device cuda: no CUDA device is visible (torch {torch.__version__}, built with "
-                         f"{built}); run it on a GPU machine, or --device cpu for the dry run")
+        built = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
+        raise UsageError(f"selfcheck --device cuda: no CUDA device is visible (torch {torch.__version__}, {built}); "
+                         "run it on a GPU machine, or --device cpu for the dry run")
     if device.type not in ("cuda", "cpu"):
         raise UsageError(f"selfcheck --device {device}: expected cuda or cpu")
 
@@ -188,16 +190,17 @@ CHECKS = (
           "weights and top-1 identical to an uninterrupted run", {"cuda": 60, "cpu": 30},
           _run_check("resume_is_exact")),
     Check("--compile matches eager", "every method and stage, 2 fp32 steps: |compiled - eager| / |eager| <= 1e-3",
-          {"cuda": 150, "cpu": 300}, _compile),
+          {"cuda": 150, "cpu": 300}, _compile, after_timings=True),
 )
 
 
-def run_checks(ctx: Context, only: Optional[List[str]] = None, echo: Callable[[str], None] = print
-               ) -> List[CheckResult]:
-    """Every check in order (``only``: those names), each skipped when its estimate exceeds the budget left."""
+def run_checks(ctx: Context, only: Optional[List[str]] = None, echo: Callable[[str], None] = print, *,
+               after_timings: bool = False) -> List[CheckResult]:
+    """The checks of one phase in order (``only``: those names), each skipped when its estimate exceeds the
+    budget left."""
     out = []
     for check in CHECKS:
-        if only is not None and check.name not in only:
+        if (only is not None and check.name not in only) or check.after_timings != after_timings:
             continue
         need = check.estimate.get(ctx.device.type, 60.0)
         if not ctx.budget.fits(need):
@@ -232,7 +235,7 @@ TIMING_ESTIMATES = {  # seconds to start a part: (device type, shapes) -> part -
     ("cuda", "paper"): {"matmul": 5, "train_steps": 60, "inference": 40, "official": 60},
     ("cuda", "tiny"): {"matmul": 5, "train_steps": 10, "inference": 10, "official": 60},
     ("cpu", "paper"): {"matmul": 5, "train_steps": 240, "inference": 120, "official": 300},
-    ("cpu", "tiny"): {"matmul": 3, "train_steps": 8, "inference": 8, "official": 300},
+    ("cpu", "tiny"): {"matmul": 3, "train_steps": 8, "inference": 8, "official": 40},
 }
 
 
@@ -273,14 +276,17 @@ def run_selfcheck(device: torch.device, work: Path, *, budget_s: Optional[float]
     from bench.selfcheck_runs import RUN_SETS
 
     check_device(device)
+    # deterministic cuBLAS for the resume check: read when cuBLAS starts, so before the first CUDA matmul
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     budget = Budget(DEFAULT_BUDGET_S[device.type] if budget_s is None else budget_s)
     ctx = Context(device, work, budget, dict(RUN_SETS))
     echo(f"selfcheck on {device}: budget {budget.seconds:.0f} s")
     results = run_checks(ctx, only, echo)
-    record: Dict[str, Any] = {"environment": environment(device), "budget_s": budget.seconds,
-                              "checks": results_dict(results)}
+    record: Dict[str, Any] = {"environment": environment(device), "budget_s": budget.seconds}
     if timings:
         record["timings"] = run_timings(ctx, shapes or ("paper" if device.type == "cuda" else "tiny"), echo)
+    results += run_checks(ctx, only, echo, after_timings=True)
+    record["checks"] = results_dict(results)
     record["elapsed_s"] = budget.elapsed()
     record["passed"] = not any(r.status == FAIL for r in results) and not record.get("timings", {}).get("errors")
     return record

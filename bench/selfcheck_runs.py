@@ -164,10 +164,12 @@ def resume_is_exact(device: torch.device, work: Path) -> Tuple[bool, str]:
         got, want = read_csv_rows(run.metrics_path), read_csv_rows(ref.metrics_path)
         wa, wb = _weights(run.path), _weights(ref.path)
         same_weights = wa.keys() == wb.keys() and all(torch.equal(wa[k].cpu(), wb[k].cpu()) for k in wa)
+        gap = max((float((wa[k].cpu().double() - wb[k].cpu().double()).abs().max()) for k in wa
+                   if k in wb and wa[k].is_floating_point() and wa[k].shape == wb[k].shape), default=0.0)
         same_losses = [r["train_loss"] for r in got] == [r["train_loss"] for r in want]
         top1 = (run.read_summary()["top1"], ref.read_summary()["top1"])
         if not (same_weights and same_losses and top1[0] == top1[1]):
-            problems.append(f"{cfg.method}: resumed run differs (weights {'same' if same_weights else 'differ'}, "
+            problems.append(f"{cfg.method}: resumed run differs (weights {'same' if same_weights else f'differ by {gap:.1e}'}, "
                             f"losses {'same' if same_losses else 'differ'}, top-1 {top1[0]} vs {top1[1]})")
         notes.append(f"{cfg.method}: interrupted after {where} of {len(want)} epochs, resumed identically")
     return not problems, "; ".join(problems or notes)

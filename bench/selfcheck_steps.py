@@ -180,7 +180,7 @@ def scaler_skips_overflow(method: str, device: torch.device, overrides: Mapping[
                           ) -> Tuple[bool, str]:
     """Loss scaling on (fp16 autocast on CUDA; on a CPU the same scaler with fp32 arithmetic, since fp16
     autocast is the CUDA path): an infinite gradient in one parameter makes the driver's update skip the whole
-    step and halve the scale; the following finite step updates the parameters again."""
+    step and halve the scale; the following finite steps update the parameters again."""
     preset = tiny_preset(method, overrides)
     precision = "fp16" if device.type == "cuda" else "fp32"
     net, stages = build_stages(method, preset, device, precision, scaler_precision="fp16")
@@ -197,11 +197,14 @@ def scaler_skips_overflow(method: str, device: torch.device, overrides: Mapping[
         hook.remove()
     unchanged = all(torch.equal(p.detach(), b) for p, b in zip(trainable, before))
     scale1 = scaler.get_scale()
-    train_step(stage, data, update, device, precision)
-    moved = any(not torch.equal(p.detach(), b) for p, b in zip(trainable, before))
+    for tries in range(1, 9):  # fp16 may overflow by itself at a high scale: each such step halves it again
+        train_step(stage, data, update, device, precision)
+        moved = any(not torch.equal(p.detach(), b) for p, b in zip(trainable, before))
+        if moved:
+            break
     ok = unchanged and scale1 < scale0 and moved and params_finite(net)
     return ok, (f"{stage.name}: overflowing step {'skipped' if unchanged else 'APPLIED'} (scale {scale0:g} -> "
-                f"{scale1:g}); next step {'updated' if moved else 'did NOT update'} the parameters"
+                f"{scale1:g}); {'an update after ' + str(tries) if moved else 'NO update in 8'} finite step(s)"
                 + ("" if device.type == "cuda" else "; CPU: fp32 arithmetic with the fp16 scaler"))
 
 

@@ -14,10 +14,13 @@ Every part asks the budget first and is skipped, with the reason, when its estim
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import torch
 
@@ -43,14 +46,15 @@ class Shapes:
 
 def shapes_for(name: str, device: torch.device) -> Shapes:
     """``paper``: batch 16 per training step and 128 for inference on a GPU (V2's throughput table's batch), 2
-    and 8 on a CPU; ``tiny``: the tiny preset on the micro clips of the checks."""
+    and 8 on a CPU; ``tiny``: the micro networks of the checks, one timed call each (the code path, not a
+    measurement)."""
     if name == "paper":
         gpu = device.type == "cuda"
         return Shapes("paper", "actnet", "sthv2", "paper", 128, 16 if gpu else 2, 128 if gpu else 8,
                       3 if gpu else 1, 10 if gpu else 3, NO_WEIGHTS)
     from bench.selfcheck_runs import RUN_SETS
 
-    return Shapes("tiny", "synthetic", "synthetic", "tiny", None, 4, 4, 1, 3, dict(RUN_SETS))
+    return Shapes("tiny", "synthetic", "synthetic", "tiny", None, 4, 4, 0, 1, dict(RUN_SETS))
 
 
 class Skip(Exception):
@@ -120,8 +124,11 @@ def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, bud
     if folder is None:
         raise Skip(f"{spec.label}: set {spec.env} to a checkout of the official code to time it beside ours")
     _fits(budget, estimate, spec.label)
-    preset = get_preset(spec.dataset, "paper", method=method.name, arch=spec.arch, **NO_WEIGHTS)
-    batch = shapes.train_batch
+    # the official code builds the paper's networks (224² frames); tiny shapes: 4 frames, one video
+    paper = shapes.name == "paper"
+    preset = get_preset(spec.dataset, "paper", method=method.name, arch=spec.arch, **NO_WEIGHTS,
+                        **({} if paper else {"frames": 4}))
+    batch = shapes.train_batch if paper else 1
     data = random_batch(preset, batch)
     calls: Dict[str, Callable[[], Any]] = {}
     for precision in dict.fromkeys(["fp32", resolve_precision("auto", device)]):
@@ -136,7 +143,7 @@ def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, bud
             return train_step(stage, dev_batch, update, device, precision)
 
         calls[f"ours {precision}"] = ours
-    with official_modules(folder, device):
+    with official_modules(folder, device), quiet():
         calls = {"official": spec.build(preset, device, batch), **calls}
         times: Dict[str, List[float]] = {k: [] for k in calls}
         for k in range(shapes.warmup + shapes.repeats):
@@ -150,6 +157,14 @@ def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, bud
             "repeats": shapes.repeats, "official_s": med["official"],
             **{f"{k.split()[1]}_s": v for k, v in med.items() if k != "official"},
             **{f"{k.split()[1]}_ratio": v / med["official"] for k, v in med.items() if k != "official"}}
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """The official code's prints and deprecation warnings kept off the console."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def official(device: torch.device, shapes: Shapes, budget: Any, estimate: float, skipped: List[str]

@@ -34,7 +34,8 @@ def inference_table(rows: List[Mapping[str, Any]]) -> str:
 
 
 def official_table(rows: List[Mapping[str, Any]]) -> str:
-    precisions = sorted({k[:-2] for r in rows for k in r if k.endswith("_s") and k != "official_s"})
+    precisions = sorted({k[:-2] for r in rows for k in r if k.endswith("_s") and k != "official_s"},
+                        key=lambda p: (p != "fp32", p))
     head = ("| step | shapes | official s | " + " | ".join(f"ours {p} s | {p} / official" for p in precisions)
             + " |\n|---|---|---|" + "---|---|" * len(precisions) + "\n")
     return head + "".join(
