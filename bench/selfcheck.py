@@ -10,12 +10,13 @@ checked, by the stages its ``plan`` returns.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -268,23 +269,49 @@ def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = pr
     return out
 
 
+@contextlib.contextmanager
+def dry_run_threads(device: torch.device, shapes: str) -> Iterator[None]:
+    """A CPU dry run at tiny shapes on one intra-op thread (``OMP_NUM_THREADS`` unset): micro networks gain
+    nothing from more, and on a busy machine OpenMP threads spinning against each other made the checks 10x
+    slower (``bench.runtime.cpu_threads``); the runs and the DDP ranks read the same variable."""
+    if device.type != "cpu" or shapes != "tiny" or os.environ.get("OMP_NUM_THREADS"):
+        yield
+        return
+    threads = torch.get_num_threads()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
+        torch.set_num_threads(threads)
+
+
 def run_selfcheck(device: torch.device, work: Path, *, budget_s: Optional[float] = None,
                   shapes: Optional[str] = None, only: Optional[List[str]] = None, timings: bool = True,
                   echo: Callable[[str], None] = print) -> Dict[str, Any]:
-    """The checks, then the timings, within the budget (default ``DEFAULT_BUDGET_S``); the whole record.
-    ``shapes``: the timings' shapes (default: paper on CUDA, tiny on a CPU)."""
+    """The checks, then the timings, then the long optional checks, within the budget (default
+    ``DEFAULT_BUDGET_S``); the whole record. ``shapes``: the timings' shapes (default: paper on CUDA, tiny on a
+    CPU)."""
+    check_device(device)
+    shapes = shapes or ("paper" if device.type == "cuda" else "tiny")
+    with dry_run_threads(device, shapes):
+        return _run_selfcheck(device, work, budget_s, shapes, only, timings, echo)
+
+
+def _run_selfcheck(device: torch.device, work: Path, budget_s: Optional[float], shapes: str,
+                   only: Optional[List[str]], timings: bool, echo: Callable[[str], None]) -> Dict[str, Any]:
     from bench.selfcheck_runs import RUN_SETS
 
-    check_device(device)
     # deterministic cuBLAS for the resume check: read when cuBLAS starts, so before the first CUDA matmul
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     budget = Budget(DEFAULT_BUDGET_S[device.type] if budget_s is None else budget_s)
     ctx = Context(device, work, budget, dict(RUN_SETS))
-    echo(f"selfcheck on {device}: budget {budget.seconds:.0f} s")
+    echo(f"selfcheck on {device}: budget {budget.seconds:.0f} s, {torch.get_num_threads()} CPU thread(s)")
     results = run_checks(ctx, only, echo)
     record: Dict[str, Any] = {"environment": environment(device), "budget_s": budget.seconds}
     if timings:
-        record["timings"] = run_timings(ctx, shapes or ("paper" if device.type == "cuda" else "tiny"), echo)
+        record["timings"] = run_timings(ctx, shapes, echo)
     results += run_checks(ctx, only, echo, after_timings=True)
     record["checks"] = results_dict(results)
     record["elapsed_s"] = budget.elapsed()
