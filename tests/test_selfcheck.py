@@ -113,3 +113,34 @@ def test_the_whole_cpu_dry_run_passes_every_check_within_its_budget(tmp_path, ca
     skipped = {n for n, c in checks.items() if c["status"] == SKIPPED}
     assert skipped <= CPU_SKIPS, checks
     assert record["elapsed_s"] <= 120 + 30
+
+
+def test_official_snapshot_folder_from_a_checkout_or_a_git_directory(tmp_path, monkeypatch):
+    import subprocess
+
+    from bench.errors import UsageError
+    from bench.official_code import official_modules, snapshot_folder
+
+    monkeypatch.delenv("ADABENCH_OFFICIAL_X", raising=False)
+    assert snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s0") is None  # unset: the part is skipped
+    repo = tmp_path / "repo"
+    (repo / "code" / "models").mkdir(parents=True)
+    (repo / "code" / "models" / "__init__.py").write_text("WHO = 'official'\n")
+    monkeypatch.setenv("ADABENCH_OFFICIAL_X", str(repo))
+    assert snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s1") == repo / "code"  # a checkout
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    monkeypatch.setenv("ADABENCH_OFFICIAL_X", str(repo / ".git"))  # a git directory: HEAD extracted
+    folder = snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s2")
+    assert folder == tmp_path / "s2" / "code" and (folder / "models" / "__init__.py").is_file()
+    cuda = torch.Tensor.cuda
+    with official_modules(folder, torch.device("cpu")):
+        import models  # the official package, importable inside only
+
+        assert models.WHO == "official" and torch.ones(1).cuda().device.type == "cpu"  # .cuda() a no-op
+    assert torch.Tensor.cuda is cuda and str(folder) not in __import__("sys").path
+    monkeypatch.setenv("ADABENCH_OFFICIAL_X", str(tmp_path / "nowhere"))
+    with pytest.raises(UsageError, match="ADABENCH_OFFICIAL_X=.*expected a checkout"):
+        snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s3")
