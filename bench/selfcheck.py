@@ -23,6 +23,7 @@ import torch
 from bench.errors import UsageError
 
 DEFAULT_BUDGET_S = {"cuda": 480.0, "cpu": 120.0}
+COMPILE_PER_METHOD_S = {"cuda": 75.0, "cpu": 150.0}   # --compile check: compiling a method's backbones (guess)
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
 
@@ -111,12 +112,22 @@ def _environment_check(ctx: Context) -> Tuple[bool, str]:
     return ok, ", ".join(f"{k} {env[k]}" for k in keys if k in env)
 
 
-def _every_method(fn: Callable[[str], Tuple[bool, str]]) -> Tuple[bool, str]:
-    """``fn`` for every registered method; passes when all pass."""
+def _every_method(fn: Callable[[str], Tuple[bool, str]], budget: Optional[Budget] = None, each: float = 0.0
+                  ) -> Tuple[bool, str]:
+    """``fn`` for every registered method; passes when all pass. With ``budget``: a method is started only while
+    ``each`` seconds are left (the others are listed as skipped; none started: the check is skipped)."""
     from bench.methods import method_names
 
-    results = [(name, *fn(name)) for name in method_names()]
-    return all(ok for _, ok, _ in results), " | ".join(f"{n}: {'ok' if ok else 'FAILED'}: {d}" for n, ok, d in results)
+    results, left_out = [], []
+    for name in method_names():
+        if budget is not None and not budget.fits(each):
+            left_out.append(name)
+            continue
+        results.append((name, *fn(name)))
+    if not results:
+        raise SkipCheck(f"does not fit in the budget: about {each:.0f} s per method, {budget.left():.0f} s left")
+    text = " | ".join(f"{n}: {'ok' if ok else 'FAILED'}: {d}" for n, ok, d in results)
+    return all(ok for _, ok, _ in results), text + (f" | not run (budget): {', '.join(left_out)}" if left_out else "")
 
 
 def _auto_precision(ctx: Context) -> Tuple[bool, str]:
@@ -156,7 +167,8 @@ def _compile(ctx: Context) -> Tuple[bool, str]:
         check_compile(ctx.device)
     except UsageError as e:
         return False, str(e)
-    return _every_method(lambda m: compile_matches_eager(m, ctx.device, ctx.sets))
+    return _every_method(lambda m: compile_matches_eager(m, ctx.device, ctx.sets), ctx.budget,
+                         COMPILE_PER_METHOD_S[ctx.device.type])
 
 
 def _run_check(name: str) -> Callable[[Context], Tuple[bool, str]]:
@@ -191,12 +203,13 @@ CHECKS = (
           "weights and top-1 identical to an uninterrupted run", {"cuda": 60, "cpu": 30},
           _run_check("resume_is_exact")),
     Check("--compile matches eager", "every method and stage, 2 fp32 steps: |compiled - eager| / |eager| <= 1e-3",
-          {"cuda": 150, "cpu": 300}, _compile, after_timings=True),
+          {"cuda": 75, "cpu": 150}, _compile, after_timings=True),
 )
 
 
 def run_checks(ctx: Context, only: Optional[List[str]] = None, echo: Callable[[str], None] = print, *,
-               after_timings: bool = False) -> List[CheckResult]:
+               after_timings: bool = False, done: Callable[[List[CheckResult]], None] = lambda r: None
+               ) -> List[CheckResult]:
     """The checks of one phase in order (``only``: those names), each skipped when its estimate exceeds the
     budget left."""
     out = []
@@ -211,6 +224,7 @@ def run_checks(ctx: Context, only: Optional[List[str]] = None, echo: Callable[[s
             result = _one(check, ctx)
         echo(f"  {result.status:7s} {result.name} ({result.seconds:.1f} s): {result.detail[:300]}")
         out.append(result)
+        done(out)
     return out
 
 
@@ -240,13 +254,16 @@ TIMING_ESTIMATES = {  # seconds to start a part: (device type, shapes) -> part -
 }
 
 
-def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = print) -> Dict[str, Any]:
-    """The speed parts in order, each while the budget lasts; a part that raises is recorded under ``errors``."""
+def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = print,
+                out: Optional[Dict[str, Any]] = None, done: Callable[[], None] = lambda: None) -> Dict[str, Any]:
+    """The speed parts in order, each while the budget lasts, into ``out`` (``done()`` after each part); a part
+    that raises is recorded under ``errors``."""
     import bench.selfcheck_timings as timings
 
     shapes = timings.shapes_for(shapes_name, ctx.device)
     est = TIMING_ESTIMATES[(ctx.device.type, shapes.name)]
-    out: Dict[str, Any] = {"shapes": asdict(shapes), "skipped": [], "errors": []}
+    out = {} if out is None else out
+    out.update({"shapes": asdict(shapes), "skipped": [], "errors": []})
     parts = {
         "matmul": lambda: timings.matmul(ctx.device),
         "train_steps": lambda: timings.train_steps(ctx.device, shapes, ctx.budget, est["train_steps"], out["skipped"]),
@@ -266,6 +283,7 @@ def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = pr
                 first = (str(e).strip().splitlines() or [""])[0]
                 out["errors"].append(f"{name}: {type(e).__name__}: {first[:300]}")
         echo(f"  timing  {name} ({time.perf_counter() - t0:.1f} s): {len(out[name])} row(s)")
+        done()
     return out
 
 
@@ -287,20 +305,25 @@ def dry_run_threads(device: torch.device, shapes: str) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+Save = Callable[[Dict[str, Any]], None]
+
+
 def run_selfcheck(device: torch.device, work: Path, *, budget_s: Optional[float] = None,
                   shapes: Optional[str] = None, only: Optional[List[str]] = None, timings: bool = True,
-                  echo: Callable[[str], None] = print) -> Dict[str, Any]:
+                  echo: Callable[[str], None] = print, save: Save = lambda record: None) -> Dict[str, Any]:
     """The checks, then the timings, then the long optional checks, within the budget (default
-    ``DEFAULT_BUDGET_S``); the whole record. ``shapes``: the timings' shapes (default: paper on CUDA, tiny on a
-    CPU)."""
+    ``DEFAULT_BUDGET_S``); the whole record, also handed to ``save`` after every check and part (a GPU
+    session cut short still leaves what was measured). ``shapes``: the timings' shapes (default: paper on CUDA,
+    tiny on a CPU)."""
     check_device(device)
     shapes = shapes or ("paper" if device.type == "cuda" else "tiny")
     with dry_run_threads(device, shapes):
-        return _run_selfcheck(device, work, budget_s, shapes, only, timings, echo)
+        return _run_selfcheck(device, work, budget_s, shapes, only, timings, echo, save)
 
 
 def _run_selfcheck(device: torch.device, work: Path, budget_s: Optional[float], shapes: str,
-                   only: Optional[List[str]], timings: bool, echo: Callable[[str], None]) -> Dict[str, Any]:
+                   only: Optional[List[str]], timings: bool, echo: Callable[[str], None], save: Save
+                   ) -> Dict[str, Any]:
     from bench.selfcheck_runs import RUN_SETS
 
     # deterministic cuBLAS for the resume check: read when cuBLAS starts, so before the first CUDA matmul
@@ -308,12 +331,19 @@ def _run_selfcheck(device: torch.device, work: Path, budget_s: Optional[float], 
     budget = Budget(DEFAULT_BUDGET_S[device.type] if budget_s is None else budget_s)
     ctx = Context(device, work, budget, dict(RUN_SETS))
     echo(f"selfcheck on {device}: budget {budget.seconds:.0f} s, {torch.get_num_threads()} CPU thread(s)")
-    results = run_checks(ctx, only, echo)
-    record: Dict[str, Any] = {"environment": environment(device), "budget_s": budget.seconds}
+    record: Dict[str, Any] = {"environment": environment(device), "budget_s": budget.seconds, "complete": False}
+
+    def update(results: List[CheckResult]) -> Dict[str, Any]:
+        record.update(checks=results_dict(results), elapsed_s=budget.elapsed(),
+                      passed=not any(r.status == FAIL for r in results)
+                      and not record.get("timings", {}).get("errors"))
+        save(record)
+        return record
+
+    results = run_checks(ctx, only, echo, done=update)
     if timings:
-        record["timings"] = run_timings(ctx, shapes, echo)
-    results += run_checks(ctx, only, echo, after_timings=True)
-    record["checks"] = results_dict(results)
-    record["elapsed_s"] = budget.elapsed()
-    record["passed"] = not any(r.status == FAIL for r in results) and not record.get("timings", {}).get("errors")
-    return record
+        record["timings"] = {}
+        run_timings(ctx, shapes, echo, out=record["timings"], done=lambda: update(results))
+    results += run_checks(ctx, only, echo, after_timings=True, done=lambda late: update(results + late))
+    record["complete"] = True
+    return update(results)

@@ -44,10 +44,13 @@ def selfcheck_cmd(device: str, out_dir: str, budget_s: float | None, shapes: str
     check_writable_dir(out_dir)
     out, work = Path(out_dir), Path(out_dir) / "work"
     shutil.rmtree(work, ignore_errors=True)  # scratch of an earlier check: every run starts fresh
+
+    def save(record: dict) -> None:  # after every check: a session cut short keeps what was measured
+        atomic_write_json(out / "gpu-check.json", record)
+        atomic_write_text(out / "gpu-check.md", selfcheck_markdown(record))
+
     record = run_selfcheck(dev, work, budget_s=budget_s, shapes=shapes, only=list(only) or None,
-                           timings=not no_timings, echo=click.echo)
-    atomic_write_json(out / "gpu-check.json", record)
-    atomic_write_text(out / "gpu-check.md", selfcheck_markdown(record))
+                           timings=not no_timings, echo=click.echo, save=save)
     shutil.rmtree(work, ignore_errors=True)
     click.echo("\n".join(summary_lines(record)))
     click.echo(f"wrote {out / 'gpu-check.json'} and {out / 'gpu-check.md'}")

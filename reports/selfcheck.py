@@ -51,7 +51,8 @@ def selfcheck_markdown(record: Mapping[str, Any]) -> str:
     parts = [f"# adabench selfcheck on {env['device']}\n",
              ", ".join(f"{k} {v}" for k, v in env.items() if v is not None) + "\n",
              f"**{'PASSED' if record['passed'] else 'FAILED'}**: {counts['pass']} passed, {counts['fail']} failed, "
-             f"{counts['skipped']} skipped; {record['elapsed_s']:.0f} s of a {record['budget_s']:.0f} s budget.\n",
+             f"{counts['skipped']} skipped; {record['elapsed_s']:.0f} s of a {record['budget_s']:.0f} s budget"
+             + ("" if record.get("complete", True) else " (INCOMPLETE: the command did not finish)") + ".\n",
              "## Checks\n", checks_table(checks)]
     t: Dict[str, Any] = record.get("timings") or {}
     if t:
