@@ -129,12 +129,11 @@ def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, bud
     preset = get_preset(spec.dataset, "paper", method=method.name, arch=spec.arch, **NO_WEIGHTS,
                         **({} if paper else {"frames": 4}))
     batch = shapes.train_batch if paper else 1
-    data = random_batch(preset, batch)
+    dev_batch = {k: v.to(device) for k, v in random_batch(preset, batch).items()}
     calls: Dict[str, Callable[[], Any]] = {}
     for precision in dict.fromkeys(["fp32", resolve_precision("auto", device)]):
         _, stages = build_stages(method.name, preset, device, precision)
         stage, update, _ = next(s for s in stages if s[0].name == spec.stage)
-        dev_batch = {k: v.to(device) for k, v in data.items()}
 
         def ours(stage: Any = stage, update: Any = update, precision: str = precision) -> Any:
             from bench.driver import train_step
