@@ -1,5 +1,5 @@
 """The ``adabench`` command line: data, flops, run, tune, demo, import-checkpoint, evaluate, bench, report, check,
-selfcheck.
+status, selfcheck.
 
 This file is the console-script entry point: the command group, the registration of the commands (defined
 in ``commands/``) and ``main`` with its error handling. Every command is a thin layer over functions in
@@ -20,14 +20,25 @@ from commands import INVOCATION as _INVOCATION  # noqa: E402  (this invocation's
 from commands.data import data  # noqa: E402
 from commands.experiments import demo_cmd, run_cmd, tune_cmd  # noqa: E402
 from commands.models import bench_cmd, evaluate_cmd, flops_cmd, import_checkpoint_cmd  # noqa: E402
+from commands.cluster import status_cmd  # noqa: E402
+from commands.presets import presets_cmd  # noqa: E402
 from commands.results import check_cmd, report_cmd  # noqa: E402
 from commands.selfcheck import selfcheck_cmd  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="adabench")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value: _version(ctx, value),
+              help="Show the package version and the git commit, then exit.")
 def cli() -> None:
     """adabench: matched AdaFocusV1 vs AdaFocusV2 experiments for efficient video recognition."""
+
+
+def _version(ctx: click.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from bench.version import version_text
+
+        click.echo(version_text())
+        ctx.exit()
 
 
 # `adabench --help` lists them alphabetically, whatever the order here
@@ -36,11 +47,13 @@ cli.add_command(flops_cmd)
 cli.add_command(import_checkpoint_cmd)
 cli.add_command(evaluate_cmd)
 cli.add_command(bench_cmd)
+cli.add_command(presets_cmd)
 cli.add_command(run_cmd)
 cli.add_command(tune_cmd)
 cli.add_command(demo_cmd)
 cli.add_command(report_cmd)
 cli.add_command(check_cmd)
+cli.add_command(status_cmd)
 cli.add_command(selfcheck_cmd)
 
 

@@ -90,6 +90,8 @@ METHOD = register_method(Method(
     summary_extras=summary_extras, stage_names=STAGE_NAMES, flops_aux_heads=False,
     import_checkpoint=official.import_checkpoint, official_step=OFFICIAL_STEP,
     tunable=("policy_lr",),  # Adam lr of pi in stage 2 (RL)
+    regime=params.regime,
+    pretraining_stages=(STAGE_NAMES[0],),
     options=(
         Option("--rl", "rl_algorithm", "AdaFocusV1 stage-2 algorithm (default ppo, the original's).",
                choices=rl.ALGORITHMS),

@@ -1,7 +1,7 @@
 """AdaFocusV1's own hyper-parameters (the ``train`` part of a preset) and architecture parts.
 
-Paper values: adafocus-facts.md §2.2 (ActivityNet-style scripts) and §2.3 (Sth-Sth scripts); ``tiny``: the
-CPU-sized preset.
+Paper values: adafocus-facts.md §2.2 (ActivityNet-style scripts) and §2.3 (Sth-Sth scripts); ``tiny``: derived
+from the paper values of its variant by the scale rule (``bench.scale``).
 """
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from adafocus_v1.rewards import REWARDS
 from adafocus_v1.rl import ALGORITHMS
 from bench.errors import UsageError
 from bench.presets import check_params
+from bench.scale import REFERENCE_DATASET, TINY, ScaleRule
 
 STAGE3_MODES = ("paper", "official")
+STAGE_EPOCHS = ("pretrain_epochs", "stage1_epochs", "stage2_epochs", "stage3_epochs")
+SGD_LRS = ("pretrain_lr", "stage1_backbone_lr", "stage1_fc_lr", "stage3_backbone_lr", "stage3_fc_lr")
 
 
 @dataclass(frozen=True)
@@ -51,20 +54,15 @@ class V1Params:
                 raise UsageError(f"{name} {value!r}: expected one of {', '.join(allowed)}")
 
 
+# `adabench tune` winners for the tiny preset, as factors of the paper's value (docs/tuning/<dataset>/tuning.md;
+# the same factor grid for every method); a variant without a sweep keeps the paper's value
+TUNED = {"frame": {"policy_lr": 4.0}, "video": {}}
+
+
 def params(preset_name: str, variant: str, dataset: str) -> V1Params:
     if preset_name == "tiny":
-        # tuned on the synthetic benchmark v3 with the texture start: stage-1 val accuracy on random patches
-        # plateaus by epoch ~5; with Adam 3e-4 the policy barely moves in 240 updates
-        # stage 0: the video variant's TSM backbones sit on a plateau for ~6-10 epochs (V2 trains them for its
-        # 20); with 6 they never learned the motion of a Jester-layout set and V1 never trains f_G again
-        # frame variant: epochs halved (from 6/8/10/3) so `make demo`'s 15 runs fit its budget; learned patches
-        # still beat random and centre ones by 30+ points (docs/tuning.md)
-        frame = variant == "frame"
-        return V1Params(batch_size=32, pretrain_epochs=4 if frame else 20, pretrain_lr=0.05,
-                        stage1_epochs=5 if frame else 8, stage1_backbone_lr=0.01, stage1_fc_lr=0.05,
-                        stage2_epochs=6 if frame else 10, stage3_epochs=2 if frame else 3,
-                        # policy_lr: `adabench tune` winners (docs/tuning/<dataset>/tuning.md)
-                        stage3_backbone_lr=0.001, stage3_fc_lr=0.005, policy_lr=4e-3 if frame else 5e-4)
+        p = scaled(params("paper", variant, REFERENCE_DATASET[variant]), TINY)
+        return dataclasses.replace(p, **{k: getattr(p, k) * f for k, f in TUNED[variant].items()})
     if variant == "frame":
         return V1Params(batch_size=64, pretrain_epochs=15, pretrain_lr=0.01, stage1_epochs=50,
                         stage1_backbone_lr=0.0005, stage1_fc_lr=0.05, stage2_epochs=50, stage3_epochs=10,
@@ -73,6 +71,31 @@ def params(preset_name: str, variant: str, dataset: str) -> V1Params:
     return V1Params(batch_size=64, pretrain_epochs=50, pretrain_lr=0.01, stage1_epochs=10,
                     stage1_backbone_lr=0.00001, stage1_fc_lr=0.01, stage2_epochs=50, stage3_epochs=10,
                     stage3_backbone_lr=0.0, stage3_fc_lr=0.0005)
+
+
+def scaled(p: V1Params, rule: ScaleRule) -> V1Params:
+    """The small preset's parameters by ``rule`` (bench.scale): epochs, batch and SGD learning rates by its
+    factors, the discount per step so that it is kept over a video; Adam's policy lr as it is."""
+    sgd = {f: rule.sgd_lr(getattr(p, f)) for f in SGD_LRS}
+    epochs = {f: rule.epochs_of(getattr(p, f)) for f in STAGE_EPOCHS}
+    return dataclasses.replace(p, batch_size=rule.batch_of(p.batch_size), gamma=rule.discount(p.gamma),
+                               **sgd, **epochs)
+
+
+def regime(p: Any) -> Dict[str, Dict[str, float]]:
+    """V1's part of the scale model's table (bench.regime): action geometry, discount, epochs, SGD lrs."""
+    hp, free = p.train, p.input_size - p.patch_size
+    kept: Dict[str, float] = {}
+    if p.policy_head == "categorical":
+        kept[f"action-grid step / P (P={p.patch_size})"] = free / (p.grid_n - 1) / p.patch_size
+    if p.policy_head == "gaussian":
+        kept[f"action std / P (P={p.patch_size})"] = p.action_std * free / p.patch_size
+    if p.steps > 1:
+        kept["discount over a video (gamma^T)"] = hp.gamma ** p.steps
+    epochs = {f"stage {i}": getattr(hp, f) for i, f in enumerate(STAGE_EPOCHS)}
+    names = ("stage 0", "stage 1 f_L", "stage 1 f_C", "stage 3 f_L", "stage 3 f_C")
+    sgd = {n: getattr(hp, f) / hp.batch_size for n, f in zip(names, SGD_LRS)}
+    return {"kept": kept, "epochs": epochs, "sgd_lr": sgd, "tuned": {"policy Adam lr": hp.policy_lr}}
 
 
 def _scaled(epochs: int, scale: float) -> int:
@@ -96,13 +119,11 @@ def arch(d: Mapping[str, Any], preset_name: str, variant: str, arch_name: str) -
                                policy_value_head=True, tsn_detach=False)
     if arch_name != "paper":
         return out
-    tiny = preset_name == "tiny"
     if frame:
         # f_L's stage-0 head is ResNet-50's own fc, with no dropout before it (V1a models/resnet.py)
         out.update(frame_order="time", policy_act="relu", policy_norm=False, classifier="gru",
                    classifier_shared_head=True, focus_fc_dropout=0.0)
-        out.update(dict(policy_conv_channels=16, dropout=0.5) if tiny else
-                   dict(policy_hidden=(1024,), policy_conv_channels=32, classifier_hidden=1024, dropout=0.8))
+        out.update(policy_hidden=(1024,), policy_conv_channels=32, classifier_hidden=1024, dropout=0.8)
     else:
-        out.update(policy_act="relu", policy_gru=True, policy_hidden=(128,) if tiny else (1024,))
+        out.update(policy_act="relu", policy_gru=True, policy_hidden=(1024,))
     return out

@@ -95,6 +95,7 @@ METHOD = register_method(Method(
     summary_extras=summary_extras, stage_names=(STAGE,), flops_aux_heads=True, baseline="v1", claims=paper,
     import_checkpoint=official.import_checkpoint, official_step=OFFICIAL_STEP,
     tunable=("policy_lr_ratio",),  # pi's SGD lr is lr * policy_lr_ratio
+    regime=params.regime,
     options=(
         Option("--no-aux", "aux_supervision", "AdaFocusV2 ablation: no auxiliary frame-wise losses on glance and focus.",
                value=False),

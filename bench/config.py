@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 # "adabench": this harness's protocol (last-epoch model, softmax early exit, thresholds from evaluation-transform
 # training logits, glance and focus views cropped alike); "official": the official code's (docs/design.md
@@ -19,10 +19,17 @@ from typing import Any, Dict, Optional, Tuple
 # directories named before the option existed keep their names.
 PROTOCOLS = ("adabench", "official")
 DEFAULT_PROTOCOL = "adabench"
+MAX_SEED = 2**31 - 1  # every seed consumer (torch, numpy, the item RNG) takes it
 
-# fields that say where or how a run is shown, not what it computes (left out of the hash)
-PRESENTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state",
-                "overrides", "epochs", "patch_size", "preflight", "channels_last", "compile")
+# The one definition of what changes what a run computes (``computation_identity``): the run directory's
+# hash and the report's grouping (``bench.identity``) both read it, so they agree by construction.
+# NOT_COMPUTATION: where or how a run is shown, how fast it runs, which stages one invocation ran
+# (``init_state`` is a path: whether one exists is ``shared_init``).
+NOT_COMPUTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state", "preflight",
+                   "channels_last", "compile")
+# SPELLING: how the preset was asked for; the resolved preset (``preset``) holds what they change
+SPELLING = ("overrides", "epochs", "patch_size")
+PRESENTATION = NOT_COMPUTATION + SPELLING  # left out of the identity (and so of the hash)
 
 
 @dataclass
@@ -57,6 +64,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         from bench.errors import UsageError
 
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed {self.seed}: expected an integer in 0..{MAX_SEED}")
         if not 0.0 <= float(self.holdout) < 1.0:
             raise UsageError(f"--holdout {self.holdout}: expected a fraction of the training split in [0, 1)")
         if self.protocol not in PROTOCOLS:
@@ -85,18 +94,25 @@ class RunConfig:
         return resolve_precision(self.precision, resolve_device(self.device))
 
     def identity(self) -> Dict[str, Any]:
-        """What defines *what* is computed: the options (without presentation), the resolved precision and
-        the resolved preset."""
-        d = {k: v for k, v in self.to_dict().items() if k not in PRESENTATION}
-        if d.get("protocol") == DEFAULT_PROTOCOL:
-            del d["protocol"]
-        d["precision"] = self.resolved_precision()
-        d["shared_init"] = self.init_state is not None
-        if not self.holdout:  # runs without a holdout keep the hashes (run directory names) they had before it
-            del d["holdout"]
-        d["preset"] = self.resolve_preset().to_dict()
-        return d
+        """What defines *what* is computed (``computation_identity`` of the options and the resolved preset)."""
+        return computation_identity({**self.to_dict(), "precision": self.resolved_precision()},
+                                    self.resolve_preset().to_dict())
 
     def config_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
         return hashlib.sha1(blob).hexdigest()[:8]
+
+
+def computation_identity(run: Mapping[str, Any], preset: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a run computes, from its options (``RunConfig.to_dict()``, precision resolved) and its resolved
+    preset: the options without ``PRESENTATION``, the default protocol and a zero holdout left out (older run
+    directories keep their names), whether it starts from a matched experiment's shared initial weights, and
+    the preset. ``RunConfig.config_hash`` hashes it; ``bench.identity`` reads it back from config.yaml."""
+    d = {k: v for k, v in run.items() if k not in PRESENTATION}
+    if d.get("protocol", DEFAULT_PROTOCOL) == DEFAULT_PROTOCOL:
+        d.pop("protocol", None)
+    if not d.get("holdout"):
+        d.pop("holdout", None)
+    d["shared_init"] = run.get("init_state") is not None
+    d["preset"] = dict(preset)
+    return d

@@ -172,10 +172,21 @@ class Driver:
             self._repair_best(info["stage"], info["epoch"])
         if start.stage is None:
             return None
+        if start.weights is not None:
+            self._say_resuming(start)
         for k in range(start.stage, last + 1):
             mid = start.mid_stage and k == start.stage
             self.run_stage(k, start.epoch if k == start.stage else 0, resume_from=start.weights if mid else None)
         return start.stage
+
+    def _say_resuming(self, start: Any) -> None:
+        """One line (console, even with --quiet, and log.txt): where a run with checkpoints continues."""
+        stage = self.stages[start.stage]
+        line = (f"{self.label}: resuming at stage {stage.name} ({start.stage + 1} of {len(self.stages)}), epoch "
+                f"{start.epoch + 1}/{stage.epochs}, from {start.weights}")
+        if self.env.is_main:
+            self.run.log(line)
+            tqdm.write(line, file=sys.stderr)
 
     def run_stage(self, index: int, start_epoch: int = 0, resume_from: Any = None) -> None:
         """Epochs ``start_epoch..`` of stage ``index``; ``resume_from``: this stage's ``last.pt`` whose

@@ -89,6 +89,8 @@ def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device
     frame_hw = None
     try:
         for batch in loader:
+            if batch is None:  # every item of it was unreadable and dropped (--skip-bad)
+                continue
             frames = _to(batch["frames"], device)
             glance = _to(batch["glance"], device) if "glance" in batch else None
             with autocast(device, precision):

@@ -9,6 +9,7 @@ differ by method, such as the policy's output head, keep their own initialisatio
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -32,6 +33,7 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
     precision it computes in and all methods share it. Every configuration is resolved (and so validated)
     here, before anything runs. Duplicates are dropped.
     """
+    from bench.models.backbones import check_patch_size
     from bench.presets import preset_keys
 
     methods = list(dict.fromkeys(methods))
@@ -40,8 +42,12 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
     keys = {m: set(preset_keys(base.dataset, base.preset, m, base.arch)) for m in methods}
     unknown = sorted(k for k in base.overrides if not any(k in keys[m] for m in methods))
     if unknown:
+        every = sorted(set().union(*keys.values()))
+        hints = [f"{k}: did you mean {close[0]}?" for k in unknown
+                 if (close := difflib.get_close_matches(k, every, 1))]
         raise UsageError(f"--set: unknown preset field(s): {', '.join(unknown)} (no method of {', '.join(methods)} "
-                         "has them)")
+                         f"has them){' ' + ' '.join(hints) if hints else ''} `adabench run --list-keys` lists every "
+                         "key with its default")
     own = {m: {**{k: v for k, v in base.overrides.items() if k in keys[m]}, **dict((method_sets or {}).get(m, {}))}
            for m in methods}
     precision = base.resolved_precision()  # one precision for every method of the experiment
@@ -54,9 +60,20 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
                                           precision=precision)
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
-                cfg.resolve_preset()  # validates every override now
-                plans.append(cfg)
+                check_patch_size(cfg.resolve_preset())  # validates every override now
+                plans.append(matched_twin(cfg) if len(methods) == 1 else cfg)
     return plans
+
+
+def matched_twin(cfg: RunConfig) -> RunConfig:
+    """A single-method run of a cell that a matched experiment already ran (same options, its shared initial
+    weights saved): that experiment's run, so it is reused (or resumed) instead of trained again."""
+    from bench.rundir import RunDir
+
+    if cfg.init_state is not None or not init_state_path(cfg).is_file():
+        return cfg
+    twin = dataclasses.replace(cfg, init_state=str(init_state_path(cfg)))
+    return twin if RunDir.for_config(twin).config_path.is_file() else cfg
 
 
 def init_state_path(cfg: RunConfig) -> Path:
@@ -106,3 +123,19 @@ def with_ablations(plans: List[RunConfig]) -> List[RunConfig]:
     extra = [dataclasses.replace(cfg, overrides={**cfg.overrides, a.field: False})
              for cfg in plans for a in get_method(cfg.method).ablations]
     return plans + extra
+
+
+def key_table(dataset: str, preset: str, arch: str, methods: Sequence[str]) -> List[str]:
+    """``adabench run --list-keys``: every ``--set`` key with its default, per method (shared fields first,
+    then the method's own), for ``dataset``/``preset``/``arch``."""
+    from bench.presets import Preset, field_names, get_preset
+
+    lines = []
+    for method in methods:
+        p = get_preset(dataset, preset, method=method, arch=arch)
+        shared = [k for k in field_names(Preset) if k not in ("train", "dataset", "name", "method", "arch")]
+        lines.append(f"{method} ({dataset}, {preset} preset, {arch} architecture):")
+        lines += [f"  {k} = {getattr(p, k)!r}" for k in shared]
+        lines += [f"  {k} = {getattr(p.train, k)!r}  ({method}'s own)" for k in field_names(p.train)]
+        lines.append("")
+    return lines[:-1]

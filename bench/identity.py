@@ -1,11 +1,12 @@
 """A run's identity without its seed: which runs are repeats of one configuration and may be pooled.
 
 Two runs form one group only when everything that changes what they compute is equal except the seed.
-``run_identity`` reads that generically, without knowing the option names: every section of
-``config.yaml`` (``run`` = the resolved RunConfig, ``preset`` = the resolved hyper-parameters, and any
-section added later) flattened to ``"<section>.<key>"``, minus ``EXCLUDE`` (the seed and what only
-says where or how a run is shown), plus from ``manifest.json`` the code version and what the runner
-resolved at run time (``MANIFEST_KEYS``), and the dataset root made absolute (``data_root``).
+What that is has one definition, ``bench.config.computation_identity``, which also names the run
+directory (``RunConfig.config_hash``); ``run_identity`` applies it to a run's ``config.yaml`` (``run`` =
+the resolved RunConfig, ``preset`` = the resolved hyper-parameters, the method's own ``train`` fields
+spelled out), keeps any other section, flattens everything to ``"<section>.<key>"`` without the seed,
+and adds from ``manifest.json`` the code version and what the runner resolved at run time
+(``MANIFEST_KEYS``) and the dataset root made absolute (``data_root``).
 ``group_hash`` hashes it; ``identity_hash(identity, drop=...)`` hashes it with keys left out (e.g. the
 method, to find the runs of one matched experiment).
 """
@@ -18,19 +19,16 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from bench import io
+from bench.config import SPELLING, computation_identity
 
-# Keys that do not change what a run computes. ``stages`` only says which V1 stages one invocation
-# ran; a complete run (the only kind the results table reads) has run them all. ``init_state`` is the
-# path of the shared initial weights, which the seed already determines within an experiment.
-# ``channels_last`` and ``compile`` change only how fast the same arithmetic runs.
-# ``data_root`` is not dropped but replaced by the absolute root (``ROOT``).
-EXCLUDE: Dict[str, tuple] = {
-    "run": ("seed", "runs_dir", "progress", "num_workers", "device", "init_state", "stages", "data_root",
-            "config_hash", "channels_last", "compile"),
-}
+# What changes a run's computation is defined once, by ``bench.config.computation_identity`` (the run
+# directory's hash reads it too). Of the other config.yaml sections (e.g. an evaluated checkpoint's) only
+# the seed and the stored hash are left out. ``data_root`` is replaced by the absolute root (``ROOT``).
+EXCLUDE: Dict[str, tuple] = {"run": ("seed", "data_root", "config_hash")}
 NOT_SECTIONS = ("config_hash",)  # top-level config.yaml entries that are not option sections (it hashes the seed)
 MANIFEST_KEYS = ("git_commit", "git_dirty", "precision", "protocol")
 ROOT = "data_root"
+NESTED = "train"  # the preset section of the method's own hyper-parameters
 MISSING_CONFIG = "config_missing"
 
 
@@ -75,15 +73,30 @@ def run_identity(run_dir: Path, config: Any, manifest: Any) -> Dict[str, Any]:
     sections = _sections(config)
     if not sections:  # nothing says what was computed: never pooled with another run
         return {MISSING_CONFIG: str(run_dir)}
-    flat: Dict[str, Any] = {}
-    for name, options in sections.items():
-        skip = EXCLUDE.get(name, ())
-        flat.update({f"{name}.{k}": io.to_jsonable(v) for k, v in options.items() if k not in skip})
-    manifest = manifest if isinstance(manifest, Mapping) else {}
     run = sections.get("run", {})
+    preset = sections.get("preset", {})
+    computed = computation_identity(run, preset)
+    if not isinstance(preset.get(NESTED), Mapping):  # no resolved preset: what was asked for stands in for it
+        computed.update({k: run[k] for k in SPELLING if k in run})
+    flat: Dict[str, Any] = {}
+    for name, options in {**sections, "run": computed, "preset": computed.pop("preset")}.items():
+        skip = EXCLUDE.get(name, ())
+        flat.update({f"{name}.{k}": io.to_jsonable(v) for k, v in _flatten(options).items() if k not in skip})
+    manifest = manifest if isinstance(manifest, Mapping) else {}
     flat[ROOT] = absolute_root(manifest.get("dataset_root", run.get("data_root")), run_dir, run.get("runs_dir"))
     flat.update({f"manifest.{k}": io.to_jsonable(manifest[k]) for k in MANIFEST_KEYS if k in manifest})
     return flat
+
+
+def _flatten(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """One level of nesting spelled out (``train`` -> ``train.lr``), so a difference names its field."""
+    out: Dict[str, Any] = {}
+    for k, v in options.items():
+        if isinstance(v, Mapping) and k == NESTED:
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
 
 
 def _dropped(key: str, drop: Iterable[str]) -> bool:

@@ -97,6 +97,12 @@ class Method:
     import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
     # fields of ``params`` that `adabench tune` sweeps (bench.tune); every tuned method declares as many
     tunable: Tuple[str, ...] = ()
+    # regime(preset) -> {"kept": {name: value}, "epochs": {stage: n}, "sgd_lr": {name: lr / batch},
+    #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)
+    regime: Callable[[Any], Dict[str, Dict[str, float]]] = lambda preset: {}
+    # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given without
+    # them (the papers do not say whether V1's time includes them)
+    pretraining_stages: Tuple[str, ...] = ()
     official_step: Optional[OfficialStep] = None   # the official code's step at the paper's shapes (selfcheck)
 
     def variant(self, params: Any) -> str:

@@ -4,7 +4,7 @@
 **overrides)``. A ``Preset`` holds what every method shares (clips, glance f_G, focus f_L, policy trunk,
 classifier f_C, the SGD settings both papers use) and, in ``train``, the method's own hyper-parameters (a
 dataclass its registry entry supplies). Paper values come from adafocus-facts.md (§1, §2.2, §2.3, §3.2);
-``tiny`` presets are small CPU-sized versions of the same structure.
+``tiny`` presets are derived from the paper preset of their variant by one rule (``bench.scale``).
 
 ``arch="matched"`` (for comparisons): every method gets the same glance, focus, policy trunk and
 classifier; only the method's parts differ (policy head, crop operator, value head, training). With
@@ -21,10 +21,12 @@ from typing import Any, Dict, Optional, Tuple
 import yaml
 
 from bench.errors import UsageError
+from bench.scale import derive_fields
 
 PRESET_NAMES = ("paper", "tiny")
 ARCH_NAMES = ("matched", "paper")
 GLANCE_ARCHS = ("mbv2", "res50")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,7 @@ class Preset:
                                        # the papers' plain bilinear is what fvcore counts
     glance_align_corners: bool = True  # bilinear resize convention (the V2 code: True)
     glance_pretrained: Optional[str] = None   # None | "imagenet" | "textures" (tiny) | path to a state dict
+    glance_width: float = 1.0          # f_G's channel multiplier (tiny: solved to keep the paper's FLOPs ratio)
     focus_backbone: str                # backbone registry name for f_L
     focus_pretrained: Optional[str] = None    # None | "imagenet" | "textures" (tiny) | path
     patch_size: int                    # P: side of the patch f_L sees
@@ -130,22 +133,16 @@ def _video_paper() -> Dict[str, Any]:
                 weight_decay=5e-4, grad_clip=20.0)
 
 
-def _tiny(variant: str) -> Dict[str, Any]:
-    """CPU-sized: 64x64 frames, tiny CNNs (glance on 16x16, focus on a 24x24 patch), hidden 128."""
-    frame = variant == "frame"
-    return dict(variant=variant, frames=8 if frame else 6, glance_frames=None if frame else 4,
-                input_size=64, resize=64, frame_order="coarse2fine" if frame else "time",
-                glance_arch="tiny", glance_backbone="tiny" if frame else "tiny_tsm", glance_size=16,
-                glance_antialias=True, glance_align_corners=False,
-                # stand-in for the papers' ImageNet start of f_L (bench.models.pretrain), the same for every
-                # method; f_G stays random: texture weights on the 16x16 glance made the learned policy worse
-                focus_pretrained="textures",
-                focus_backbone="tiny" if frame else "tiny_tsm", patch_size=24,
-                policy_type="recurrent" if frame else "video", policy_hidden=(128,) if frame else (128, 64),
-                policy_conv_channels=32, policy_norm=True, policy_act="tanh", grid_n=5,
-                classifier="pooling" if frame else "tsn", classifier_hidden=128, tsn_detach=not frame,
-                dropout=0.2, fc_dropout=0.2, weight_decay=1e-4 if frame else 5e-4,
-                grad_clip=None if frame else 20.0)
+def paper_fields(variant: str, method: str, arch: str, glance_arch: Optional[str] = None) -> Dict[str, Any]:
+    """The shared fields of the paper preset of ``variant`` as ``method`` uses them (its ``arch`` hook applied)."""
+    from bench.methods import get_method
+
+    d = _frame_paper() if variant == "frame" else _video_paper()
+    if glance_arch is not None:
+        _choice("glance arch", glance_arch, GLANCE_ARCHS)
+        _glance(d, glance_arch)
+    d.update(get_method(method).arch(dict(d), "paper", variant, arch))
+    return d
 
 
 def _glance(d: Dict[str, Any], glance_arch: str) -> None:
@@ -178,6 +175,8 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
         raise UsageError(f"--set {name}={value!r}: expected {type(current).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"--set {name}={value}: expected a finite number")
+    if isinstance(value, float) and abs(value) > FLOAT32_MAX:  # tensors and optimisers compute in float32
+        raise UsageError(f"--set {name}={value}: out of range (at most {FLOAT32_MAX:.3g} in magnitude)")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**31:
         raise UsageError(f"--set {name}={value}: out of range (at most {2**31 - 1})")
     return value
@@ -213,13 +212,9 @@ def get_preset(dataset: str, name: str = "paper", *, method: str, arch: str = "m
     if name == "tiny":
         if glance_arch not in (None, "tiny"):
             raise UsageError(f"--glance-arch {glance_arch} applies to paper presets; the tiny preset uses the tiny CNN")
-        d = _tiny(info.variant)
+        d = derive_fields(paper_fields(info.variant, method, arch))
     else:
-        d = _frame_paper() if info.variant == "frame" else _video_paper()
-        if glance_arch is not None:
-            _choice("glance arch", glance_arch, GLANCE_ARCHS)
-            _glance(d, glance_arch)
-    d.update(m.arch(dict(d), name, info.variant, arch))
+        d = paper_fields(info.variant, method, arch, glance_arch)
     train = m.params(name, info.variant, dataset)
     if epochs_option is not None:
         train = m.with_epochs(train, int(epochs_option))

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from bench.errors import AdabenchError, UsageError
-from bench.tdist import t_quantile
 
 FORMAT = "adabench-baseline/2"
 FORMATS = ("adabench-baseline/1", FORMAT)
@@ -116,6 +115,13 @@ def _by_seed(rows: Sequence[Mapping[str, Any]], col: str) -> Dict[int, float]:
         if not _is_missing(r.get(col)) and not _is_missing(r.get("seed")):
             acc.setdefault(int(r["seed"]), []).append(float(r[col]))
     return {s: sum(v) / len(v) for s, v in sorted(acc.items())}
+
+
+def t_quantile(level: float, df: int) -> float:
+    """The t with P(|T| <= t) = ``level`` (Student t, ``df`` degrees of freedom; scipy.stats)."""
+    from scipy import stats
+
+    return float(stats.t.ppf((1 + level) / 2, df))
 
 
 def accuracy_tolerance(values: Sequence[float], alpha: float = ALPHA, floor: float = ACCURACY_FLOOR) -> Dict[str, Any]:

@@ -34,6 +34,10 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "map": ("float", "mean average precision over classes with positives, fraction; NaN if single-label"),
     "gflops_per_video": ("float", "inference GFLOPs (multiply-adds) per video, full model"),
     "train_seconds": ("float", "training wall-clock over all stages, evaluation excluded, s"),
+    "train_seconds_no_pretrain": ("float", "train_seconds less the method's backbone pre-training stages on the "
+                                           "target data (its entry's pretraining_stages; V1: stage 0), s"),
+    "regime": ("json", "the scale model's quantities for this run next to the paper preset's: {kept, epochs, "
+                       "sgd_lr, tuned} -> {name: [value, paper value]} (bench.regime)"),
     "epoch_seconds": ("float", "mean training wall-clock per epoch, s"),
     "data_wait_share": ("float", "share of training time spent waiting for data, fraction"),
     "peak_memory_mb": ("float", "peak memory: CUDA tensors, or process peak RSS on CPU, MiB"),
@@ -72,10 +76,12 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "early_exit": ("json", "V2+ curve: list of {budget, gflops, top1}; None for V1"),
     "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),
     "epochs_trained": ("json", "epochs the run trained, summary.json's `epochs` (V1: all stages)"),
-    "identity": ("json", "what group_hash hashes: every config.yaml section flattened to section.key, without "
-                         "the seed and run.runs_dir/progress/num_workers/device/init_state/stages, plus "
-                         "data_root and manifest.json's git_commit, git_dirty, precision, protocol "
+    "identity": ("json", "what group_hash hashes: what the run computes (bench.config.computation_identity, "
+                         "the definition its run directory's hash uses) flattened to section.key, without the "
+                         "seed, plus data_root and manifest.json's git_commit, git_dirty, precision, protocol "
                          "(bench/identity.py)"),
+    "skipped_items": ("json", "--skip-bad: {train: [paths], val: [paths]} of the items the run dropped (never "
+                              "replaced); missing or empty = none"),
     "selected_checkpoint": ("json", "--protocol official: the stage and epoch whose weights the run reports (its "
                                     "best validation point) and the last epoch's scores"),
     "checkpoint": ("str", "evaluated: the checkpoint file evaluated"),
@@ -94,7 +100,7 @@ CONFIG_KEYS = ("config_hash", "aux_supervision", "diversity", "stop_gradient", "
 RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuration column takes
 # configuration columns -> the identity keys they show (first present wins)
 IDENTITY_COLUMNS = {
-    "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),
+    "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),  # else config.yaml (_spelling)
     "skip_bad": ("run.skip_bad",), "holdout": ("run.holdout",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
     "precision": ("manifest.precision", "run.precision", "preset.precision"),
     "git_commit": ("manifest.git_commit",), "git_dirty": ("manifest.git_dirty",),
@@ -133,12 +139,24 @@ def identity_columns(ident: Mapping[str, Any]) -> Dict[str, Any]:
     return {"group_hash": identity.group_hash(ident), **cols, "identity": _json_text(ident)}
 
 
+def _spelling(cfg: Any) -> Dict[str, Any]:
+    """``epochs`` and ``overrides`` as config.yaml's run section gives them (what the user asked for; the
+    identity holds the resolved preset they lead to)."""
+    run = cfg.get("run") if isinstance(cfg, dict) else None
+    if not isinstance(run, dict):
+        return {}
+    out = {k: run[k] for k in ("epochs",) if k in run}
+    if "overrides" in run:
+        out["overrides"] = _json_text(run["overrides"])
+    return out
+
+
 def summary_row(summary: Mapping[str, Any], run: Path) -> Dict[str, Any]:
     """One table row: nested dicts flattened, nested lists as JSON text, config switches and the
     configuration identity (config.yaml + manifest.json) added."""
     cfg = _read(run / "config.yaml", io.read_yaml)
     ident = identity.run_identity(run, cfg, _read(run / "manifest.json", io.read_json))
-    row: Dict[str, Any] = {**_config_columns(cfg), **identity_columns(ident)}
+    row: Dict[str, Any] = {**_config_columns(cfg), **identity_columns(ident), **_spelling(cfg)}
     for key, value in summary.items():
         key = RENAMED.get(key, key)
         if key == "patch_eval" and isinstance(value, Mapping):

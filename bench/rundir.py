@@ -9,7 +9,8 @@
       checkpoints/     last.pt (resume), <stage>.pt and (--protocol official) best.pt
       summary.json     written last: its presence means the run is complete
       log.txt
-      run.lock         pid + host of the process training this directory
+      tb/              TensorBoard events mirroring metrics.csv and the summary (bench.tensorboard_log)
+      run.lock         pid + host + heartbeat of the process training this directory (bench.runlock)
 
 The name is a pure function of the resolved config, so re-running a command finds the same
 directory and resumes. In distributed runs only rank 0 takes the lock and writes here.
@@ -45,9 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from bench import io
+from bench import io, tensorboard_log
 from bench.config import RunConfig
 from bench.errors import UsageError
+from bench.runlock import Heartbeat, lock_record, pid_alive, stale_reason  # noqa: F401 (pid_alive: re-exported)
 
 MANIFEST_PACKAGES = ("torch", "torchvision", "fvcore", "decord", "av", "numpy", "pandas")
 
@@ -189,6 +191,7 @@ class RunDir:
         writer.writeheader()
         writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
         io.atomic_write_text(self.metrics_path, buf.getvalue())
+        tensorboard_log.log_metrics(self.path, rows)  # the same rows as TensorBoard scalars (tb/)
 
     def read_metrics(self) -> List[Dict[str, str]]:
         return io.read_csv_rows(self.metrics_path)
@@ -196,6 +199,7 @@ class RunDir:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """summary.json, atomically; write it last: its presence marks the run complete."""
         io.atomic_write_json(self.summary_path, summary)
+        tensorboard_log.log_summary(self.path, summary)
 
     def read_summary(self) -> Dict[str, Any]:
         return io.read_json(self.summary_path)
@@ -209,18 +213,22 @@ class RunDir:
 
     # ------------------------------------------------------------------ lock
     def acquire_lock(self) -> None:
-        """Claim this directory for the current process, or raise a one-line ``UsageError``
-        if a live process holds it. A lock whose pid is dead on this host is stale and taken
-        over; a lock from another host cannot be checked and is respected."""
+        """Claim this directory for the current process, or raise a one-line ``UsageError`` if a live
+        process holds it. A stale lock (``bench.runlock.stale_reason``: a dead pid on this host, or no
+        heartbeat from another host for a while) is taken over; from another host with a line saying so."""
         io.make_dirs(self.path)
         with io.file_lock(self.path / ".run.lock.guard"):  # serialises check-then-write
             holder = self._lock_holder()
-            if holder is not None and not _lock_is_stale(holder):
+            reason = None if holder is None else stale_reason(holder)
+            if holder is not None and reason is None:
                 raise UsageError(
                     f"{self.path} is being trained by pid {holder.get('pid')} on {holder.get('host')} "
                     f"since {holder.get('since')}; wait for it, or delete {self.lock_path.name} if it is gone"
                 )
-            io.atomic_write_json(self.lock_path, {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()})
+            if holder and holder.get("host") not in (None, socket.gethostname()):
+                print(f"taking over {self.lock_path} from pid {holder.get('pid')} on {holder.get('host')}: {reason}",
+                      file=sys.stderr, flush=True)
+            io.atomic_write_json(self.lock_path, lock_record(utc_now()))
 
     def release_lock(self) -> None:
         """Remove the lock if this process holds it."""
@@ -235,9 +243,11 @@ class RunDir:
         worth keeping (a checkpoint), the directory is removed, so a failed first attempt leaves no
         directory that ``report`` would list as skipped."""
         self.acquire_lock()
+        beat = Heartbeat(self.lock_path).start()
         try:
             yield self
         except BaseException:
+            beat.stop()
             unused = self._only_bookkeeping()
             if unused:  # while we still hold the lock, so no other process has written here
                 for name in _BOOKKEEPING - {"checkpoints", "run.lock", ".run.lock.guard"}:
@@ -247,6 +257,7 @@ class RunDir:
             if unused:
                 self._remove_if_empty()
             raise
+        beat.stop()
         self.release_lock()
 
     def _only_bookkeeping(self) -> bool:
@@ -293,30 +304,6 @@ def _merge_bad(old: Iterable[Sequence[str]], new: Iterable[Sequence[str]]) -> Li
     for item in list(old) + list(new):
         merged.setdefault(str(item[0]), [str(item[0]), str(item[1]) if len(item) > 1 else ""])
     return list(merged.values())
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a running (not zombie) process on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that was not reaped yet still answers kill(0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
-def _lock_is_stale(holder: Mapping[str, Any]) -> bool:
-    pid, host = holder.get("pid"), holder.get("host")
-    if not isinstance(pid, int) or not host:
-        return True
-    if host != socket.gethostname():
-        return False
-    return pid == os.getpid() or not pid_alive(pid)
 
 
 # ---------------------------------------------------------------------- manifest

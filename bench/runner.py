@@ -30,6 +30,7 @@ from bench.rundata import RunData, build_data
 from bench.rundir import RunDir, collect_manifest
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads, gather_objects,
                            local_world_size, start_process)
+from bench.regime import regime_record
 from bench.summary import common_summary
 from bench.timing import reset_peak_memory
 
@@ -95,9 +96,18 @@ def _end_fn(ctx: RunContext) -> Callable:
 
 
 def _bad_items(datasets: List[Any], env: DistEnv) -> List[Any]:
-    """Skipped items of every rank (each rank reads its own shard)."""
-    mine = [tuple(item) for ds in datasets for item in getattr(ds, "bad_items", [])]
-    return list(dict.fromkeys(item for items in gather_objects(mine, env) for item in items))
+    """Skipped items of every rank (each rank reads its own shard): (split, path, reason), one per path
+    and split."""
+    mine = [(getattr(ds, "split", "train"), *item) for ds in datasets for item in getattr(ds, "bad_items", [])]
+    first: Dict[tuple, Any] = {}
+    for split, path, reason in (item for items in gather_objects(mine, env) for item in items):
+        first.setdefault((split, path), (split, path, reason))
+    return list(first.values())
+
+
+def skipped_counts(summary: Dict[str, Any]) -> Dict[str, int]:
+    """{split: number of items --skip-bad dropped} of a summary (empty when none were)."""
+    return {split: len(paths) for split, paths in (summary.get("skipped_items") or {}).items() if paths}
 
 
 def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
@@ -114,8 +124,8 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # config.yaml records what runs
     preset = cfg.resolve_preset()
     data = build_data(cfg, preset, env)
-    if env.device.type == "cpu":
-        torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
+    if env.device.type == "cpu":  # --deterministic: float reductions must not depend on --workers (issue 21)
+        torch.set_num_threads(cpu_threads(0 if cfg.deterministic else data.num_workers, local_world_size()))
     if env.is_main:  # resolve (download) the backbone weights once, before the ranks build their networks
         weights = {role: ws.as_dict() for role, ws in weight_sources(preset).items()}
     barrier(env)
@@ -153,8 +163,9 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
             run.summary_path.unlink()
         summary = _summary(ctx, driver, stages)
         bad = _bad_items(data.datasets, env)
+        summary["skipped_items"] = {split: sorted({p for s, p, _ in bad if s == split}) for split in ("train", "val")}
         if env.is_main:
-            run.add_bad_items(bad)
+            run.add_bad_items([(path, reason) for _, path, reason in bad])
             if last == count - 1:
                 run.write_summary(summary)
         barrier(env)
@@ -189,7 +200,10 @@ def summarise(ctx: RunContext, results: Dict[str, EvalResult], ran: List[Any], c
         "method_title": method.title, "variant": method.variant(preset.train),
         "params": dataclasses.asdict(preset.train), "stages_run": [s.name for s in ran],
         "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
-        "stage_results": state.results, "eval_split": ctx.data.eval_split, **(extra or {}),
+        "stage_results": state.results, "eval_split": ctx.data.eval_split,
+        "train_seconds_no_pretrain": state.clock.total - sum(state.clock.seconds.get(n, 0.0)
+                                                             for n in method.pretraining_stages),
+        "regime": regime_record(preset), **(extra or {}),
     })
     summary.update(method.summary_extras(ctx, results, flops))
     return summary
@@ -251,7 +265,9 @@ def summary_line(summary: Dict[str, Any]) -> str:
         + "/".join(f"{100 * summary['patch_eval'][k]:.1f}" for k in ("learned", "random", "centre"))
         + (f"  coverage {100 * summary['coverage']:.0f}%" if summary.get("coverage") is not None else "")
         + (f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
-           if exits else ""))
+           if exits else "")
+        + "".join(f"\n  --skip-bad: {n} {split} item{'s' if n != 1 else ''} skipped (listed in manifest.json)"
+                  for split, n in skipped_counts(summary).items()))
 
 
 def _eta(seconds: Dict[str, List[float]], remaining: List[str]) -> Optional[float]:

@@ -99,6 +99,8 @@ class EpochTimer:
                 except StopIteration:
                     break
                 data += time.perf_counter() - t0
+                if batch is None:  # every item of it was unreadable and dropped (--skip-bad)
+                    continue
                 steps += 1
                 yield batch
         finally:  # also when the loop body breaks or raises (e.g. the NaN guard)

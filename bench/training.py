@@ -110,7 +110,7 @@ def check_finite(loss: Union[torch.Tensor, float], where: str) -> None:
     if not math.isfinite(value):
         raise TrainingDivergedError(
             f"training diverged: loss is {value} at {where}; the last good checkpoint is kept. "
-            "Try a lower learning rate or turn AMP off"
+            "Try a lower learning rate or --precision fp32"
         )
 
 
@@ -122,7 +122,7 @@ def check_finite_params(module: nn.Module, where: str) -> None:
         if not bool(torch.isfinite(p.detach()).all()):
             raise TrainingDivergedError(
                 f"training diverged: parameter {name} is not finite after {where}; the last good checkpoint "
-                "is kept. Try a lower learning rate or turn AMP off"
+                "is kept. Try a lower learning rate or --precision fp32"
             )
 
 

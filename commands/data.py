@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from commands.options import dataset_choices
+from commands.options import SEED, dataset_choices
 
 
 @click.group()
@@ -57,7 +57,7 @@ def _synth_default(field: str):
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="New (or empty) output directory.")
 @click.option("--layout", type=click.Choice(["frames", "video"]), default="frames", show_default=True,
               help="frames: JPEG folders + 20BN-style CSVs; video: lossless mp4 files + the same CSVs.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--classes", type=click.IntRange(min=2), default=_synth_default("classes"), show_default=True,
               help="Pattern pairs (6 = every pair of 4 patterns).")
 @click.option("--videos-per-class", type=_VideosPerClass(), default=",".join(map(str, _synth_default("videos_per_class"))),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from commands.options import dataset_choices, method_choices, parse_sets, precision_options, protocol_choices
+from commands.options import SEED, dataset_choices, method_choices, parse_sets, precision_options, protocol_choices
 
 
 # --------------------------------------------------------------------------- flops
@@ -73,7 +73,7 @@ def import_checkpoint_cmd(src: str, method: str, dataset: str, patch_size: int |
 @click.option("--protocol", type=click.Choice(protocol_choices()), default=protocol_choices()[0], show_default=True,
               help="Early-exit calibration: adabench (softmax, evaluation transform) or official (max logit, "
                    "training augmentation).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random-patch evaluation.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the random-patch evaluation.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Videos per batch (default: the preset's).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default="runs", show_default=True,
               help="Where the evaluated-run directory goes (adabench report lists it beside trained runs).")

@@ -79,16 +79,23 @@ def method_options(fn):
     return fn
 
 
-def method_option_values(values: dict) -> dict:
-    """The method options given on the command line -> {method: {field: value}}."""
+def method_option_values(values: dict, selected=None) -> dict:
+    """The method options given on the command line -> {method: {field: value}}. An option of a method
+    that is not among ``selected`` (when given) is a usage error naming the method it belongs to."""
+    from bench.errors import UsageError
     from bench.methods import all_methods
 
     out: dict = {}
     for method in all_methods():
         for opt in method.options:
             given = values.get(f"opt__{method.name}__{opt.field}".replace("-", "_"))
-            if given not in (None, False):
-                out.setdefault(method.name, {})[opt.field] = given if opt.choices else opt.value
+            if given in (None, False):
+                continue
+            if selected is not None and method.name not in selected:
+                raise UsageError(f"{opt.flag} is an option of method {method.name} ({method.title}), which is not "
+                                 f"selected (--method {' --method '.join(selected)}); add --method {method.name} "
+                                 "or drop the option")
+            out.setdefault(method.name, {})[opt.field] = given if opt.choices else opt.value
     return out
 
 
@@ -115,3 +122,7 @@ def parse_sets(items: tuple[str, ...]) -> dict[str, str]:
         out[key.strip()] = value.strip()
     return out
 
+
+
+# --seed: every seed consumer (torch, numpy, the item RNG) takes 0..2^31-1 (bench.config.MAX_SEED)
+SEED = click.IntRange(0, 2**31 - 1)

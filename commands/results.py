@@ -6,12 +6,19 @@ import click
 
 
 # --------------------------------------------------------------------------- report
+def _finite(ctx, param, value: float) -> float:
+    """NaN passes a FloatRange (every comparison with it is false): refuse it by name."""
+    if value != value:
+        raise click.BadParameter(f"{value} is not a number; expected accuracy points in 0..100")
+    return value
+
+
 @click.command("report")
 @click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Directory of run directories (only runs with a complete summary.json are read).")
 @click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(file_okay=False),
               help="Where report.md, its plots and results.csv/.parquet go.")
-@click.option("--exit-tol", type=float, default=1.0, show_default=True,
+@click.option("--exit-tol", type=click.FloatRange(min=0, max=100), default=1.0, show_default=True, callback=_finite,
               help="Accuracy points the V2+ early exit may lose and still match the full model.")
 @click.option("--throughput", "throughput_device", default=None, metavar="DEVICE",
               help="Also measure inference throughput per section on DEVICE (cpu, cuda).")
@@ -19,7 +26,8 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
     """Plots, tables and the claims table of every complete run, in OUT/report.md."""
     from reports.report import build_report
 
-    path = build_report(runs_dir, out_dir, exit_tol=exit_tol, throughput=throughput_device)
+    path = build_report(runs_dir, out_dir, exit_tol=exit_tol, throughput=throughput_device, echo=click.echo,
+                        require_runs=True)
     click.echo(f"report: {path}")
 
 

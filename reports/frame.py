@@ -15,11 +15,12 @@ Python objects. Added columns:
   rebuilt from the row's own columns for summaries that lack it); only runs with one group_hash are
   pooled over seeds,
 - ``setting``: the hash of the identity without what varies inside one matched experiment (the method,
-  the patch size, the method's own options and preset fields: ``bench.methods.method_preset_fields``):
-  one report section per (dataset, preset, arch, setting), so runs of different configurations are
-  never compared or averaged,
-- ``label``: "AdaFocusV2", "AdaFocusV2 no-aux", ... (registry titles) plus ``[group_hash]`` when a section
-  holds two configurations of the same method, variant and patch size.
+  the patch size, the method's own options and preset fields: ``bench.methods.method_preset_fields``);
+  ``groups`` makes one report section per (dataset, preset, arch, setting), split where a method has runs
+  of several configurations (``reports.sections``), so runs of different configurations are never
+  compared or averaged,
+- ``label``: "AdaFocusV2", "AdaFocusV2 no-aux", ... (registry titles), plus the configuration in words
+  (``[lr=0.5]``) when a section still holds two configurations of the same method, variant and patch size.
 """
 from __future__ import annotations
 
@@ -31,15 +32,18 @@ import numpy as np
 import pandas as pd
 
 from bench import identity as ident
+from reports import sections as sect
 from bench.methods import all_ablations, method_preset_fields, title
 
-NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity", "tracking")
+NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity", "tracking", "skipped_items", "regime")
 GROUP_KEYS = ["dataset", "preset", "arch", "setting"]  # one report section per group
 CELL_KEYS = ["method", "variant", "patch_size", "group_hash"]  # never pooled across these
 ABLATION_FLAGS = {a.field: a.short for _, a in all_ablations()}  # switch -> variant name, every method
 # identity keys that may differ between the runs of one matched experiment (one report section)
+# (an entry ending in "." is a prefix: the method's own ``train`` fields are spelled out, ``preset.train.lr``)
 EXPERIMENT_VARIES = ("run.method", "run.patch_size", "run.overrides",
-                     *(f"preset.{f}" for f in method_preset_fields()), *(f"run.{flag}" for flag in ABLATION_FLAGS))
+                     *(f"preset.{f}{end}" for f in method_preset_fields() for end in ("", ".")),
+                     *(f"run.{flag}" for flag in ABLATION_FLAGS))
 SETTING_SOURCES = ("run.", "preset.", "manifest.", ident.ROOT, ident.MISSING_CONFIG)
 # row columns a summary without an identity is identified by (besides the ablation switches)
 FALLBACK_KEYS = ("method", "dataset", "preset", "arch", "patch_size", "rl", "reward", "stage3", "deterministic",
@@ -98,9 +102,11 @@ def fallback_identity(row: Mapping[str, Any]) -> Dict[str, Any]:
 def setting_identity(identity: Mapping[str, Any]) -> Dict[str, Any]:
     """The part of an identity every run of one matched experiment shares: the run options, the shared
     preset fields, the code version and the data root, without ``EXPERIMENT_VARIES``."""
-    return {k: v for k, v in identity.items()
-            if any(k == s or (s.endswith(".") and k.startswith(s)) for s in SETTING_SOURCES)
-            and k not in EXPERIMENT_VARIES}
+    return {k: v for k, v in identity.items() if _among(k, SETTING_SOURCES) and not _among(k, EXPERIMENT_VARIES)}
+
+
+def _among(key: str, entries: Sequence[str]) -> bool:
+    return any(key == e or (e.endswith(".") and key.startswith(e)) for e in entries)
 
 
 def differing(identities: Sequence[Mapping[str, Any]]) -> Dict[str, List[Any]]:
@@ -115,10 +121,23 @@ def differing(identities: Sequence[Mapping[str, Any]]) -> Dict[str, List[Any]]:
 
 
 def _labels(df: pd.DataFrame) -> List[str]:
-    """'AdaFocusV2 no-aux' etc., with '[group_hash]' where one section has two configurations of a cell."""
-    configs = df.groupby(GROUP_KEYS + CELL_KEYS[:-1])["group_hash"].transform("nunique")
-    return [title(m) + ("" if v == "full" else f" {v}") + (f" [{g}]" if k > 1 else "")
-            for m, v, g, k in zip(df["method"], df["variant"], df["group_hash"], configs)]
+    """'AdaFocusV2 no-aux' etc. (registry titles); ``config_words`` (the configuration in words) added where
+    one section holds two configurations of a cell (they are drawn apart, never averaged)."""
+    words = df["config_words"] if "config_words" in df else [""] * len(df)
+    return [title(m) + ("" if v == "full" else f" {v}") + (f" [{w}]" if w else "")
+            for m, v, w in zip(df["method"], df["variant"], words)]
+
+
+def _cell_words(df: pd.DataFrame) -> List[str]:
+    """Per run, the identity keys in which it differs from the other configurations of its cell, in words
+    ("" when its cell has one configuration)."""
+    out = pd.Series("", index=df.index)
+    for _, cell in df.groupby(CELL_KEYS[:-1]):
+        if cell["group_hash"].nunique() > 1:
+            apart = differing(list(cell["identity"]))
+            for i, r in cell.iterrows():
+                out[i] = sect.words({k: r["identity"].get(k) for k in apart})
+    return list(out)
 
 
 def runs_frame(runs: RunsLike) -> pd.DataFrame:
@@ -152,11 +171,19 @@ def runs_frame(runs: RunsLike) -> pd.DataFrame:
     return df.sort_values(GROUP_KEYS + CELL_KEYS + ["seed"]).reset_index(drop=True)
 
 
-def groups(df: pd.DataFrame) -> Iterable[tuple]:
-    """(dataset, preset, arch, setting), sub-frame: runs that may be compared with each other."""
+def groups(df: pd.DataFrame) -> List[tuple]:
+    """[((dataset, preset, arch, setting, name), runs)]: runs that may be compared with each other, one
+    entry per report section (``reports.sections``: a setting is split where a method has runs of several
+    configurations; ``name`` says which, in words, "" when there is one)."""
     if df.empty:
         return []
-    return df.groupby(GROUP_KEYS, sort=True)
+    out = []
+    for key, sub in df.groupby(GROUP_KEYS, sort=True):
+        for name, part in sect.split(sub, setting_identity, tuple(ABLATION_FLAGS)):
+            part = part.reset_index(drop=True)
+            part = part.assign(config_words=_cell_words(part))
+            out.append(((*key, name), part.assign(label=_labels(part))))
+    return out
 
 
 def metric_label(df: pd.DataFrame) -> str:

@@ -53,11 +53,27 @@ def _title(df: pd.DataFrame, what: str) -> str:
 
 
 def _run_labels(df: pd.DataFrame) -> pd.Series:
-    """Legend label per run: method and variant (and the configuration hash when a section holds two
-    configurations of one cell: they are drawn apart, never averaged)."""
-    split = df["label"].str.contains("[", regex=False) if "label" in df else [False] * len(df)
-    return pd.Series([_label(m, v) + (f" [{g}]" if two else "") for m, v, g, two in
-                      zip(df["method"], df["variant"], df.get("group_hash", [""] * len(df)), split)], index=df.index)
+    """Legend label per run: method and variant (and the configuration in words, ``reports.frame``, when a
+    section holds two configurations of one cell: they are drawn apart, never averaged)."""
+    words = df["config_words"] if "config_words" in df else [""] * len(df)
+    return pd.Series([_label(m, v) + (f" [{w}]" if isinstance(w, str) and w else "") for m, v, w in
+                      zip(df["method"], df["variant"], words)], index=df.index)
+
+
+MIN_RELATIVE_SPAN = 0.2  # an x-axis spans at least this share of its largest cost
+
+
+def _cost_axis(ax: Axes, costs: List[float]) -> None:
+    """Costs that differ by little (0.6 % between two methods) stay close on the axis: it spans at least
+    ``MIN_RELATIVE_SPAN`` of the largest cost, centred on the points, instead of stretching any gap to fill it."""
+    costs = [c for c in costs if c == c]
+    if not costs:
+        return
+    lo, hi = min(costs), max(costs)
+    span = MIN_RELATIVE_SPAN * hi
+    if hi - lo < span:
+        mid = (lo + hi) / 2
+        ax.set_xlim(max(0.0, mid - span / 2 - 0.05 * span), mid + span / 2 + 0.05 * span)
 
 
 def _mean_exit_curve(runs: pd.DataFrame) -> Optional[Tuple[np.ndarray, np.ndarray]]:
@@ -94,6 +110,8 @@ def plot_accuracy_vs_gflops(df: pd.DataFrame, path: Path) -> Figure:
         for _, r in sub.iterrows():
             ax.annotate(f"{r['patch_size']}²", (r["g"], r["acc"]), textcoords="offset points",
                         xytext=(5, 5), fontsize=8)
+    exit_costs = [q["gflops"] for e in df["early_exit"] if isinstance(e, list) for q in e]
+    _cost_axis(ax, list(agg["g"]) + exit_costs)
     ax.set_xlabel("inference cost (GFLOPs per video)")
     ax.set_ylabel(f"{metric_label(df)}")
     ax.set_title(_title(df, "Accuracy vs inference cost"))

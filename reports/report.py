@@ -18,15 +18,18 @@ import datetime as _dt
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from bench.errors import UsageError
 from bench.io import atomic_write_text, check_writable_dir
+from bench.methods import comparison_pairs, title
+from bench.regime import regime_markdown
 from bench.results import collect_results, write_results
-from bench.methods import comparison_pairs
 from reports.claims import claims_for_group, claims_markdown
-from reports.frame import differing, groups, runs_frame, setting_identity
+from reports.frame import CELL_KEYS, GROUP_KEYS, differing, groups, runs_frame, setting_identity
+from reports.sections import drop_repeats, overrides_of, words
 from reports.plots import PLOTS
 from reports.tables import efficiency_table, markdown_table, seeds_table, stage_table
 from reports.tuning import TUNING_DIR, tuning_text
@@ -70,32 +73,64 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _configuration(df: pd.DataFrame, differs: Dict[str, List[Any]]) -> str:
-    """One line with the section's configuration columns, and what sets it apart from its siblings."""
-    r = df.iloc[0]
-    shown = [(c, r.get(c)) for c in ("data_root", "epochs", "overrides", "skip_bad", "protocol", "precision",
-                                      "git_commit")]
-    line = "Configuration: " + "; ".join(f"{c} `{_value(v)}`" for c, v in shown) + "."
-    if differs:
-        mine = setting_identity(r["identity"])
-        line += (" Differs from the other section(s) of this dataset, preset and architecture in: "
-                 + "; ".join(f"{k} = `{mine.get(k)}`" for k in differs) + ".")
+SHARED_COLUMNS = ("data_root", "epochs", "skip_bad", "protocol", "precision", "git_commit")
+
+
+def _shared_sets(df: pd.DataFrame) -> str:
+    """The ``--set`` fields every run of the section was given, then each method's own."""
+    given = [overrides_of(r) for _, r in df.iterrows()]
+    common = {k: v for k, v in given[0].items() if all(g.get(k) == v for g in given)} if given else {}
+    parts = [f"`{words(common) or 'none'}`"]
+    for method, sub in df.groupby("method"):
+        own = [{k: v for k, v in overrides_of(r).items() if k not in common} for _, r in sub.iterrows()]
+        own = {k: v for k, v in own[0].items() if all(o.get(k) == v for o in own)}
+        if own:
+            parts.append(f"{title(method)} also `{words(own)}`")
+    return ", ".join(parts)
+
+
+def _configuration(df: pd.DataFrame, differs: Dict[str, List[Any]], name: str) -> str:
+    """One line with exactly what the section's runs share, and what sets it apart from its siblings."""
+    shown = []
+    for c in SHARED_COLUMNS:
+        values = sorted({_value(v) for v in df[c]}) if c in df else ["–"]
+        shown.append(f"{c} `{values[0]}`" if len(values) == 1 else f"{c} differs by run ({', '.join(values)})")
+    line = "Shared by every run of this section: " + "; ".join(shown) + f"; --set {_shared_sets(df)}."
+    apart = [sect_words(differs, df)] if differs else []
+    apart += [name] if name else []
+    if apart:
+        line += " Differs from the other section(s) of this dataset, preset and architecture in: " \
+                + "; ".join(apart) + "."
     return line + "\n"
+
+
+def sect_words(differs: Dict[str, List[Any]], df: pd.DataFrame) -> str:
+    """This section's values of the keys its sibling sections differ in, in words."""
+    mine = setting_identity(df["identity"].iloc[0])
+    return words({k: mine.get(k) for k in differs})
+
+
+def _heading(key: Tuple[str, ...], differs: Dict[str, List[Any]], df: pd.DataFrame) -> str:
+    dataset, preset, arch, _, name = key
+    label = "; ".join(p for p in ((sect_words(differs, df) if differs else ""), name) if p)
+    return f"## {dataset} · {preset} preset · {arch} architecture" + (f" · {label}" if label else "") + "\n"
 
 
 def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: float,
              throughput: Optional[str], differs: Dict[str, List[Any]], tuning_dir: Any = TUNING_DIR) -> str:
-    dataset, preset, arch, setting = key
     n_seeds = df.groupby(["method", "variant", "patch_size", "group_hash"]).size()
     pairs = [(b.name, p.name) for b, p in comparison_pairs(sorted(set(df["method"])))]
     head = [
-        f"## {dataset} · {preset} preset · {arch} architecture · configuration {setting}\n",
-        _configuration(df, differs),
+        _heading(key, differs, df),
+        _configuration(df, differs, key[4]),
         f"{len(df)} complete run{'s' if len(df) != 1 else ''}; methods {', '.join(sorted(set(df['method'])))}; patch sizes "
         f"{', '.join(f'{p}²' for p in sorted(set(df['patch_size'])))}; seeds per cell {n_seeds.min()}–"
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
         "### Claims of the papers\n",
         claims_markdown(claims_for_group(df, exit_tol=exit_tol), exit_tol, pairs),
+        "### Regime: the kept quantities of the scale model against the paper preset (bench/scale.py)\n",
+        _regime(df),
+        _skipped_items(df),
         tuning_text(df, tuning_dir),
         "### Plots\n",
         *_plots(df, key, out_dir),
@@ -110,6 +145,35 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         head += ["### Inference throughput (random weights; measured here, now)\n",
                  _throughput(key, sorted(set(df["patch_size"])), throughput)]
     return "\n".join(head)
+
+
+def _regime(df: pd.DataFrame) -> str:
+    """The section's regime table: each method's full runs' records merged over patch sizes."""
+    records: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    full = df[df["variant"] == "full"] if "variant" in df else df
+    for _, run in full.sort_values(["method", "patch_size"]).iterrows():
+        rec = run.get("regime")
+        if not isinstance(rec, dict):
+            continue
+        merged = records.setdefault(title(run["method"]), {})
+        for part, values in rec.items():
+            merged.setdefault(part, {}).update(values)
+    return regime_markdown(records) if records else "_No regime recorded (runs from before the scale model)._\n"
+
+
+def _skipped_items(df: pd.DataFrame) -> str:
+    """How many train / val items each run dropped with --skip-bad, and a mark on the claims when the runs
+    compared did not evaluate the same validation videos."""
+    items = [r.get("skipped_items") if isinstance(r.get("skipped_items"), dict) else {} for _, r in df.iterrows()]
+    if not any(any(v for v in i.values()) for i in items):
+        return ""
+    runs = [f"{r['label']} p{r['patch_size']} s{r['seed']}: {len(i.get('train') or [])} train / "
+            f"{len(i.get('val') or [])} val" for (_, r), i in zip(df.iterrows(), items)]
+    text = f"**Skipped items (`--skip-bad`; listed in each run's manifest.json).** {'; '.join(runs)}.\n"
+    if len({tuple(sorted(i.get("val") or [])) for i in items}) > 1:
+        text += ("\n**Marked: the claims above compare runs that skipped different validation items**, so their "
+                 "accuracies are not measured on the same videos.\n")
+    return text
 
 
 def _source_text(source: Any) -> str:
@@ -153,6 +217,16 @@ def _evaluated(df: pd.DataFrame) -> str:
                               "checkpoint", "SHA-256", "source"], rows))
 
 
+def _repeats(repeats: Sequence[Tuple[str, str]]) -> str:
+    """Runs left out because another run of the same method, seed and configuration is already counted."""
+    if not repeats:
+        return ""
+    rows = [[f"`{dropped}`", f"`{kept}`"] for kept, dropped in repeats]
+    return ("## Repeated runs\n\nThese runs repeat a method and seed of a configuration another run already "
+            "counts; each seed is counted once, so they are left out of every table, plot and claim.\n\n"
+            + markdown_table(["left out", "counted instead"], rows))
+
+
 def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
     if not skipped:
         return "## Skipped runs\n\nNone: every run directory found has a complete summary.json.\n"
@@ -162,17 +236,25 @@ def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
 
 
 def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
-                 throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR) -> Path:
+                 throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR,
+                 echo: Optional[Callable[[str], None]] = None, require_runs: bool = False) -> Path:
     """Write ``report.md`` (+ plots, results.csv/.parquet) for every complete run under ``runs_dir``.
 
     exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
     throughput: a device name ("cpu", "cuda") to also measure inference throughput per section, or None.
     tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning).
+    echo: also say on the console how many runs were read and name every skipped or repeated one.
+    require_runs: a runs directory without any complete run is a one-line ``UsageError`` (no report).
     Returns the path of report.md.
     """
     out = Path(out_dir)
     check_writable_dir(out)  # before reading every run (and measuring throughput)
     results, skipped = collect_results(runs_dir)
+    if require_runs and results.empty:
+        found = f"{len(skipped)} incomplete run director{'y' if len(skipped) == 1 else 'ies'}, e.g. " \
+                f"{skipped[0][0]} ({skipped[0][1]})" if skipped else "no run directories"
+        raise UsageError(f"--runs-dir {runs_dir}: no complete runs ({found}); expected "
+                         "<runs-dir>/<dataset>/<method>/<run>/summary.json, written when a run finishes")
     csv_path, parquet_path = write_results(results, out)
     everything = runs_frame(results)
     df, evaluated = everything, everything
@@ -191,13 +273,29 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     ]
     if df.empty:
         parts.append("_No complete runs found._\n" if evaluated.empty else "_No complete trained runs found._\n")
+    df, repeats = drop_repeats(df, GROUP_KEYS + CELL_KEYS)
     sections = [(tuple(map(str, key)), sub.reset_index(drop=True)) for key, sub in groups(df)]
     for key, sub in sections:
         siblings = [setting_identity(s["identity"].iloc[0]) for k, s in sections if k[:3] == key[:3]]
         parts.append(_section(key, sub, out, exit_tol, throughput, differing(siblings), tuning_dir))
     parts.append(_evaluated(evaluated))
+    parts.append(_repeats(repeats))
     parts.append(_skipped(skipped))
-    return atomic_write_text(out / "report.md", "\n".join(parts))
+    path = atomic_write_text(out / "report.md", "\n".join(parts))
+    if echo is not None:
+        _console(echo, len(df), len(evaluated), skipped, repeats)
+    return path
+
+
+def _console(echo: Callable[[str], None], runs: int, evaluated: int, skipped: Sequence[Tuple[str, str]],
+             repeats: Sequence[Tuple[str, str]]) -> None:
+    """What the report read, on the console: the counts, then every run it left out and why."""
+    echo(f"report: {runs} complete run{'s' if runs != 1 else ''}, {evaluated} evaluated checkpoint"
+         f"{'s' if evaluated != 1 else ''}, {len(skipped)} skipped, {len(repeats)} repeated (left out)")
+    for run_dir, why in skipped:
+        echo(f"  skipped {run_dir}: {why}")
+    for kept, dropped in repeats:
+        echo(f"  left out {dropped}: repeats {kept} (same method, seed and configuration)")
 
 
 def verdict_lines(runs_dir: Any, exit_tol: float = 1.0, dataset: Optional[str] = None) -> List[str]:
@@ -209,6 +307,7 @@ def verdict_lines(runs_dir: Any, exit_tol: float = 1.0, dataset: Optional[str] =
     if df.empty:
         return []
     df = df[(df["kind"] != "evaluated") & ((df["dataset"] == dataset) if dataset else True)]
+    df, _ = drop_repeats(df, GROUP_KEYS + CELL_KEYS)
     lines: List[str] = []
     for _, sub in groups(df):
         for c in claims_for_group(sub.reset_index(drop=True), exit_tol):

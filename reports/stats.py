@@ -21,8 +21,10 @@ standard a reviewer can recompute from the table, and needs no random numbers, s
 reproducible bit for bit. Log ratios make the training-time comparison multiplicative (a 2x speed-up
 and a 2x slow-down are symmetric), which is also closer to normal for positive times.
 
-The t quantile comes from bench.tdist (no SciPy dependency): the closed-form Student t distribution for
-integer degrees of freedom (Abramowitz & Stegun 26.7.3-4), inverted by bisection.
+The t quantile comes from ``scipy.stats.t``. Next to the t interval, for n >= ``BOOTSTRAP_MIN`` (5) seeds,
+the report shows a paired bootstrap interval (``scipy.stats.bootstrap``, BCa, 9,999 resamples of the per-seed
+differences, fixed random state so a report is reproducible): a check that does not assume normal
+differences. The verdict stays the t interval's (the bootstrap's coverage is poor with few seeds, see above).
 """
 from __future__ import annotations
 
@@ -32,12 +34,14 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from bench.tdist import t_central_mass, t_quantile  # noqa: F401 (re-exported)
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 LEVEL = 0.95
 MIN_PAIRS = 2
+BOOTSTRAP_MIN = 5           # seeds from which the report adds the bootstrap interval
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 0          # fixed: the same runs give the same report, bit for bit
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,46 @@ class Interval:
     hi: float
     n: int
     level: float = LEVEL
+    boot: Optional[Tuple[float, float]] = None  # paired bootstrap (lo, hi), for n >= BOOTSTRAP_MIN
+
+
+def t_quantile(level: float, df: int) -> float:
+    """The t with P(|T| <= t) = ``level`` for Student's t with ``df`` degrees of freedom (0.95 -> the 97.5 %
+    quantile)."""
+    from scipy import stats
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    return float(stats.t.ppf((1 + level) / 2, df))
+
+
+def t_central_mass(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with ``df`` degrees of freedom."""
+    from scipy import stats
+
+    return 0.0 if t <= 0 else float(2 * stats.t.cdf(t, df) - 1)
+
+
+def bootstrap_interval(values: Sequence[float], level: float = LEVEL) -> Optional[Tuple[float, float]]:
+    """The paired bootstrap interval (BCa) of the mean of the per-seed differences ``values``; None below
+    ``BOOTSTRAP_MIN`` values. Equal values give a zero-width interval."""
+    from scipy import stats
+
+    a = np.asarray(values, dtype=float)
+    if a.size < BOOTSTRAP_MIN:
+        return None
+    if np.ptp(a) == 0:
+        return float(a[0]), float(a[0])
+    res = stats.bootstrap((a,), np.mean, confidence_level=level, n_resamples=BOOTSTRAP_RESAMPLES,
+                          method="BCa", random_state=np.random.default_rng(BOOTSTRAP_SEED))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def t_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
-    """Mean of ``values`` (the per-seed paired differences) with its two-sided t interval.
+    """Mean of ``values`` (the per-seed paired differences) with its two-sided t interval (and, for n >= 5,
+    the paired bootstrap interval in ``boot``).
 
     sd is the sample standard deviation (ddof=1); equal values give a zero-width interval. NaNs are
     an error: the caller decides what a missing measurement means.
@@ -67,7 +107,7 @@ def t_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
         return Interval(mean, float("nan"), float("nan"), n, level)
     sd = 0.0 if np.ptp(a) == 0 else float(a.std(ddof=1))  # equal values: exactly 0, not rounding noise
     half = t_quantile(level, n - 1) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, level)
+    return Interval(mean, mean - half, mean + half, n, level, bootstrap_interval(a, level))
 
 
 def verdict(iv: Interval, minimum: float = 0.0) -> str:

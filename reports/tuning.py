@@ -103,8 +103,11 @@ def _run_params(df: pd.DataFrame, method: str) -> List[Dict[str, Any]]:
     out = []
     for ident in df.loc[df["method"] == method, "identity"]:
         ident = json.loads(ident) if isinstance(ident, str) else ident
-        train = ident.get("preset.train") if isinstance(ident, Mapping) else None
-        if isinstance(train, dict):
+        if not isinstance(ident, Mapping):
+            continue
+        train = ident.get("preset.train") or {k[len("preset.train."):]: v for k, v in ident.items()
+                                              if k.startswith("preset.train.")}
+        if isinstance(train, dict) and train:
             out.append(train)
     return out
 

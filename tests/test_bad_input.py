@@ -4,7 +4,7 @@ Data decisions (documented in README, "Reliability and multi-GPU"):
 
 - unreadable item (corrupt or truncated mp4 without its index, empty file, corrupt JPEG, missing
   frame, a frame folder shorter than its list line): by default a one-line ``DataError`` naming the
-  file; with ``skip_bad`` the item is replaced by the next readable one and listed with its reason;
+  file; with ``skip_bad`` the item is dropped (never replaced by another) and listed once with its reason;
 - a video whose *header* promises more frames than the stream decodes (a truncated mp4 whose index
   survived, or a header count that is simply wrong): the frames are sampled again over the frames that
   really decode (PyAV; ``auto`` falls back to it), so indices never point past the decodable end.
@@ -92,8 +92,8 @@ def test_unreadable_video_fails_naming_the_file_or_is_skipped_and_listed(tmp_pat
     msg = str(e.value)
     assert msg.startswith(f"{bad}: cannot decode video") and "\n" not in msg
     ds = _dataset(root, skip_bad=True)
-    item = ds[1]
-    assert int(item["index"]) == 2  # replaced by the next readable item
+    assert ds[1] is None and ds[1] is None  # dropped, never replaced by another item (issue 21)
+    assert int(ds[2]["index"]) == 2
     assert [p for p, _ in ds.bad_items] == [str(bad)] and "cannot decode video" in ds.bad_items[0][1]
 
 
@@ -112,7 +112,7 @@ def test_frame_folder_shorter_than_its_list_line(tmp_path):
     msg = str(e.value)
     assert "f/2/" in msg and "missing frame" in msg and "lists 12 frames, the folder has 6" in msg
     ds = _dataset(root, skip_bad=True)
-    assert int(ds[1]["index"]) == 0 and "lists 12 frames" in ds.bad_items[0][1]
+    assert ds[1] is None and "lists 12 frames" in ds.bad_items[0][1]
 
 
 def test_corrupt_jpeg(tmp_path):
@@ -122,7 +122,8 @@ def test_corrupt_jpeg(tmp_path):
     with pytest.raises(DataError, match=r"f/2/\d{5}\.jpg: cannot decode image"):
         _dataset(root)[1]
     ds = _dataset(root, skip_bad=True)
-    ds[1]
+    assert ds[1] is None and ds[1] is None
+    assert len(ds.bad_items) == 1 and ds.bad_items[0][0].endswith("f/2")  # the item, listed once
     assert "cannot decode image" in ds.bad_items[0][1]
 
 

@@ -163,8 +163,10 @@ def test_read_only_directories_are_one_line_errors(tmp_path, micro_root, complet
 
 
 def test_disk_full_while_writing_names_the_file(tmp_path, monkeypatch, capsys):
+    from tests.fixtures_results import make_summary, write_run
+
     runs = tmp_path / "runs"
-    runs.mkdir()
+    write_run(runs, make_summary("v2"))  # an empty runs directory is an error of its own (issue 21)
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -276,7 +278,12 @@ def test_a_data_error_leaves_no_run_directory_for_report_to_skip(tmp_path, capsy
 
 
 # ------------------------------------------------------------------------------------------ Ctrl-C
-def test_ctrl_c_says_how_to_resume_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize("sig, group, code, message", [
+    (signal.SIGINT, True, 130, "error: interrupted; re-run the same command to resume"),
+    # issue 21 case 5: what Slurm / Kubernetes send before killing a job (to the main process only)
+    (signal.SIGTERM, False, 143, "error: terminated (SIGTERM); the last completed epoch's checkpoint is kept: re-run "
+                                 "the same command to resume")])
+def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(tmp_path, sig, group, code, message):
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs = tmp_path / "runs"
     argv = [*base_args("v2", root, runs, "--set", "epochs=40"), "--workers", "2"]  # the last --workers wins
@@ -286,16 +293,20 @@ def test_ctrl_c_says_how_to_resume_and_the_same_command_resumes(tmp_path):
     while not list(runs.glob("synthetic/v2/*/checkpoints/last.pt")) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends: the run and its loader workers
+    if group:
+        os.killpg(proc.pid, sig)  # what a terminal sends: the run and its loader workers
+    else:
+        os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "error: interrupted; re-run the same command to resume"
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == message
     assert "Traceback" not in err
     run = RunDir(next(runs.glob("synthetic/v2/*")))
     assert not run.lock_path.exists() and not run.is_complete()
     done = subprocess.run([sys.executable, "-m", "cli", *argv], cwd=REPO, env=child_env(), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert re.search(r"AdaFocusV2: resuming at stage \S+ \(1 of 1\), epoch \d+/40, from \S+last.pt", done.stderr)
     assert run.is_complete() and run.read_manifest()["attempt"] == 2
     assert [int(r["epoch"]) for r in run.read_metrics()] == list(range(1, 41))
 

@@ -149,22 +149,22 @@ def test_check_lists_every_problem_of_a_broken_dataset(tmp_path):
     assert "problems 5" in result.output
 
 
-def test_skip_bad_replaces_broken_items_deterministically_and_records_them(tmp_path):
+def test_skip_bad_drops_broken_items_and_records_them_once(tmp_path):
     make_tsm_lists(tmp_path, counts=(12, 9, 20, 8))
     shutil.rmtree(tmp_path / "20bn-jester-v1" / "2")
     with open(tmp_path / "train_videofolder.txt", "a") as f:
         f.write("bad line\n")
     ds = create_dataset("jester", tmp_path, "train", SPEC, train=False, skip_bad=True)
     assert len(ds) == 4
-    a, b = ds[1], ds[1]
-    assert a["index"].item() == 2 and torch.equal(a["frames"], b["frames"])  # the next readable item
+    assert ds[1] is None and ds[1] is None  # dropped, never replaced by the next item (issue 21)
     paths = [p for p, _ in ds.bad_items]
     assert any(p.endswith("train_videofolder.txt:5") for p in paths)
     assert any(p.endswith("20bn-jester-v1/2") for p in paths)
 
     fresh = create_dataset("jester", tmp_path, "train", SPEC, train=False, skip_bad=True)
-    list(make_loader(fresh, 2, train=False, num_workers=1, seed=0))  # bad item met inside a worker
-    assert any(p.endswith("20bn-jester-v1/2") for p, _ in fresh.bad_items)
+    batches = list(make_loader(fresh, 2, train=False, num_workers=1, seed=0))  # bad item met inside a worker
+    assert sorted(int(i) for b in batches for i in b["index"]) == [0, 2, 3]  # each readable item once
+    assert [p for p, _ in fresh.bad_items if p.endswith("20bn-jester-v1/2")] == [str(tmp_path / "20bn-jester-v1/2")]
 
 
 # ------------------------------------------------------------------------------------------- CLI

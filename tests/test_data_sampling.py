@@ -125,16 +125,16 @@ def test_flip_rule():
     """Direction-labelled datasets (and the synthetic ones) never flip; the others do."""
     flips = {name: dataset_info(name).flip for name in list_datasets()}
     assert flips == {"actnet": True, "fcvid": True, "minik": True, "jester": False, "sthv1": False,
-                     "sthv2": False, "synthetic": False, "synthetic_video": False}
+                     "sthv2": False, "synthetic": False, "synthetic_hard": False, "synthetic_video": False,
+                     "synthetic_video_hard": False}
     assert dataset_info("actnet").multilabel and dataset_info("fcvid").multilabel
     assert not dataset_info("minik").multilabel
 
 
 def test_dataset_entries_carry_class_count_and_variant():
-    from bench.data.synthetic import SynthParams
-
     facts = {name: (dataset_info(name).num_classes, dataset_info(name).variant) for name in list_datasets()}
     assert facts == {"actnet": (200, "frame"), "fcvid": (239, "frame"), "minik": (200, "frame"),
                      "sthv1": (174, "video"), "sthv2": (174, "video"), "jester": (27, "video"),
-                     "synthetic": (SynthParams().classes, "frame"), "synthetic_video": (6, "video")}
+                     "synthetic": (6, "frame"), "synthetic_hard": (6, "frame"), "synthetic_video": (6, "video"),
+                     "synthetic_video_hard": (6, "video")}
     assert all(dataset_info(name).layouts for name in list_datasets())

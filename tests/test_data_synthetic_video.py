@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from bench.data import ClipSpec, check_dataset, create_dataset, dataset_info, dataset_source, resolve_data_root
-from bench.data.synthetic import VIDEO_PARAMS, class_pairs, render_video, trajectory, video_rng
+from bench.data.synthetic import HARD_VIDEO, PAPER_VIDEO, class_pairs, render_video, trajectory, video_rng
 from bench.data.synthetic_dataset import SYNTHETIC_VIDEO
 from bench.data.synthetic_files import make_params
 from bench.presets import get_preset
@@ -15,7 +15,7 @@ def test_registered_as_a_generated_video_variant_dataset_without_flip_or_jitter(
     info = dataset_info("synthetic_video")
     assert not info.flip and info.scales == (1.0,)
     assert dataset_source("synthetic_video").generated and not dataset_source("jester").generated
-    p = make_params(**VIDEO_PARAMS)
+    p = make_params(**PAPER_VIDEO)
     assert p.ordered and dataset_info("synthetic_video").num_classes == len(class_pairs(p)) == p.classes
     preset = get_preset("synthetic_video", "tiny", method="v1")
     assert preset.variant == "video" and preset.policy_head == "gaussian" and preset.glance_frames
@@ -23,7 +23,7 @@ def test_registered_as_a_generated_video_variant_dataset_without_flip_or_jitter(
 
 def test_default_set_is_generated_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ADABENCH_CACHE", str(tmp_path))
-    small = dict(VIDEO_PARAMS, videos_per_class=(2, 1), size=32, object_size=8, frames=8)
+    small = dict(PAPER_VIDEO, videos_per_class=(2, 1), size=32, object_size=8, frames=8)
     monkeypatch.setattr(SYNTHETIC_VIDEO, "params", small)
     root = resolve_data_root("synthetic_video")
     stamp = (root / "meta.json").stat().st_mtime_ns
@@ -37,10 +37,10 @@ def test_default_set_is_generated_once_into_the_cache(tmp_path, monkeypatch):
 
 
 def test_one_location_serves_a_video_and_the_centre_misses_the_object():
-    """Outside the short trip to or from the centre, the object stays inside one patch of the tiny preset
-    (P = 24 of 64) and away from the centre patch."""
-    p = make_params(**VIDEO_PARAMS)
-    patch = get_preset("synthetic_video", "tiny", method="v2").patch_size
+    """The hard regime at the patch ratio it was built for (P/S = 24/64, so 21 of 56): outside the short trip to
+    or from the centre, the object stays inside one patch and mostly away from the centre patch."""
+    p = make_params(**HARD_VIDEO)
+    patch = round(p.size * 24 / 64)
     t = np.linspace(0.0, 1.0, p.frames)
     rest = (t >= p.launch) & (t <= 1 - p.launch)          # frames away from the trip, whichever end it is at
     spans, overlaps = [], []
@@ -55,7 +55,7 @@ def test_one_location_serves_a_video_and_the_centre_misses_the_object():
 
 
 def test_shared_backgrounds_say_nothing_about_the_class():
-    p = make_params(**dict(VIDEO_PARAMS, noise=0.0))
+    p = make_params(**dict(HARD_VIDEO, noise=0.0))
     a, box_a = render_video(p, "train", 0, 5)
     b, box_b = render_video(p, "val", 3, 5 + p.backgrounds)          # another class, split and video: same background
     c, _ = render_video(p, "train", 0, 6)

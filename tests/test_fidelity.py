@@ -91,8 +91,9 @@ def test_paper_video_preset_is_the_tsn_head_layout_with_tsn_init():
     for head in (net.glance.head, net.focus.head, net.classifier.glance_fc, net.classifier.focus_fc):
         head = head.requires_grad_(False)
         assert float(head.fc.bias.abs().max()) == 0 and abs(float(head.fc.weight.std()) - 0.001) < 1e-4
-    default = build_network(_video(), num_classes=200)
-    assert float(default.glance.head.fc.weight.detach().std()) > 0.01  # nn.Linear's own init elsewhere
+    assert _video().head_init_std == 0.001           # the tiny video preset keeps the paper's head init
+    frame = build_network(without_weight_files(get_preset("synthetic", "tiny", method="v2")), num_classes=200)
+    assert float(frame.glance.head.fc.weight.detach().std()) > 0.01  # nn.Linear's own init elsewhere
 
 
 @pytest.mark.parametrize("lr,focus_trains", [(0.0, False), (1e-4, True)])

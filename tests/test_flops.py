@@ -127,6 +127,6 @@ def test_cli_flops_json():
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["gflops_per_video"] > 0 and set(d["by_component"]) >= {"glance", "focus", "policy", "classifier"}
-    assert d["patch_size"] == 24 and len(d["per_step"]) == 8
+    assert d["patch_size"] == 32 and len(d["per_step"]) == 8
     res = CliRunner().invoke(cli, ["flops", "--method", "v2", "--dataset", "synthetic", "--preset", "tiny"])
     assert res.exit_code == 0 and "GFLOPs per video" in res.output

@@ -28,7 +28,8 @@ LAYOUT = OfficialLayout("made-up", [
 
 @pytest.fixture(scope="module")
 def preset():
-    return without_weight_files(get_preset("synthetic", "tiny", method="v2", arch="paper"))
+    return without_weight_files(get_preset("synthetic", "tiny", method="v2", arch="paper",
+                                           glance_width=1.0))   # f_G as wide as f_L: heads of one width
 
 
 @pytest.fixture

@@ -176,12 +176,12 @@ def test_synthetic_class_count_matches_the_generator_default():
     assert get_preset("synthetic", "tiny", method="v2").num_classes == synthetic.SynthParams().classes
 
 
-def test_tiny_glance_blurs_the_synthetic_patterns_away():
-    """The synthetic benchmark hides its classes in 2-px-cell patterns (period 4) the glance must not resolve."""
+def test_tiny_glance_sees_the_whole_frame_with_a_narrower_network():
+    """As in the papers, f_G reads the full frame (no resize); it is cheaper than f_L by being narrower."""
     p = get_preset("synthetic", "tiny", method="v2")
     net = build_network(without_weight_files(p))
-    assert net.glance.glance_size == 16 and net.glance.antialias
-    for phase in range(4):
-        stripes = (((torch.arange(64) + phase) // 2) % 2 * 2.0 - 1.0).view(1, 1, 64, 1).expand(1, 3, 64, 64)
-        down = net.glance.resize(stripes)
-        assert down.shape == (1, 3, 16, 16) and down[..., 1:-1, :].abs().max() < 1e-6
+    assert net.glance.glance_size is None and not net.glance.antialias
+    frame = torch.randn(1, 3, p.input_size, p.input_size)
+    assert torch.equal(net.glance.resize(frame), frame)
+    assert net.glance.out_channels * 4 == net.focus.out_channels
+    assert net.glance.map_size(p.input_size) == 7     # the paper's 7x7 glance map

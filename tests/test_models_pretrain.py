@@ -44,10 +44,12 @@ def test_textures_weights_are_cached_deterministic_and_leave_the_rng_alone(short
     assert any(not torch.equal(v, rand.state_dict()[k]) for k, v in a.state_dict().items())
 
 
-def test_tiny_preset_gives_both_methods_the_texture_start_of_the_focus_network():
+def test_tiny_preset_gives_both_methods_the_texture_start_of_both_networks():
     for method in ("v1", "v2"):
         p = get_preset("synthetic", "tiny", method=method)
-        assert (p.glance_pretrained, p.focus_pretrained) == (None, "textures")
+        assert (p.glance_pretrained, p.focus_pretrained) == ("textures", "textures")
+    narrow = create_backbone("tiny", pretrained="textures", width=0.25)   # f_G's width has its own weights
+    assert narrow.out_channels == 32
 
 
 @pytest.mark.slow

@@ -48,7 +48,7 @@ def test_epochs_1_and_2_are_never_four_seeds(tmp_path: Path) -> None:
     assert len(texts) == 2
     assert sum("epochs `1`" in t for t in texts) == 1 and sum("epochs `2`" in t for t in texts) == 1
     assert md.count("| AdaFocusV2 | 32² | 0, 1 |") == 2 and "0, 1, 0, 1" not in md and "0, 0, 1, 1" not in md
-    assert "run.epochs = `1`" in md and "run.epochs = `2`" in md  # each section says how it differs
+    assert "· epochs=1\n" in md and "· epochs=2\n" in md  # each section says how it differs
     assert not re.search(r"\| 4 \| \*\*", md)  # no claim over n = 4
 
 
@@ -98,7 +98,7 @@ def test_identity_keeps_what_changes_the_computation(tmp_path: Path) -> None:
     ref = group_hash(_ident(d, base))
     # the seed and what only says where or how a run is shown do not matter
     same = {**base, "seed": 5, "runs_dir": "elsewhere", "progress": False, "num_workers": 8, "device": "cuda",
-            "init_state": "runs/_init/x.pt", "stages": [2, 3]}
+            "stages": [2, 3], "quiet": True, "preflight": False, "channels_last": "on", "compile": True}
     assert group_hash(_ident(d, same)) == ref
     assert group_hash(_ident(d, base, manifest={"git_commit": "abc", "dataset_root": "/data/x",
                                                  "hostname": "other", "argv": ["x"]})) == ref
@@ -107,6 +107,7 @@ def test_identity_keeps_what_changes_the_computation(tmp_path: Path) -> None:
         _ident(d, {**base, "epochs": 2}),
         _ident(d, {**base, "overrides": {"lr": "0.2"}}),
         _ident(d, {**base, "skip_bad": True}),
+        _ident(d, {**base, "init_state": "runs/_init/x.pt"}),  # a matched experiment's shared initial weights
         _ident(d, {**base, "protocol": "official"}),
         _ident(d, {**base, "brand_new_option": 1}),
         _ident(d, base, preset={"lr": 0.2}),

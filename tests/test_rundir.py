@@ -111,6 +111,30 @@ def test_lock_from_another_host_is_respected(tmp_path: Path) -> None:
     assert run.lock_path.exists()
 
 
+def test_lock_from_another_host_without_a_heartbeat_for_a_while_is_taken_over(tmp_path: Path, capsys,
+                                                                             monkeypatch) -> None:
+    """Issue 21 case 5: a requeued job lands on another host; the old holder's heartbeat stopped."""
+    import bench.runlock as runlock
+
+    run = RunDir(tmp_path / "run")
+    other = "elsewhere-" + socket.gethostname()
+    fresh = {"pid": 1, "host": other, "since": "x", "heartbeat": time.time(), "heartbeat_every": 60.0}
+    io.atomic_write_json(run.lock_path, fresh)
+    with pytest.raises(UsageError, match="elsewhere"):  # still beating: respected
+        run.acquire_lock()
+    io.atomic_write_json(run.lock_path, {**fresh, "heartbeat": time.time() - 181})
+    monkeypatch.setattr(runlock, "HEARTBEAT_SECONDS", 0.05)
+    with run.locked():
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"taking over {run.lock_path} from pid 1 on {other}" in err
+        assert "last heartbeat was 18" in err
+        first = io.read_json(run.lock_path)
+        assert first["pid"] == os.getpid() and first["heartbeat_every"] == 0.05
+        time.sleep(0.3)
+        assert io.read_json(run.lock_path)["heartbeat"] > first["heartbeat"]  # this holder beats
+    assert not run.lock_path.exists()
+
+
 def test_zombie_is_not_alive() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     for _ in range(500):  # exited but not reaped: a zombie still answers kill(pid, 0)

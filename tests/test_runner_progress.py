@@ -22,6 +22,6 @@ def test_one_line_per_run_with_its_position_and_the_time_left(tmp_path, monkeypa
     lines = []
     runner.run_all(configs, lines.append)
     starts = [ln for ln in lines if ln.startswith("run ")]
-    assert starts[0] == "run 1/4: v1 p24 s0"                      # nothing timed yet
-    assert starts[1] == "run 2/4: v2-no-aux p24 s0; about 15 s left"  # 3 runs x the one mean (5 s)
-    assert starts[3].startswith("run 4/4: v2-no-aux p24 s1; about 5 s left")
+    assert starts[0] == "run 1/4: v1 p32 s0"                      # nothing timed yet
+    assert starts[1] == "run 2/4: v2-no-aux p32 s0; about 15 s left"  # 3 runs x the one mean (5 s)
+    assert starts[3].startswith("run 4/4: v2-no-aux p32 s1; about 5 s left")

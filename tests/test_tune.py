@@ -120,7 +120,10 @@ def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsy
     report = build_report(tmp_path / "runs-tune", tmp_path / "report", tuning_dir=tmp_path / "docs/tuning")
     text = report.read_text()
     assert "**Hyper-parameter tuning.** Tuned symmetrically" in text and "held-out 20 %" in text
-    assert "several values" in text and "not on the validation split" in text  # the sweep's own runs
+    assert "not on the validation split" in text  # the sweep's own runs
+    # each policy_lr of a method is its own section (issue 21), named by the value, never averaged
+    assert text.count("\n## synthetic · tiny preset") == 4 and "several values" not in text
+    assert "policy_lr=" in text and "policy_lr_ratio=" in text
     frame = runs_frame(collect_results(tmp_path / "runs-tune")[0])
     names = frame["run_dir"].map(lambda d: Path(d).name)
 

@@ -8,7 +8,7 @@ An item (the batch is the same dict with a leading B, from the default collate):
 - ``label``   int64 scalar (the first label)
 - ``labels``  int64 ``[3]`` all labels padded with -1 (mAP)
 - ``boxes``   float32 ``[T, 4]`` object box (x0, y0, x1, y1) in pixels of ``frames``; NaN where unknown
-- ``index``   int64 scalar, the index of the item actually returned
+- ``index``   int64 scalar, the item's index
 
 Randomness: ``load_item(i, rng)`` draws every random choice of item ``i`` (TSN offsets, crop, flip) from
 ``rng``; the loader passes ``item_rng(seed, epoch_key, i)`` so items do not depend on worker RNGs.
@@ -33,7 +33,6 @@ from bench.data.transforms import apply_geometry, eval_geometry, map_boxes, trai
 from bench.data.types import ClipSpec, DatasetInfo, Index, VideoRecord
 from bench.errors import DataError
 
-MAX_SKIPS = 50  # consecutive bad items tolerated with skip_bad before giving up
 
 
 class VideoDataset(Dataset):
@@ -76,13 +75,17 @@ class VideoDataset(Dataset):
 
     @property
     def bad_items(self) -> List[Tuple[str, str]]:
-        """(path, reason) of every item skipped so far, from this process and its DataLoader workers."""
+        """(path, reason) of every item skipped so far, from this process and its DataLoader workers: one
+        entry per item (its first reason)."""
         items = list(self._bad_local)
         if self._bad_log.is_file():
             for ln in self._bad_log.read_text(encoding="utf-8").splitlines():
                 path, _, reason = ln.partition("\t")
                 items.append((path, reason))
-        return list(dict.fromkeys(items))
+        first: Dict[str, str] = {}
+        for path, reason in items:
+            first.setdefault(path, reason)
+        return list(first.items())
 
     def __del__(self) -> None:
         if getattr(self, "_owner", None) == os.getpid():
@@ -102,20 +105,31 @@ class VideoDataset(Dataset):
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
         return self.load_item(int(i), global_rng())
 
-    def load_item(self, i: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
-        """Item ``i`` with every random choice drawn from ``rng`` (see ``bench.data.sampling.item_rng``)."""
-        n = len(self.records)
-        for attempt in range(MAX_SKIPS if self.skip_bad else 1):
-            j = (i + attempt) % n  # deterministic replacement: the next item in list order
-            try:
-                return self._load(j, rng)
-            except DataError as e:
-                if not self.skip_bad:
-                    raise
-                path, _, reason = str(e).partition(": ")
-                self._record_bad(path, reason or str(e))
-        raise DataError(f"{self.records[i].source}: {MAX_SKIPS} bad items in a row from here; "
-                        f"run `adabench data check --dataset {self.name} --data-root {self.root}`")
+    def load_item(self, i: int, rng: np.random.Generator) -> Optional[Dict[str, torch.Tensor]]:
+        """Item ``i`` with every random choice drawn from ``rng`` (see ``bench.data.sampling.item_rng``).
+
+        With ``skip_bad`` an unreadable item is dropped, never replaced by another: it is listed once in
+        ``bad_items`` (by its video or frame folder, with the first reason) and None is returned, which the
+        loader's collate leaves out of the batch (``bench.data.loader.collate_items``); an item once found
+        bad stays dropped in every later epoch, whatever frames it would sample."""
+        rec = self.records[i]
+        if self.skip_bad and str(rec.path) in self._known_bad():
+            return None
+        try:
+            return self._load(i, rng)
+        except DataError as e:
+            if not self.skip_bad:
+                raise
+            self._record_bad(str(rec.path), str(e))
+            return None
+
+    def _known_bad(self) -> set:
+        """Paths of the items found bad so far by this process or its workers (the shared log, re-read
+        only when it has grown)."""
+        size = self._bad_log.stat().st_size if self._bad_log.is_file() else 0
+        if size != getattr(self, "_bad_size", -1):
+            self._bad_size, self._bad_paths = size, {p for p, _ in self.bad_items}
+        return self._bad_paths
 
     def sample_indices(self, num_frames: int, rng: np.random.Generator) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(focus ``[T]``, glance ``[Tg]`` or None) 0-based frame indices, in model order."""

@@ -12,11 +12,11 @@ Batches are the item dict with a leading B: ``frames`` float32 ``[B, T, 3, S, S]
 from __future__ import annotations
 
 import random
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset, default_collate
 
 from bench.data.sampling import item_rng
 
@@ -102,6 +102,13 @@ class KeyedItems(Dataset):
         return self._base[j] if load is None else load(j, item_rng(self.seed, key, j))
 
 
+def collate_items(items: List[Any]) -> Any:
+    """The default collate without the items a ``skip_bad`` dataset dropped (None); None when every item
+    of the batch was dropped (the loops skip it: ``EpochTimer.iterate``, ``bench.evaluation.collect``)."""
+    kept = [item for item in items if item is not None]
+    return default_collate(kept) if kept else None
+
+
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int, seed: int,
                 distributed: bool = False, drop_last: Optional[bool] = None) -> DataLoader:
     """DataLoader whose order and items are functions of (``seed``, epoch key) only.
@@ -124,6 +131,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: 
         drop_last=drop_last,
         generator=generator,
         worker_init_fn=seed_worker,
+        collate_fn=collate_items,
         persistent_workers=workers > 0,
         timeout=WORKER_TIMEOUT_S if workers > 0 else 0,
     )

@@ -39,6 +39,9 @@ class DatasetSource:
         if root is None:
             raise DatasetNotFoundError(f"dataset '{name}' needs --data-root")
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise DatasetNotFoundError(f"{root}: is a file, not a directory; expected the data root directory "
+                                       f"of dataset '{name}'")
         if not root.is_dir():
             raise DatasetNotFoundError(f"{root}: data root not found (dataset '{name}')")
         for layout in self.layouts:

@@ -36,6 +36,9 @@ PATTERNS = ("hstripes", "vstripes", "checker", "hbricks", "vbricks")
 # Ordered (A then B differs from B then A): each pair next to its reverse.
 PAIRS = tuple((lo, hi) for hi in range(1, len(PATTERNS)) for lo in range(hi))
 ORDERED_PAIRS = tuple(pair for lo, hi in PAIRS for pair in ((lo, hi), (hi, lo)))
+MOTIONS = ("arc", "drift")
+_LATER_FIELDS = dict(backgrounds=0, motion="arc", drift=[0.1, 0.25], coarse_groups=0)
+COARSE_LEVEL = 60.0          # the brightness step between coarse groups (0-255 scale)
 MARKER_RGB = (255, 0, 255)   # magenta; clutter hues keep away from it
 _MARKER_HUE = 300.0 / 360.0
 
@@ -59,6 +62,11 @@ class SynthParams:
     seed: int = 0
     ordered: bool = False                    # True: "A then B" and "B then A" are different classes
     backgrounds: int = 0                     # 0: every video its own background; n: drawn from n shared ones
+    motion: str = "arc"                      # "arc": on an arc far from the centre (the hard regime); "drift":
+                                             # a straight drift anywhere, centre included (the papers' regime)
+    drift: Tuple[float, float] = (0.1, 0.25)  # "drift": distance travelled over the video, fraction of the side
+    coarse_groups: int = 0                   # n > 0: the object's mean brightness tells which of n class groups
+                                             # it is in (coarse evidence a glance at the whole frame can see)
 
     def __post_init__(self) -> None:
         need = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(f"synthetic: {msg}"))  # noqa: E731
@@ -74,21 +82,36 @@ class SynthParams:
         need(1 <= self.cell <= self.object_size // 4, f"--cell must be in [1, object_size/4], got {self.cell}")
         need(min(self.videos_per_class) >= 1, f"--videos-per-class must be >= 1, got {self.videos_per_class}")
         need(self.backgrounds >= 0, f"backgrounds must be >= 0, got {self.backgrounds}")
+        need(self.motion in MOTIONS, f"motion must be one of {', '.join(MOTIONS)}, got {self.motion!r}")
+        need(0 <= self.drift[0] <= self.drift[1] <= 0.5, f"drift must be 0 <= lo <= hi <= 0.5, got {self.drift}")
+        need(0 <= self.coarse_groups <= self.classes, f"coarse_groups must be in [0, classes], got {self.coarse_groups}")
 
     def to_dict(self) -> Dict:
         d = asdict(self)
         d["videos_per_class"], d["sweep"], d["orbit"] = list(self.videos_per_class), list(self.sweep), list(self.orbit)
-        if not self.backgrounds:   # absent means 0: sets generated before the field existed keep their cache key
-            del d["backgrounds"]
+        d["drift"] = list(self.drift)
+        # absent means the default: sets generated before a field existed keep their cache key
+        for k, v in _LATER_FIELDS.items():
+            if d[k] == v:
+                del d[k]
         return d
 
 
-# The default set of the video variant (``synthetic_video``): one patch location per video must serve every
-# focus frame, so the object stays near one spot (a short arc) away from the centre, visiting the centre only
-# in the first or last 15 % of the video (where a policy starting there can meet it); "A then B" differs from
+# The registered benchmarks (``bench.data.synthetic_dataset``): SynthParams fields that differ from the defaults.
+# Paper regime (docs/benchmarks.md states why each number): 56 px frames (the tiny presets' side), a 12 px object
+# drifting anywhere in the frame with its 8 px patterned inside as the discriminative region, and a coarse class
+# cue (the inside's brightness: 2 groups of 3 classes) that a glance at the whole frame can see.
+PAPER_FRAME = dict(size=56, object_size=12, motion="drift", coarse_groups=2, amplitude=80.0, videos_per_class=(48, 16))
+# Hard regime: today's geometry at 56 px: a quarter-side object on an arc far from the centre, no coarse cue.
+HARD_FRAME = dict(size=56, object_size=14)
+# The video variant (one patch location per video must serve every focus frame): "A then B" differs from
 # "B then A"; backgrounds come from a shared pool, so f_G cannot fit the labels by memorising backgrounds.
-VIDEO_PARAMS = dict(ordered=True, classes=6, videos_per_class=(128, 32), sweep=(0.02, 0.08), orbit=(0.75, 0.95),
-                    launch=0.15, backgrounds=16)
+# Paper regime: the object drifts only a little (one location holds it), anywhere, with the coarse cue.
+PAPER_VIDEO = dict(ordered=True, classes=6, backgrounds=16, size=56, object_size=12, motion="drift",
+                   drift=(0.02, 0.06), coarse_groups=2, amplitude=80.0, videos_per_class=(48, 16))
+# Hard regime: a short arc far from the centre, visiting the centre only in the first or last 15 % of the video.
+HARD_VIDEO = dict(ordered=True, classes=6, backgrounds=16, size=56, object_size=14, sweep=(0.02, 0.08),
+                  orbit=(0.75, 0.95), launch=0.15)
 
 
 def class_pairs(p: SynthParams) -> Tuple[Tuple[int, int], ...]:
@@ -142,14 +165,23 @@ def marker_border(p: SynthParams) -> int:
     return min(fits, key=lambda c: (abs(c - b), c)) if fits else b
 
 
-def object_sprite(p: SynthParams, name: str, sign: float) -> np.ndarray:
-    """The object as float ``[s, s, 3]``: marker border + pattern ``name`` (contrast sign ``sign``)."""
+def coarse_level(p: SynthParams, label: int) -> float:
+    """The object's mean brightness offset: ``coarse_groups`` equal steps across the classes (0 without them)."""
+    if not p.coarse_groups:
+        return 0.0
+    group = label * p.coarse_groups // p.classes
+    return COARSE_LEVEL * (group - (p.coarse_groups - 1) / 2)
+
+
+def object_sprite(p: SynthParams, name: str, sign: float, level: float = 0.0) -> np.ndarray:
+    """The object as float ``[s, s, 3]``: marker border + pattern ``name`` (contrast sign ``sign``) around
+    mid grey plus ``level``."""
     s = p.object_size
     b = marker_border(p)
     n = s - 2 * b
     sprite = np.empty((s, s, 3))
     sprite[:] = MARKER_RGB
-    inner = 128.0 + sign * p.amplitude * pattern(name, n, p.cell) * taper(n)
+    inner = 128.0 + level + sign * p.amplitude * pattern(name, n, p.cell) * taper(n)
     sprite[b:b + n, b:b + n] = inner[:, :, None]
     return sprite
 
@@ -178,6 +210,23 @@ def trajectory(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
     ang = angle0 + direction * sweep * t          # +1: counter-clockwise on screen (y is flipped below)
     xy = centre + r[:, None] * np.stack([np.cos(ang), -np.sin(ang)], axis=1) - s / 2
     return np.clip(np.round(xy), 0, S - s).astype(np.int64)
+
+
+def drift_trajectory(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
+    """Top-left corners ``[F, 2]`` (x, y): a straight drift through a midpoint anywhere in the frame.
+
+    Each coordinate of the midpoint is triangular over the whole range (the mean of two uniforms): every
+    position is possible, the centre included, and central ones are the most frequent (objects of interest
+    tend to be framed). The object travels ``drift`` x side in a random direction, reflected at the borders.
+    """
+    span = p.size - p.object_size
+    mid = span * (rng.random(2) + rng.random(2)) / 2
+    dist = rng.uniform(*p.drift) * p.size
+    ang = rng.uniform(0, 2 * np.pi)
+    t = np.linspace(-0.5, 0.5, p.frames)[:, None]
+    xy = np.abs(mid + dist * t * np.array([np.cos(ang), np.sin(ang)]))
+    xy = span - np.abs(span - xy)                     # one reflection at each border (dist < span)
+    return np.clip(np.round(xy), 0, span).astype(np.int64)
 
 
 def _clutter_colour(rng: np.random.Generator, max_sat: float = 0.7) -> np.ndarray:
@@ -247,9 +296,9 @@ def render_video(p: SynthParams, split: str, label: int, k: int) -> Tuple[np.nda
     if not p.ordered and rng.random() < 0.5:
         first, second = second, first
     sign = 1.0 if rng.random() < 0.5 else -1.0
-    sprites = [object_sprite(p, PATTERNS[i], sign) for i in (first, second)]
+    sprites = [object_sprite(p, PATTERNS[i], sign, coarse_level(p, label)) for i in (first, second)]
     switch = switch_frame(p, rng)
-    xy = trajectory(p, rng)
+    xy = trajectory(p, rng) if p.motion == "arc" else drift_trajectory(p, rng)
     s = p.object_size
     for f, (x, y) in enumerate(xy):
         frames[f, y:y + s, x:x + s] = sprites[int(f >= switch)]

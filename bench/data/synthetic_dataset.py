@@ -18,7 +18,7 @@ from bench.data.dataset import VideoDataset
 from bench.data.layouts import twentybn_csv
 from bench.data.readers import count_frames, read_frame_folder, read_video
 from bench.data.sources import DatasetSource, register_source
-from bench.data.synthetic import VIDEO_PARAMS, SynthParams
+from bench.data.synthetic import HARD_FRAME, HARD_VIDEO, PAPER_FRAME, PAPER_VIDEO, SynthParams
 from bench.data.types import DatasetInfo, VideoRecord
 from bench.errors import DataError
 
@@ -157,12 +157,21 @@ class _SyntheticSource(DatasetSource):
 
 
 _EXACT = "no flip and no crop jitter, so the fine patterns and the boxes stay exact"
-SYNTHETIC = register_source(_SyntheticSource(
-    DatasetInfo("synthetic", [], flip=False, scales=(1.0,), num_classes=SynthParams().classes, variant="frame",
-                description=f"the synthetic focus benchmark (`adabench data synth`); boxes known; {_EXACT}"), {}))
-SYNTHETIC_VIDEO = register_source(_SyntheticSource(
-    DatasetInfo("synthetic_video", [], flip=False, scales=(1.0,), num_classes=SynthParams(**VIDEO_PARAMS).classes,
-                variant="video",
-                description="the synthetic benchmark of the Sth-Sth/Jester variant (one patch location per "
-                            f"video): the order of two fine patterns decides; boxes known; {_EXACT}"),
-    VIDEO_PARAMS))
+
+
+def _register(name: str, params: Dict[str, Any], text: str) -> _SyntheticSource:
+    p = SynthParams(**params)
+    variant = "video" if p.ordered else "frame"
+    return register_source(_SyntheticSource(
+        DatasetInfo(name, [], flip=False, scales=(1.0,), num_classes=p.classes, variant=variant,
+                    description=f"{text}; boxes known; {_EXACT}"), params))
+
+
+SYNTHETIC = _register("synthetic", PAPER_FRAME, "the synthetic focus benchmark in the papers' regime (docs/benchmarks.md): "
+                      "an object drifting anywhere, a coarse cue the glance sees, fine patterns only a patch resolves")
+SYNTHETIC_HARD = _register("synthetic_hard", HARD_FRAME, "the hard regime: a small object far off-centre on an arc, "
+                           "no coarse cue; random and centre patches rarely hold it")
+SYNTHETIC_VIDEO = _register("synthetic_video", PAPER_VIDEO, "the Sth-Sth/Jester variant's benchmark in the papers' "
+                            "regime (one patch location per video): the order of two fine patterns decides")
+SYNTHETIC_VIDEO_HARD = _register("synthetic_video_hard", HARD_VIDEO, "the video variant's hard regime: the object "
+                                 "near one spot far off-centre, passing the centre only briefly")

@@ -7,6 +7,7 @@ with each video's frames consecutive.
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Dict, List, Optional
 
@@ -97,9 +98,13 @@ def load_state(module: nn.Module, path: str, what: str) -> List[str]:
     return sorted(set(converted) - set(clean))
 
 
-def _torchvision_net(arch: str) -> nn.Module:
+def _torchvision_net(arch: str, width: float = 1.0) -> nn.Module:
     """A randomly initialised torchvision net; weights are always loaded from a local file after."""
-    return {"mbv2": tvm.mobilenet_v2, "res50": tvm.resnet50}[arch](weights=None)
+    if arch == "mbv2":
+        return tvm.mobilenet_v2(weights=None, width_mult=width)
+    if width != 1.0:
+        raise UsageError(f"backbone {arch} has one width; got width {width}")
+    return tvm.resnet50(weights=None)
 
 
 def _finish(backbone: Backbone, name: str, pretrained: Optional[str]) -> Backbone:
@@ -109,8 +114,8 @@ def _finish(backbone: Backbone, name: str, pretrained: Optional[str]) -> Backbon
     return backbone
 
 
-def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int) -> Backbone:
-    net = MobileNetV2Backbone(_torchvision_net("mbv2"))
+def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int, width: float = 1.0) -> Backbone:
+    net = MobileNetV2Backbone(_torchvision_net("mbv2", width))
     if num_segments:
         # shift at the start of every inverted-residual block that has an identity path
         for block in net.features:
@@ -119,8 +124,8 @@ def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int
     return net
 
 
-def _res50(pretrained: Optional[str], num_segments: Optional[int], shift_div: int) -> Backbone:
-    net = ResNetBackbone(_torchvision_net("res50"))
+def _res50(pretrained: Optional[str], num_segments: Optional[int], shift_div: int, width: float = 1.0) -> Backbone:
+    net = ResNetBackbone(_torchvision_net("res50", width))
     if num_segments:
         for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
             for block in layer:  # shift the residual branch's input (TSM "blockres")
@@ -135,42 +140,65 @@ def _need_segments(name: str, num_segments: Optional[int]) -> int:
 
 
 @BACKBONES.register("mbv2")
-def mbv2(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
-    return _finish(_mbv2(pretrained, None, shift_div), "mbv2", pretrained)
+def mbv2(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
+         width: float = 1.0) -> Backbone:
+    return _finish(_mbv2(pretrained, None, shift_div, width), "mbv2", pretrained)
 
 
 @BACKBONES.register("res50")
-def res50(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
-    return _finish(_res50(pretrained, None, shift_div), "res50", pretrained)
+def res50(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
+          width: float = 1.0) -> Backbone:
+    return _finish(_res50(pretrained, None, shift_div, width), "res50", pretrained)
 
 
 @BACKBONES.register("tsm_mbv2")
-def tsm_mbv2(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
+def tsm_mbv2(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
+             width: float = 1.0) -> Backbone:
     seg = _need_segments("tsm_mbv2", num_segments)
-    return _finish(_mbv2(pretrained, seg, shift_div), "tsm_mbv2", pretrained)
+    return _finish(_mbv2(pretrained, seg, shift_div, width), "tsm_mbv2", pretrained)
 
 
 @BACKBONES.register("tsm_res50")
-def tsm_res50(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
+def tsm_res50(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
+              width: float = 1.0) -> Backbone:
     seg = _need_segments("tsm_res50", num_segments)
-    return _finish(_res50(pretrained, seg, shift_div), "tsm_res50", pretrained)
+    return _finish(_res50(pretrained, seg, shift_div, width), "tsm_res50", pretrained)
 
 
 @BACKBONES.register("tiny")
-def tiny(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
-    return _finish(TinyBackbone(), "tiny", pretrained)
+def tiny(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
+         width: float = 1.0) -> Backbone:
+    return _finish(TinyBackbone(width=width), "tiny", pretrained)
 
 
 @BACKBONES.register("tiny_tsm")
-def tiny_tsm(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8) -> Backbone:
+def tiny_tsm(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
+             width: float = 1.0) -> Backbone:
     seg = _need_segments("tiny_tsm", num_segments)
-    return _finish(TinyBackbone(num_segments=seg, shift_div=shift_div), "tiny_tsm", pretrained)
+    return _finish(TinyBackbone(num_segments=seg, shift_div=shift_div, width=width), "tiny_tsm", pretrained)
 
 
 def create_backbone(name: str, *, pretrained: Optional[str] = None, num_segments: Optional[int] = None,
-                    shift_div: int = 8, option: Optional[str] = None) -> Backbone:
+                    shift_div: int = 8, option: Optional[str] = None, width: float = 1.0) -> Backbone:
     """Build a registered backbone. ``pretrained``: a spec of ``bench.models.weights.resolve_pretrained``
     (None/"none", "imagenet", "textures" or a local path); ``option`` names it in error messages."""
     BACKBONES.get(name)  # an unknown name is reported before any weights are fetched
-    file = resolve_pretrained(pretrained, name, option or "pretrained")
-    return BACKBONES.create(name, pretrained=file, num_segments=num_segments, shift_div=shift_div)
+    file = resolve_pretrained(pretrained, name, option or "pretrained", width)
+    extra = {} if width == 1.0 else {"width": width}   # a backbone with one width needs no width argument
+    return BACKBONES.create(name, pretrained=file, num_segments=num_segments, shift_div=shift_div, **extra)
+
+
+@functools.lru_cache(maxsize=None)
+def min_input_size(name: str) -> int:
+    """The smallest input side backbone ``name`` accepts: its stride (2 ** stride-2 stages; smaller inputs
+    collapse to a 1x1 map before its last downsampling, and a 1-pixel bilinear crop has no bf16 backward)."""
+    segments = 2 if "tsm" in name else None
+    return 2 ** BACKBONES.create(name, pretrained=None, num_segments=segments).halvings
+
+
+def check_patch_size(preset: Any) -> None:
+    """A one-line ``UsageError`` when the preset's patch is smaller than its focus backbone accepts."""
+    least = min_input_size(preset.focus_backbone)
+    if preset.patch_size < least:
+        raise UsageError(f"--patch-size {preset.patch_size}: the focus backbone {preset.focus_backbone} accepts "
+                         f"patches of at least {least} pixels (its stride); expected {least}..{preset.input_size}")

@@ -43,8 +43,9 @@ class TinyBackbone(Backbone):
     """
 
     def __init__(self, channels: Sequence[int] = (16, 32, 64, 128), strides: Sequence[int] = (2, 2, 2, 1),
-                 num_segments: Optional[int] = None, shift_div: int = 8) -> None:
+                 num_segments: Optional[int] = None, shift_div: int = 8, width: float = 1.0) -> None:
         super().__init__()
+        channels = [max(1, int(round(c * width))) for c in channels]   # width: the small glance (bench.scale)
         layers = []
         c_in = 3
         for c, s in zip(channels, strides):

@@ -48,7 +48,7 @@ def build_network(preset: Any, num_classes: Optional[int] = None) -> AdaFocusNet
     num_classes = num_classes or p.num_classes
     tg = p.glance_frames or p.frames
     glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
-                                       shift_div=p.shift_div, option="glance_pretrained"),
+                                       shift_div=p.shift_div, option="glance_pretrained", width=p.glance_width),
                        num_classes, p.glance_size, p.fc_dropout, align_corners=p.glance_align_corners,
                        antialias=p.glance_antialias, feature_dropout=p.feature_dropout)
     focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,

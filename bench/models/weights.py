@@ -69,10 +69,9 @@ def is_none(spec: Optional[str]) -> bool:
     return spec is None or str(spec).strip().lower() in ("", "none", "null")
 
 
-def resolve_pretrained(spec: Optional[str], backbone: str, option: str) -> Optional[str]:
-    """A preset's weight spec for ``backbone`` -> a local file to load, or None (random init).
-
-    ``option`` names the setting in messages (e.g. ``glance_pretrained``).
+def resolve_pretrained(spec: Optional[str], backbone: str, option: str, width: float = 1.0) -> Optional[str]:
+    """A preset's weight spec for ``backbone`` (of channel multiplier ``width``) -> a local file to load, or
+    None (random init). ``option`` names the setting in messages (e.g. ``glance_pretrained``).
     """
     if is_none(spec):
         return None
@@ -86,7 +85,8 @@ def resolve_pretrained(spec: Optional[str], backbone: str, option: str) -> Optio
             raise UsageError(f"{option}=textures: only the tiny backbones have texture weights, not {backbone}")
         from bench.models.base import TinyBackbone
         from bench.models.pretrain import texture_weights
-        return str(texture_weights("tiny", TinyBackbone))
+        name = "tiny" if width == 1.0 else f"tiny-w{width:g}"
+        return str(texture_weights(name, lambda: TinyBackbone(width=width)))
     if not os.path.isfile(spec):
         raise UsageError(f"{option}: pretrained weights file '{spec}' does not exist")
     return str(spec)
