@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench gpu-check install clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,5 +27,12 @@ bench: $(BIN)/.installed
 	$(BIN)/adabench bench --train-step --precision fp32 --precision auto --batch 8 --warmup 2 --repeats 7 \
 		--out .benchmarks/train-step.json
 
+# On a GPU machine: every CUDA code path checked and the papers' shapes timed, within 8 minutes
+# (adabench selfcheck; README "On a GPU"). Without a CUDA device: one line, exit 2 (never part of `make test`).
+gpu-check: $(BIN)/.installed
+	$(eval GPU_PROBE := $(shell $(BIN)/adabench selfcheck --device cuda --probe 2>&1 | tail -n 1))
+	$(if $(filter error:%,$(firstword $(GPU_PROBE))),$(error $(GPU_PROBE)))
+	$(BIN)/adabench selfcheck --device cuda --out gpu-check
+
 clean:
-	rm -rf $(VENV) .cache runs report .benchmarks
+	rm -rf $(VENV) .cache runs report .benchmarks gpu-check

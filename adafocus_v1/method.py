@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping
 import torch
 
 from adafocus_v1 import official, params, rl
+from adafocus_v1.official_step import OFFICIAL_STEP
 from adafocus_v1.rewards import REWARDS
 from adafocus_v1.stage2 import rl_step
 from adafocus_v1.stages import (STAGE_NAMES, StageSpec, apply_stage_modes, check_stage_modes, stage_specs,
@@ -87,7 +88,7 @@ METHOD = register_method(Method(
     description="ICCV 2021: pre-training, then random patches, an RL-trained patch policy, and fine-tuning",
     params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
     summary_extras=summary_extras, stage_names=STAGE_NAMES, flops_aux_heads=False,
-    import_checkpoint=official.import_checkpoint,
+    import_checkpoint=official.import_checkpoint, official_step=OFFICIAL_STEP,
     tunable=("policy_lr",),  # Adam lr of pi in stage 2 (RL)
     regime=params.regime,
     pretraining_stages=(STAGE_NAMES[0],),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping
 
 from adafocus_v2 import early_exit, official, paper, params
+from adafocus_v2.official_step import OFFICIAL_STEP
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
 from bench.evaluation import EvalResult, collect
@@ -92,7 +93,7 @@ METHOD = register_method(Method(
     description="CVPR 2022: one stage, end to end through a differentiable patch crop; conditional early exit",
     params=params.params, with_epochs=params.with_epochs, arch=params.arch, plan=plan,
     summary_extras=summary_extras, stage_names=(STAGE,), flops_aux_heads=True, baseline="v1", claims=paper,
-    import_checkpoint=official.import_checkpoint,
+    import_checkpoint=official.import_checkpoint, official_step=OFFICIAL_STEP,
     tunable=("policy_lr_ratio",),  # pi's SGD lr is lr * policy_lr_ratio
     regime=params.regime,
     options=(

@@ -50,6 +50,20 @@ class Ablation:
 
 
 @dataclass(frozen=True)
+class OfficialStep:
+    """One training step of the method's official code, timed beside ours by ``adabench selfcheck``
+    (``bench.official_code`` loads the code from a local snapshot; nothing of it is in this repository)."""
+
+    env: str                        # environment variable naming a checkout (or git directory) of the official code
+    folder: str                     # the folder of that checkout whose code the step runs
+    stage: str                      # our stage whose step it corresponds to
+    dataset: str                    # the shapes: this dataset's paper preset ...
+    arch: str                       # ... with this --arch (the architecture the official code builds)
+    build: Callable[..., Callable[[], Any]]   # build(preset, device, batch) -> one official step (inside official_modules)
+    label: str = ""                 # what the step is, for the timings table
+
+
+@dataclass(frozen=True)
 class Method:
     """One registered training method.
 
@@ -89,6 +103,7 @@ class Method:
     # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given without
     # them (the papers do not say whether V1's time includes them)
     pretraining_stages: Tuple[str, ...] = ()
+    official_step: Optional[OfficialStep] = None   # the official code's step at the paper's shapes (selfcheck)
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

@@ -149,13 +149,13 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
                           device: torch.device = torch.device("cpu"), precisions: Sequence[str] = ("auto",),
                           channels_last: str = "auto", methods: Optional[Sequence[str]] = None,
                           steps: Optional[Sequence[str]] = None, seed: int = 0,
-                          compile: bool = False) -> List[Dict[str, Any]]:
+                          compile: bool = False, overrides: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """One row per (method, stage, precision): ``method``, ``step`` (the stage's name), ``precision``,
     ``channels_last``, ``median_s``, ``min_s``, ``max_s``, ``cpu_median_s``, ``videos_per_s``,
     ``gflop_per_step``, ``achieved_gflops``, ``peak_gflops`` (matmul at that precision), ``utilisation``,
     and the setting (dataset, preset, arch, patch_size, batch, warmup, repeats, device, threads).
     ``steps``: only the stages with these names (default: all). ``compile``: backbones compiled (the warm-up
-    steps then include the compilation)."""
+    steps then include the compilation). ``overrides``: preset fields (``--set``), e.g. no weight files."""
     from bench.methods import get_method, method_names
     from bench.presets import get_preset
 
@@ -165,7 +165,7 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
     entries: List[_Entry] = []
     setting: Dict[str, Any] = {}
     for name in names:
-        preset = get_preset(dataset, preset_name, method=name, arch=arch, **sizes)
+        preset = get_preset(dataset, preset_name, method=name, arch=arch, **{**(overrides or {}), **sizes})
         data = _batch(preset, batch, device)
         setting = dict(dataset=dataset, preset=preset_name, arch=arch, patch_size=preset.patch_size,
                        frames=preset.frames, input_size=preset.input_size)
