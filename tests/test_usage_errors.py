@@ -22,7 +22,7 @@ def _one_line(argv, capsys, tmp_path) -> str:
     (["--method", "v2", "--set", "lr=1e39"], "--set lr=1e+39: out of range"),
     (["--method", "v2", "--patch-size", "1", "--precision", "bf16"],
      "--patch-size 1: the focus backbone tiny accepts patches of at least 8 pixels"),
-    (["--method", "v1", "--patch-size", "7"], "at least 8 pixels (its stride); expected 8..64"),
+    (["--method", "v1", "--patch-size", "7"], "at least 8 pixels (its stride); expected 8..56"),
     (["--method", "v2", "--seed", "99999999999999999999"], "'--seed': 99999999999999999999 is not in the range"),
     (["--method", "v2", "--seed", "-1"], "'--seed': -1 is not in the range"),
 ])
