@@ -262,10 +262,13 @@ def _ablation_name(label: str, method: str) -> str:
 
 def ablation_claims(prop_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[Claim]:
     """One row per ablation of the method (its registry entry) that has runs in the section, each paired
-    by seed with the full method."""
+    by seed with the full method; none at a patch size where no ablation ran (the demo ablates at one size)."""
     out = []
     method = full["method"].iloc[0]
     figure = _figures(method).ABLATION
+    ablated = {a.short for a in get_method(method).ablations}
+    if not prop_all[(prop_all["patch_size"] == p) & prop_all["variant"].isin(ablated)].shape[0]:
+        return out
     for a in get_method(method).ablations:
         if not (prop_all["variant"] == a.short).any():
             continue
