@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping
 
 import torch
 
-from adafocus_v1 import official, params, rl
+from adafocus_v1 import devices, official, params, rl
 from adafocus_v1.rewards import REWARDS
 from adafocus_v1.stage2 import rl_step
 from adafocus_v1.stages import (STAGE_NAMES, StageSpec, apply_stage_modes, check_stage_modes, stage_specs,
@@ -89,6 +89,7 @@ METHOD = register_method(Method(
     summary_extras=summary_extras, stage_names=STAGE_NAMES, flops_aux_heads=False,
     import_checkpoint=official.import_checkpoint,
     tunable=("policy_lr",),  # Adam lr of pi in stage 2 (RL)
+    pretraining_stages=(STAGE_NAMES[0],), official_devices=devices.official_devices,
     options=(
         Option("--rl", "rl_algorithm", "AdaFocusV1 stage-2 algorithm (default ppo, the original's).",
                choices=rl.ALGORITHMS),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from adafocus_v2 import early_exit, official, paper, params
+from adafocus_v2 import devices, early_exit, official, paper, params
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
 from bench.evaluation import EvalResult, collect
@@ -94,6 +94,7 @@ METHOD = register_method(Method(
     summary_extras=summary_extras, stage_names=(STAGE,), flops_aux_heads=True, baseline="v1", claims=paper,
     import_checkpoint=official.import_checkpoint,
     tunable=("policy_lr_ratio",),  # pi's SGD lr is lr * policy_lr_ratio
+    official_devices=lambda variant: {STAGE: devices.DEVICES[variant]},
     options=(
         Option("--no-aux", "aux_supervision", "AdaFocusV2 ablation: no auxiliary frame-wise losses on glance and focus.",
                value=False),

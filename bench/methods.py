@@ -83,6 +83,12 @@ class Method:
     import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
     # fields of ``params`` that `adabench tune` sweeps (bench.tune); every tuned method declares as many
     tunable: Tuple[str, ...] = ()
+    # stages that pre-train backbones on whole frames before the method proper (`adabench project` shows the
+    # baseline's time with and without them; their step does not depend on the patch size)
+    pretraining_stages: Tuple[str, ...] = ()
+    # official_devices(variant) -> {stage: (devices, source)}: the official scripts' device count per stage
+    # (`adabench project --devices official`); None: not known
+    official_devices: Optional[Callable[[str], Mapping[str, Tuple[int, str]]]] = None
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""
