@@ -89,7 +89,13 @@ def _stage_rows(rows: Sequence[Dict[str, Any]], videos: int, variant: str, devic
                     "epochs": r["epochs"], "devices": n, "devices_source": source,
                     "timed_at_patch": r.get("timed_at_patch"), **project_stage(r, videos, n),
                     "hours_from_min": best["hours"], "device_hours_from_min": best["device_hours"]})
-    return out
+    return _ordered(out)
+
+
+def _ordered(stages: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """By precision, patch size, then each method's stages in the order they were measured."""
+    order = {k: i for i, k in enumerate(dict.fromkeys((s["method"], s["stage"]) for s in stages))}
+    return sorted(stages, key=lambda s: (s["precision"], s["patch_size"], order[s["method"], s["stage"]]))
 
 
 def _total(stages: Sequence[Dict[str, Any]], key: str, skip: Sequence[str] = ()) -> float:
@@ -177,7 +183,7 @@ def _x(v: Optional[float]) -> str:
 
 
 def _h(v: float) -> str:
-    return f"{v:.1f}" if v >= 10 else f"{v:.3g}"
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
 
 
 def _spread(s: Dict[str, Any]) -> str:
@@ -201,10 +207,10 @@ def projection_markdown(proj: Dict[str, Any]) -> str:
            f"device {t['device']}, {t['threads']} threads, {t['seconds'] / 60:.1f} min of measuring.\n",
            "| P | precision | method | stage | measured s/step (min–max) | s/step at preset batch | steps/epoch | "
            "epochs | devices | hours | device-hours |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for s in proj["stages"]:
+    for s in _ordered(proj["stages"]):
         shared = f" (timed at {s['timed_at_patch']})" if s.get("timed_at_patch") else ""
         out.append(f"| {s['patch_size']} | {s['precision']} | {s['method']} | {s['stage']}{shared} | "
-                   f"{s['measured_s_per_step']:.3g} ({_spread(s)}) | {s['s_per_step']:.3g} (batch "
+                   f"{s['measured_s_per_step']:.3g} ({_spread(s)}) | {_h(s['s_per_step'])} (batch "
                    f"{s['preset_batch']}) | {s['steps_per_epoch']} | {s['epochs']} | {s['devices']} | "
                    f"{_h(s['hours'])} | {_h(s['device_hours'])} |")
     out += ["", "| P | precision | ratio | wall-clock | wall-clock without pre-training | device-hours | "
