@@ -146,3 +146,21 @@ def test_timing_without_local_weights_uses_random_ones_and_never_downloads(tmp_p
     timed, note = timing_weights(get_preset("actnet", "paper", method="v2", glance_pretrained=None,
                                             focus_pretrained=str(local)))
     assert timed.focus_pretrained == str(local) and note is None
+
+
+def test_summary_device_seconds_are_wall_clock_times_world_size():
+    from types import SimpleNamespace
+
+    from bench.config import RunConfig
+    from bench.summary import common_summary
+    from bench.timing import StageClock
+
+    clock = StageClock({"stage1": 30.0, "stage2": 10.0})
+    learned = SimpleNamespace(top1=0.5, map=None, coverage=None, tracking=None, num_videos=4)
+    flops = SimpleNamespace(gflops_per_video=1.0, by_component={}, per_step=[])
+    cfg = RunConfig(method="v1", dataset="synthetic")
+    s = common_summary(cfg, SimpleNamespace(patch_size=24), {"learned": learned}, flops, clock, ["stage1", "stage2"],
+                       [], [1.0], torch.device("cpu"), multilabel=False, num_classes=6, world_size=4, run_dir="r")
+    assert s["stage_seconds"] == {"stage1": 30.0, "stage2": 10.0}
+    assert s["stage_device_seconds"] == {"stage1": 120.0, "stage2": 40.0}
+    assert s["train_device_seconds"] == 160.0
