@@ -1,5 +1,5 @@
-"""The ``adabench`` command line: data, flops, run, tune, demo, import-checkpoint, evaluate, bench, report, check,
-status, selfcheck.
+"""The ``adabench`` command line: data, flops, run, tune, demo, presets, import-checkpoint, evaluate, bench, project,
+report, check, status, selfcheck.
 
 This file is the console-script entry point: the command group, the registration of the commands (defined
 in ``commands/``) and ``main`` with its error handling. Every command is a thin layer over functions in
@@ -22,6 +22,7 @@ from commands.experiments import demo_cmd, run_cmd, tune_cmd  # noqa: E402
 from commands.models import bench_cmd, evaluate_cmd, flops_cmd, import_checkpoint_cmd  # noqa: E402
 from commands.cluster import status_cmd  # noqa: E402
 from commands.presets import presets_cmd  # noqa: E402
+from commands.project import project_cmd  # noqa: E402
 from commands.results import check_cmd, report_cmd  # noqa: E402
 from commands.selfcheck import selfcheck_cmd  # noqa: E402
 
@@ -48,6 +49,7 @@ cli.add_command(import_checkpoint_cmd)
 cli.add_command(evaluate_cmd)
 cli.add_command(bench_cmd)
 cli.add_command(presets_cmd)
+cli.add_command(project_cmd)
 cli.add_command(run_cmd)
 cli.add_command(tune_cmd)
 cli.add_command(demo_cmd)

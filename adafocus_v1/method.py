@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping
 
 import torch
 
-from adafocus_v1 import official, params, rl
+from adafocus_v1 import devices, official, params, rl
 from adafocus_v1.official_step import OFFICIAL_STEP
 from adafocus_v1.rewards import REWARDS
 from adafocus_v1.stage2 import rl_step
@@ -91,7 +91,7 @@ METHOD = register_method(Method(
     import_checkpoint=official.import_checkpoint, official_step=OFFICIAL_STEP,
     tunable=("policy_lr",),  # Adam lr of pi in stage 2 (RL)
     regime=params.regime,
-    pretraining_stages=(STAGE_NAMES[0],),
+    pretraining_stages=(STAGE_NAMES[0],), official_devices=devices.official_devices,
     options=(
         Option("--rl", "rl_algorithm", "AdaFocusV1 stage-2 algorithm (default ppo, the original's).",
                choices=rl.ALGORITHMS),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from adafocus_v2 import early_exit, official, paper, params
+from adafocus_v2 import devices, early_exit, official, paper, params
 from adafocus_v2.official_step import OFFICIAL_STEP
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
@@ -96,6 +96,7 @@ METHOD = register_method(Method(
     import_checkpoint=official.import_checkpoint, official_step=OFFICIAL_STEP,
     tunable=("policy_lr_ratio",),  # pi's SGD lr is lr * policy_lr_ratio
     regime=params.regime,
+    official_devices=lambda variant: {STAGE: devices.DEVICES[variant]},
     options=(
         Option("--no-aux", "aux_supervision", "AdaFocusV2 ablation: no auxiliary frame-wise losses on glance and focus.",
                value=False),

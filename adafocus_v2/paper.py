@@ -56,6 +56,17 @@ def canonical_dataset(name: str) -> Optional[str]:
     return _ALIASES.get(re.sub(r"[^a-z0-9]", "", str(name).lower()))
 
 
+def train_time_ratio(dataset: str, patch_size: int) -> Optional[Tuple[float, str]]:
+    """The published V1/V2 training-time ratio at this patch size and where it is printed, or None."""
+    row = TRAIN_TIME.get(canonical_dataset(dataset) or "", {}).get(patch_size)
+    return (row[2], train_time_figure(dataset, patch_size)) if row else None
+
+
+def train_time_patch_sizes(dataset: str) -> Tuple[int, ...]:
+    """The patch sizes with a published V1/V2 training-time ratio on ``dataset``."""
+    return tuple(sorted(TRAIN_TIME.get(canonical_dataset(dataset) or "", {})))
+
+
 def accuracy_figure(dataset: str, patch_size: int) -> str:
     """The published V1 -> V2 accuracy at this patch size, or all published values as context."""
     key = canonical_dataset(dataset)

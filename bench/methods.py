@@ -101,9 +101,12 @@ class Method:
     #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)
     regime: Callable[[Any], Dict[str, Dict[str, float]]] = lambda preset: {}
     # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given without
-    # them (the papers do not say whether V1's time includes them)
+    # them (the papers do not say whether V1's time includes them), and `adabench project` shows both
     pretraining_stages: Tuple[str, ...] = ()
     official_step: Optional[OfficialStep] = None   # the official code's step at the paper's shapes (selfcheck)
+    # official_devices(variant) -> {stage: (devices, source)}: the official scripts' device count per stage
+    # (`adabench project --devices official`); None: not known
+    official_devices: Optional[Callable[[str], Mapping[str, Tuple[int, str]]]] = None
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

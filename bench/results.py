@@ -72,6 +72,9 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "stage3": ("str", "V1 stage 3: paper or official (config.yaml)"),
     "deterministic": ("bool", "deterministic algorithms requested (config.yaml)"),
     "stage_seconds": ("json", "training seconds per stage, {stage: s}"),
+    "stage_device_seconds": ("json", "device-seconds per stage: training seconds x devices used (world size), "
+                                     "{stage: s}"),
+    "train_device_seconds": ("float", "training device-seconds over all stages: train_seconds x world size"),
     "patch_eval": ("json", "{learned, random, centre} top-1, as in summary.json"),
     "early_exit": ("json", "V2+ curve: list of {budget, gflops, top1}; None for V1"),
     "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),

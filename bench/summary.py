@@ -24,6 +24,9 @@ def common_summary(cfg: RunConfig, preset: Any, results: Mapping[str, Any], flop
         "gflops_per_video": flops.gflops_per_video, "gflops_by_component": flops.by_component,
         "gflops_per_step": flops.per_step,
         "train_seconds": clock.total, "stage_seconds": {n: clock.seconds[n] for n in stage_names},
+        # wall-clock x devices used (the world size): a multi-device run's time read as device time
+        "train_device_seconds": clock.total * world_size,
+        "stage_device_seconds": {n: clock.seconds[n] * world_size for n in stage_names},
         "epoch_seconds": (clock.total / len(epoch_seconds)) if epoch_seconds else None,
         "data_wait_share": clock.data_wait_share, "peak_memory_mb": peak_memory_mb(device),
         "patch_eval": {name: r.top1 for name, r in results.items()},

@@ -181,11 +181,13 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the
     baseline: ``gflops_ratio`` (baseline GFLOPs / this network's: the speed-up FLOPs promise) and
     ``measured_speedup`` (this network's median videos/s / the baseline's) and ``measured_speedup_best``
-    (from the fastest call of each). Weights are random: speed does
-    not depend on them. ``precision`` / ``channels_last``: as ``adabench run``'s (``bench.precision``)."""
+    (from the fastest call of each). Weights: the preset's when already on this
+    machine, else random (``timing_weights``; speed does not depend on them, nothing is downloaded; ``weights``
+    says which started random; the full-frame baseline is always random). ``precision`` / ``channels_last``: as ``adabench run``'s (``bench.precision``)."""
     from bench.flops import count_flops
     from bench.methods import get_method, method_names
-    from bench.models import build_network, without_weight_files
+    from bench.models import build_network
+    from bench.models.weights import timing_weights
     from bench.presets import get_preset
 
     dev = torch.device(device)
@@ -196,10 +198,11 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     rows: List[Dict[str, Any]] = []
     models: Dict[str, Tuple[Callable[..., Any], Inputs]] = {}
     preset = None
+    notes: Dict[str, Optional[str]] = {}
     for method in methods:
         torch.manual_seed(seed)
-        preset = get_preset(dataset, preset_name, method=method, arch=arch, **sizes)
-        net = build_network(without_weight_files(preset)).to(dev)  # speed: weights do not matter
+        preset, notes[method] = timing_weights(get_preset(dataset, preset_name, method=method, arch=arch, **sizes))
+        net = build_network(preset).to(dev)
         aux = get_method(method).flops_aux_heads  # the method's FLOPs rule (bench.flops)
         report = count_flops(net, preset, aux=aux)
         name = f"{get_method(method).title} {preset.patch_size}²"
@@ -224,7 +227,8 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
         r["measured_speedup"] = r["videos_per_s"] / rows[-1]["videos_per_s"]
         # best-of-N: on a shared machine the fastest call is the least disturbed one
         r["measured_speedup_best"] = rows[-1]["ms_per_batch_min"] / r["ms_per_batch_min"]
-        r.update(dataset=dataset, preset=preset_name, arch=arch, channels_last=layout)
+        r.update(dataset=dataset, preset=preset_name, arch=arch, channels_last=layout,
+                 weights=notes.get(r["method"]))
     return rows
 
 

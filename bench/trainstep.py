@@ -3,8 +3,9 @@
 The steps are what training runs: each registered method's ``plan(ctx)`` gives its stages, and each
 stage's step is timed through ``bench.driver.train_step`` with the driver's own ``make_update`` (backward,
 gradient averaging, clipping, optimiser step) at the run's precision and memory layout
-(``bench.precision``). Inputs are random clips of the preset's shape; weights are random (speed does
-not depend on them).
+(``bench.precision``). Inputs are random clips of the preset's shape; weights are the preset's when they
+are already on this machine, else random (``bench.models.weights.timing_weights``: speed does not depend on
+them, and nothing is downloaded; each row's ``weights`` says which).
 
 Measuring discipline (as ``bench.throughput``): warm-up steps, then ``repeats`` timed steps of every
 (method, stage, precision) round-robin, so that background load on a shared machine hits them alike,
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -96,6 +97,8 @@ class _Entry:
     wall: List[float]
     cpu: List[float]
     flops: float = 0.0
+    epochs: int = 0
+    info: Dict[str, Any] = field(default_factory=dict)   # the setting: dataset, preset, patch size, ...
 
 
 def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], device: torch.device, precision: str,
@@ -119,7 +122,8 @@ def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], devi
         def call(stage: Any = stage, update: Any = update) -> Any:
             return train_step(stage, batch, update, device, precision)
 
-        out.append(_Entry(method_name, stage.name, precision, channels_last, call, stage.prepare, [], []))
+        out.append(_Entry(method_name, stage.name, precision, channels_last, call, stage.prepare, [], [],
+                          epochs=stage.epochs))
     return out
 
 
@@ -144,63 +148,94 @@ def _time(entry: _Entry, device: torch.device) -> None:
     entry.cpu.append(time.process_time() - c0)
 
 
+def _collect(dataset: str, preset_name: str, arch: str, patch_sizes: Sequence[Optional[int]], names: Sequence[str],
+             resolved: Sequence[str], batch: int, device: torch.device, channels_last: str, seed: int, compile: bool,
+             steps: Optional[Sequence[str]], once: Sequence[str], overrides: Dict[str, Any]) -> List[_Entry]:
+    """Entries of every (patch size, method, precision, stage); a stage named in ``once`` only at the first size."""
+    from bench.models.weights import timing_weights
+    from bench.presets import get_preset
+
+    entries: List[_Entry] = []
+    for i, size in enumerate(patch_sizes):
+        for name in names:
+            sizes = {} if size is None else {"patch_size": size}
+            preset, note = timing_weights(get_preset(dataset, preset_name, method=name, arch=arch,
+                                                     **{**overrides, **sizes}))
+            data = _batch(preset, batch, device)
+            info = dict(dataset=dataset, preset=preset_name, arch=arch, patch_size=preset.patch_size,
+                        frames=preset.frames, input_size=preset.input_size, preset_batch=preset.train.batch_size,
+                        weights=note)
+            for precision in resolved:
+                for e in _entries(name, preset, data, device, precision, channels_last, seed, compile):
+                    if (steps is None or e.step in steps) and not (i > 0 and e.step in once):
+                        e.info = info
+                        entries.append(e)
+    return entries
+
+
+def _warm_up(entries: Sequence[_Entry], warmup: int, count_flops: bool) -> None:
+    for e in entries:
+        for k in range(max(warmup, int(count_flops))):
+            e.prepare()
+            if k == 0 and count_flops:
+                e.flops = step_flops(e.call)  # also a warm-up call
+            else:
+                e.call()
+
+
 def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str = "matched",
                           patch_size: Optional[int] = None, batch: int = 2, warmup: int = 2, repeats: int = 5,
                           device: torch.device = torch.device("cpu"), precisions: Sequence[str] = ("auto",),
                           channels_last: str = "auto", methods: Optional[Sequence[str]] = None,
-                          steps: Optional[Sequence[str]] = None, seed: int = 0,
-                          compile: bool = False, overrides: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+                          steps: Optional[Sequence[str]] = None, seed: int = 0, compile: bool = False,
+                          patch_sizes: Optional[Sequence[int]] = None, once: Sequence[str] = (),
+                          count_flops: bool = True, overrides: Optional[Dict[str, Any]] = None
+                          ) -> List[Dict[str, Any]]:
     """One row per (method, stage, precision): ``method``, ``step`` (the stage's name), ``precision``,
     ``channels_last``, ``median_s``, ``min_s``, ``max_s``, ``cpu_median_s``, ``videos_per_s``,
     ``gflop_per_step``, ``achieved_gflops``, ``peak_gflops`` (matmul at that precision), ``utilisation``,
-    and the setting (dataset, preset, arch, patch_size, batch, warmup, repeats, device, threads).
+    ``epochs`` (the stage's, in the preset's schedule), ``preset_batch`` (the preset's batch size), ``weights``
+    (None, or the line saying which backbones started random), and the setting (dataset, preset, arch,
+    patch_size, batch, warmup, repeats, device, threads).
     ``steps``: only the stages with these names (default: all). ``compile``: backbones compiled (the warm-up
-    steps then include the compilation). ``overrides``: preset fields (``--set``), e.g. no weight files."""
+    steps then include the compilation). ``patch_sizes``: one row set per size, all timed round-robin in one
+    pool; stages named in ``once`` (whose step does not depend on the patch size) are timed at the first size
+    only and their rows repeated for the others (``timed_at_patch``). ``count_flops=False``: no FLOP count and
+    no matmul peak (those columns are None), e.g. when only the time matters. ``overrides``: preset fields
+    (``--set``), e.g. no weight files."""
     from bench.methods import get_method, method_names
-    from bench.presets import get_preset
 
     names = list(methods) if methods is not None else method_names()
     resolved = list(dict.fromkeys(resolve_precision(p, device) for p in precisions))
-    sizes = {} if patch_size is None else {"patch_size": patch_size}
-    entries: List[_Entry] = []
-    setting: Dict[str, Any] = {}
-    for name in names:
-        preset = get_preset(dataset, preset_name, method=name, arch=arch, **{**(overrides or {}), **sizes})
-        data = _batch(preset, batch, device)
-        setting = dict(dataset=dataset, preset=preset_name, arch=arch, patch_size=preset.patch_size,
-                       frames=preset.frames, input_size=preset.input_size)
-        for precision in resolved:
-            entries += [e for e in _entries(name, preset, data, device, precision, channels_last, seed, compile)
-                        if steps is None or e.step in steps]
+    sizes: List[Optional[int]] = list(patch_sizes) if patch_sizes else [patch_size]
+    entries = _collect(dataset, preset_name, arch, sizes, names, resolved, batch, device, channels_last, seed,
+                       compile, steps, once, overrides or {})
     if not entries:
         known = sorted({s for n in names for s in get_method(n).stage_names})
         raise UsageError(f"--step {', '.join(steps or [])}: no such stage; the stages are {', '.join(known)}")
-    for e in entries:
-        for k in range(warmup):
-            e.prepare()
-            if k == 0:
-                e.flops = step_flops(e.call)  # also a warm-up call
-            else:
-                e.call()
-        if warmup == 0:
-            e.prepare()
-            e.flops = step_flops(e.call)
+    _warm_up(entries, warmup, count_flops)
     for _ in range(repeats):
         for e in entries:
             _time(e, device)
-    peaks = {p: matmul_peak_gflops(device, p) for p in resolved}
-    rows = []
-    for e in entries:
-        med = statistics.median(e.wall)
-        rows.append({"method": e.method, "step": e.step, "precision": e.precision,
-                     "channels_last": e.channels_last, "compile": compile, "median_s": med, "min_s": min(e.wall),
-                     "max_s": max(e.wall),
-                     "cpu_median_s": statistics.median(e.cpu), "videos_per_s": batch / med,
-                     "gflop_per_step": e.flops / 1e9, "achieved_gflops": e.flops / med / 1e9,
-                     "peak_gflops": peaks[e.precision], "utilisation": e.flops / med / 1e9 / peaks[e.precision],
-                     **setting, "batch": batch, "warmup": warmup, "repeats": repeats, "device": str(device),
-                     "threads": torch.get_num_threads()})
+    peaks = {p: matmul_peak_gflops(device, p) if count_flops else None for p in resolved}
+    rows = [_row(e, peaks[e.precision], compile, batch, warmup, repeats, device) for e in entries]
+    for size in sizes[1:]:  # the stages timed once, repeated for the other patch sizes
+        for r in [r for r in rows if r["step"] in once and r["patch_size"] == rows[0]["patch_size"]]:
+            rows.append({**r, "patch_size": size, "timed_at_patch": r["patch_size"]})
     return rows
+
+
+def _row(e: _Entry, peak: Optional[float], compile: bool, batch: int, warmup: int, repeats: int,
+         device: torch.device) -> Dict[str, Any]:
+    med = statistics.median(e.wall)
+    flops = e.flops / 1e9 if e.flops else None
+    return {"method": e.method, "step": e.step, "precision": e.precision, "channels_last": e.channels_last,
+            "compile": compile, "median_s": med, "min_s": min(e.wall), "max_s": max(e.wall),
+            "cpu_median_s": statistics.median(e.cpu), "videos_per_s": batch / med, "gflop_per_step": flops,
+            "achieved_gflops": flops / med if flops else None, "peak_gflops": peak,
+            "utilisation": flops / med / peak if flops and peak else None, "epochs": e.epochs, **e.info,
+            "batch": batch, "warmup": warmup, "repeats": repeats, "device": str(device),
+            "threads": torch.get_num_threads(), "timed_at_patch": None}
 
 
 def train_step_markdown(rows: Sequence[Dict[str, Any]]) -> str:

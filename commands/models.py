@@ -137,6 +137,7 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
                                      channels_last=channels_last, methods=methods or None, steps=steps or None,
                                      compile=compile_)
         _bench_out(rows, out_path)
+        weights_note(rows)
         click.echo(json.dumps(rows, indent=2) if as_json else train_step_markdown(rows))
         return
     from bench.throughput import benchmark_preset, throughput_markdown
@@ -147,7 +148,15 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
                             repeats=repeats, device=dev, methods=methods or None, precision=precision[0],
                             channels_last=channels_last)
     _bench_out(rows, out_path)
+    weights_note(rows)
     click.echo(json.dumps(rows, indent=2) if as_json else throughput_markdown(rows))
+
+
+def weights_note(rows: list) -> None:
+    """One line on stderr when some backbones were timed with random weights (rows' ``weights``)."""
+    notes = list(dict.fromkeys(r["weights"] for r in rows if r.get("weights")))
+    if notes:
+        click.echo("; ".join(notes), err=True)
 
 
 def _bench_out(rows: list, path: str | None) -> None:

@@ -22,12 +22,16 @@ def _finite(ctx, param, value: float) -> float:
               help="Accuracy points the V2+ early exit may lose and still match the full model.")
 @click.option("--throughput", "throughput_device", default=None, metavar="DEVICE",
               help="Also measure inference throughput per section on DEVICE (cpu, cuda).")
-def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: str | None) -> None:
+@click.option("--projection", "projections", multiple=True, type=click.Path(dir_okay=False),
+              help="An `adabench project` file to add as projected claim-(b) rows (repeatable; those in "
+                   "RUNS_DIR/projections/ are read anyway).")
+def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: str | None,
+               projections: tuple[str, ...]) -> None:
     """Plots, tables and the claims table of every complete run, in OUT/report.md."""
     from reports.report import build_report
 
     path = build_report(runs_dir, out_dir, exit_tol=exit_tol, throughput=throughput_device, echo=click.echo,
-                        require_runs=True)
+                        require_runs=True, projections=projections)
     click.echo(f"report: {path}")
 
 

@@ -31,6 +31,7 @@ from reports.claims import claims_for_group, claims_markdown
 from reports.frame import CELL_KEYS, GROUP_KEYS, differing, groups, runs_frame, setting_identity
 from reports.sections import drop_repeats, overrides_of, words
 from reports.plots import PLOTS
+from reports.projection import projection_section
 from reports.tables import efficiency_table, markdown_table, seeds_table, stage_table
 from reports.tuning import TUNING_DIR, tuning_text
 
@@ -237,7 +238,8 @@ def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
 
 def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
                  throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR,
-                 echo: Optional[Callable[[str], None]] = None, require_runs: bool = False) -> Path:
+                 echo: Optional[Callable[[str], None]] = None, require_runs: bool = False,
+                 projections: Sequence[Any] = ()) -> Path:
     """Write ``report.md`` (+ plots, results.csv/.parquet) for every complete run under ``runs_dir``.
 
     exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
@@ -245,6 +247,7 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning).
     echo: also say on the console how many runs were read and name every skipped or repeated one.
     require_runs: a runs directory without any complete run is a one-line ``UsageError`` (no report).
+    projections: ``adabench project`` files to add to those in ``runs_dir``/projections (``reports.projection``).
     Returns the path of report.md.
     """
     out = Path(out_dir)
@@ -278,6 +281,7 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     for key, sub in sections:
         siblings = [setting_identity(s["identity"].iloc[0]) for k, s in sections if k[:3] == key[:3]]
         parts.append(_section(key, sub, out, exit_tol, throughput, differing(siblings), tuning_dir))
+    parts.append(projection_section(runs_dir, projections))  # claim (b) projected: rows of their own
     parts.append(_evaluated(evaluated))
     parts.append(_repeats(repeats))
     parts.append(_skipped(skipped))

@@ -77,6 +77,7 @@ def test_full_run_summary_checkpoints_and_metrics(tmp_path, data_root):
     assert set(summary["stage_seconds"]) == set(STAGE_NAMES)
     assert all(s > 0 for s in summary["stage_seconds"].values())
     assert summary["train_seconds"] == pytest.approx(sum(summary["stage_seconds"].values()))
+    assert summary["stage_device_seconds"] == {k: v * summary["world_size"] for k, v in summary["stage_seconds"].items()}
     assert summary["rl"] == "reinforce" and summary["stage3_mode"] == "official"
     assert set(summary["patch_eval"]) == {"learned", "random", "centre"}
     assert set(summary["after_stage2"]["patch_eval"]) == {"learned", "random", "centre"}

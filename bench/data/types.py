@@ -46,7 +46,8 @@ class DatasetInfo:
     ``num_classes`` is the dataset's known class count (FLOPs and presets use it without data; at run
     time the class list found on disk wins). ``variant`` is the model variant it calls for: "frame"
     (ActivityNet-like: shared glance/focus frames, per-frame locations) or "video" (Sth-Sth/Jester-like:
-    separate glance frames, one location per video).
+    separate glance frames, one location per video). ``train_videos``: the training split's size in the
+    standard release the papers used, with its source; ``adabench project`` reads it (``--train-videos`` overrides).
     """
 
     name: str
@@ -57,6 +58,8 @@ class DatasetInfo:
     description: str = ""
     num_classes: int = 0
     variant: str = "frame"
+    train_videos: Optional[int] = None         # training-split size of the standard release (``adabench project``'s
+    train_videos_source: str = ""              # steps per epoch without the data), and where the number comes from
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:

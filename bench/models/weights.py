@@ -14,6 +14,8 @@ A preset names each backbone's start (``glance_pretrained`` / ``focus_pretrained
 
 ``resolve_pretrained`` turns a spec into a local file (or None); ``weight_sources(preset)`` does it for
 both backbones and adds each file's SHA-256, for the run manifest, and fails before anything trains.
+``timing_weights(preset)``: for timing commands, which never download (speed does not depend on weight
+values): each backbone keeps weights already on this machine, the others start random, said in one line.
 """
 from __future__ import annotations
 
@@ -157,3 +159,35 @@ def weight_sources(preset: Any) -> Dict[str, WeightSource]:
         out[role] = WeightSource(role, backbone, None if is_none(spec) else str(spec), file,
                                  sha256_file(file) if file else None)
     return out
+
+
+def local_weight_file(spec: Optional[str], backbone: str) -> Optional[str]:
+    """The file ``spec`` names if it is already on this machine, else None; never downloads or generates."""
+    if is_none(spec):
+        return None
+    if spec == "imagenet":
+        path = imagenet_cache_path(IMAGENET_ARCH[backbone]) if backbone in IMAGENET_ARCH else None
+    elif spec == "textures":
+        from bench.models.pretrain import textures_path
+        path = textures_path("tiny") if backbone in TEXTURE_BACKBONES else None
+    else:
+        path = Path(spec)
+    return str(path) if path is not None and path.is_file() else None
+
+
+def timing_weights(preset: Any) -> Tuple[Any, Optional[str]]:
+    """``preset`` for a timing command: each backbone's weights when already local, else random init
+    (nothing is downloaded), and one line saying which backbones start random (None when none does)."""
+    import dataclasses
+
+    changes, missing = {}, []
+    for role in ROLES:
+        spec, backbone = getattr(preset, f"{role}_pretrained"), getattr(preset, f"{role}_backbone")
+        if not is_none(spec) and local_weight_file(spec, backbone) is None:
+            changes[f"{role}_pretrained"] = None
+            missing.append(f"{role} ({backbone}: {spec})")
+    if not missing:
+        return preset, None
+    note = (f"weights: random for {', '.join(missing)}: not on this machine and timing never downloads "
+            "(step times do not depend on weight values)")
+    return dataclasses.replace(preset, **changes), note
