@@ -121,7 +121,7 @@ def test_the_report_adds_projected_claim_rows(tmp_path, fake_timer):
     assert json.loads(path.read_text())["kind"] == "adabench-projection"
     text = (build_report(runs, tmp_path / "report")).read_text()
     assert "(b) at the paper's schedule, projected from measured steps" in text
-    assert "synthetic 24² · fp32 · 2 devices per stage" in text
+    assert "synthetic 32² · fp32 · 2 devices per stage" in text
 
 
 def test_timing_without_local_weights_uses_random_ones_and_never_downloads(tmp_path, monkeypatch, fake_timer):
