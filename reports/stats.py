@@ -89,9 +89,9 @@ def bootstrap_interval(values: Sequence[float], level: float = LEVEL) -> Optiona
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def t_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
-    """Mean of ``values`` (the per-seed paired differences) with its two-sided t interval (and, for n >= 5,
-    the paired bootstrap interval in ``boot``).
+def t_interval(values: Iterable[float], level: float = LEVEL, bootstrap: bool = True) -> Interval:
+    """Mean of ``values`` (the per-seed paired differences) with its two-sided t interval (and, for n >= 5 and
+    ``bootstrap``, the paired bootstrap interval in ``boot``: 9,999 resamples, so simulations turn it off).
 
     sd is the sample standard deviation (ddof=1); equal values give a zero-width interval. NaNs are
     an error: the caller decides what a missing measurement means.
@@ -107,7 +107,7 @@ def t_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
         return Interval(mean, float("nan"), float("nan"), n, level)
     sd = 0.0 if np.ptp(a) == 0 else float(a.std(ddof=1))  # equal values: exactly 0, not rounding noise
     half = t_quantile(level, n - 1) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, level, bootstrap_interval(a, level))
+    return Interval(mean, mean - half, mean + half, n, level, bootstrap_interval(a, level) if bootstrap else None)
 
 
 def verdict(iv: Interval, minimum: float = 0.0) -> str:
