@@ -5,7 +5,7 @@ Nothing of the official code is in this repository. A method's registry entry ma
 (or a git directory of one: its HEAD is extracted to a temporary folder), the folder inside it, and a ``build``
 function that makes one official training step. ``official_modules`` makes that folder importable for as long as
 the step is timed: its top-level packages (``models``, ``ops``, ...) shadow nothing of ours and are forgotten
-afterwards; on a CPU ``.cuda()`` is a no-op (the official code calls it unconditionally); logging packages the
+afterwards; on a CPU the tensor and module ``cuda`` methods are no-ops (the official code calls it unconditionally); logging packages the
 official trainers import but a step does not need are stubbed.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _theirs(name: str) -> bool:
 
 @contextlib.contextmanager
 def official_modules(folder: Path, device: torch.device) -> Iterator[None]:
-    """``folder`` importable, ``.cuda()`` a no-op off CUDA (on CUDA: the current device is ``device``)."""
+    """``folder`` importable, the ``cuda`` methods no-ops off CUDA (on CUDA: the current device is ``device``)."""
     saved_path = list(sys.path)
     saved_cuda = (torch.Tensor.cuda, nn.Module.cuda)
     stubs = [s for s in _STUBS if s not in sys.modules]
