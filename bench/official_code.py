@@ -5,7 +5,7 @@ Nothing of the official code is in this repository. A method's registry entry ma
 (or a git directory of one: its HEAD is extracted to a temporary folder), the folder inside it, and a ``build``
 function that makes one official training step. ``official_modules`` makes that folder importable for as long as
 the step is timed: its top-level packages (``models``, ``ops``, ...) shadow nothing of ours and are forgotten
-afterwards; on a CPU the tensor and module ``cuda`` methods are no-ops (the official code calls it unconditionally); logging packages the
+afterwards; on a CPU the tensor and module ``cuda`` methods are no-ops (the official code calls them unconditionally); logging packages the
 official trainers import but a step does not need are stubbed.
 """
 from __future__ import annotations
