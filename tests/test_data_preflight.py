@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import cli
 from bench.data import ClipSpec, check_dataset, create_dataset, preflight
 from bench.errors import DataError
-from fixtures_data import make_sthv2_webm, make_synthetic, make_tsm_lists, write_frames, write_video
+from fixtures_data import make_sthv2_webm, make_synthetic, make_tsm_lists, write_video
 
 SPEC = ClipSpec(frames=4, input_size=24, resize=28)
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,6 @@ from adafocus_v2.losses import pass_loss
 from adafocus_v2.method import lr_ratios
 from bench.models import build_network, without_weight_files
 from bench.presets import get_preset
-from bench.training import make_sgd
 from fixtures_plan import plan_stages
 
 K = 5

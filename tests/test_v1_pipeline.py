@@ -4,7 +4,6 @@ Each full run trains all four stages for one or two epochs on 16 tiny videos (a 
 """
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 import torch

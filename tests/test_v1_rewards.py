@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from adafocus_v1.rewards import step_rewards, true_class_prob
 from adafocus_v1.stage2 import sample_actions, step_confidences
