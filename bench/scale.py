@@ -53,10 +53,10 @@ class ScaleRule:
     lr: float = 10.0
 
     def epochs_of(self, n: int) -> int:
-        return max(1, int(round(n * self.epochs)))
+        return _scaled(n, self.epochs)
 
     def batch_of(self, n: int) -> int:
-        return max(1, int(round(n * self.batch)))
+        return _scaled(n, self.batch)
 
     def sgd_lr(self, lr: float) -> float:
         return lr * self.lr * self.batch
@@ -77,6 +77,7 @@ def demo_patch_sizes(variant: str, rule: ScaleRule = TINY) -> tuple:
 
 
 def _scaled(n: int, factor: float) -> int:
+    """``n`` times ``factor``, a whole number of at least 1."""
     return max(1, int(round(n * factor)))
 
 
