@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from types import SimpleNamespace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
@@ -25,7 +24,6 @@ from torch.overrides import TorchFunctionMode
 
 from bench.driver import make_update, train_step
 from bench.precision import grad_scaler, prepare_network, resolve_channels_last
-from bench.runtime import DistEnv
 from bench.trainstep import StepContext
 
 FP32_RTOL = 1e-3       # |loss_device - loss_cpu| / |loss_cpu|, per step (fp32 on both; cuDNN vs oneDNN sums)
@@ -105,14 +103,12 @@ def build_stages(method_name: str, preset: Any, device: torch.device, precision:
     if state is not None:
         net.load_state_dict(state)
     net = prepare_network(net.to(device), channels_last=resolve_channels_last(layout, device), compile=compile)
-    env = DistEnv(device=device)
-    ctx = StepContext(net, preset, method, env, SimpleNamespace(num_classes=preset.num_classes, multilabel=False),
-                      precision)
+    ctx = StepContext.of(net, preset, method, device, precision)
     out = []
     for stage in method.plan(ctx):
         stage.prepare()
         scaler = grad_scaler(device, scaler_precision or precision)
-        out.append((stage, make_update(stage.optimizer(), scaler, stage.grad_clip, env), scaler))
+        out.append((stage, make_update(stage.optimizer(), scaler, stage.grad_clip, ctx.env), scaler))
     return net, out
 
 

@@ -48,6 +48,12 @@ class StepContext:
     def device(self) -> torch.device:
         return self.env.device
 
+    @classmethod
+    def of(cls, net: torch.nn.Module, preset: Any, method: Any, device: torch.device, precision: str) -> "StepContext":
+        """The context of one process on ``device`` (no data: the class count comes from the preset)."""
+        data = SimpleNamespace(num_classes=preset.num_classes, multilabel=False)
+        return cls(net, preset, method, DistEnv(device=device), data, precision)
+
 
 def matmul_peak_gflops(device: torch.device, precision: str, n: int = 2048, repeats: int = 5) -> float:
     """The device's achieved matmul GFLOP/s (2 per multiply-add) at ``precision``: the fastest of
@@ -111,13 +117,11 @@ def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], devi
     torch.manual_seed(seed)
     channels_last = resolve_channels_last(layout, device)
     net = prepare_network(build_network(preset).to(device), channels_last=channels_last, compile=compile)
-    env = DistEnv(device=device)
-    ctx = StepContext(net, preset, method, env, SimpleNamespace(num_classes=preset.num_classes, multilabel=False),
-                      precision)
+    ctx = StepContext.of(net, preset, method, device, precision)
     out = []
     for stage in method.plan(ctx):
         stage.prepare()
-        update = make_update(stage.optimizer(), grad_scaler(device, precision), stage.grad_clip, env)
+        update = make_update(stage.optimizer(), grad_scaler(device, precision), stage.grad_clip, ctx.env)
 
         def call(stage: Any = stage, update: Any = update) -> Any:
             return train_step(stage, batch, update, device, precision)
