@@ -18,7 +18,7 @@ from adafocus_v1.stages import (STAGE_NAMES, StageSpec, apply_stage_modes, check
                                  tie_fused_glance)
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench.driver import Stage
-from bench.methods import Method, Option, register_method
+from bench.methods import Column, Method, Option, register_method
 from bench.training import make_sgd
 
 
@@ -80,7 +80,7 @@ def summary_extras(ctx: Any, results: Mapping[str, Any], flops: Any) -> Dict[str
     tuned = "focus.backbone" in stage_specs(hp, ctx.preset.variant)[3].trainable
     return {"rl": hp.rl_algorithm, "reward": hp.reward, "stage3_mode": hp.stage3 if ran else None,
             "stage3_focus_trained": tuned if ran else None,
-            "after_stage2": ctx.state.results.get("after_stage2"), "early_exit": None}
+            "after_stage2": ctx.state.results.get("after_stage2")}
 
 
 METHOD = register_method(Method(
@@ -99,5 +99,10 @@ METHOD = register_method(Method(
                "step, or raw confidence.", choices=REWARDS),
         Option("--stage3", "stage3", "AdaFocusV1 stage 3 tunes f_L + f_C (paper, default) or f_C only "
                "(official code).", choices=params.STAGE3_MODES),
+    ),
+    columns=(
+        Column("rl_algorithm", "str", "V1 stage-2 algorithm: reinforce or ppo (config.yaml)", name="rl"),
+        Column("reward", "str", "V1 reward: random, prev or conf (config.yaml)"),
+        Column("stage3", "str", "V1 stage 3: paper or official (config.yaml)"),
     ),
 ))

@@ -8,7 +8,7 @@ from adafocus_v2.official_step import OFFICIAL_STEP
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
 from bench.evaluation import EvalResult, collect
-from bench.methods import Ablation, Method, Option, register_method
+from bench.methods import Ablation, Column, Method, Option, register_method
 from bench.training import make_sgd, set_trainable
 
 STAGE = "v2"
@@ -108,5 +108,10 @@ METHOD = register_method(Method(
         Ablation("aux_supervision", "no-aux", "auxiliary supervision", "--no-aux"),
         Ablation("diversity", "no-div", "diversity augmentation", "--no-diversity"),
         Ablation("stop_gradient", "no-sg", "stop-gradient", "--no-stop-gradient"),
+    ),
+    columns=(
+        Column("aux_supervision", "bool", "V2 auxiliary supervision on (config.yaml)"),
+        Column("diversity", "bool", "V2 diversity augmentation on (config.yaml)"),
+        Column("stop_gradient", "bool", "V2 stop-gradient on (config.yaml)"),
     ),
 ))

@@ -50,6 +50,21 @@ class Ablation:
 
 
 @dataclass(frozen=True)
+class Column:
+    """A results-table column of the method's: one field of its ``train`` parameters (config.yaml), shown
+    in results.csv and used to tell configurations apart in the report."""
+
+    field: str                      # the method parameter, e.g. "aux_supervision"
+    kind: str                       # results.csv type: str, int, float or bool
+    meaning: str                    # for docs/results-schema.md
+    name: str = ""                  # the column's name when it differs from ``field``
+
+    @property
+    def column(self) -> str:
+        return self.name or self.field
+
+
+@dataclass(frozen=True)
 class OfficialStep:
     """One training step of the method's official code, timed beside ours by ``adabench selfcheck``
     (``bench.official_code`` loads the code from a local snapshot; nothing of it is in this repository)."""
@@ -90,6 +105,7 @@ class Method:
     summary_extras: Callable[[Any, Mapping[str, Any], Any], Dict[str, Any]] = lambda ctx, results, flops: {}
     options: Tuple[Option, ...] = ()
     ablations: Tuple[Ablation, ...] = ()
+    columns: Tuple[Column, ...] = ()   # its switches as results.csv columns (ablation fields among them)
     flops_aux_heads: bool = False   # FLOPs rule: the published inference cost counts the auxiliary heads
     baseline: Optional[str] = None  # the method its paper's claims are measured against
     claims: Any = None              # published figures for those claims (reports.claims reads them)
@@ -172,6 +188,27 @@ def title(name: str) -> str:
 def all_ablations() -> List[Tuple[Method, Ablation]]:
     """Every registered method's ablations, with their method."""
     return [(m, a) for m in all_methods() for a in m.ablations]
+
+
+def all_columns() -> List[Column]:
+    """Every registered method's result columns, first declaration of a column name first."""
+    seen: Dict[str, Column] = {}
+    for m in all_methods():
+        for c in m.columns:
+            seen.setdefault(c.column, c)
+    return list(seen.values())
+
+
+def own_names() -> Tuple[str, ...]:
+    """Every name that belongs to one method (its options' fields and flags, ablation fields, result columns):
+    shared code must not spell any of them (tests/test_dependencies.py)."""
+    names = set()
+    for m in all_methods():
+        names.update(o.field for o in m.options)
+        names.update(o.flag.lstrip("-") for o in m.options)
+        names.update(a.field for a in m.ablations)
+        names.update(n for c in m.columns for n in (c.field, c.column))
+    return tuple(sorted(names))
 
 
 def method_preset_fields() -> Tuple[str, ...]:

@@ -18,13 +18,14 @@ import pandas as pd
 
 from bench import identity, io
 from bench.errors import UsageError
+from bench.methods import all_columns
 
 # column -> (kind, meaning). Kinds: str, int (nullable Int64), float (float64, NaN = missing),
 # bool (True/False/None), json (JSON text or None). Fractions are in [0, 1].
 SCHEMA: Dict[str, Tuple[str, str]] = {
     "kind": ("str", "trained (adabench run) or evaluated (adabench evaluate of a checkpoint; never pooled with "
                     "trained runs)"),
-    "method": ("str", "training method: v1 or v2"),
+    "method": ("str", "training method (its registered name)"),
     "dataset": ("str", "dataset name"),
     "preset": ("str", "hyper-parameter preset: paper or tiny"),
     "arch": ("str", "matched (same networks for both methods) or paper (each paper's own)"),
@@ -64,19 +65,13 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "precision": ("str", "numeric precision, when the run records one (manifest.json or config.yaml)"),
     "git_commit": ("str", "code version: the git commit the run trained with (manifest.json)"),
     "git_dirty": ("bool", "the checkout had uncommitted changes (manifest.json)"),
-    "aux_supervision": ("bool", "V2 auxiliary supervision on (config.yaml)"),
-    "diversity": ("bool", "V2 diversity augmentation on (config.yaml)"),
-    "stop_gradient": ("bool", "V2 stop-gradient on (config.yaml)"),
-    "rl": ("str", "V1 stage-2 algorithm: reinforce or ppo (config.yaml)"),
-    "reward": ("str", "V1 reward: random, prev or conf (config.yaml)"),
-    "stage3": ("str", "V1 stage 3: paper or official (config.yaml)"),
     "deterministic": ("bool", "deterministic algorithms requested (config.yaml)"),
     "stage_seconds": ("json", "training seconds per stage, {stage: s}"),
     "stage_device_seconds": ("json", "device-seconds per stage: training seconds x devices used (world size), "
                                      "{stage: s}"),
     "train_device_seconds": ("float", "training device-seconds over all stages: train_seconds x world size"),
     "patch_eval": ("json", "{learned, random, centre} top-1, as in summary.json"),
-    "early_exit": ("json", "V2+ curve: list of {budget, gflops, top1}; None for V1"),
+    "early_exit": ("json", "early-exit curve of a method that has one: list of {budget, gflops, top1}"),
     "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),
     "epochs_trained": ("json", "epochs the run trained, summary.json's `epochs` (V1: all stages)"),
     "identity": ("json", "what group_hash hashes: what the run computes (bench.config.computation_identity, "
@@ -93,13 +88,25 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
                        "from, or the run directory, stage and epoch)"),
     "run_dir": ("str", "where the run directory was found"),
 }
+METHOD_COLUMNS_AFTER = "git_dirty"  # each registered method's own columns (Method.columns) follow this one
+
+
+def schema() -> Dict[str, Tuple[str, str]]:
+    """``SCHEMA`` with every registered method's own columns (``bench.methods.Column``) inserted."""
+    out: Dict[str, Tuple[str, str]] = {}
+    for name, entry in SCHEMA.items():
+        out[name] = entry
+        if name == METHOD_COLUMNS_AFTER:
+            out.update({c.column: (c.kind, c.meaning) for c in all_columns()})
+    return out
+
+
 # Columns created per stage name, after the fixed ones (e.g. stage_seconds_stage1, stage_seconds_train).
 STAGE_PREFIX = "stage_seconds_"
 STAGE_MEANING = "training seconds of one stage (one column per stage name), s"
 
 REQUIRED = ("method", "dataset", "preset", "patch_size", "seed", "top1")
-CONFIG_KEYS = ("config_hash", "aux_supervision", "diversity", "stop_gradient", "rl", "reward", "stage3",
-               "deterministic")
+CONFIG_KEYS = ("config_hash", "deterministic")
 RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuration column takes
 # configuration columns -> the identity keys they show (first present wins)
 IDENTITY_COLUMNS = {
@@ -132,7 +139,9 @@ def _config_columns(cfg: Any) -> Dict[str, Any]:
         flat.update(train)
     if "config_hash" in cfg:
         flat["config_hash"] = cfg["config_hash"]
-    return {k: flat[k] for k in CONFIG_KEYS if k in flat}
+    out = {k: flat[k] for k in CONFIG_KEYS if k in flat}
+    out.update({c.column: flat[c.field] for c in all_columns() if c.field in flat})
+    return out
 
 
 def identity_columns(ident: Mapping[str, Any]) -> Dict[str, Any]:
@@ -160,13 +169,14 @@ def summary_row(summary: Mapping[str, Any], run: Path) -> Dict[str, Any]:
     cfg = _read(run / "config.yaml", io.read_yaml)
     ident = identity.run_identity(run, cfg, _read(run / "manifest.json", io.read_json))
     row: Dict[str, Any] = {**_config_columns(cfg), **identity_columns(ident), **_spelling(cfg)}
+    columns = schema()
     for key, value in summary.items():
         key = RENAMED.get(key, key)
         if key == "patch_eval" and isinstance(value, Mapping):
             row.update({f"patch_eval_{k}": v for k, v in value.items()})
         elif key == "stage_seconds" and isinstance(value, Mapping):
             row.update({f"{STAGE_PREFIX}{k}": v for k, v in value.items()})
-        if SCHEMA.get(key, ("",))[0] == "json" or isinstance(value, (Mapping, list, tuple)):
+        if columns.get(key, ("",))[0] == "json" or isinstance(value, (Mapping, list, tuple)):
             row[key] = _json_text(value)
         else:
             row[key] = value
@@ -213,11 +223,12 @@ def _mixed_types(col: pd.Series) -> bool:
 
 def _typed_frame(rows: List[Dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
+    columns = schema()
     stage_cols = sorted(c for c in df.columns if c.startswith(STAGE_PREFIX))
-    extra = [c for c in df.columns if c not in SCHEMA and c not in stage_cols]
-    df = df.reindex(columns=list(SCHEMA) + stage_cols + extra)
+    extra = [c for c in df.columns if c not in columns and c not in stage_cols]
+    df = df.reindex(columns=list(columns) + stage_cols + extra)
     for col in df.columns:
-        kind = SCHEMA[col][0] if col in SCHEMA else ("float" if col in stage_cols else None)
+        kind = columns[col][0] if col in columns else ("float" if col in stage_cols else None)
         if kind == "float":
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
         elif kind == "int":
@@ -245,7 +256,7 @@ def write_results(df: pd.DataFrame, out_dir: Any) -> Tuple[Path, Path]:
 def schema_markdown() -> str:
     """The schema as a Markdown table (the body of docs/results-schema.md)."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{c}` | {kind} | {meaning} |" for c, (kind, meaning) in SCHEMA.items()]
+    lines += [f"| `{c}` | {kind} | {meaning} |" for c, (kind, meaning) in schema().items()]
     lines.append(f"| `{STAGE_PREFIX}<stage>` | float | {STAGE_MEANING} |")
     return "\n".join(lines) + "\n"
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from bench import identity as ident
 from reports import sections as sect
-from bench.methods import all_ablations, method_preset_fields, title
+from bench.methods import all_ablations, all_columns, method_preset_fields, title
 
 NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity", "tracking", "skipped_items", "regime")
 GROUP_KEYS = ["dataset", "preset", "arch", "setting"]  # one report section per group
@@ -46,7 +46,7 @@ EXPERIMENT_VARIES = ("run.method", "run.patch_size", "run.overrides",
                      *(f"run.{flag}" for flag in ABLATION_FLAGS))
 SETTING_SOURCES = ("run.", "preset.", "manifest.", ident.ROOT, ident.MISSING_CONFIG)
 # row columns a summary without an identity is identified by (besides the ablation switches)
-FALLBACK_KEYS = ("method", "dataset", "preset", "arch", "patch_size", "rl", "reward", "stage3", "deterministic",
+FALLBACK_KEYS = ("method", "dataset", "preset", "arch", "patch_size", *(c.column for c in all_columns()), "deterministic",
                  "epochs", "overrides", "skip_bad", "protocol", "precision")
 RunsLike = Union[pd.DataFrame, Sequence[Mapping[str, Any]]]
 

@@ -7,12 +7,14 @@ and the method packages -> bench/.
 - the command line reaches the methods only through the registry (bench.methods), never by import; cli.py
   imports commands/, never the reverse (``python -m cli`` would load a second copy of cli.py);
 - no import cycle anywhere, function-level (lazy) imports included;
-- shared code (bench/, reports/, cli.py, commands/) never names a method: no "v1"/"v2" string literals.
+- shared code (bench/, reports/, cli.py, commands/) never names a method: no "v1"/"v2" string literals, and
+  no identifier or string literal that is one of a registered method's option fields, flags or result columns.
 """
 from __future__ import annotations
 
 import ast
 import re
+import tokenize
 from pathlib import Path
 from typing import Dict, List, Set
 
@@ -142,3 +144,44 @@ def test_shared_code_never_names_a_method():
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files
             for i, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line)]
     assert not hits, hits
+
+
+def _spelled(path: Path, names: Set[str]) -> List[str]:
+    """Identifiers and whole string literals of ``path`` that are one of ``names`` (comments and prose in
+    docstrings do not count: a name written there is not code that depends on it)."""
+    hits = []
+    with tokenize.open(path) as f:
+        for tok in tokenize.generate_tokens(f.readline):
+            text = tok.string
+            if tok.type == tokenize.STRING:
+                try:
+                    text = ast.literal_eval(text)
+                except (ValueError, SyntaxError):  # f-strings
+                    continue
+            if tok.type in (tokenize.NAME, tokenize.STRING) and text in names:
+                hits.append(f"{path.relative_to(REPO)}:{tok.start[0]}: {text}")
+    return hits
+
+
+def _shared_spellings(names: Set[str]) -> List[str]:
+    files = [p for m, p in MODULES.items() if _top(m) in SHARED + CLI_LAYER]
+    return [hit for p in files for hit in _spelled(p, names)]
+
+
+def test_shared_code_never_spells_a_method_option_field():
+    from bench.methods import own_names
+    names = set(own_names())
+    assert {"aux_supervision", "stop_gradient", "reward", "stage3", "rl"} <= names
+    hits = _shared_spellings(names)
+    assert not hits, hits
+
+
+def test_the_spelling_check_catches_a_field_written_into_bench(tmp_path, monkeypatch):
+    bad = REPO / "bench" / "_spelling_probe.py"
+    bad.write_text('def f(hp):\n    return hp.stop_gradient, {"reward": 1}\n')
+    try:
+        monkeypatch.setitem(MODULES, "bench._spelling_probe", bad)
+        hits = _shared_spellings({"stop_gradient", "reward"})
+    finally:
+        bad.unlink()
+    assert [h.split(": ")[1] for h in hits if "_spelling_probe" in h] == ["stop_gradient", "reward"]

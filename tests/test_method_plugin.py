@@ -46,6 +46,8 @@ def test_a_method_from_outside_the_packages_is_a_full_citizen(tmp_path):
     assert made.returncode == 0, made.stderr[-2000:]
     df = pd.read_csv(out / "results.csv")
     assert sorted(df["method"]) == ["toy", "toy", "v2"] and set(df["variant"]) == {"full", "no-toyaux"}
+    toy = df[df["method"] == "toy"].set_index("variant")["toy_aux"]  # its own column, from its registry entry
+    assert toy["full"] and not toy["no-toyaux"] and df.loc[df["method"] == "v2", "toy_aux"].isna().all()
     md = (out / "report.md").read_text()
     assert "ToyFocus" in md and "(a) ToyFocus more accurate than AdaFocusV2" in md
     assert "(c) the auxiliary focus loss improves ToyFocus's accuracy" in md

@@ -2,7 +2,7 @@
 the proof that adding a method needs no edit to bench/, reports/, cli.py or commands/.
 
 "ToyFocus" trains glance, focus and classifier in one stage on uniformly random patches (the policy is never
-trained), and claims to beat AdaFocusV2. It has one option (``--toy-no-aux``) and one ablation.
+trained), and claims to beat AdaFocusV2. It has one option (``--toy-no-aux``), one ablation and one results column (``toy_aux``).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import torch.nn.functional as F
 
 from bench.driver import Stage
-from bench.methods import Ablation, Method, Option, register_method
+from bench.methods import Ablation, Column, Method, Option, register_method
 from bench.models import random_locations
 from bench.presets import check_params
 from bench.training import make_sgd, set_trainable
@@ -61,4 +61,5 @@ METHOD = register_method(Method(
     plan=_plan, stage_names=("toy",), baseline="v2",
     options=(Option("--toy-no-aux", "aux", "ToyFocus ablation: no auxiliary focus loss.", value=False),),
     ablations=(Ablation("aux", "no-toyaux", "the auxiliary focus loss", "--toy-no-aux"),),
+    columns=(Column("aux", "bool", "ToyFocus auxiliary focus loss on", name="toy_aux"),),
 ))
