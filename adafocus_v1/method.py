@@ -6,7 +6,7 @@ its own batch; the original code refused multi-GPU RL).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List
 
 import torch
 
@@ -18,7 +18,7 @@ from adafocus_v1.stages import (STAGE_NAMES, StageSpec, apply_stage_modes, check
                                  tie_fused_glance)
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench.driver import Stage
-from bench.methods import Column, Method, Option, register_method
+from bench.methods import Column, Method, Option, PlanContext, RunOutcome, register_method
 from bench.training import make_sgd
 
 
@@ -60,13 +60,13 @@ def _prepare(net: torch.nn.Module, spec: StageSpec) -> None:
         tie_fused_glance(net)
 
 
-def plan(ctx: Any) -> List[Stage]:
+def plan(ctx: PlanContext) -> List[Stage]:
     net, preset, hp = ctx.net, ctx.preset, ctx.preset.train
     stages = []
     for k, spec in sorted(stage_specs(hp, preset.variant).items()):
         stages.append(Stage(
             spec.name, spec.epochs, prepare=lambda spec=spec: _prepare(net, spec),
-            optimizer=_optimizer(net, preset, spec), step=_step(net, spec, hp, ctx.data.num_classes),
+            optimizer=_optimizer(net, preset, spec), step=_step(net, spec, hp, ctx.num_classes),
             cosine=k != 2, grad_clip=None if k == 2 else preset.grad_clip,
             curve=k > 0,                                   # stage 0 has no classifier yet
             curve_modes=("policy", "random") if k in (1, 2) else ("policy",),  # what stage 2 must beat
@@ -74,13 +74,13 @@ def plan(ctx: Any) -> List[Stage]:
     return stages
 
 
-def summary_extras(ctx: Any, results: Mapping[str, Any], flops: Any) -> Dict[str, Any]:
+def summary_extras(ctx: PlanContext, outcome: RunOutcome) -> Dict[str, Any]:
     hp = ctx.preset.train
-    ran = "stage3" in ctx.state.clock.seconds
+    ran = "stage3" in outcome.stages_run
     tuned = "focus.backbone" in stage_specs(hp, ctx.preset.variant)[3].trainable
     return {"rl": hp.rl_algorithm, "reward": hp.reward, "stage3_mode": hp.stage3 if ran else None,
             "stage3_focus_trained": tuned if ran else None,
-            "after_stage2": ctx.state.results.get("after_stage2")}
+            "after_stage2": outcome.stage_results.get("after_stage2")}
 
 
 METHOD = register_method(Method(

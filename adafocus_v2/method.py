@@ -8,7 +8,7 @@ from adafocus_v2.official_step import OFFICIAL_STEP
 from adafocus_v2.objective import V2Objective
 from bench.driver import Stage
 from bench.evaluation import EvalResult, collect
-from bench.methods import Ablation, Column, Method, Option, register_method
+from bench.methods import Ablation, Column, Method, Option, PlanContext, RunOutcome, register_method
 from bench.training import make_sgd, set_trainable
 
 STAGE = "v2"
@@ -31,7 +31,7 @@ def lr_ratios(hp: params.V2Params, variant: str = "frame") -> Dict[str, float]:
     return ratios
 
 
-def plan(ctx: Any) -> List[Stage]:
+def plan(ctx: PlanContext) -> List[Stage]:
     net, p, hp = ctx.net, ctx.preset, ctx.preset.train
     objective = V2Objective(net, aux_supervision=hp.aux_supervision, diversity=hp.diversity,
                             stop_gradient=hp.stop_gradient)
@@ -54,37 +54,47 @@ def plan(ctx: Any) -> List[Stage]:
     return [Stage(STAGE, hp.epochs, prepare, optimizer, step, grad_clip=p.grad_clip)]
 
 
-def exit_protocol(ctx: Any) -> Dict[str, Any]:
-    """How the early exit is calibrated under the run's protocol (``ctx.cfg.protocol``).
-
-    adabench: max softmax probability (the paper's wording); thresholds from training-set logits computed with
-    the *evaluation* transform, so train and val confidences are measured the same way. official (the official
-    ``test_early_exit.py``, pitfall 17): max raw logit; the training pass keeps the training augmentation
-    (in eval mode); 20,000 random training videos on Mini-Kinetics, all of them elsewhere."""
-    if ctx.cfg.protocol == "official":
-        subset = EXIT_TRAIN_VIDEOS if ctx.cfg.dataset in OFFICIAL_SUBSET_DATASETS else None
-        return {"criterion": "logit", "augmented": True, "max_videos": subset, "random_subset": subset is not None}
+def _adabench_exit(dataset: str) -> Dict[str, Any]:
+    """Max softmax probability (the paper's wording); thresholds from training-set logits computed with the
+    *evaluation* transform, so train and val confidences are measured the same way."""
     return {"criterion": early_exit.DEFAULT_CRITERION, "augmented": False, "max_videos": EXIT_TRAIN_VIDEOS,
             "random_subset": False}
 
 
-def early_exit_curve(ctx: Any, val: EvalResult, per_step_gflops: List[float], how: Mapping[str, Any]
+def _official_exit(dataset: str) -> Dict[str, Any]:
+    """The official ``test_early_exit.py`` (pitfall 17): max raw logit; the training pass keeps the training
+    augmentation (in eval mode); 20,000 random training videos on Mini-Kinetics, all of them elsewhere."""
+    subset = EXIT_TRAIN_VIDEOS if dataset in OFFICIAL_SUBSET_DATASETS else None
+    return {"criterion": "logit", "augmented": True, "max_videos": subset, "random_subset": subset is not None}
+
+
+EXIT_PROTOCOLS = {"adabench": _adabench_exit, "official": _official_exit}  # --protocol -> calibration
+
+
+def exit_protocol(ctx: PlanContext) -> Dict[str, Any]:
+    """How the early exit is calibrated under the run's protocol (``EXIT_PROTOCOLS``)."""
+    return EXIT_PROTOCOLS[ctx.protocol](ctx.dataset)
+
+
+def early_exit_curve(ctx: PlanContext, val: EvalResult, per_step_gflops: List[float], how: Mapping[str, Any]
                      ) -> List[Dict[str, Any]]:
     """The V2+ curve over ``early_exit.DEFAULT_BUDGETS``, calibrated as ``how`` (``exit_protocol``) says."""
     if val.step_logits.shape[1] < 2:
         return []  # one classifier step (video variant): nothing to exit early from
-    loader = ctx.data.train_eval_loader(how["max_videos"], augmented=how["augmented"],
-                                        seed=ctx.cfg.seed if how["random_subset"] else None)
+    if ctx.train_eval_loader is None:
+        return []
+    loader = ctx.train_eval_loader(how["max_videos"], augmented=how["augmented"],
+                                   seed=ctx.seed if how["random_subset"] else None)
     train = collect(ctx.net, loader, ctx.device, patch_mode="policy", env=ctx.env, precision=ctx.precision)
     points = early_exit.exit_curve(
         train["step_logits"], val.step_logits, val.labels, per_step_gflops, criterion=how["criterion"],
-        val_labels_multi=val.labels_multi if ctx.data.multilabel else None, num_classes=ctx.data.num_classes)
+        val_labels_multi=val.labels_multi if ctx.multilabel else None, num_classes=ctx.num_classes)
     return [pt.to_dict() for pt in points]
 
 
-def summary_extras(ctx: Any, results: Mapping[str, EvalResult], flops: Any) -> Dict[str, Any]:
+def summary_extras(ctx: PlanContext, outcome: RunOutcome) -> Dict[str, Any]:
     how = exit_protocol(ctx)
-    return {"early_exit": early_exit_curve(ctx, results["learned"], flops.per_step, how),
+    return {"early_exit": early_exit_curve(ctx, outcome.results["learned"], outcome.flops.per_step, how),
             "exit_criterion": how["criterion"], "exit_calibration": how}
 
 

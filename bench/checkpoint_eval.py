@@ -122,6 +122,7 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
     from bench.data import resolve_data_root
     from bench.methods import get_method
     from bench.precision import prepare_network, resolve_channels_last
+    from bench.resolved import PROTOCOL_RULES, ResolvedRun
     from bench.rundata import build_data
     from bench.runner import RunContext, evaluation_summary
     from bench.runtime import cpu_threads, local_world_size, start_process
@@ -137,7 +138,9 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
                     protocol=protocol, progress=False, quiet=True, precision=precision, channels_last=channels_last)
     cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # as a run's config: what was computed
     env = start_process(device, seed, deterministic=False)
-    data = build_data(cfg, preset, env, train=False)
+    rules = PROTOCOL_RULES[protocol]
+    data = build_data(cfg, preset, env, train=False, independent_views=rules.independent_views,
+                      curve_on_full_split=rules.curve_on_full_split)
     if env.device.type == "cpu":  # as a run's final evaluation: this rank's free cores
         torch.set_num_threads(cpu_threads(data.num_workers, local_world_size()))
     if data.num_classes != loaded.num_classes:
@@ -145,13 +148,14 @@ def evaluate_checkpoint(path: Any, dataset: str, data_root: Optional[str] = None
                          f"classifier has {loaded.num_classes}")
     run = evaluated_dir(cfg, preset, loaded.source["sha256"]).create()
     net = prepare_network(loaded.net.to(env.device), channels_last=resolve_channels_last(channels_last, env.device))
-    ctx = RunContext(cfg, preset, get_method(preset.method), net, data, env, run)
+    resolved = ResolvedRun(cfg, preset, get_method(preset.method), rules, run.path.name.rsplit("-", 1)[-1])
+    ctx = RunContext(resolved, net, data, env, run)
     checkpoint = {"checkpoint": loaded.source["file"], "checkpoint_sha256": loaded.source["sha256"]}
     with run.locked():
-        io.atomic_write_yaml(run.config_path, {"config_hash": run.path.name.rsplit("-", 1)[-1],
+        io.atomic_write_yaml(run.config_path, {"config_hash": resolved.config_hash,
                                                "run": {**cfg.to_dict(), "kind": KIND, **checkpoint},
                                                "preset": preset.to_dict(), "source": loaded.source})
-        run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
+        run.write_manifest(collect_manifest(cfg, env.device, env.world_size, resolved.config_hash, extra={
             "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes, "kind": KIND,
             "protocol": protocol, "source": loaded.source}))
         summary = evaluation_summary(ctx, extra={**checkpoint, "source": loaded.source})

@@ -99,8 +99,12 @@ class RunConfig:
                                     self.resolve_preset().to_dict())
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
-        return hashlib.sha1(blob).hexdigest()[:8]
+        return identity_hash(self.identity())
+
+
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    """The 8-hex name part of a run directory: a hash of its ``computation_identity``."""
+    return hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def computation_identity(run: Mapping[str, Any], preset: Mapping[str, Any]) -> Dict[str, Any]:

@@ -139,12 +139,15 @@ class Driver:
 
     evaluate_curve(modes) -> {"top1", "map", "<mode>_top1"...} on the learning-curve set;
     evaluate_end() -> the full patch evaluation kept as ``results["after_<stage>"]``;
-    curve_epochs(n) -> the 0-based epochs of an n-epoch stage that get a curve point.
+    curve_epochs(n) -> the 0-based epochs of an n-epoch stage that get a curve point;
+    evaluate_final() -> {"top1", "map"} of the method's last epoch on the whole evaluation split: that epoch's
+        metrics row and its learning-curve point (None: the last epoch gets neither).
     """
 
     def __init__(self, net: torch.nn.Module, stages: List[Stage], run: RunDir, loader: Iterable[Batch],
                  env: DistEnv, *, seed: int, label: str, evaluate_curve: Callable[[Tuple[str, ...]], Dict[str, Any]],
                  evaluate_end: Callable[[], Dict[str, Any]], curve_epochs: Callable[[int], Set[int]],
+                 evaluate_final: Optional[Callable[[], Dict[str, Any]]] = None,
                  progress: bool = False, quiet: bool = True, select_best: bool = False,
                  precision: str = "fp32") -> None:
         self.net, self.stages, self.run, self.loader, self.env = net, stages, run, loader, env
@@ -152,6 +155,7 @@ class Driver:
         self.precision = precision  # resolved (bench.precision.resolve_precision)
         self.seed, self.label = seed, label
         self.evaluate_curve, self.evaluate_end, self.curve_epochs = evaluate_curve, evaluate_end, curve_epochs
+        self.evaluate_final = evaluate_final
         self.show_bar = bool(progress) and env.is_main and sys.stderr.isatty()
         self.echo = not quiet and env.is_main
         self.device = env.device
@@ -214,7 +218,7 @@ class Driver:
             broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
             self._after_epoch(index, epoch, lrs, means, times)
             done = epoch == stage.epochs - 1
-            if done:
+            if done and index < len(self.stages) - 1:  # the last stage's model is chosen by the run (select_best)
                 self._continue_from_best(stage)
             save = dict(modules={"net": self.net}, optimizers={"opt": opt}, schedulers=scheds, scaler=scaler,
                         stage=stage.name, epoch=epoch, env=self.env)
@@ -274,13 +278,18 @@ class Driver:
                                **{f"train_{k}": v for k, v in means.items()},
                                "train_seconds": times.total_seconds, "data_seconds": times.data_seconds,
                                "cumulative_train_seconds": state.clock.total}
-        final = index == len(self.stages) - 1 and epoch == stage.epochs - 1  # the run scores it on the full split
+        final = index == len(self.stages) - 1 and epoch == stage.epochs - 1  # scored on the whole split instead
         if stage.curve and not final and epoch in self.curve_epochs(stage.epochs):
             scores = self.evaluate_curve(stage.curve_modes)
             row.update({f"val_{k}": v for k, v in scores.items()})
             state.curve.append({"stage": stage.name, "epoch": epoch + 1, "train_seconds": state.clock.total,
                                 "top1": scores.get("top1"), "map": scores.get("map")})
             self._note_best(stage.name, epoch, scores)
+        if final and self.evaluate_final is not None:
+            scores = self.evaluate_final()
+            row.update({"val_top1": scores.get("top1"), "val_map": scores.get("map")})
+            state.curve.append({"stage": stage.name, "epoch": epoch + 1, "train_seconds": state.clock.total,
+                                "top1": scores.get("top1"), "map": scores.get("map")})
         if epoch == stage.epochs - 1 and stage.end_eval:
             state.results[f"after_{stage.name}"] = self.evaluate_end()
         state.history.append(row)

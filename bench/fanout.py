@@ -69,10 +69,9 @@ def write_plan(experiment_file: Path, configs: Sequence[RunConfig]) -> Path:
 
 
 def run_label(cfg: RunConfig) -> str:
-    from bench.methods import get_method
+    from bench.resolved import ResolvedRun
 
-    variant = get_method(cfg.method).variant(cfg.resolve_preset().train)
-    return f"{cfg.method}{'' if variant == 'full' else '-' + variant} p{cfg.patch_size} s{cfg.seed}"
+    return ResolvedRun.of(cfg).label
 
 
 # ------------------------------------------------------------------------------ before submission
@@ -81,14 +80,16 @@ def write_initial_state(cfg: RunConfig) -> None:
     it saves them (seeding, data, weights, network), so they equal what the cell's first local run writes."""
     from bench.experiment import share_initial_state
     from bench.models import build_network, weight_sources
+    from bench.resolved import ResolvedRun
     from bench.rundata import build_data
     from bench.runtime import start_process
 
     env = start_process(cfg.device, cfg.seed, cfg.deterministic)
     # no preflight here (opening every video header draws no random numbers; the jobs' runs still do it)
-    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision(), preflight=False)
-    preset = cfg.resolve_preset()
-    data = build_data(cfg, preset, env)
+    run = ResolvedRun.of(dataclasses.replace(cfg, preflight=False))
+    preset = run.preset
+    data = build_data(run.cfg, preset, env, independent_views=run.protocol.independent_views,
+                      curve_on_full_split=run.protocol.curve_on_full_split)
     weight_sources(preset)
     share_initial_state(build_network(preset, num_classes=data.num_classes), cfg.init_state)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import torch
+
 from bench.errors import UsageError
 from bench.registry import Registry
 
@@ -22,6 +24,50 @@ ENTRY_POINT_GROUP = "adabench.methods"
 PLUGINS_ENV = "ADABENCH_METHODS"
 
 METHODS = Registry("method")
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """Everything a method's ``plan`` and ``summary_extras`` see of a run (and nothing else).
+
+    ``train_eval_loader(max_videos, augmented=False, seed=None)``: the training videos in evaluation order, for a
+    method that needs training-set predictions (V2's early-exit thresholds); None where there is no data (a
+    timed training step).
+    """
+
+    net: torch.nn.Module
+    preset: Any                     # bench.presets.Preset (the method's ``train`` params in ``preset.train``)
+    num_classes: int
+    multilabel: bool
+    env: Any                        # bench.runtime.DistEnv: the device and the ranks
+    precision: str                  # resolved: the run computes in it
+    seed: int
+    dataset: str
+    protocol: str                   # the --protocol name (bench.resolved.PROTOCOL_RULES)
+    train_eval_loader: Optional[Callable[..., Any]] = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.env.device
+
+    @classmethod
+    def for_step(cls, net: torch.nn.Module, preset: Any, device: torch.device, precision: str) -> "PlanContext":
+        """The context of one process on ``device`` with no data (the class count comes from the preset): what a
+        timed training step or the self-check plans with."""
+        from bench.runtime import DistEnv
+
+        return cls(net, preset, preset.num_classes, False, DistEnv(device=device), precision, 0, preset.dataset,
+                   "adabench")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run produced, for a method's ``summary_extras``."""
+
+    results: Mapping[str, Any]      # {"learned", "random", "centre"} -> bench.evaluation.EvalResult, whole val split
+    flops: Any                      # bench.flops.FlopsReport
+    stages_run: Tuple[str, ...]     # every stage this run has trained (over all its invocations)
+    stage_results: Mapping[str, Any]  # end-of-stage evaluations (Stage.end_eval), e.g. "after_stage2"
 
 
 @dataclass(frozen=True)
@@ -87,9 +133,8 @@ class Method:
     with_epochs(params, epochs) -> params for ``--epochs`` (the method decides how it applies).
     arch(preset_fields, preset_name, variant, arch) -> the shared preset fields the method sets
         (its policy head, crop operator, value head; with ``arch="paper"`` its own architecture).
-    plan(ctx) -> the training stages (``bench.driver.Stage``) of a run (``bench.runner.RunContext``).
-    summary_extras(ctx, results, flops) -> the method's own summary keys (``ctx.state``: the driver's
-        ``TrainState``; ``results``: the final learned/random/centre ``EvalResult``s; ``flops``: FlopsReport).
+    plan(ctx: PlanContext) -> the training stages (``bench.driver.Stage``) of a run.
+    summary_extras(ctx: PlanContext, outcome: RunOutcome) -> the method's own summary keys.
     import_checkpoint(src, dataset, out, *, patch_size, glance_arch, overrides) -> an ``ImportReport``
         (``bench.models.importing``): converts a checkpoint of the method's official code into an adabench
         model file (``adabench import-checkpoint``); None for a method without official checkpoints.
@@ -101,8 +146,8 @@ class Method:
     params: Callable[[str, str, str], Any]
     with_epochs: Callable[[Any, int], Any]
     arch: Callable[[Mapping[str, Any], str, str, str], Dict[str, Any]]
-    plan: Callable[[Any], List[Any]]
-    summary_extras: Callable[[Any, Mapping[str, Any], Any], Dict[str, Any]] = lambda ctx, results, flops: {}
+    plan: Callable[[PlanContext], List[Any]]
+    summary_extras: Callable[[PlanContext, RunOutcome], Dict[str, Any]] = lambda ctx, outcome: {}
     options: Tuple[Option, ...] = ()
     ablations: Tuple[Ablation, ...] = ()
     columns: Tuple[Column, ...] = ()   # its switches as results.csv columns (ablation fields among them)

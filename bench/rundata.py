@@ -70,18 +70,19 @@ class RunData:
         return self.loader(ds if max_videos is None else even_subset(ds, max_videos), False)
 
 
-def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = True) -> RunData:
+def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = True, independent_views: bool = False,
+               curve_on_full_split: bool = False) -> RunData:
     """Train (augmented), val, and learning-curve loaders with the method's batch size (per rank).
 
     ``train=False``: evaluation only (no training loader; the training split is opened when a method asks
-    for ``train_eval_loader``). With ``--protocol official`` the learning curve scores the whole validation
-    split (the official codes select their checkpoint there) and the glance view is augmented on its own."""
+    for ``train_eval_loader``). ``curve_on_full_split``: the learning curve scores the whole validation split
+    (the official codes select their checkpoint there); ``independent_views``: the glance view is augmented on its
+    own (both from the run's ``bench.resolved.Protocol``)."""
     from bench.data import ClipSpec, create_dataset, make_loader, preflight, resolve_data_root
 
-    official = cfg.protocol == "official"
     root = resolve_data_root(cfg.dataset, cfg.data_root)
     spec = ClipSpec(frames=preset.frames, glance_frames=preset.glance_frames, input_size=preset.input_size,
-                    resize=preset.resize, frame_order=preset.frame_order, independent_views=official)
+                    resize=preset.resize, frame_order=preset.frame_order, independent_views=independent_views)
     workers = default_num_workers(local_world_size()) if cfg.num_workers is None else cfg.num_workers
 
     def make(split: str, train: bool) -> Any:
@@ -104,7 +105,7 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = Tr
         datasets = [d for d in (train_ds, val_ds) if d is not None]
     classes = train_ds if train_ds is not None else val_ds
     val_loader = loader(val_ds, False)
-    curve_loader = val_loader if official else loader(even_subset(val_ds, CURVE_VIDEOS), False)
+    curve_loader = val_loader if curve_on_full_split else loader(even_subset(val_ds, CURVE_VIDEOS), False)
     return RunData(loader(train_ds, True) if train_ds is not None else None, val_loader, curve_loader,
                    classes.num_classes, bool(classes.multilabel), datasets, Path(root), workers, make, loader, holdout)
 

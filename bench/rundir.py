@@ -76,7 +76,16 @@ class RunDir:
         """The run directory of a *resolved* config (``cfg.patch_size`` set from the preset)."""
         if cfg.patch_size is None:
             raise ValueError("resolve RunConfig.patch_size from the preset before naming the run directory")
-        name = f"{cfg.preset}-{cfg.arch}-p{cfg.patch_size}-s{cfg.seed}-{cfg.config_hash()}"
+        return cls._named(cfg, cfg.config_hash())
+
+    @classmethod
+    def for_run(cls, run: Any) -> "RunDir":
+        """The run directory of a ``bench.resolved.ResolvedRun`` (its hash already computed)."""
+        return cls._named(run.cfg, run.config_hash)
+
+    @classmethod
+    def _named(cls, cfg: RunConfig, config_hash: str) -> "RunDir":
+        name = f"{cfg.preset}-{cfg.arch}-p{cfg.patch_size}-s{cfg.seed}-{config_hash}"
         return cls(Path(cfg.runs_dir) / _safe(cfg.dataset) / _safe(cfg.method) / _safe(name))
 
     @property
@@ -138,11 +147,12 @@ class RunDir:
         return self.last_checkpoint.is_file()
 
     # ------------------------------------------------------------------ files
-    def write_config(self, cfg: RunConfig, preset: Any) -> None:
-        """config.yaml: the resolved RunConfig and Preset (a dataclass or a dict)."""
+    def write_config(self, cfg: RunConfig, preset: Any, config_hash: Optional[str] = None) -> None:
+        """config.yaml: the resolved RunConfig and Preset (a dataclass or a dict) and the hash that names the
+        directory (computed from them when not given)."""
         preset_dict = dataclasses.asdict(preset) if dataclasses.is_dataclass(preset) else dict(preset)
         io.atomic_write_yaml(
-            self.config_path, {"config_hash": cfg.config_hash(), "run": cfg.to_dict(), "preset": preset_dict}
+            self.config_path, {"config_hash": config_hash or cfg.config_hash(), "run": cfg.to_dict(), "preset": preset_dict}
         )
 
     def read_config(self) -> Dict[str, Any]:
@@ -341,7 +351,8 @@ def _version(package: str) -> Optional[str]:
 
 
 def collect_manifest(
-    cfg: RunConfig, device: Any, world_size: int = 1, extra: Optional[Mapping[str, Any]] = None
+    cfg: RunConfig, device: Any, world_size: int = 1, config_hash: Optional[str] = None,
+    extra: Optional[Mapping[str, Any]] = None
 ) -> Dict[str, Any]:
     """Everything needed to tell where a number came from: code version, environment,
     hardware, seed and determinism. ``extra`` entries (e.g. dataset checksum) are merged in."""
@@ -353,7 +364,7 @@ def collect_manifest(
         "git_commit": commit,
         "git_dirty": dirty,
         "argv": list(sys.argv),
-        "config_hash": cfg.config_hash(),
+        "config_hash": config_hash or cfg.config_hash(),
         "python": platform.python_version(),
         "versions": {p: _version(p) for p in MANIFEST_PACKAGES} | {"adabench": _version("adabench")},
         "platform": platform.platform(),

@@ -1,4 +1,4 @@
-"""``run_method(cfg, run)``: one complete run of any registered method into its run directory.
+"""``run_method(resolved, run)``: one complete run of any registered method into its run directory.
 
 The same for every method: data (``bench.rundata``) -> network (the matched experiment's shared initial
 weights) -> the method's stages under ``bench.driver.Driver`` (resumable) -> evaluation with learned / random /
@@ -9,9 +9,8 @@ of the training split takes the validation split's place (``bench.data.holdout``
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
@@ -21,78 +20,78 @@ from bench.driver import Driver, TrainState, selection_score
 from bench.evaluation import EvalResult, evaluate, patch_eval_results
 from bench.experiment import share_initial_state
 from bench.flops import count_flops
-from bench.methods import Method, get_method
+from bench.methods import PlanContext, RunOutcome
 from bench.models import build_network, weight_sources
 from bench.precision import prepare_network, resolve_channels_last
-from bench.presets import Preset
+from bench.resolved import ResolvedRun
 from bench.resume import parse_stages
 from bench.rundata import RunData, build_data
 from bench.rundir import RunDir, collect_manifest
 from bench.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads, gather_objects,
                            local_world_size, start_process)
-from bench.regime import regime_record
-from bench.summary import common_summary
+from bench.summary import build_summary, skipped_counts
 from bench.timing import reset_peak_memory
 
 
 @dataclass
 class RunContext:
-    """What a method's ``plan`` and ``summary_extras`` get."""
+    """One run in progress: its resolved configuration and what was built for it. Methods see only
+    ``plan_context()``."""
 
-    cfg: RunConfig
-    preset: Preset
-    method: Method
+    run: ResolvedRun
     net: torch.nn.Module
     data: RunData
     env: DistEnv
-    run: RunDir
-    state: Any = None   # the driver's TrainState, once training has run
+    dir: RunDir
 
     @property
     def device(self) -> torch.device:
         return self.env.device
 
-    @property
-    def precision(self) -> str:
-        """The run's resolved precision: training and evaluation of every method run in it."""
-        return self.cfg.resolved_precision()
+    def plan_context(self) -> PlanContext:
+        cfg = self.run.cfg
+        return PlanContext(self.net, self.run.preset, self.data.num_classes, self.data.multilabel, self.env,
+                           cfg.precision, cfg.seed, cfg.dataset, cfg.protocol, self.data.train_eval_loader)
 
     def eval_kwargs(self) -> Dict[str, Any]:
-        return dict(seed=self.cfg.seed, env=self.env, precision=self.precision, num_classes=self.data.num_classes,
-                    multilabel=self.data.multilabel)
+        return dict(seed=self.run.cfg.seed, env=self.env, precision=self.run.cfg.precision,
+                    num_classes=self.data.num_classes, multilabel=self.data.multilabel)
 
     def evaluate(self, loader: Any, patch_mode: str = "policy") -> EvalResult:
         return evaluate(self.net, loader, self.device, patch_mode=patch_mode, **self.eval_kwargs())
 
-
-def curve_epochs(preset_name: str, every: bool = False) -> Callable[[int], Set[int]]:
-    """Epochs of an n-epoch stage that get a learning-curve point: every epoch on tiny presets (cheap) or with
-    ``every``; on paper presets every 5th and each of the last 10 (the V2 ActivityNet code's cadence)."""
-    if preset_name == "tiny" or every:
-        return lambda n: set(range(n))
-    return lambda n: {e for e in range(n) if (e + 1) % 5 == 0 or e >= n - 10}
+    def final_results(self) -> Dict[str, EvalResult]:
+        """The evaluation every trained run and every evaluated checkpoint ends with: learned / random / centre
+        patches on the whole validation split (the holdout when tuning)."""
+        return patch_eval_results(self.net, self.data.val_loader, self.device, **self.eval_kwargs())
 
 
 def _scores(r: EvalResult) -> Dict[str, Optional[float]]:
     return {"top1": r.top1, "map": r.map}
 
 
-def _curve_fn(ctx: RunContext) -> Callable:
-    def evaluate_curve(modes: tuple) -> Dict[str, Any]:
+class _Evaluations:
+    """The driver's evaluation hooks for one run; the final evaluation is kept for the summary."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.final: Optional[Dict[str, EvalResult]] = None
+
+    def curve(self, modes: tuple) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
         for mode in modes:
-            r = ctx.evaluate(ctx.data.curve_loader, mode)
+            r = self.ctx.evaluate(self.ctx.data.curve_loader, mode)
             out.update(_scores(r) if mode == "policy" else {f"{mode}_top1": r.top1})
         return out
-    return evaluate_curve
 
-
-def _end_fn(ctx: RunContext) -> Callable:
-    def evaluate_end() -> Dict[str, Any]:
-        res = patch_eval_results(ctx.net, ctx.data.val_loader, ctx.device, **ctx.eval_kwargs())
+    def end_of_stage(self) -> Dict[str, Any]:
+        res = self.ctx.final_results()
         return {"patch_eval": {n: r.top1 for n, r in res.items()}, "map": res["learned"].map,
                 "coverage": res["learned"].coverage}
-    return evaluate_end
+
+    def last_epoch(self) -> Dict[str, Any]:
+        self.final = self.ctx.final_results()
+        return _scores(self.final["learned"])
 
 
 def _bad_items(datasets: List[Any], env: DistEnv) -> List[Any]:
@@ -105,25 +104,19 @@ def _bad_items(datasets: List[Any], env: DistEnv) -> List[Any]:
     return list(first.values())
 
 
-def skipped_counts(summary: Dict[str, Any]) -> Dict[str, int]:
-    """{split: number of items --skip-bad dropped} of a summary (empty when none were)."""
-    return {split: len(paths) for split, paths in (summary.get("skipped_items") or {}).items() if paths}
-
-
-def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
-    """Train and evaluate ``cfg.method`` as ``cfg`` says, in ``run``; returns the summary.
+def run_method(resolved: ResolvedRun, run: RunDir) -> Dict[str, Any]:
+    """Train and evaluate ``resolved`` in ``run``; returns the summary.
 
     A complete run is returned as it is; an interrupted one resumes after its last completed epoch.
     """
-    method = get_method(cfg.method)
+    cfg, preset, method = resolved.cfg, resolved.preset, resolved.method
     count = len(method.stage_names)
     first, last = (0, count - 1) if cfg.stages is None else parse_stages(cfg.stages, count)
     if run.is_complete() and last == count - 1:
         return run.read_summary()
     env = start_process(cfg.device, cfg.seed, cfg.deterministic)
-    cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())  # config.yaml records what runs
-    preset = cfg.resolve_preset()
-    data = build_data(cfg, preset, env)
+    data = build_data(cfg, preset, env, independent_views=resolved.protocol.independent_views,
+                      curve_on_full_split=resolved.protocol.curve_on_full_split)
     if env.device.type == "cpu":  # --deterministic: float reductions must not depend on --workers (issue 21)
         torch.set_num_threads(cpu_threads(0 if cfg.deterministic else data.num_workers, local_world_size()))
     if env.is_main:  # resolve (download) the backbone weights once, before the ranks build their networks
@@ -136,34 +129,32 @@ def run_method(cfg: RunConfig, run: RunDir) -> Dict[str, Any]:
     channels_last = resolve_channels_last(cfg.channels_last, env.device)
     net = prepare_network(net.to(env.device), channels_last=channels_last, compile=cfg.compile)
     broadcast_module_state(net, env)  # every rank starts from rank 0's weights
-    ctx = RunContext(cfg, preset, method, net, data, env, run)
-    stages = method.plan(ctx)
+    ctx = RunContext(resolved, net, data, env, run)
+    stages = method.plan(ctx.plan_context())
     assert tuple(s.name for s in stages) == method.stage_names, "plan() must return the declared stages"
     if env.is_main:
         run.create()
     with run.locked() if env.is_main else contextlib.nullcontext():
         if env.is_main:
-            run.write_config(cfg, preset)
-            run.write_manifest(collect_manifest(cfg, env.device, env.world_size, extra={
+            run.write_config(cfg, preset, resolved.config_hash)
+            run.write_manifest(collect_manifest(cfg, env.device, env.world_size, resolved.config_hash, extra={
                 "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
                 "precision": cfg.precision, "channels_last": channels_last, "compile": cfg.compile,
                 "torch_threads": torch.get_num_threads(), "initial_state": shared, "weights": weights,
-                "stages": [s.name for s in stages[first:last + 1]], "variant": method.variant(preset.train),
+                "stages": [s.name for s in stages[first:last + 1]], "variant": resolved.variant,
                 **_holdout_manifest(data)}))
         reset_peak_memory(env.device)
+        evals = _Evaluations(ctx)
         driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
-                        evaluate_curve=_curve_fn(ctx), evaluate_end=_end_fn(ctx),
-                        # --protocol official: the Sth-Sth/Jester scripts validate (and may select) every epoch
-                        curve_epochs=curve_epochs(preset.name, every=cfg.protocol == "official"
-                                                  and preset.variant == "video"),
-                        progress=cfg.progress, quiet=cfg.quiet,
-                        select_best=cfg.protocol == "official", precision=cfg.precision)
+                        evaluate_curve=evals.curve, evaluate_end=evals.end_of_stage,
+                        evaluate_final=evals.last_epoch, curve_epochs=resolved.curve_epochs,
+                        progress=cfg.progress, quiet=cfg.quiet, select_best=resolved.protocol.select_best,
+                        precision=cfg.precision)
         trained = driver.fit(first, last)
         if trained is not None and env.is_main and run.is_complete():  # the directory's model changed
             run.summary_path.unlink()
-        summary = _summary(ctx, driver, stages)
-        bad = _bad_items(data.datasets, env)
-        summary["skipped_items"] = {split: sorted({p for s, p, _ in bad if s == split}) for split in ("train", "val")}
+        bad: List[Any] = []
+        summary = _summary(ctx, driver.state, stages, evals.final, bad)
         if env.is_main:
             run.add_bad_items([(path, reason) for _, path, reason in bad])
             if last == count - 1:
@@ -179,54 +170,33 @@ def _holdout_manifest(data: RunData) -> Dict[str, Any]:
     return {"holdout": {k: v for k, v in data.holdout.items() if k != "train_indices"}}
 
 
-def final_results(ctx: RunContext) -> Dict[str, EvalResult]:
-    """The evaluation every trained run and every evaluated checkpoint ends with: learned / random / centre
-    patches on the whole validation split (the holdout when tuning)."""
-    return patch_eval_results(ctx.net, ctx.data.val_loader, ctx.device, **ctx.eval_kwargs())
-
-
-def summarise(ctx: RunContext, results: Dict[str, EvalResult], ran: List[Any], curve: List[Dict[str, Any]], *,
-              kind: str = "trained", extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """FLOPs, the summary keys every run has and the method's own (``summary_extras``: e.g. the early-exit
-    curve), for a trained run (``ran``: the stages it trained) or an evaluated checkpoint (``kind``)."""
-    state, preset, method = ctx.state, ctx.preset, ctx.method
-    flops = count_flops(unwrap(ctx.net), preset, aux=method.flops_aux_heads)
-    summary = common_summary(ctx.cfg, preset, results, flops, state.clock, [s.name for s in ran], curve,
-                             state.epoch_seconds, ctx.device, multilabel=ctx.data.multilabel,
-                             num_classes=ctx.data.num_classes, world_size=ctx.env.world_size,
-                             run_dir=str(ctx.run.path))
-    summary.update({
-        "kind": kind, "protocol": ctx.cfg.protocol,
-        "method_title": method.title, "variant": method.variant(preset.train),
-        "params": dataclasses.asdict(preset.train), "stages_run": [s.name for s in ran],
-        "stage_epochs": {s.name: s.epochs for s in ran}, "epochs": sum(s.epochs for s in ran),
-        "stage_results": state.results, "eval_split": ctx.data.eval_split,
-        "train_seconds_no_pretrain": state.clock.total - sum(state.clock.seconds.get(n, 0.0)
-                                                             for n in method.pretraining_stages),
-        "regime": regime_record(preset), **(extra or {}),
-    })
-    summary.update(method.summary_extras(ctx, results, flops))
-    return summary
-
-
-def _summary(ctx: RunContext, driver: Any, stages: List[Any]) -> Dict[str, Any]:
-    """Final evaluation on the whole validation split (of the best validation point with --protocol
-    official), FLOPs, and the summary (common + the method's)."""
-    state = driver.state
-    ctx.state = state
-    results = final_results(ctx)
+def _summary(ctx: RunContext, state: TrainState, stages: List[Any], final: Optional[Dict[str, EvalResult]],
+             bad: List[Any]) -> Dict[str, Any]:
+    """The run's model (its last epoch, or its best validation point with ``select_best``) evaluated on the whole
+    validation split (``final``: already done by the driver's last epoch), FLOPs, and the summary. ``bad``
+    receives the items --skip-bad dropped on every rank (gathered after the method's summary keys, which may
+    read more of the training split)."""
     ran = [s for s in stages if s.name in state.clock.seconds]
-    curve = list(state.curve)
+    results = final if final is not None else ctx.final_results()
     extra: Dict[str, Any] = {}
-    if ran and ran[-1] is stages[-1]:  # the last epoch's point is the full-split score
-        curve.append({"stage": ran[-1].name, "epoch": ran[-1].epochs, "train_seconds": state.clock.total,
-                      **_scores(results["learned"])})
-        if state.history and ctx.env.is_main:
-            state.history[-1].update({"val_top1": results["learned"].top1, "val_map": results["learned"].map})
-            ctx.run.write_metrics(state.history)
-        if ctx.cfg.protocol == "official":
-            results, extra = _select_best(ctx, state, stages[-1], results)
-    return summarise(ctx, results, ran, curve, extra=extra)
+    if ran and ran[-1] is stages[-1] and ctx.run.protocol.select_best:
+        results, extra = _select_best(ctx, state, stages[-1], results)
+
+    def skipped() -> Dict[str, List[str]]:
+        bad.extend(_bad_items(ctx.data.datasets, ctx.env))
+        return {split: sorted({p for s, p, _ in bad if s == split}) for split in ("train", "val")}
+
+    return _assemble(ctx, state, results, ran, kind="trained", skipped=skipped, extra=extra)
+
+
+def _assemble(ctx: RunContext, state: TrainState, results: Dict[str, EvalResult], ran: List[Any], *, kind: str,
+              skipped: Optional[Callable[[], Dict[str, List[str]]]] = None, extra: Optional[Dict[str, Any]] = None
+              ) -> Dict[str, Any]:
+    flops = count_flops(unwrap(ctx.net), ctx.run.preset, aux=ctx.run.method.flops_aux_heads)
+    outcome = RunOutcome(results, flops, tuple(s.name for s in ran), dict(state.results))
+    return build_summary(ctx.run, ctx.plan_context(), outcome, state, state.curve, {s.name: s.epochs for s in ran},
+                         eval_split=ctx.data.eval_split, run_dir=str(ctx.dir.path), kind=kind, skipped=skipped,
+                         extra=extra)
 
 
 def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, EvalResult]) -> tuple:
@@ -237,8 +207,8 @@ def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, Eva
     chosen = {"stage": stage.name, "epoch": stage.epochs, **last}
     best = state.best.get(stage.name)
     if best is not None and best["score"] > selection_score(last):
-        load_checkpoint(ctx.run.best_checkpoint, {"net": ctx.net}, restore_rng=False, env=ctx.env)
-        results = final_results(ctx)
+        load_checkpoint(ctx.dir.best_checkpoint, {"net": ctx.net}, restore_rng=False, env=ctx.env)
+        results = ctx.final_results()
         chosen = {"stage": stage.name, "epoch": best["epoch"] + 1, "top1": best["top1"], "map": best["map"]}
     criterion = "mAP" if last.get("map") is not None else "top-1"
     return results, {"selected_checkpoint": {**chosen, "split": ctx.data.eval_split, "criterion": criterion,
@@ -248,8 +218,7 @@ def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, Eva
 def evaluation_summary(ctx: RunContext, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The final evaluation and summary of a network that was not trained here (``adabench evaluate``):
     the same code path as a trained run's, with no stages and no clock."""
-    ctx.state = TrainState()
-    return summarise(ctx, final_results(ctx), [], [], kind="evaluated", extra=extra)
+    return _assemble(ctx, TrainState(), ctx.final_results(), [], kind="evaluated", extra=extra)
 
 
 def summary_line(summary: Dict[str, Any]) -> str:
@@ -298,17 +267,17 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
     summaries: List[Dict[str, Any]] = []
     spent: Dict[str, List[float]] = {}
     for i, cfg in enumerate(configs):
-        run = RunDir.for_config(cfg)
+        resolved = ResolvedRun.of(cfg)
+        run = RunDir.for_run(resolved)
         complete = run.is_complete()
         if main_rank():
-            variant = get_method(cfg.method).variant(cfg.resolve_preset().train)
             eta = _eta(spent, [c.method for c in configs[i:]])
-            echo(f"run {i + 1}/{len(configs)}: {cfg.method}{'' if variant == 'full' else '-' + variant} "
-                 f"p{cfg.patch_size} s{cfg.seed}" + (" (already complete, not re-trained)" if complete else "")
+            echo(f"run {i + 1}/{len(configs)}: {resolved.label}"
+                 + (" (already complete, not re-trained)" if complete else "")
                  + (f"; about {_duration(eta)} left" if eta is not None and not complete else ""))
         t0 = time.perf_counter()
         try:
-            summary = run_method(cfg, run)
+            summary = run_method(resolved, run)
         except DataError as e:  # a broken video or frame: say how to go on without it
             if cfg.skip_bad:
                 raise

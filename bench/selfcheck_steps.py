@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from bench.driver import make_update, train_step
+from bench.methods import PlanContext
 from bench.precision import grad_scaler, prepare_network, resolve_channels_last
-from bench.trainstep import StepContext
 
 FP32_RTOL = 1e-3       # |loss_device - loss_cpu| / |loss_cpu|, per step (fp32 on both; cuDNN vs oneDNN sums)
 COMPILE_RTOL = 1e-3    # compiled vs eager loss, per step (inductor may fuse and reorder sums)
@@ -103,7 +103,7 @@ def build_stages(method_name: str, preset: Any, device: torch.device, precision:
     if state is not None:
         net.load_state_dict(state)
     net = prepare_network(net.to(device), channels_last=resolve_channels_last(layout, device), compile=compile)
-    ctx = StepContext.of(net, preset, method, device, precision)
+    ctx = PlanContext.for_step(net, preset, device, precision)
     out = []
     for stage in method.plan(ctx):
         stage.prepare()

@@ -21,38 +21,15 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
 from bench.driver import make_update, train_step
 from bench.errors import UsageError
+from bench.methods import PlanContext
 from bench.precision import DTYPES, grad_scaler, prepare_network, resolve_channels_last, resolve_precision
-from bench.runtime import DistEnv
 from bench.timing import synchronize
-
-
-@dataclass
-class StepContext:
-    """The part of ``bench.runner.RunContext`` a method's ``plan`` reads, without data or a run directory."""
-
-    net: torch.nn.Module
-    preset: Any
-    method: Any
-    env: DistEnv
-    data: Any
-    precision: str
-
-    @property
-    def device(self) -> torch.device:
-        return self.env.device
-
-    @classmethod
-    def of(cls, net: torch.nn.Module, preset: Any, method: Any, device: torch.device, precision: str) -> "StepContext":
-        """The context of one process on ``device`` (no data: the class count comes from the preset)."""
-        data = SimpleNamespace(num_classes=preset.num_classes, multilabel=False)
-        return cls(net, preset, method, DistEnv(device=device), data, precision)
 
 
 def matmul_peak_gflops(device: torch.device, precision: str, n: int = 2048, repeats: int = 5) -> float:
@@ -117,7 +94,7 @@ def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], devi
     torch.manual_seed(seed)
     channels_last = resolve_channels_last(layout, device)
     net = prepare_network(build_network(preset).to(device), channels_last=channels_last, compile=compile)
-    ctx = StepContext.of(net, preset, method, device, precision)
+    ctx = PlanContext.for_step(net, preset, device, precision)
     out = []
     for stage in method.plan(ctx):
         stage.prepare()

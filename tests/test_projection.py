@@ -152,15 +152,20 @@ def test_summary_device_seconds_are_wall_clock_times_world_size():
     from types import SimpleNamespace
 
     from bench.config import RunConfig
-    from bench.summary import common_summary
+    from bench.driver import TrainState
+    from bench.methods import PlanContext, RunOutcome
+    from bench.resolved import ResolvedRun
+    from bench.runtime import DistEnv
+    from bench.summary import build_summary
     from bench.timing import StageClock
 
-    clock = StageClock({"stage1": 30.0, "stage2": 10.0})
+    state = TrainState(clock=StageClock({"stage1": 30.0, "stage2": 10.0}), epoch_seconds=[1.0])
     learned = SimpleNamespace(top1=0.5, map=None, coverage=None, tracking=None, num_videos=4)
     flops = SimpleNamespace(gflops_per_video=1.0, by_component={}, per_step=[])
-    cfg = RunConfig(method="v1", dataset="synthetic")
-    s = common_summary(cfg, SimpleNamespace(patch_size=24), {"learned": learned}, flops, clock, ["stage1", "stage2"],
-                       [], [1.0], torch.device("cpu"), multilabel=False, num_classes=6, world_size=4, run_dir="r")
+    run = ResolvedRun.of(RunConfig(method="v1", dataset="synthetic", precision="fp32"))
+    ctx = PlanContext(None, run.preset, 6, False, DistEnv(world_size=4), "fp32", 0, "synthetic", "adabench")
+    outcome = RunOutcome({"learned": learned}, flops, ("stage1", "stage2"), {})
+    s = build_summary(run, ctx, outcome, state, [], {"stage1": 1, "stage2": 1}, eval_split="val", run_dir="r")
     assert s["stage_seconds"] == {"stage1": 30.0, "stage2": 10.0}
     assert s["stage_device_seconds"] == {"stage1": 120.0, "stage2": 40.0}
     assert s["train_device_seconds"] == 160.0

@@ -112,11 +112,10 @@ def test_the_runs_final_model_is_the_last_stages_best_point(tmp_path, monkeypatc
     save_checkpoint(run.best_checkpoint, modules={"net": net}, stage="s", epoch=1)
     with torch.no_grad():
         net.weight.fill_(0.3)   # the final epoch's weights
-    monkeypatch.setattr(runner, "final_results", lambda ctx: {
-        "learned": SimpleNamespace(top1=float(ctx.net.weight.detach()), map=None)})
-    ctx = SimpleNamespace(net=net, run=run, env=DistEnv(), data=SimpleNamespace(eval_split="val"))
+    ctx = SimpleNamespace(net=net, dir=run, env=DistEnv(), data=SimpleNamespace(eval_split="val"),
+                          final_results=lambda: {"learned": SimpleNamespace(top1=float(net.weight.detach()), map=None)})
     stage = SimpleNamespace(name="s", epochs=4)
-    final = runner.final_results(ctx)
+    final = ctx.final_results()
     state = TrainState(best={"s": {"epoch": 1, "score": 0.8, "top1": 0.8, "map": None}})
     results, extra = runner._select_best(ctx, state, stage, final)
     assert results["learned"].top1 == pytest.approx(0.8)
@@ -125,7 +124,7 @@ def test_the_runs_final_model_is_the_last_stages_best_point(tmp_path, monkeypatc
     state.best["s"]["score"] = 0.1   # the last epoch is better: it stays
     with torch.no_grad():
         net.weight.fill_(0.3)
-    results, extra = runner._select_best(ctx, state, stage, runner.final_results(ctx))
+    results, extra = runner._select_best(ctx, state, stage, ctx.final_results())
     assert results["learned"].top1 == pytest.approx(0.3) and extra["selected_checkpoint"]["epoch"] == 4
 
 
@@ -135,7 +134,7 @@ def test_the_runs_final_model_is_the_last_stages_best_point(tmp_path, monkeypatc
     ("official", "actnet", ("logit", True, None, False)),
 ])
 def test_early_exit_calibration_follows_the_protocol(protocol, dataset, want):
-    how = exit_protocol(SimpleNamespace(cfg=SimpleNamespace(protocol=protocol, dataset=dataset)))
+    how = exit_protocol(SimpleNamespace(protocol=protocol, dataset=dataset))
     assert (how["criterion"], how["augmented"], how["max_videos"], how["random_subset"]) == want
 
 
@@ -162,7 +161,14 @@ def test_official_protocol_run_says_so_everywhere_and_is_never_pooled(tmp_path, 
 
 
 def test_official_sth_sth_cadence_scores_every_epoch():
-    from bench.runner import curve_epochs
+    from bench.config import PROTOCOLS
+    from bench.resolved import PROTOCOL_RULES, ResolvedRun
 
-    assert curve_epochs("paper", every=True)(50) == set(range(50))
-    assert curve_epochs("paper")(50) == {4, 9, 14, 19, 24, 29, 34, 39, *range(40, 50)}
+    def epochs(protocol, variant, preset="paper"):
+        run = ResolvedRun(None, SimpleNamespace(name=preset, variant=variant), None, PROTOCOL_RULES[protocol], "")
+        return run.curve_epochs(50)
+
+    assert set(PROTOCOL_RULES) == set(PROTOCOLS)
+    assert epochs("official", "video") == set(range(50)) == epochs("adabench", "frame", "tiny")
+    sparse = {4, 9, 14, 19, 24, 29, 34, 39, *range(40, 50)}
+    assert epochs("official", "frame") == sparse == epochs("adabench", "video")

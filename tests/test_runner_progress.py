@@ -15,8 +15,8 @@ def test_one_line_per_run_with_its_position_and_the_time_left(tmp_path, monkeypa
     monkeypatch.setattr("time.perf_counter", lambda: next(clock))
     fake = {"top1": 0.5, "gflops_per_video": 0.01, "train_seconds": 1.0,
             "patch_eval": {"learned": 0.5, "random": 0.4, "centre": 0.3}}
-    monkeypatch.setattr(runner, "run_method", lambda cfg, run: {**fake, "method": cfg.method,
-                                                                "patch_size": cfg.patch_size, "seed": cfg.seed})
+    monkeypatch.setattr(runner, "run_method", lambda r, run: {**fake, "method": r.cfg.method,
+                                                              "patch_size": r.cfg.patch_size, "seed": r.cfg.seed})
     configs = plan_runs(RunConfig(method="v1", runs_dir=str(tmp_path)), ["v1", "v2"], [], [0, 1],
                         {"v2": {"aux_supervision": False}})
     lines = []

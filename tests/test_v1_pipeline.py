@@ -16,6 +16,7 @@ from bench.errors import UsageError
 from bench.models import build_network
 from bench.presets import get_preset
 from bench.rundir import RunDir
+from bench.resolved import ResolvedRun
 from bench.runner import run_method
 from bench.training import frozen_fingerprint
 
@@ -56,8 +57,9 @@ def _cfg(tmp_path, data_root, name="runs", **kw) -> RunConfig:
 
 
 def _run(cfg: RunConfig):
-    run = RunDir.for_config(cfg)
-    return run_method(cfg, run), run
+    resolved = ResolvedRun.of(cfg)
+    run = RunDir.for_run(resolved)
+    return run_method(resolved, run), run
 
 
 def _weights(run: RunDir, ckpt: str = "last.pt"):
