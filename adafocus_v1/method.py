@@ -6,7 +6,7 @@ its own batch; the original code refused multi-GPU RL).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import torch
 
@@ -27,50 +27,60 @@ def rl_config(hp: params.V1Params) -> rl.RLConfig:
                        entropy_coef=hp.entropy_weight, lr=hp.policy_lr, epochs=hp.ppo_epochs)
 
 
-def _optimizer(net: torch.nn.Module, preset: Any, spec: StageSpec):
-    def build() -> torch.optim.Optimizer:
-        if spec.index == 2:
-            return torch.optim.Adam(net.policy.parameters(), lr=spec.lrs["policy"])
-        # lrs are absolute per module path: ratios of a base lr of 1
+def _optimizer(net: torch.nn.Module, preset: Any, spec: StageSpec) -> Callable[[], torch.optim.Optimizer]:
+    def adam() -> torch.optim.Optimizer:
+        return torch.optim.Adam(net.policy.parameters(), lr=spec.lrs["policy"])
+
+    def sgd() -> torch.optim.Optimizer:  # lrs are absolute per module path: ratios of a base lr of 1
         return make_sgd(net, base_lr=1.0, weight_decay=preset.weight_decay, ratios=spec.lrs,
                         momentum=preset.momentum)
+
+    return {"adam": adam, "sgd": sgd}[spec.optimizer]
+
+
+def _supervised(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A step on one supervised loss of ``adafocus_v1.steps``."""
+    def build(net: torch.nn.Module, spec: StageSpec, hp: params.V1Params, num_classes: int) -> Callable[..., Any]:
+        def step(batch: Dict[str, torch.Tensor], update: Any) -> Dict[str, torch.Tensor]:
+            loss, parts = loss_fn(net, batch, spec)
+            update(loss)
+            return {"loss": loss.detach(), **parts}
+        return step
     return build
 
 
-def _step(net: torch.nn.Module, spec: StageSpec, hp: params.V1Params, num_classes: int):
+def _rl(net: torch.nn.Module, spec: StageSpec, hp: params.V1Params, num_classes: int) -> Callable[..., Any]:
     cfg = rl_config(hp)
+    return lambda batch, update: rl_step(net, batch, update, cfg, hp.reward, num_classes)
 
-    def step(batch: Dict[str, torch.Tensor], update: Any) -> Dict[str, torch.Tensor]:
-        if spec.index == 2:
-            return rl_step(net, batch, update, cfg, hp.reward, num_classes)
-        if spec.index == 0:
-            loss, parts = stage0_loss(net, batch)
-        elif spec.index == 1:
-            loss, parts = stage1_loss(net, batch)
-        else:
-            loss, parts = stage3_loss(net, batch, tune_focus="focus.backbone" in spec.trainable)
-        update(loss)
-        return {"loss": loss.detach(), **parts}
-    return step
+
+# StageSpec.loss -> the step it trains with
+STEPS: Dict[str, Callable[..., Any]] = {
+    "pretrain": _supervised(lambda net, batch, spec: stage0_loss(net, batch)),
+    "patches": _supervised(lambda net, batch, spec: stage1_loss(net, batch)),
+    "finetune": _supervised(lambda net, batch, spec: stage3_loss(net, batch,
+                                                                 tune_focus="focus.backbone" in spec.trainable)),
+    "rl": _rl,
+}
 
 
 def _prepare(net: torch.nn.Module, spec: StageSpec) -> None:
     apply_stage_modes(net, spec)
-    if spec.index > 0:  # f_G's head is frozen from stage 1 on, so the copy is the same every epoch
+    if spec.glance_frozen:  # f_G's head is frozen from stage 1 on, so the copy is the same every epoch
         tie_fused_glance(net)
 
 
 def plan(ctx: PlanContext) -> List[Stage]:
     net, preset, hp = ctx.net, ctx.preset, ctx.preset.train
     stages = []
-    for k, spec in sorted(stage_specs(hp, preset.variant).items()):
+    for _, spec in sorted(stage_specs(hp, preset.variant).items()):
+        sgd = spec.optimizer == "sgd"
         stages.append(Stage(
             spec.name, spec.epochs, prepare=lambda spec=spec: _prepare(net, spec),
-            optimizer=_optimizer(net, preset, spec), step=_step(net, spec, hp, ctx.num_classes),
-            cosine=k != 2, grad_clip=None if k == 2 else preset.grad_clip,
-            curve=k > 0,                                   # stage 0 has no classifier yet
-            curve_modes=("policy", "random") if k in (1, 2) else ("policy",),  # what stage 2 must beat
-            end_eval=k == 2, check=lambda spec=spec: check_stage_modes(net, spec)))
+            optimizer=_optimizer(net, preset, spec), step=STEPS[spec.loss](net, spec, hp, ctx.num_classes),
+            cosine=sgd, grad_clip=preset.grad_clip if sgd else None,
+            curve=bool(spec.curve_modes), curve_modes=spec.curve_modes or ("policy",),
+            end_eval=spec.end_eval, check=lambda spec=spec: check_stage_modes(net, spec)))
     return stages
 
 

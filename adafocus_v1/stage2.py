@@ -25,7 +25,8 @@ from torch import Tensor
 
 from adafocus_v1 import rl
 from adafocus_v1.rewards import step_rewards, true_class_prob
-from adafocus_v1.steps import glance_input, uniform_patch_locations
+from adafocus_v1.steps import glance_input
+from bench.models import random_pixel_locations
 from bench.models import AdaFocusNet, PolicyOutput
 
 
@@ -79,7 +80,7 @@ def rl_step(net: AdaFocusNet, batch: Dict[str, Tensor], update: Callable[[Tensor
     if out.value is None:
         raise ValueError("V1's policy needs a value head (build the network with method='v1')")
     actions, loc = sample_actions(out, generator)
-    rand = uniform_patch_locations(loc.shape[:-1], frames.shape[-1], net.patch_size, frames.device, generator)
+    rand = random_pixel_locations(loc.shape[:-1], frames.shape[-1], net.patch_size, frames.device, generator)
     conf_pol, conf_rand = step_confidences(net, batch, g_feats, loc, rand)
     rewards = step_rewards(conf_pol, conf_rand, reward, num_classes)        # [B,T']
     returns = rl.episode_returns(rewards, cfg)

@@ -42,7 +42,8 @@ _TOP = ("glance", "focus", "policy", "classifier")
 
 @dataclass(frozen=True)
 class StageSpec:
-    """One stage: trainable module paths, epochs, lr per module path."""
+    """One stage as data: what it trains, with what and on which loss, and how the driver scores it
+    (``adafocus_v1.method`` turns each into a ``bench.driver.Stage`` without looking at its index)."""
 
     index: int
     name: str
@@ -50,6 +51,12 @@ class StageSpec:
     epochs: int
     lrs: Dict[str, float]               # module path -> lr (SGD stages); {"policy": lr} for stage 2
     frozen_bn: Tuple[str, ...] = ()     # trainable paths whose BatchNorm layers stay in eval mode
+    loss: str = "supervised"            # a key of adafocus_v1.method.STEPS: "pretrain", "patches", "finetune", "rl"
+    optimizer: str = "sgd"             # "sgd": with the preset's momentum, weight decay, cosine and gradient
+                                        # clipping; "adam": the RL policy's (constant lr, no clipping)
+    curve_modes: Tuple[str, ...] = ("policy",)   # patch modes of its learning-curve points; (): no curve
+    end_eval: bool = False              # the full learned/random/centre evaluation when it ends
+    glance_frozen: bool = True          # f_G is frozen: its head is copied into the fused classifier (video)
 
 
 def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
@@ -65,14 +72,18 @@ def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
     s3_trainable = (focus_body, fc) if tune_focus else (fc,)
     s3_lrs = {fc: hp.stage3_fc_lr, **({focus_body: hp.stage3_backbone_lr} if tune_focus else {})}
     # focus.feature_dropout (no parameters): the dropout on f_L's features before f_C trains with f_L in stage 1
+    # stages 1 and 2 also score random patches on the learning curve: what stage 2's policy must beat
     return {
         0: StageSpec(0, "stage0", ("glance", "focus"), hp.pretrain_epochs,
-                     {"glance": hp.pretrain_lr, "focus": hp.pretrain_lr}),
+                     {"glance": hp.pretrain_lr, "focus": hp.pretrain_lr}, loss="pretrain",
+                     curve_modes=(), glance_frozen=False),  # no classifier yet: no curve
         1: StageSpec(1, "stage1", (focus_body, "focus.feature_dropout", fc), hp.stage1_epochs,
-                     {focus_body: hp.stage1_backbone_lr, fc: hp.stage1_fc_lr}),
-        2: StageSpec(2, "stage2", ("policy",), hp.stage2_epochs, {"policy": hp.policy_lr}),
+                     {focus_body: hp.stage1_backbone_lr, fc: hp.stage1_fc_lr}, loss="patches",
+                     curve_modes=("policy", "random")),
+        2: StageSpec(2, "stage2", ("policy",), hp.stage2_epochs, {"policy": hp.policy_lr}, loss="rl",
+                     optimizer="adam", curve_modes=("policy", "random"), end_eval=True),
         3: StageSpec(3, "stage3", s3_trainable, hp.stage3_epochs, s3_lrs,
-                     frozen_bn=(focus_body,) if tune_focus else ()),
+                     frozen_bn=(focus_body,) if tune_focus else (), loss="finetune"),
     }
 
 
@@ -114,8 +125,3 @@ def check_stage_modes(net: nn.Module, spec: StageSpec) -> None:
         if module.training != want:
             raise RuntimeError(f"{spec.name}: module '{name}' is in {'train' if module.training else 'eval'} "
                                f"mode, expected {'train' if want else 'eval'}")
-
-
-def frozen_paths(spec: StageSpec) -> Tuple[str, ...]:
-    """The top-level modules a stage leaves entirely untouched (for fingerprint checks)."""
-    return tuple(m for m in _TOP if not any(t == m or t.startswith(m + ".") for t in spec.trainable))

@@ -6,38 +6,19 @@ Frozen parts run under ``torch.no_grad`` so no graph is kept for them.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.models import AdaFocusNet
+from bench.losses import framewise_ce
+from bench.models import AdaFocusNet, random_pixel_locations
 
 
 def glance_input(batch: Dict[str, Tensor]) -> Tensor:
     """The glance frames of a batch: ``glance`` when present, else ``frames``."""
     return batch["glance"] if "glance" in batch else batch["frames"]
-
-
-def ce_all_steps(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy on every classifier step: logits [B,T',K], labels [B] -> scalar."""
-    b, t, k = logits.shape
-    return F.cross_entropy(logits.reshape(b * t, k).float(), labels.repeat_interleave(t))
-
-
-def uniform_patch_locations(shape: Sequence[int], frame_size: int, patch_size: int,
-                            device: torch.device, generator: Optional[torch.Generator] = None) -> Tensor:
-    """Uniformly random patch locations ``[*shape, 2]`` on the integer offsets 0..S-P (inclusive).
-
-    Every valid top-left corner is equally likely, the last one included (the original's
-    ``randint(0, S - P)`` never picks it).
-    """
-    span = frame_size - patch_size
-    if span <= 0:
-        return torch.zeros(*shape, 2, device=device)
-    off = torch.randint(0, span + 1, (*shape, 2), device=device, generator=generator)
-    return off.float() / span
 
 
 def stage0_loss(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
@@ -68,9 +49,9 @@ def stage1_loss(net: AdaFocusNet, batch: Dict[str, Tensor],
     frames = batch["frames"]
     _, g_feats = _frozen_glance(net, batch)
     b, t_dec = net.decision_shape(frames, glance_input(batch))
-    loc = uniform_patch_locations((b, t_dec), frames.shape[-1], net.patch_size, frames.device, generator)
+    loc = random_pixel_locations((b, t_dec), frames.shape[-1], net.patch_size, frames.device, generator)
     f_feats = net.focus_forward(frames, loc)
-    loss = ce_all_steps(net.classify(g_feats, f_feats), batch["label"])
+    loss = framewise_ce(net.classify(g_feats, f_feats), batch["label"])
     return loss, {}
 
 
@@ -89,5 +70,5 @@ def stage3_loss(net: AdaFocusNet, batch: Dict[str, Tensor], tune_focus: bool) ->
     else:
         with torch.no_grad():
             f_feats = net.focus_forward(frames, loc)
-    loss = ce_all_steps(net.classify(g_feats, f_feats), batch["label"])
+    loss = framewise_ce(net.classify(g_feats, f_feats), batch["label"])
     return loss, {}

@@ -16,11 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def _framewise_ce(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean CE over all (video, step) pairs. logits [B, T, K], labels [B] (repeated over T)."""
-    b, t, k = logits.shape
-    return F.cross_entropy(logits.reshape(b * t, k).float(), labels.repeat_interleave(t))
+from bench.losses import framewise_ce
 
 
 def _segment_ce(logits: Tensor, labels: Tensor) -> Tensor:
@@ -38,9 +34,9 @@ def pass_loss(out: Mapping[str, Tensor], labels: Tensor, *, aux_supervision: boo
     before the CE, as the official Sth-Sth/Jester code scores its TSNs' auxiliary outputs; otherwise
     (ActivityNet-style) every frame is scored. Returns {"classifier", ["glance", "focus"], "total"}.
     """
-    parts = {"classifier": _framewise_ce(out["logits"], labels)}
+    parts = {"classifier": framewise_ce(out["logits"], labels)}
     if aux_supervision:
-        aux_ce = _segment_ce if segment_average else _framewise_ce
+        aux_ce = _segment_ce if segment_average else framewise_ce
         parts["glance"] = aux_ce(out["glance_logits"], labels)
         parts["focus"] = aux_ce(out["focus_logits"], labels)
     parts["total"] = torch.stack(list(parts.values())).sum()

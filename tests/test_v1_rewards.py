@@ -6,7 +6,7 @@ import torch
 
 from adafocus_v1.rewards import step_rewards, true_class_prob
 from adafocus_v1.stage2 import sample_actions, step_confidences
-from adafocus_v1.steps import uniform_patch_locations
+from bench.models import random_pixel_locations
 from bench.models import (AdaFocusNet, FocusNet, GlanceNet, GRUClassifier, PoolingClassifier, RecurrentPolicy,
                           TSNAverage, VideoPolicy)
 from bench.models.backbones import Backbone
@@ -126,6 +126,6 @@ def test_gaussian_sample_keeps_raw_action_and_clamps_location():
 
 def test_uniform_patch_locations_reach_every_offset():
     g = torch.Generator().manual_seed(0)
-    loc = uniform_patch_locations((4000,), S, P, torch.device("cpu"), g)
+    loc = random_pixel_locations((4000,), S, P, torch.device("cpu"), g)
     offsets = torch.floor(loc * (S - P) + 1e-4).long()
     assert set(offsets.flatten().tolist()) == set(range(S - P + 1))

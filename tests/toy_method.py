@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 import torch.nn.functional as F
 
 from bench.driver import Stage
+from bench.losses import framewise_ce
 from bench.methods import Ablation, Column, Method, Option, register_method
 from bench.models import random_locations
 from bench.presets import check_params
@@ -43,8 +44,7 @@ def _plan(ctx: Any) -> List[Stage]:
         b = frames.shape[0]
         out = net(frames, batch.get("glance"), locations=random_locations(net.decision_shape(frames, None),
                                                                           frames.device), aux=hp.aux)
-        logits = out["logits"]
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.repeat_interleave(logits.shape[1]))
+        loss = framewise_ce(out["logits"], labels)
         if hp.aux:
             loss = loss + F.cross_entropy(out["focus_logits"].mean(1).float(), labels)
         update(loss)

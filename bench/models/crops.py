@@ -78,8 +78,22 @@ def interp_crop(frames: torch.Tensor, loc: torch.Tensor, size: int) -> torch.Ten
 
 def random_locations(shape: Sequence[int], device: Optional[torch.device] = None,
                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Uniform locations ``[*shape, 2]`` in [0, 1)."""
+    """Uniform locations ``[*shape, 2]`` in [0, 1): for the interpolated crop, which takes any real position
+    (V2's diversity pass and random-patch evaluation, as the official code's ``torch.rand_like``)."""
     return torch.rand(*shape, 2, device=device, generator=generator)
+
+
+def random_pixel_locations(shape: Sequence[int], frame_size: int, patch_size: int, device: torch.device,
+                           generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Uniformly random locations ``[*shape, 2]`` on the integer offsets 0..S-P (inclusive): for the hard crop,
+    which cuts at whole pixels (V1's random patches). ``random_locations`` would round there, giving the first
+    and last offsets half the weight of the others; here every valid top-left corner is equally likely, the last
+    one included (the original's ``randint(0, S - P)`` never picks it)."""
+    span = frame_size - patch_size
+    if span <= 0:
+        return torch.zeros(*shape, 2, device=device)
+    off = torch.randint(0, span + 1, (*shape, 2), device=device, generator=generator)
+    return off.float() / span
 
 
 def centre_locations(shape: Sequence[int], device: Optional[torch.device] = None) -> torch.Tensor:
