@@ -99,11 +99,6 @@ def gaussian_location(raw_action: Tensor) -> Tensor:
     return raw_action.clamp(0.0, 1.0)
 
 
-def grid_location(action: Tensor, grid: Tensor) -> Tensor:
-    """Categorical actions [...] (int64) -> locations [..., 2] from grid [A, 2]."""
-    return grid.to(action.device)[action]
-
-
 # ----------------------------------------------------------------------------- losses
 def _value_and_entropy_terms(returns: Tensor, value: Tensor, entropy: Tensor,
                              cfg: RLConfig) -> Tuple[Tensor, Tensor]:

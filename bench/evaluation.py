@@ -165,7 +165,3 @@ def patch_eval_results(net: nn.Module, loader: Iterable[Mapping[str, torch.Tenso
     return {name: evaluate(net, loader, device, patch_mode=mode, **kw) for name, mode in PATCH_EVAL_NAMES.items()}
 
 
-def patch_eval(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device,
-               **kw: Any) -> Dict[str, float]:
-    """Top-1 of the same trained network with learned / random / centre patches."""
-    return {name: r.top1 for name, r in patch_eval_results(net, loader, device, **kw).items()}

@@ -4,9 +4,6 @@ Every writer goes to a temporary file in the *same directory* (so ``os.replace``
 rename on one file system), named with the pid and a random token so concurrent writers
 never share a temp file, is fsynced, and then replaces the target in one step. A crash or
 SIGKILL leaves either the old file or the new one, plus at worst a stray ``.*.tmp``.
-
-``append_csv_row`` is a read-modify-write, so it also takes an exclusive ``flock`` on a
-sidecar ``.<name>.lock`` file: several processes appending to one CSV never lose a row.
 """
 from __future__ import annotations
 
@@ -197,19 +194,8 @@ def file_lock(path: PathLike) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _csv_cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(float(v))  # round-trips exactly (float() also unwraps numpy floats)
-    if hasattr(v, "item") and callable(getattr(v, "item")):
-        with contextlib.suppress(Exception):
-            return _csv_cell(v.item())
-    return str(v)
-
-
 def read_csv_rows(path: PathLike) -> List[Dict[str, str]]:
-    """All rows of a CSV written by ``append_csv_row`` as dicts of strings ([] if absent)."""
+    """All rows of a CSV written by ``atomic_write_csv`` as dicts of strings ([] if absent)."""
     return _read_csv(Path(path))[1]
 
 
@@ -223,18 +209,3 @@ def _read_csv(path: Path) -> Tuple[List[str], List[Dict[str, str]]]:
         return [], []
 
 
-def append_csv_row(path: PathLike, row: Mapping[str, Any]) -> Path:
-    """Append one row (header written on first use). New keys add columns: the whole file
-    is rewritten with the grown header, older rows get empty cells. Serialised with a lock,
-    replaced atomically, so concurrent appenders never corrupt or drop rows."""
-    p = Path(path)
-    with file_lock(p.with_name(f".{p.name}.lock")):
-        header, rows = _read_csv(p)
-        header += [k for k in row if k not in header]
-        rows.append({k: _csv_cell(v) for k, v in row.items()})
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(p, buf.getvalue())
-    return p

@@ -25,7 +25,7 @@ Typical use in a runner::
         run.write_manifest(collect_manifest(cfg, env.device, env.world_size))
         if run.has_checkpoint():
             state = load_checkpoint(run.last_checkpoint, modules, optimizers, schedulers, scaler)
-        ...  # per epoch: run.append_metrics(row); save_checkpoint(run.last_checkpoint, ...)
+        ...  # per epoch: run.write_metrics(rows); save_checkpoint(run.last_checkpoint, ...)
         run.write_summary(summary)
 """
 from __future__ import annotations
@@ -187,9 +187,6 @@ class RunDir:
             manifest = self.read_manifest()
         manifest["bad_items"] = _merge_bad(manifest.get("bad_items", []), items)
         io.atomic_write_json(self.manifest_path, manifest)
-
-    def append_metrics(self, row: Mapping[str, Any]) -> None:
-        io.append_csv_row(self.metrics_path, row)
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """metrics.csv rewritten from the full history (atomic; a resumed run never duplicates a row)."""

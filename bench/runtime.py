@@ -178,15 +178,6 @@ def start_process(device_pref: str, seed: int, deterministic: bool) -> DistEnv:
     seed_everything(seed, env.rank)
     return env
 
-def wrap_ddp(module: nn.Module, env: DistEnv, **ddp_kwargs: Any) -> nn.Module:
-    """DistributedDataParallel when distributed and the module has trainable parameters
-    (DDP refuses modules without any); otherwise the module itself."""
-    if not env.distributed or not any(p.requires_grad for p in module.parameters()):
-        return module
-    ids = [env.device.index] if env.device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids, **ddp_kwargs)
-
-
 def _as_tensor(x: Union[float, torch.Tensor], env: DistEnv) -> Tuple[torch.Tensor, bool]:
     if isinstance(x, torch.Tensor):
         return x.detach().to(env.device).clone(), True
@@ -203,11 +194,6 @@ def _all_reduce(x: Number, env: DistEnv, op: Any, mean: bool = False) -> Number:
     if was_tensor:
         return t.to(x.device)  # type: ignore[union-attr,return-value]
     return float(t.item())  # type: ignore[return-value]
-
-
-def all_reduce_sum(x: Number, env: DistEnv) -> Number:
-    """Sum over ranks of a tensor or float (returned as the same kind, on the same device)."""
-    return _all_reduce(x, env, dist.ReduceOp.SUM)
 
 
 def all_reduce_mean(x: Number, env: DistEnv) -> Number:

@@ -91,7 +91,9 @@ def main(out: str, device_type: str) -> None:
     if dist.get_rank() == 0:
         atomic_write_json(out, found)
     dist.barrier()
-    dist.destroy_process_group()
+    from bench.runtime import cleanup
+
+    cleanup(env)
 
 
 if __name__ == "__main__":

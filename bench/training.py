@@ -4,7 +4,6 @@ modules stay untouched. Autocast and loss scaling live in ``bench.precision``.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
@@ -139,17 +138,3 @@ def set_mode(module: nn.Module, train: bool) -> nn.Module:
     return module.train(train)
 
 
-def freeze(module: nn.Module) -> nn.Module:
-    """No gradients and eval mode (BatchNorm statistics stay fixed)."""
-    return set_mode(set_trainable(module, False), False)
-
-
-def frozen_fingerprint(module: nn.Module) -> str:
-    """SHA-1 over the names, dtypes, shapes and exact bytes of all parameters and buffers
-    (BatchNorm running statistics included): equal fingerprints mean bit-identical."""
-    h = hashlib.sha1()
-    for name, t in sorted(unwrap(module).state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()

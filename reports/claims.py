@@ -21,7 +21,7 @@ method or the ablated technique differs) and the two sides are paired by seed:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 import pandas as pd
@@ -360,11 +360,6 @@ def _own_claims(df: pd.DataFrame, method: Method, exit_tol: float) -> List[Claim
                     c.setting = _setting(p, prop)
                     out.append(c)
     return out + missing_ablations(df, method)
-
-
-def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(c) for c in claims],
-                        columns=["claim", "setting", "paper", "measurement", "effect", "n", "verdict"])
 
 
 def claims_markdown(claims: Sequence[Claim], exit_tol: float = 1.0, pairs: Sequence[tuple] = ()) -> str:

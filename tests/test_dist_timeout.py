@@ -44,7 +44,7 @@ def _stuck_worker(rank: int, port: int, out: str) -> None:
         return
     t0 = time.monotonic()
     try:
-        runtime.all_reduce_sum(1.0, env)
+        runtime.all_reduce_mean(1.0, env)
         result = "returned"
     except Exception as e:  # noqa: BLE001 - gloo raises RuntimeError / DistBackendError
         result = type(e).__name__

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 from pathlib import Path
@@ -51,22 +50,9 @@ def test_read_json_errors_are_one_line_and_name_the_file(tmp_path: Path) -> None
         io.read_yaml(tmp_path / "c.yaml")
 
 
-def test_append_csv_row_grows_columns(tmp_path: Path) -> None:
-    p = tmp_path / "metrics.csv"
-    io.append_csv_row(p, {"epoch": 0, "loss": 1.25})
-    io.append_csv_row(p, {"epoch": 1, "loss": np.float64(0.1), "top1": 0.5, "note": None})
-    rows = io.read_csv_rows(p)
-    assert p.read_text().splitlines()[0] == "epoch,loss,top1,note"
-    assert rows[0] == {"epoch": "0", "loss": "1.25", "top1": "", "note": ""}
-    assert rows[1]["loss"] == "0.1" and float(rows[1]["top1"]) == 0.5
-    io.append_csv_row(p, {"loss": float("nan"), "epoch": 2})  # key order of later rows does not matter
-    assert math.isnan(float(io.read_csv_rows(p)[2]["loss"]))
-
-
 def _writer(directory: str, worker: int, n: int) -> None:
     d = Path(directory)
     for i in range(n):
-        io.append_csv_row(d / "metrics.csv", {"worker": worker, "i": i, f"col{worker}": i * 0.5})
         io.atomic_write_json(d / "summary.json", {"worker": worker, "i": i, "pad": "x" * 5000})
 
 
@@ -85,9 +71,5 @@ def test_concurrent_writers_never_corrupt(tmp_path: Path) -> None:
     for p in procs:
         p.join()
         assert p.exitcode == 0
-    rows = io.read_csv_rows(tmp_path / "metrics.csv")
-    assert len(rows) == workers * n
-    assert sorted((int(r["worker"]), int(r["i"])) for r in rows) == [(w, i) for w in range(workers) for i in range(n)]
-    assert set(rows[0]) == {"worker", "i"} | {f"col{w}" for w in range(workers)}
     assert not list(tmp_path.glob(".*.tmp"))
     assert os.path.getsize(tmp_path / "summary.json") > 5000

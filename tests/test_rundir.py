@@ -45,7 +45,7 @@ def test_files_and_completion(tmp_path: Path) -> None:
     config = run.read_config()
     assert config["run"]["seed"] == 0 and config["preset"]["frames"] == 4
     assert config["config_hash"] == cfg.config_hash()
-    run.append_metrics({"stage": "train", "epoch": 0, "top1": 0.25})
+    run.write_metrics([{"stage": "train", "epoch": 0, "top1": 0.25}])
     assert run.read_metrics()[0]["top1"] == "0.25"
     run.log("epoch 0 done\n")
     assert run.log_path.read_text().strip().endswith("epoch 0 done")

@@ -56,8 +56,6 @@ def test_single_process_env_and_identity_collectives(monkeypatch: pytest.MonkeyP
     t = torch.arange(3.0)
     assert runtime.all_reduce_mean(2.5, env) == 2.5
     assert runtime.all_gather_cat(t, env) is t
-    net = torch.nn.Linear(2, 2)
-    assert runtime.wrap_ddp(net, env) is net
     runtime.barrier(env)
     runtime.cleanup(env)
     monkeypatch.setenv("WORLD_SIZE", "2")

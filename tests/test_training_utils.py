@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from bench.errors import TrainingDivergedError
-from bench.training import (check_finite, clip_gradients, cosine_schedule, freeze, frozen_fingerprint, make_sgd,
-                            param_groups_by_name, set_mode, set_trainable)
+from bench.training import (check_finite, clip_gradients, cosine_schedule, make_sgd,
+                            param_groups_by_name, set_trainable)
 
 
 class Net(nn.Module):
@@ -90,22 +90,3 @@ def test_check_finite() -> None:
         assert "\n" not in str(e.value)
 
 
-def test_freeze_keeps_module_bit_identical_through_training() -> None:
-    net = Net()
-    before = frozen_fingerprint(net.glance)
-    freeze(net.glance)
-    net.train()
-    set_mode(net.glance, False)  # the parent's .train() must not re-enable BN updates
-    opt = make_sgd(net, base_lr=0.1, weight_decay=1e-4)
-    for _ in range(2):
-        out = net.glance(torch.randn(2, 3, 6, 6)).mean((2, 3))
-        loss = net.classifier(net.focus(out)).sum() + net.policy_head(net.policy(out)).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert frozen_fingerprint(net.glance) == before
-    # and the fingerprint does see a change in a buffer (BN running mean) or a parameter
-    net.glance.train()
-    net.glance(torch.randn(2, 3, 6, 6))
-    assert frozen_fingerprint(net.glance) != before
-    assert frozen_fingerprint(net.focus) != frozen_fingerprint(Net().focus)

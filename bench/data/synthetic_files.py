@@ -183,13 +183,6 @@ def ensure_synthetic(cache_dir: Union[str, Path], *, layout: str = "frames", wor
     return target
 
 
-def read_meta(root: Path) -> Optional[dict]:
-    try:
-        return json.loads((Path(root) / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def default_cache_dir() -> Path:
     """Where the default synthetic benchmark is generated: ``$ADABENCH_CACHE`` or ``./.cache``."""
     return Path(os.environ.get("ADABENCH_CACHE", ".cache")) / "synthetic"
