@@ -4,6 +4,8 @@ Each full run trains all four stages for one or two epochs on 16 tiny videos (a 
 """
 from __future__ import annotations
 
+import hashlib
+
 
 import pytest
 import torch
@@ -18,7 +20,6 @@ from bench.presets import get_preset
 from bench.rundir import RunDir
 from bench.resolved import ResolvedRun
 from bench.runner import run_method
-from bench.training import frozen_fingerprint
 
 SMALL = dict(frames=4, input_size=32, resize=32, patch_size=16, glance_size=16, classifier_hidden=16,
              policy_hidden="[16]", policy_conv_channels=8, grid_n=3, batch_size=4, pretrain_epochs=1,
@@ -90,6 +91,17 @@ def test_full_run_summary_checkpoints_and_metrics(tmp_path, data_root):
     s2 = [r for r in rows if r["stage"] == "stage2"]
     assert all(r["train_reward"] != "" and r["val_top1"] != "" and r["val_random_top1"] != "" for r in s2)
     assert [p["stage"] for p in summary["curve"]] == ["stage1", "stage1", "stage2", "stage2", "stage3"]
+
+
+def frozen_fingerprint(module: torch.nn.Module) -> str:
+    """SHA-1 over the names, dtypes, shapes and exact bytes of all parameters and buffers (BatchNorm running
+    statistics included): equal fingerprints mean bit-identical."""
+    h = hashlib.sha1()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _fingerprints(cfg: RunConfig, run: RunDir, stage: str):
