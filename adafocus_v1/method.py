@@ -1,4 +1,4 @@
-"""AdaFocusV1's registry entry: its four stages as ``bench.driver.Stage``s (the driver trains them).
+"""AdaFocusV1's registry entry: its four stages as ``bench.training.driver.Stage``s (the driver trains them).
 
 Distributed runs need nothing special here: the driver averages every stage's gradients over the
 ranks, stage 2 included (each rank samples its own actions and rewards and normalises its returns over
@@ -17,9 +17,9 @@ from adafocus_v1.stage2 import rl_step
 from adafocus_v1.stages import (STAGE_NAMES, StageSpec, apply_stage_modes, check_stage_modes, stage_specs,
                                  tie_fused_glance)
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
-from bench.driver import Stage
+from bench.training.driver import Stage
 from bench.methods import Column, Method, Option, PlanContext, RunOutcome, register_method
-from bench.training import make_sgd
+from bench.training.optim import make_sgd
 
 
 def rl_config(hp: params.V1Params) -> rl.RLConfig:

@@ -1,5 +1,5 @@
 """One stage-2 (PPO policy) training step of the official AdaFocus (V1) code (ActivityNet/FCVID/Mini-Kinetics
-variant), built from a local snapshot for ``adabench selfcheck`` to time beside ours (``bench.official_code``;
+variant), built from a local snapshot for ``adabench selfcheck`` to time beside ours (``bench.tools.official_code``;
 nothing of that code is copied here). As ``../shared/tools/official_v1_stage2_step.py``: random weights, 49
 actions, GRU classifier; the glance under no_grad, then its step-by-step loop over the frames with the
 random-patch reward, then its PPO update."""
@@ -21,7 +21,7 @@ def build(preset: Any, device: torch.device, batch: int) -> Callable[[], Any]:
     import PIL.Image
 
     PIL.Image.Image.BILINEAR = PIL.Image.BILINEAR  # the official transforms read the old attribute
-    import models.gfv_net as g  # the official package (importable inside bench.official_code.official_modules)
+    import models.gfv_net as g  # the official package (importable inside bench.tools.official_code.official_modules)
     import models.mobilenet as mb
     import models.resnet as rn
 

@@ -43,7 +43,7 @@ _TOP = ("glance", "focus", "policy", "classifier")
 @dataclass(frozen=True)
 class StageSpec:
     """One stage as data: what it trains, with what and on which loss, and how the driver scores it
-    (``adafocus_v1.method`` turns each into a ``bench.driver.Stage`` without looking at its index)."""
+    (``adafocus_v1.method`` turns each into a ``bench.training.driver.Stage`` without looking at its index)."""
 
     index: int
     name: str

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.losses import framewise_ce
+from bench.training.losses import framewise_ce
 from bench.models import AdaFocusNet, random_pixel_locations
 
 

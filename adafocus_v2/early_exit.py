@@ -128,7 +128,7 @@ def _budget_point(q: float, train_conf: Tensor, val_conf: Tensor, val_logits: Te
     top1 = float((logits.argmax(dim=1) == val_labels.to(logits.device)).float().mean())
     map_ = None
     if val_labels_multi is not None:
-        from bench.metrics import mean_average_precision
+        from bench.training.metrics import mean_average_precision
         map_ = float(mean_average_precision(logits, val_labels_multi, num_classes or logits.shape[1]))
     shares = torch.bincount(where.cpu(), minlength=steps).double() / max(len(where), 1)
     return ExitPoint(q, expected_gflops(where, cumulative_gflops), top1, map_, shares.tolist())

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.losses import framewise_ce
+from bench.training.losses import framewise_ce
 
 
 def _segment_ce(logits: Tensor, labels: Tensor) -> Tensor:

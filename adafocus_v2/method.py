@@ -6,10 +6,10 @@ from typing import Any, Dict, List, Mapping
 from adafocus_v2 import devices, early_exit, official, paper, params
 from adafocus_v2.official_step import OFFICIAL_STEP
 from adafocus_v2.objective import V2Objective
-from bench.driver import Stage
-from bench.evaluation import EvalResult, collect
+from bench.training.driver import Stage
+from bench.training.evaluation import EvalResult, collect
 from bench.methods import Ablation, Column, Method, Option, PlanContext, RunOutcome, register_method
-from bench.training import make_sgd, set_trainable
+from bench.training.optim import make_sgd, set_trainable
 
 STAGE = "v2"
 # Early-exit thresholds need training-set logits. adabench protocol: a large training set is subsampled

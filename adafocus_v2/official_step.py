@@ -1,5 +1,5 @@
 """One training step of the official AdaFocusV2 code (ActivityNet/FCVID/Mini-Kinetics variant), built from a
-local snapshot for ``adabench selfcheck`` to time beside ours (``bench.official_code``; nothing of that code is
+local snapshot for ``adabench selfcheck`` to time beside ours (``bench.tools.official_code``; nothing of that code is
 copied here). As ``../shared/tools/official_v2_step.py``: random weights (no ImageNet download), its optimiser
 groups, and the loss its trainer computes (the policy and random-patch passes, each with the glance and focus
 auxiliary losses, halved)."""
@@ -18,7 +18,7 @@ FOLDER = "Experiments on ActivityNet, FCVID and Mini-Kinetics"
 
 
 def build(preset: Any, device: torch.device, batch: int) -> Callable[[], Any]:
-    import models.adafocus_v2 as m  # the official package (importable inside bench.official_code.official_modules)
+    import models.adafocus_v2 as m  # the official package (importable inside bench.tools.official_code.official_modules)
     import models.mobilenet_v2 as mb
     import models.resnet as rn
 

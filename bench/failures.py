@@ -88,7 +88,7 @@ def describe_failure(exc: BaseException) -> Optional[Failure]:
         return Failure(str(exc).replace("\n", " "), exc.exit_code)
     if isinstance(exc, OSError) and exc.filename is not None:
         return Failure(os_error_message(exc), ENVIRONMENT_EXIT)
-    from bench.launch import peer_failure_message
+    from bench.training.launch import peer_failure_message
 
     peer = peer_failure_message(exc)
     return Failure(peer, 1) if peer is not None else None

@@ -39,11 +39,11 @@ class PlanContext:
     preset: Any                     # bench.presets.Preset (the method's ``train`` params in ``preset.train``)
     num_classes: int
     multilabel: bool
-    env: Any                        # bench.runtime.DistEnv: the device and the ranks
+    env: Any                        # bench.training.runtime.DistEnv: the device and the ranks
     precision: str                  # resolved: the run computes in it
     seed: int
     dataset: str
-    protocol: str                   # the --protocol name (bench.resolved.PROTOCOL_RULES)
+    protocol: str                   # the --protocol name (bench.runs.resolved.PROTOCOL_RULES)
     train_eval_loader: Optional[Callable[..., Any]] = None
 
     @property
@@ -54,7 +54,7 @@ class PlanContext:
     def for_step(cls, net: torch.nn.Module, preset: Any, device: torch.device, precision: str) -> "PlanContext":
         """The context of one process on ``device`` with no data (the class count comes from the preset): what a
         timed training step or the self-check plans with."""
-        from bench.runtime import DistEnv
+        from bench.training.runtime import DistEnv
 
         return cls(net, preset, preset.num_classes, False, DistEnv(device=device), precision, 0, preset.dataset,
                    "adabench")
@@ -64,8 +64,8 @@ class PlanContext:
 class RunOutcome:
     """What a run produced, for a method's ``summary_extras``."""
 
-    results: Mapping[str, Any]      # {"learned", "random", "centre"} -> bench.evaluation.EvalResult, whole val split
-    flops: Any                      # bench.flops.FlopsReport
+    results: Mapping[str, Any]      # {"learned", "random", "centre"} -> bench.training.evaluation.EvalResult, whole val split
+    flops: Any                      # bench.models.flops.FlopsReport
     stages_run: Tuple[str, ...]     # every stage this run has trained (over all its invocations)
     stage_results: Mapping[str, Any]  # end-of-stage evaluations (Stage.end_eval), e.g. "after_stage2"
 
@@ -113,7 +113,7 @@ class Column:
 @dataclass(frozen=True)
 class OfficialStep:
     """One training step of the method's official code, timed beside ours by ``adabench selfcheck``
-    (``bench.official_code`` loads the code from a local snapshot; nothing of it is in this repository)."""
+    (``bench.tools.official_code`` loads the code from a local snapshot; nothing of it is in this repository)."""
 
     env: str                        # environment variable naming a checkout (or git directory) of the official code
     folder: str                     # the folder of that checkout whose code the step runs
@@ -133,7 +133,7 @@ class Method:
     with_epochs(params, epochs) -> params for ``--epochs`` (the method decides how it applies).
     arch(preset_fields, preset_name, variant, arch) -> the shared preset fields the method sets
         (its policy head, crop operator, value head; with ``arch="paper"`` its own architecture).
-    plan(ctx: PlanContext) -> the training stages (``bench.driver.Stage``) of a run.
+    plan(ctx: PlanContext) -> the training stages (``bench.training.driver.Stage``) of a run.
     summary_extras(ctx: PlanContext, outcome: RunOutcome) -> the method's own summary keys.
     import_checkpoint(src, dataset, out, *, patch_size, glance_arch, overrides) -> an ``ImportReport``
         (``bench.models.importing``): converts a checkpoint of the method's official code into an adabench
@@ -156,7 +156,7 @@ class Method:
     claims: Any = None              # published figures for those claims (reports.claims reads them)
     stage_names: Tuple[str, ...] = field(default=())   # for `--stages` help and validation
     import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
-    # fields of ``params`` that `adabench tune` sweeps (bench.tune); every tuned method declares as many
+    # fields of ``params`` that `adabench tune` sweeps (bench.tools.tune); every tuned method declares as many
     tunable: Tuple[str, ...] = ()
     # regime(preset) -> {"kept": {name: value}, "epochs": {stage: n}, "sgd_lr": {name: lr / batch},
     #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)

@@ -74,7 +74,7 @@ def _quantities(p: Any, own: Mapping[str, Mapping[str, float]]) -> Dict[str, Dic
             **{k: dict(own.get(k, {})) for k in ("epochs", "sgd_lr", "tuned")}}
 
 
-def _off(value: float, paper: float) -> float:
+def off_fraction(value: float, paper: float) -> float:
     if math.isnan(paper) or math.isnan(value):
         return math.inf
     if paper == 0:
@@ -92,13 +92,13 @@ def regime_rows(records: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]
             name = k if k.startswith(("P/S", "glance")) else f"{label} {k}"
             if name not in seen:
                 seen.add(name)
-                rows.append((name, v, pv, _off(v, pv) > FLAG_OFF))
+                rows.append((name, v, pv, off_fraction(v, pv) > FLAG_OFF))
     for part, what in (("epochs", "epochs ÷ the longest stage"), ("sgd_lr", "SGD lr per sample ÷ the largest")):
         items = [(f"{label} {k}", v, pv) for label, rec in records.items() for k, (v, pv) in rec.get(part, {}).items()]
         top, ptop = max((v for _, v, _ in items), default=0), max((pv for _, _, pv in items), default=0)
         for name, v, pv in items:
             a, b = (v / top if top else 0.0), (pv / ptop if ptop else 0.0)
-            rows.append((f"{name} {what}", a, b, _off(a, b) > FLAG_OFF))
+            rows.append((f"{name} {what}", a, b, off_fraction(a, b) > FLAG_OFF))
     for label, rec in records.items():
         for k, (v, pv) in rec.get("tuned", {}).items():
             rows.append((f"{label} {k} (tuned: not kept)", v, pv, False))
@@ -108,7 +108,7 @@ def regime_rows(records: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]
 def quantities_off(records: Mapping[str, Mapping[str, Any]], tol: float = FLAG_OFF) -> List[str]:
     """The kept quantities more than ``tol`` off the paper's, each as "name: value vs paper"."""
     return [f"{name}: {v:.4g} vs paper {pv:.4g}" for name, v, pv, _ in regime_rows(records)
-            if "(tuned" not in name and _off(v, pv) > tol]
+            if "(tuned" not in name and off_fraction(v, pv) > tol]
 
 
 def experiment_records(dataset: str, preset: str, methods: Sequence[str], patch_sizes: Sequence[Any] = (None,),
@@ -131,15 +131,3 @@ def experiment_records(dataset: str, preset: str, methods: Sequence[str], patch_
     return records
 
 
-def regime_markdown(records: Mapping[str, Mapping[str, Any]]) -> str:
-    """The regime table: quantity | here | paper | off | flag."""
-    lines = ["| quantity | here | paper | off | |", "|---|---|---|---|---|"]
-    for name, v, pv, flagged in regime_rows(records):
-        off = _off(v, pv)
-        lines.append(f"| {name} | {v:.4g} | {pv:.4g} | {'∞' if math.isinf(off) else f'{100 * off:.0f} %'} | "
-                     f"{'⚠ more than 10 % off' if flagged else ''} |")
-    flagged = sum(r[3] for r in regime_rows(records))
-    lines.append("")
-    lines.append(f"{flagged} quantit{'y' if flagged == 1 else 'ies'} more than {FLAG_OFF:.0%} off the paper's."
-                 if flagged else "Every kept quantity is within 10 % of the paper's.")
-    return "\n".join(lines) + "\n"

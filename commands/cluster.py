@@ -1,4 +1,4 @@
-"""Running an experiment's runs as cluster jobs: ``run``'s launcher options (``bench.fanout``: one submitit job
+"""Running an experiment's runs as cluster jobs: ``run``'s launcher options (``bench.tools.fanout``: one submitit job
 per planned run) and ``adabench status`` (each planned run: done / running / failed / not started)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ LAUNCH_KEYS = ("launcher", "slurm_partition", "gpus_per_run", "slurm_time", "slu
 def launcher_options(fn):
     """--launcher, --slurm-partition, --gpus-per-run, --slurm-time, --slurm-account (and the jobs' hidden
     --plan-index); ``pop_launch`` takes their values out of the command's keyword arguments."""
-    from bench.fanout import LAUNCHERS
+    from bench.tools.fanout import LAUNCHERS
 
     for decorator in reversed([
         click.option("--launcher", type=click.Choice(list(LAUNCHERS)), default="none", show_default=True,
@@ -33,7 +33,7 @@ def launcher_options(fn):
 
 def pop_launch(kwargs: Dict[str, Any], nproc: int) -> Tuple[Optional[Any], Optional[int]]:
     """(LaunchSpec or None for --launcher none, --plan-index), removed from ``kwargs``."""
-    from bench.fanout import LaunchSpec
+    from bench.tools.fanout import LaunchSpec
 
     values = {k: kwargs.pop(k, None) for k in LAUNCH_KEYS}
     if values["launcher"] in (None, "none"):
@@ -50,6 +50,6 @@ def pop_launch(kwargs: Dict[str, Any], nproc: int) -> Tuple[Optional[Any], Optio
 def status_cmd(runs_dir: str) -> None:
     """Each planned run of the experiments in RUNS_DIR: done / running / failed (its last log line) / not
     started, with its job id when it was submitted (`adabench run --launcher ...`)."""
-    from bench.fanout import status_lines
+    from bench.tools.fanout import status_lines
 
     click.echo("\n".join(status_lines(runs_dir)))

@@ -74,15 +74,15 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
     Each run writes runs/<dataset>/<method>/<name>/ (config.yaml, manifest.json, metrics.csv,
     checkpoints/, summary.json). A run that is complete is not trained again.
     """
-    from bench import tensorboard_log
-    from bench.config import RunConfig
+    from bench.runs import tensorboard_log
+    from bench.runs.config import RunConfig
     from bench.data import resolve_data_root
     from bench.errors import UsageError
-    from bench.experiment import key_table, plan_runs
-    from bench.fanout import select_planned, submit, write_plan
-    from bench.launch import under_torchrun
+    from bench.runs.experiment import key_table, plan_runs
+    from bench.tools.fanout import select_planned, submit, write_plan
+    from bench.training.launch import under_torchrun
     from bench.methods import method_names
-    from bench.runner import run_all
+    from bench.runs.runner import run_all
 
     if list_keys:
         click.echo("\n".join(key_table(dataset, preset, arch, methods or method_names())))
@@ -108,7 +108,7 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
         if launch_spec is not None:
             submit(configs, experiment, launch_spec, click.echo)
             return
-    from bench.launch import LAUNCHED_ENV, launch
+    from bench.training.launch import LAUNCHED_ENV, launch
 
     if nproc > 1 and os.environ.get(LAUNCHED_ENV) != "1":  # a rank --nproc started (nproc from a config file) trains
         launch(INVOCATION or sys.argv[1:], nproc)
@@ -118,9 +118,9 @@ def run_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, da
 
 # --------------------------------------------------------------------------- tune
 def _tune_default(name: str):
-    import bench.tune
+    import bench.tools.tune
 
-    return getattr(bench.tune, name)
+    return getattr(bench.tools.tune, name)
 
 
 @click.command("tune")
@@ -153,11 +153,11 @@ def tune_cmd(click_ctx: click.Context, methods: tuple[str, ...], dataset: str, d
              no_progress: bool, **launch_options: object) -> None:
     """Symmetric hyper-parameter sweep: every method's tunable values x the same factors, the same budget,
     scored on a held-out part of the training split (never on val); writes the table and the winners."""
-    from bench.config import RunConfig
+    from bench.runs.config import RunConfig
     from bench.data import resolve_data_root
-    from bench.fanout import select_planned, submit, write_plan
-    from bench.runner import run_all
-    from bench.tune import FACTORS, SEEDS, TuneSpec, plan_tuning, run_tuning, tuned_methods
+    from bench.tools.fanout import select_planned, submit, write_plan
+    from bench.runs.runner import run_all
+    from bench.tools.tune import FACTORS, SEEDS, TuneSpec, plan_tuning, run_tuning, tuned_methods
     from reports.tuning import winners_text, write_tuning
 
     launch_spec, plan_index = pop_launch(launch_options, 1)
@@ -215,13 +215,13 @@ def demo_cmd(click_ctx: click.Context, dataset: str, seeds: tuple[int, ...], pat
     One line per run says which run of how many and the time left. Re-running it resumes interrupted runs
     and reuses complete ones.
     """
-    from bench.config import RunConfig
+    from bench.runs.config import RunConfig
     from bench.data import check_dataset, dataset_info, resolve_data_root
-    from bench.experiment import plan_runs, with_ablations
-    from bench.fanout import select_planned, submit, write_plan
+    from bench.runs.experiment import plan_runs, with_ablations
+    from bench.tools.fanout import select_planned, submit, write_plan
     from bench.io import check_writable_dir
     from bench.methods import method_names
-    from bench.runner import run_all
+    from bench.runs.runner import run_all
     from bench.scale import demo_patch_sizes
     from reports.report import build_report, verdict_lines
 

@@ -23,7 +23,7 @@ def flops_cmd(method: str, dataset: str, patch_size: int | None, glance_arch: st
     """Inference GFLOPs per video (fvcore; multiply-adds, BatchNorm excluded, GRU counted by hand)."""
     import json
 
-    from bench.flops import count_flops
+    from bench.models.flops import count_flops
     from bench.models import build_network, without_weight_files
     from bench.presets import get_preset
 
@@ -87,7 +87,7 @@ def evaluate_cmd(checkpoint_path: str, dataset: str, data_root: str | None, prot
                  no_preflight: bool, precision: str, channels_last: str) -> None:
     """Evaluate a checkpoint as a trained run is evaluated (top-1, mAP, learned / random / centre patches, the
     method's extras such as the V2+ exit curve) into an evaluated-run directory."""
-    from bench.checkpoint_eval import evaluate_checkpoint, evaluated_line
+    from bench.tools.checkpoint_eval import evaluate_checkpoint, evaluated_line
 
     summary, run = evaluate_checkpoint(checkpoint_path, dataset, data_root, runs_dir=runs_dir, seed=seed,
                                        protocol=protocol, device=device, num_workers=workers, batch_size=batch_size,
@@ -126,11 +126,12 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
     or, with --train-step, the time of one training step of every method and stage."""
     import json
 
-    from bench.runtime import resolve_device
+    from bench.training.runtime import resolve_device
 
     dev = resolve_device(device)
     if train_step:
-        from bench.trainstep import benchmark_train_steps, train_step_markdown
+        from bench.tools.trainstep import benchmark_train_steps
+        from reports.measurements import train_step_markdown
 
         rows = benchmark_train_steps(dataset, preset_name, arch=arch, patch_size=patch_size, batch=batch,
                                      warmup=warmup, repeats=repeats, device=dev, precisions=precision,
@@ -140,7 +141,8 @@ def bench_cmd(dataset: str, preset_name: str, arch: str, patch_size: int | None,
         weights_note(rows)
         click.echo(json.dumps(rows, indent=2) if as_json else train_step_markdown(rows))
         return
-    from bench.throughput import benchmark_preset, throughput_markdown
+    from bench.tools.throughput import benchmark_preset
+    from reports.measurements import throughput_markdown
 
     if len(precision) > 1:
         raise click.BadParameter("one precision at a time for inference throughput", param_hint="'--precision'")

@@ -30,7 +30,7 @@ def generated_dataset_choices() -> list[str]:
 
 def protocol_choices() -> list[str]:
     """Evaluation protocols (--protocol), the default first."""
-    from bench.config import PROTOCOLS
+    from bench.runs.config import PROTOCOLS
 
     return list(PROTOCOLS)
 
@@ -47,9 +47,9 @@ def method_choices() -> list[str]:
 
 
 def precision_options(fn=None, *, multiple: bool = False, default: str = "auto"):
-    """``--precision`` and ``--channels-last`` (bench.precision) for a command that trains, evaluates or
+    """``--precision`` and ``--channels-last`` (bench.training.precision) for a command that trains, evaluates or
     times a network; ``multiple``: --precision repeatable (bench compares them side by side)."""
-    from bench.precision import LAYOUTS, PRECISIONS
+    from bench.training.precision import LAYOUTS, PRECISIONS
 
     def deco(f):
         f = click.option("--channels-last", "channels_last", type=click.Choice(list(LAYOUTS)), default="auto",
@@ -104,7 +104,7 @@ def parse_stages(ctx, param, value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     from bench.errors import UsageError
-    from bench.resume import parse_stage_list
+    from bench.training.resume import parse_stage_list
 
     try:
         return parse_stage_list(value)
@@ -124,5 +124,5 @@ def parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 
 
 
-# --seed: every seed consumer (torch, numpy, the item RNG) takes 0..2^31-1 (bench.config.MAX_SEED)
+# --seed: every seed consumer (torch, numpy, the item RNG) takes 0..2^31-1 (bench.runs.config.MAX_SEED)
 SEED = click.IntRange(0, 2**31 - 1)

@@ -23,7 +23,8 @@ def presets_cmd(dataset: str, preset: str, arch: str, methods: tuple[str, ...], 
 
     from bench.methods import method_names
     from bench.presets import get_preset
-    from bench.regime import experiment_records, regime_markdown
+    from bench.regime import experiment_records
+    from reports.measurements import regime_markdown
     from bench.scale import TINY
 
     names = list(methods or method_names())

@@ -50,8 +50,9 @@ def project_cmd(dataset: str, preset_name: str, arch: str, patch_sizes: tuple, d
     import os
 
     from bench.io import atomic_write_json, check_writable_dir, to_jsonable
-    from bench.projection import parse_devices, project, projection_markdown
-    from bench.runtime import resolve_device
+    from bench.tools.projection import parse_devices, project
+    from reports.measurements import projection_markdown
+    from bench.training.runtime import resolve_device
 
     alloc = parse_devices(devices)
     out = out_path or default_out(runs_dir, dataset, preset_name, str(alloc), precision)

@@ -58,7 +58,7 @@ def report_cmd(runs_dir: str, out_dir: str, exit_tol: float, throughput_device: 
 def check_cmd(baseline_path: str, runs_dir: str | None, acc_tol: float | None, time_factor: float | None,
               alpha: float | None, update: bool, data_root: str | None, device: str, workers: int | None) -> None:
     """Regression gate: compare runs with a baseline; exit 0 within tolerance, 1 outside."""
-    from bench.gate import check
+    from bench.tools.gate import check
 
     tol = {k: v for k, v in (("accuracy_abs", acc_tol), ("time_ratio_factor", time_factor)) if v is not None}
     if not check(baseline_path, runs_dir=runs_dir, tolerances=tol, alpha=alpha, update=update, data_root=data_root,

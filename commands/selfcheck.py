@@ -1,5 +1,5 @@
 """``adabench selfcheck``: every device code path of a run, checked in one command, the numbers left in files
-(``bench.selfcheck``; ``make gpu-check`` runs it on CUDA)."""
+(``bench.tools.selfcheck``; ``make gpu-check`` runs it on CUDA)."""
 from __future__ import annotations
 
 import click
@@ -29,7 +29,7 @@ def selfcheck_cmd(device: str, out_dir: str, budget_s: float | None, shapes: str
 
     from bench.errors import UsageError
     from bench.io import atomic_write_json, atomic_write_text, check_writable_dir
-    from bench.selfcheck import CHECKS, check_device, environment, run_selfcheck
+    from bench.tools.selfcheck import CHECKS, check_device, environment, run_selfcheck
     from reports.selfcheck import selfcheck_markdown, summary_lines
 
     dev = torch.device(device)

@@ -1,7 +1,7 @@
 """The claims table: each claim a method's paper makes against its baseline (``bench.methods``: the
 entry's ``baseline``, ``ablations`` and published figures ``claims``; for V2: against V1), the paper's
 figure, our measurement, the effect size with its 95 % interval and n, and a verdict from one stated
-procedure (``reports.stats``, ``method_text``).
+procedure (``bench.stats``, ``method_text``).
 
 Claims are made inside one report section (``reports.frame.groups``: one configuration, so only the
 method or the ablated technique differs) and the two sides are paired by seed:
@@ -27,9 +27,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import pandas as pd
 
 from bench.methods import Method, comparison_pairs, get_method, title
-from bench.timing import time_to_accuracy as _time_to_accuracy
+from bench.training.timing import time_to_accuracy as _time_to_accuracy
 from reports.frame import fmt_mean_std, point_accuracy, time_unit
-from reports.stats import (FAILS, HOLDS, INCONCLUSIVE, LEVEL, Interval, Pairing, by_seed, pair_by_seed,
+from bench.stats import (FAILS, HOLDS, INCONCLUSIVE, LEVEL, Interval, Pairing, by_seed, pair_by_seed,
                            paired_effect, t_interval, verdict)
 
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
@@ -151,7 +151,7 @@ def time_to_accuracy(curve: Optional[Sequence[Dict[str, Any]]], target: float,
                      multilabel: bool = False) -> Optional[float]:
     """Training seconds at which ``curve`` first reaches ``target`` (fraction), None if never.
 
-    Multi-label runs are read on mAP when their curve records it; ``bench.timing`` does the search.
+    Multi-label runs are read on mAP when their curve records it; ``bench.training.timing`` does the search.
     """
     curve = list(curve or [])
     key = "map" if multilabel and any(p.get("map") is not None for p in curve) else "top1"

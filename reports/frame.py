@@ -1,6 +1,6 @@
 """One canonical in-memory table of runs that the plots, tables and claims read.
 
-Input is a list of ``summary.json`` dicts or the DataFrame of ``bench.results``. Each row is one
+Input is a list of ``summary.json`` dicts or the DataFrame of ``bench.runs.results``. Each row is one
 run; nested summary values (``stage_seconds``, ``patch_eval``, ``early_exit``, ``curve``) stay
 Python objects. Added columns:
 
@@ -11,7 +11,7 @@ Python objects. Added columns:
   those apart and never pools them with trained runs),
 - ``multilabel``: the run reports mAP; ``acc``: the headline accuracy in percent (mAP if
   multi-label, else top-1), ``metric``: its name (``"mAP"`` or ``"top-1"``),
-- ``identity`` (dict) and ``group_hash``: the run's configuration without its seed (``bench.identity``;
+- ``identity`` (dict) and ``group_hash``: the run's configuration without its seed (``bench.runs.identity``;
   rebuilt from the row's own columns for summaries that lack it); only runs with one group_hash are
   pooled over seeds,
 - ``setting``: the hash of the identity without what varies inside one matched experiment (the method,
@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from bench import identity as ident
+from bench.runs import identity as ident
 from reports import sections as sect
 from bench.methods import all_ablations, all_columns, method_preset_fields, title
 
@@ -141,7 +141,7 @@ def _cell_words(df: pd.DataFrame) -> List[str]:
 
 
 def runs_frame(runs: RunsLike) -> pd.DataFrame:
-    """Normalise summaries (or a ``bench.results`` DataFrame) into the canonical table."""
+    """Normalise summaries (or a ``bench.runs.results`` DataFrame) into the canonical table."""
     rows: List[Dict[str, Any]] = (
         runs.to_dict("records") if isinstance(runs, pd.DataFrame) else [dict(r) for r in runs]
     )

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from bench.errors import UsageError
 from bench.io import read_json
 from reports.claims import SPEEDUP_MIN, Claim, claims_markdown
-from reports.stats import FAILS, HOLDS
+from bench.stats import FAILS, HOLDS
 
 PROJECTIONS_DIR = "projections"
 KIND = "adabench-projection"

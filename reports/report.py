@@ -1,6 +1,6 @@
 """``build_report(runs_dir, out_dir)``: one ``report.md`` with plots, tables and the claims table.
 
-Only complete runs are read (``bench.results.collect_results``: a run counts once its
+Only complete runs are read (``bench.runs.results.collect_results``: a run counts once its
 ``summary.json`` exists); the others are listed under "Skipped runs". Evaluated checkpoints
 (``adabench evaluate``) get their own section, with the file, its SHA-256 and its source, and are never
 pooled with trained runs. Runs of different datasets,
@@ -25,8 +25,8 @@ import pandas as pd
 from bench.errors import UsageError
 from bench.io import atomic_write_text, check_writable_dir
 from bench.methods import comparison_pairs, title
-from bench.regime import regime_markdown
-from bench.results import collect_results, write_results
+from reports.measurements import regime_markdown, throughput_markdown
+from bench.runs.results import collect_results, write_results
 from reports.claims import claims_for_group, claims_markdown
 from reports.frame import CELL_KEYS, GROUP_KEYS, differing, groups, runs_frame, setting_identity
 from reports.sections import drop_repeats, overrides_of, words
@@ -57,7 +57,7 @@ def _plots(df: pd.DataFrame, key: Tuple[str, ...], out_dir: Path) -> List[str]:
 
 
 def _throughput(key: Tuple[str, ...], patch_sizes: Sequence[int], device: str) -> str:
-    from bench.throughput import benchmark_preset, throughput_markdown
+    from bench.tools.throughput import benchmark_preset
 
     dataset, preset, arch = key[:3]
     parts = []

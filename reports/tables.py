@@ -107,7 +107,7 @@ def stage_table(df: pd.DataFrame) -> str:
 
 
 def _tracking_cells(sub: pd.DataFrame) -> List[str]:
-    """Does the learned patch follow the object (``bench.metrics.location_tracking``): the correlation of patch
+    """Does the learned patch follow the object (``bench.training.metrics.location_tracking``): the correlation of patch
     and object centres over videos, and their mean distance next to the best constant location's."""
     tr = [t for t in (sub["tracking"] if "tracking" in sub else []) if isinstance(t, dict) and t.get("corr") is not None]
     if not tr:

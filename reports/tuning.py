@@ -1,5 +1,5 @@
 """The tuning sweep's tables (``tuning.md``, ``tuning.csv``, ``tuning.json``) and the report's paragraph
-saying which hyper-parameters were tuned and how (``bench.tune`` runs the sweep).
+saying which hyper-parameters were tuned and how (``bench.tools.tune`` runs the sweep).
 
 The committed records live in ``docs/tuning/<dataset>/`` (``TUNING_DIR``); the report matches a section
 to the record of its dataset, preset and architecture and says whether its runs use the winners.
@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench.io import atomic_write_json, atomic_write_text
 from bench.methods import get_method, method_names, title
-from bench.tune import find_tunings
+from bench.tools.tune import find_tunings
 from reports.tables import markdown_table
 
 TUNING_DIR = Path(__file__).resolve().parents[1] / "docs" / "tuning"

@@ -7,6 +7,6 @@ from bench.methods import PlanContext, get_method
 
 
 def plan_stages(method: str, net, preset, num_classes: int):
-    """``get_method(method).plan`` on a minimal context: the stages (``bench.driver.Stage``)."""
+    """``get_method(method).plan`` on a minimal context: the stages (``bench.training.driver.Stage``)."""
     ctx = dataclasses.replace(PlanContext.for_step(net, preset, torch.device("cpu"), "fp32"), num_classes=num_classes)
     return get_method(method).plan(ctx)

@@ -89,7 +89,7 @@ def make_summary(
 
 
 def make_config(summary: Dict[str, Any], **flags: Any) -> Dict[str, Any]:
-    """A config.yaml body (bench.rundir layout: "run" = RunConfig, "preset", "config_hash")."""
+    """A config.yaml body (bench.runs.rundir layout: "run" = RunConfig, "preset", "config_hash")."""
     run = {
         "method": summary["method"], "dataset": summary["dataset"], "preset": summary["preset"],
         "arch": summary["arch"], "patch_size": summary["patch_size"], "seed": summary["seed"],

@@ -15,11 +15,11 @@ RAW_WRITERS = re.compile(r"torch\.save\(|np\.save\(|json\.dump\(|\.savefig\((?!b
 # file -> why its raw writes are safe
 ALLOWED = {
     "bench/io.py": "the atomic writers themselves (temp file + fsync + os.replace)",
-    "bench/rundir.py": "log.txt: appends one whole line per write call",
+    "bench/runs/rundir.py": "log.txt: appends one whole line per write call",
     "bench/data/dataset.py": "a per-process temp log of skipped items (appends whole lines)",
     "bench/data/synthetic_files.py": "writes into a temporary directory that is renamed into place when complete",
     "bench/data/synthetic_dataset.py": "frame cache: mkstemp in the same directory + os.replace",
-    "bench/experiment.py": "shared initial weights: a pid-named temp file hard-linked into place (first writer wins)",
+    "bench/runs/experiment.py": "shared initial weights: a pid-named temp file hard-linked into place (first writer wins)",
     "bench/models/pretrain.py": "cached texture weights: mkstemp in the same directory + os.replace",
 }
 

@@ -22,7 +22,7 @@ import av
 import pytest
 import torch
 
-from bench.checkpoint import read_checkpoint
+from bench.training.checkpoint import read_checkpoint
 from bench.data import ClipSpec, create_dataset
 from bench.data.sampling import tsn_indices
 from bench.errors import DataError

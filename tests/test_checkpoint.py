@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from bench.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from bench.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from bench.errors import UsageError
-from bench.precision import grad_scaler
-from bench.runtime import seed_everything
-from bench.training import cosine_schedule
+from bench.training.precision import grad_scaler
+from bench.training.runtime import seed_everything
+from bench.training.optim import cosine_schedule
 
 
 def _setup():

@@ -24,8 +24,8 @@ import pytest
 
 from bench import io
 from bench.errors import UsageError
-from bench.results import collect_results
-from bench.rundir import RunDir
+from bench.runs.results import collect_results
+from bench.runs.rundir import RunDir
 from tests.fixtures_data import make_tsm_lists
 from tests.fixtures_results import matched_summaries, write_run
 from tests.fixtures_runs import REPO, V2_ARGS, base_args, child_env, micro_set, one_thread, run_in_process
@@ -201,7 +201,7 @@ def test_baseline_with_wrong_types_is_one_line_before_any_training(tmp_path, mon
 
 
 def test_the_committed_baseline_still_loads():
-    from bench.regression import load_baseline
+    from bench.tools.regression import load_baseline
 
     assert load_baseline(REPO / "baselines" / "tiny.json")["runs"]
 

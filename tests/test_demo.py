@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import bench.data
-import bench.runner
+import bench.runs.runner
 import reports.report
 from bench.methods import get_method
 from cli import main
@@ -22,7 +22,7 @@ def planned(monkeypatch, tmp_path):
 
     monkeypatch.setattr(bench.data, "resolve_data_root", lambda name, root=None: tmp_path / name)
     monkeypatch.setattr(bench.data, "check_dataset", lambda name, root: Report())
-    monkeypatch.setattr(bench.runner, "run_all", lambda plans, echo: calls.setdefault("plans", list(plans)))
+    monkeypatch.setattr(bench.runs.runner, "run_all", lambda plans, echo: calls.setdefault("plans", list(plans)))
     monkeypatch.setattr(reports.report, "build_report", lambda runs, out: Path(out) / "report.md")
     monkeypatch.setattr(reports.report, "verdict_lines",
                         lambda runs, dataset=None: calls.setdefault("dataset", [f"holds  (a) on {dataset}"]))

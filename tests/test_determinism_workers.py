@@ -19,10 +19,10 @@ from tests.fixtures_runs import base_args, micro_set, only_run_dir, run_in_proce
 def three_cores(monkeypatch):
     import torch
 
-    import bench.runtime
+    import bench.training.runtime
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(bench.runtime.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(bench.training.runtime.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     yield
     torch.set_num_threads(threads)

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from bench import runtime
+from bench.training import runtime
 from bench.errors import UsageError
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from bench import runtime
-from bench.timing import EpochTimer
+from bench.training import runtime
+from bench.training.timing import EpochTimer
 
 WORLD = 2
 
@@ -83,7 +83,7 @@ def _worker(rank: int, port: int, tmp: str = "") -> None:
 def _check_averager_broadcast_and_rng(env, rank: int, expected, tmp: str) -> None:
     """average_gradients (every method's data-parallel gradients, DDP's arithmetic), broadcast_module_state,
     gather_objects and per-rank RNG states in a collective checkpoint."""
-    from bench.checkpoint import load_checkpoint, save_checkpoint
+    from bench.training.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 1)  # same initial weights as the DDP check above

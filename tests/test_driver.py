@@ -3,13 +3,13 @@ metrics, curve, resume, NaN guard, clipping."""
 import pytest
 import torch
 
-import bench.driver as driver_mod
-from bench.driver import Driver
+import bench.training.driver as driver_mod
+from bench.training.driver import Driver
 from bench.errors import TrainingDivergedError
 from bench.models import build_network
 from bench.presets import get_preset
-from bench.rundir import RunDir
-from bench.runtime import DistEnv
+from bench.runs.rundir import RunDir
+from bench.training.runtime import DistEnv
 from fixtures_plan import plan_stages
 
 K = 4
@@ -49,7 +49,7 @@ def test_fit_writes_checkpoint_metrics_and_curve(tmp_path):
             "train_seconds", "data_seconds", "val_top1"} <= set(rows[0])
     lrs = [float(r["lr_focus"]) for r in rows]
     assert lrs[0] == pytest.approx(preset.train.lr) and lrs[0] > lrs[1] > lrs[2] > 0  # per-epoch cosine
-    # the last epoch's point is the run's full-split score (bench.runner), not the curve set's
+    # the last epoch's point is the run's full-split score (bench.runs.runner), not the curve set's
     assert [p["epoch"] for p in state.curve] == [1, 2]
     assert state.curve[1]["train_seconds"] >= state.curve[0]["train_seconds"] > 0
     assert state.clock.total == pytest.approx(sum(state.epoch_seconds))

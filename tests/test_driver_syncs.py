@@ -15,11 +15,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.driver import LOG_EVERY, Driver, make_update
+from bench.training.driver import LOG_EVERY, Driver, make_update
 from bench.models import build_network
 from bench.presets import get_preset
-from bench.rundir import RunDir
-from bench.runtime import DistEnv
+from bench.runs.rundir import RunDir
+from bench.training.runtime import DistEnv
 from fixtures_plan import plan_stages
 
 SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "unique_dim", "unique_consecutive"}

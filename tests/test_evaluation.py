@@ -1,8 +1,8 @@
-"""bench.evaluation: learned / random / centre patches on the same network."""
+"""bench.training.evaluation: learned / random / centre patches on the same network."""
 import pytest
 import torch
 
-from bench.evaluation import evaluate, patch_eval_results
+from bench.training.evaluation import evaluate, patch_eval_results
 from bench.models import build_network
 from bench.presets import get_preset
 

@@ -1,4 +1,4 @@
-"""bench.evaluation over two gloo ranks equals the single-process evaluation (padding repeats dropped).
+"""bench.training.evaluation over two gloo ranks equals the single-process evaluation (padding repeats dropped).
 
 Marked slow: spawning two interpreters costs ~20 s on a loaded 2-core machine; the collectives it
 relies on are covered in the default run by tests/test_distributed.py."""
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from bench import runtime
-from bench.evaluation import evaluate
+from bench.training import runtime
+from bench.training.evaluation import evaluate
 from bench.models import build_network
 from bench.presets import get_preset
 

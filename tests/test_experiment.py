@@ -2,8 +2,8 @@
 import torch
 from torch import nn
 
-from bench.config import RunConfig
-from bench.experiment import init_state_path, plan_runs, share_initial_state
+from bench.runs.config import RunConfig
+from bench.runs.experiment import init_state_path, plan_runs, share_initial_state
 
 
 def _net(head_out: int, seed: int) -> nn.Module:
@@ -41,7 +41,7 @@ def test_second_method_loads_shared_tensors_and_keeps_its_own_head(tmp_path):
 
 
 def test_ablations_follow_the_full_runs_and_share_their_initial_weights(tmp_path):
-    from bench.experiment import with_ablations
+    from bench.runs.experiment import with_ablations
 
     plans = with_ablations(plan_runs(RunConfig(method="v1", runs_dir=str(tmp_path)), ["v1", "v2"], [], [0, 1]))
     assert [(p.method, p.seed) for p in plans[:4]] == [("v1", 0), ("v2", 0), ("v1", 1), ("v2", 1)]

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from bench import io
-from bench.fanout import run_state, status_lines
-from bench.rundir import RunDir
+from bench.tools.fanout import run_state, status_lines
+from bench.runs.rundir import RunDir
 from tests.fixtures_runs import V1_ARGS, micro_set, one_thread, run_in_process
 
 __all__ = ["one_thread"]
@@ -119,7 +119,7 @@ def test_status_running_and_not_started(tmp_path, capsys):
 
 
 def test_launcher_usage_errors_and_job_command(tmp_path, capsys, monkeypatch):
-    from bench.fanout import LaunchSpec, job_command, select_planned
+    from bench.tools.fanout import LaunchSpec, job_command, select_planned
 
     root = micro_set(tmp_path / "set", train=4, val=2)
     argv = [*_argv(root, tmp_path / "runs")]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.flops import FlopsReport, count_flops, gru_closed_form, gru_flop_jit
+from bench.models.flops import FlopsReport, count_flops, gru_closed_form, gru_flop_jit
 from bench.models import build_network, create_backbone, without_weight_files
 from bench.presets import get_preset
 
@@ -101,7 +101,7 @@ def test_unpublished_patch_size_is_consistent(paper_counts):
     for part in ("glance", "policy", "classifier", "aux_heads"):     # only the patch-dependent parts move
         assert r112.by_component[part] == r96.by_component[part] == r128.by_component[part]
     # the focus part is 16 bare ResNet-50 bodies on a 112x112 input
-    from bench.flops import _zero_flop_jit
+    from bench.models.flops import _zero_flop_jit
     body = create_backbone("res50").eval()
     fca = _fvcore(body, torch.randn(1, 3, 112, 112)).set_op_handle("aten::batch_norm", _zero_flop_jit)
     assert r112.by_component["focus"] == pytest.approx(16 * fca.total() * 1e-9, rel=1e-9)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.models.policies import PolicyOutput
-from bench.regression import t_quantile
+from bench.stats import t_quantile
 from fixtures_runs import FOCUS_ARGS, base_args, focus_set, one_thread, run_in_process  # noqa: F401 (fixture)
 
 SEEDS = (0, 1, 2, 3)

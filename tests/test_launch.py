@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import launch
+from bench.training import launch
 from bench.errors import UsageError
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from bench.metrics import (average_precision_per_class, location_tracking, mean_average_precision, multi_hot,
+from bench.training.metrics import (average_precision_per_class, location_tracking, mean_average_precision, multi_hot,
                            patch_boxes, patch_coverage, top1)
 
 

@@ -290,7 +290,7 @@ def test_v2_lr_ratio_of_every_parameter_matches_official(variant, tmp_path, monk
     from adafocus_v2.method import lr_ratios
     from bench.models import build_network, without_weight_files
     from bench.models.importing import convert_state
-    from bench.training import make_sgd
+    from bench.training.optim import make_sgd
 
     folder = oc.official_folder("v2", variant)
     with oc.official_code(folder, monkeypatch):

@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 from bench import io
-from bench.config import RunConfig
-from bench.experiment import init_state_path, plan_runs
-from bench.results import collect_results
-from bench.rundir import RunDir
-from bench.runner import run_all
+from bench.runs.config import RunConfig
+from bench.runs.experiment import init_state_path, plan_runs
+from bench.runs.results import collect_results
+from bench.runs.rundir import RunDir
+from bench.runs.runner import run_all
 from reports.claims import claims_for_group
 from reports.frame import groups, runs_frame
 from reports.report import build_report

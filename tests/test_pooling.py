@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from bench.errors import AdabenchError
-from bench.identity import absolute_root, group_hash, identity_hash, launch_dir, run_identity
-from bench.regression import compare_to_baseline, make_baseline
-from bench.results import collect_results
+from bench.runs.identity import absolute_root, group_hash, identity_hash, launch_dir, run_identity
+from bench.tools.regression import compare_to_baseline, make_baseline
+from bench.runs.results import collect_results
 from reports.claims import claims_for_group
 from reports.frame import groups, runs_frame
 from reports.report import build_report

@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import precision as prec
-from bench.config import RunConfig
-from bench.driver import make_update, train_step
+from bench.training import precision as prec
+from bench.runs.config import RunConfig
+from bench.training.driver import make_update, train_step
 from bench.errors import UsageError
-from bench.experiment import plan_runs
-from bench.flops import count_flops
+from bench.runs.experiment import plan_runs
+from bench.models.flops import count_flops
 from bench.models import build_network
 from bench.presets import get_preset
-from bench.runtime import DistEnv
+from bench.training.runtime import DistEnv
 from fixtures_plan import plan_stages
 
 CPU = torch.device("cpu")

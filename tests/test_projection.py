@@ -10,11 +10,12 @@ import urllib.error
 import pytest
 import torch
 
-import bench.trainstep as trainstep
+import bench.tools.trainstep as trainstep
 from bench.errors import UsageError
 from bench.models.weights import timing_weights
 from bench.presets import get_preset
-from bench.projection import parse_devices, project, projection_markdown
+from bench.tools.projection import parse_devices, project
+from reports.measurements import projection_markdown
 from tests.fixtures_runs import run_in_process
 
 # a fake timer: seconds per timed step of each stage (batch 1)
@@ -64,7 +65,7 @@ def test_projected_hours_are_step_time_times_steps_times_epochs_over_devices(fak
 
 
 def _fake_measure(dataset, preset_name, *, patch_sizes, precisions, methods, batch, **_):
-    """Rows as bench.trainstep gives them, without networks: per-video seconds equal in every stage."""
+    """Rows as bench.tools.trainstep gives them, without networks: per-video seconds equal in every stage."""
     stages = {"v1": [("stage0", 15), ("stage1", 50), ("stage2", 50), ("stage3", 10)], "v2": [("v2", 50)]}
     return [{"method": m, "step": s, "precision": p, "patch_size": size, "median_s": 1.0, "min_s": 0.9,
              "max_s": 1.2, "batch": batch, "preset_batch": 64 if m == "v1" else 32, "epochs": e,
@@ -151,13 +152,13 @@ def test_timing_without_local_weights_uses_random_ones_and_never_downloads(tmp_p
 def test_summary_device_seconds_are_wall_clock_times_world_size():
     from types import SimpleNamespace
 
-    from bench.config import RunConfig
-    from bench.driver import TrainState
+    from bench.runs.config import RunConfig
+    from bench.training.driver import TrainState
     from bench.methods import PlanContext, RunOutcome
-    from bench.resolved import ResolvedRun
-    from bench.runtime import DistEnv
-    from bench.summary import build_summary
-    from bench.timing import StageClock
+    from bench.runs.resolved import ResolvedRun
+    from bench.training.runtime import DistEnv
+    from bench.runs.summary import build_summary
+    from bench.training.timing import StageClock
 
     state = TrainState(clock=StageClock({"stage1": 30.0, "stage2": 10.0}), epoch_seconds=[1.0])
     learned = SimpleNamespace(top1=0.5, map=None, coverage=None, tracking=None, num_videos=4)

@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from adafocus_v2.method import EXIT_TRAIN_VIDEOS, exit_protocol
-from bench.checkpoint import read_checkpoint, save_checkpoint
-from bench.config import RunConfig
+from bench.training.checkpoint import read_checkpoint, save_checkpoint
+from bench.runs.config import RunConfig
 from bench.data import ClipSpec, create_dataset
-from bench.driver import Driver, TrainState
+from bench.training.driver import Driver, TrainState
 from bench.errors import UsageError
 from bench.models import build_network
 from bench.presets import get_preset
-from bench.rundir import RunDir
-from bench.runtime import DistEnv
+from bench.runs.rundir import RunDir
+from bench.training.runtime import DistEnv
 from fixtures_data import make_20bn_csv
 from fixtures_plan import plan_stages
 from fixtures_runs import base_args, micro_set, one_thread, run_in_process  # noqa: F401 (fixture)
@@ -103,7 +103,7 @@ def test_a_stage_continues_from_its_best_validation_point_under_the_official_pro
 
 
 def test_the_runs_final_model_is_the_last_stages_best_point(tmp_path, monkeypatch):
-    import bench.runner as runner
+    import bench.runs.runner as runner
 
     net = torch.nn.Linear(1, 1, bias=False)
     run = RunDir(tmp_path).create()
@@ -161,8 +161,8 @@ def test_official_protocol_run_says_so_everywhere_and_is_never_pooled(tmp_path, 
 
 
 def test_official_sth_sth_cadence_scores_every_epoch():
-    from bench.config import PROTOCOLS
-    from bench.resolved import PROTOCOL_RULES, ResolvedRun
+    from bench.runs.config import PROTOCOLS
+    from bench.runs.resolved import PROTOCOL_RULES, ResolvedRun
 
     def epochs(protocol, variant, preset="paper"):
         run = ResolvedRun(None, SimpleNamespace(name=preset, variant=variant), None, PROTOCOL_RULES[protocol], "")

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.config import RunConfig
+from bench.runs.config import RunConfig
 from bench.errors import UsageError
-from bench.results import collect_results, schema, schema_markdown, write_results
-from bench.rundir import RunDir
+from bench.runs.results import collect_results, schema, schema_markdown, write_results
+from bench.runs.rundir import RunDir
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "results-schema.md"
 

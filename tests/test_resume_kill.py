@@ -18,7 +18,7 @@ import json
 import pytest
 import torch
 
-from bench.checkpoint import read_checkpoint
+from bench.training.checkpoint import read_checkpoint
 from bench.io import read_csv_rows
 from tests.fixtures_runs import base_args, kill_when, micro_set, one_thread, only_run_dir, run_in_process, start
 

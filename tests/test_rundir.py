@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bench import io
-from bench.config import RunConfig
+from bench.runs.config import RunConfig
 from bench.errors import UsageError
-from bench.rundir import RunDir, collect_manifest, pid_alive
+from bench.runs.rundir import RunDir, collect_manifest, pid_alive
 
 
 def _cfg(tmp_path: Path, **kw) -> RunConfig:
@@ -78,7 +78,7 @@ def test_manifest_contents_and_bad_items(tmp_path: Path) -> None:
 
 
 def test_manifest_outside_git_has_no_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.rundir as rd
+    import bench.runs.rundir as rd
 
     monkeypatch.setattr(rd, "__file__", str(tmp_path / "pkg" / "rundir.py"))
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
@@ -114,7 +114,7 @@ def test_lock_from_another_host_is_respected(tmp_path: Path) -> None:
 def test_lock_from_another_host_without_a_heartbeat_for_a_while_is_taken_over(tmp_path: Path, capsys,
                                                                              monkeypatch) -> None:
     """Issue 21 case 5: a requeued job lands on another host; the old holder's heartbeat stopped."""
-    import bench.runlock as runlock
+    import bench.runs.runlock as runlock
 
     run = RunDir(tmp_path / "run")
     other = "elsewhere-" + socket.gethostname()

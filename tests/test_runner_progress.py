@@ -1,7 +1,7 @@
 """run_all says which run of how many is starting and how long the rest should take."""
-import bench.runner as runner
-from bench.config import RunConfig
-from bench.experiment import plan_runs
+import bench.runs.runner as runner
+from bench.runs.config import RunConfig
+from bench.runs.experiment import plan_runs
 
 
 def test_eta_uses_each_methods_mean_so_far():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import runtime
+from bench.training import runtime
 from bench.errors import UsageError
 
 

@@ -7,7 +7,8 @@ import pytest
 from bench.data import dataset_info, list_datasets
 from bench.methods import method_names
 from bench.presets import get_preset
-from bench.regime import experiment_records, quantities_off, regime_markdown
+from bench.regime import experiment_records, quantities_off
+from reports.measurements import regime_markdown
 from bench.scale import TINY, conv_macs, demo_patch_sizes, derive_fields
 
 TOL = 0.02

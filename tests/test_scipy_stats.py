@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.regression import accuracy_tolerance, ratio_factor
-from reports.stats import BOOTSTRAP_MIN, bootstrap_interval, pair_by_seed, paired_effect, t_interval, t_quantile
+from bench.tools.regression import accuracy_tolerance, ratio_factor
+from bench.stats import BOOTSTRAP_MIN, bootstrap_interval, pair_by_seed, paired_effect, t_interval, t_quantile
 
 BASELINE = Path(__file__).resolve().parent.parent / "baselines" / "tiny.json"
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.methods import get_method, method_names
-from bench.selfcheck import CHECKS, FAIL, PASS, SKIPPED
+from bench.tools.selfcheck import CHECKS, FAIL, PASS, SKIPPED
 from fixtures_runs import one_thread, run_in_process  # noqa: F401 (fixture)
 
 QUICK = tuple(c.name for c in CHECKS if c.name != "DDP averages gradients")
@@ -79,7 +79,7 @@ def test_unknown_check_is_one_line(tmp_path, capsys):
 
 def test_fp32_comparison_catches_a_device_difference():
     """The comparison the fp32 check rests on fails when one loss moves by more than the tolerance."""
-    from bench.selfcheck_steps import FP32_RTOL, compare_losses
+    from bench.tools.selfcheck_steps import FP32_RTOL, compare_losses
 
     ref = {"a": [2.0, 1.5]}
     assert compare_losses({"a": [2.0 * (1 + FP32_RTOL / 2), 1.5]}, ref, FP32_RTOL)[0]
@@ -90,7 +90,7 @@ def test_fp32_comparison_catches_a_device_difference():
 def test_cpu_random_draws_on_the_cpu_generator_for_any_device_request():
     """Inside ``cpu_random`` a draw asked for on another device (here 'meta', standing in for CUDA) is made by the
     CPU generator and moved: it consumes the CPU generator exactly as the same draw on the CPU does."""
-    from bench.selfcheck_steps import cpu_random
+    from bench.tools.selfcheck_steps import cpu_random
 
     def next_cpu_number(device, mode):
         torch.manual_seed(3)
@@ -119,7 +119,7 @@ def test_official_snapshot_folder_from_a_checkout_or_a_git_directory(tmp_path, m
     import subprocess
 
     from bench.errors import UsageError
-    from bench.official_code import official_modules, snapshot_folder
+    from bench.tools.official_code import official_modules, snapshot_folder
 
     monkeypatch.delenv("ADABENCH_OFFICIAL_X", raising=False)
     assert snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s0") is None  # unset: the part is skipped

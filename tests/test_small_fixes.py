@@ -8,7 +8,7 @@ import torch
 from bench.errors import TrainingDivergedError
 from bench.methods import all_methods
 from bench.presets import preset_keys
-from bench.training import check_finite
+from bench.training.optim import check_finite
 from reports.frame import runs_frame
 from reports.plots import _run_labels, plot_accuracy_vs_gflops
 from tests.fixtures_results import make_summary, matched_summaries, write_run

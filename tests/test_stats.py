@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from reports.stats import (FAILS, HOLDS, INCONCLUSIVE, Interval, pair_by_seed, paired_effect, ratio_interval,
+from bench.stats import (FAILS, HOLDS, INCONCLUSIVE, Interval, pair_by_seed, paired_effect, ratio_interval,
                            t_central_mass, t_interval, t_quantile, verdict)
 
 # two-sided 95 % critical values of Student's t (any statistics table)

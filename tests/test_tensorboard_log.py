@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from bench import tensorboard_log
+from bench.runs import tensorboard_log
 from tests.fixtures_runs import V1_ARGS, V2_ARGS, micro_set, one_thread, run_in_process
 
 __all__ = ["one_thread"]

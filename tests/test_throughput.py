@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bench.models.backbones import Backbone
-from bench.throughput import (FullFrameNet, full_frame_gflops, measure_interleaved, measure_throughput)
+from bench.tools.throughput import (FullFrameNet, full_frame_gflops, measure_interleaved, measure_throughput)
 
 
 class _Counting(nn.Module):

@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from bench.timing import EpochTimer, StageClock, Stopwatch, peak_memory_mb, time_to_accuracy
+from bench.training.timing import EpochTimer, StageClock, Stopwatch, peak_memory_mb, time_to_accuracy
 
 
 class SlowLoader:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bench.errors import TrainingDivergedError
-from bench.training import (check_finite, clip_gradients, cosine_schedule, make_sgd,
+from bench.training.optim import (check_finite, clip_gradients, cosine_schedule, make_sgd,
                             param_groups_by_name, set_trainable)
 
 

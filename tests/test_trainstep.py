@@ -37,7 +37,7 @@ def test_unknown_step_is_one_line(capsys):
 
 
 def test_matched_runs_record_one_precision_in_config_manifest_and_results(tmp_path, one_thread):
-    from bench.results import collect_results
+    from bench.runs.results import collect_results
 
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs = tmp_path / "runs"
@@ -58,7 +58,7 @@ def test_matched_runs_record_one_precision_in_config_manifest_and_results(tmp_pa
 def test_step_flops_count_each_convolution_gradient_as_its_forward():
     import torch
 
-    from bench.trainstep import step_flops
+    from bench.tools.trainstep import step_flops
 
     conv = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False)   # depthwise, strided
     x = torch.randn(2, 8, 16, 16, requires_grad=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.config import RunConfig
+from bench.runs.config import RunConfig
 from bench.data.holdout import holdout_split
 from bench.errors import UsageError
-from bench.tune import FACTORS, TuneSpec, grid, pick_winners, plan_tuning
+from bench.tools.tune import FACTORS, TuneSpec, grid, pick_winners, plan_tuning
 from fixtures_runs import V1_ARGS, micro_set, one_thread, run_in_process  # noqa: F401 (fixture)
 
 
@@ -83,7 +83,7 @@ def test_winner_ties_go_to_the_preset_value_and_edges_are_flagged():
 
 def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsys):
     from bench.presets import get_preset
-    from bench.results import collect_results
+    from bench.runs.results import collect_results
     from reports.frame import runs_frame
     from reports.report import build_report
     from reports.tuning import tuning_text

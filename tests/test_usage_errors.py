@@ -42,8 +42,8 @@ def test_an_option_of_a_method_not_selected_names_its_method(capsys, tmp_path):
 
 
 def test_a_selected_methods_option_is_still_accepted(tmp_path):
-    from bench.config import RunConfig
-    from bench.experiment import plan_runs
+    from bench.runs.config import RunConfig
+    from bench.runs.experiment import plan_runs
     from commands.options import method_option_values
 
     v1 = next(m for m in all_methods() if any(o.flag == "--rl" for o in m.options))

@@ -12,14 +12,14 @@ import torch
 
 import adafocus_v1.method as method_mod
 from adafocus_v1.stages import STAGE_NAMES, apply_stage_modes, stage_specs
-from bench.checkpoint import read_checkpoint
-from bench.config import RunConfig
+from bench.training.checkpoint import read_checkpoint
+from bench.runs.config import RunConfig
 from bench.errors import UsageError
 from bench.models import build_network
 from bench.presets import get_preset
-from bench.rundir import RunDir
-from bench.resolved import ResolvedRun
-from bench.runner import run_method
+from bench.runs.rundir import RunDir
+from bench.runs.resolved import ResolvedRun
+from bench.runs.runner import run_method
 
 SMALL = dict(frames=4, input_size=32, resize=32, patch_size=16, glance_size=16, classifier_hidden=16,
              policy_hidden="[16]", policy_conv_channels=8, grid_n=3, batch_size=4, pretrain_epochs=1,
@@ -30,7 +30,7 @@ OPTION_FIELDS = {"rl": "rl_algorithm", "reward": "reward", "stage3": "stage3"}
 @pytest.fixture(autouse=True)
 def _one_thread(monkeypatch):
     """Tiny ops on a shared machine: one intra-op thread (the runner would take every free core)."""
-    import bench.runner as runner
+    import bench.runs.runner as runner
 
     monkeypatch.setattr(runner, "cpu_threads", lambda *a, **kw: 1)
     n = torch.get_num_threads()

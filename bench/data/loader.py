@@ -104,7 +104,7 @@ class KeyedItems(Dataset):
 
 def collate_items(items: List[Any]) -> Any:
     """The default collate without the items a ``skip_bad`` dataset dropped (None); None when every item
-    of the batch was dropped (the loops skip it: ``EpochTimer.iterate``, ``bench.evaluation.collect``)."""
+    of the batch was dropped (the loops skip it: ``EpochTimer.iterate``, ``bench.training.evaluation.collect``)."""
     kept = [item for item in items if item is not None]
     return default_collate(kept) if kept else None
 

@@ -6,7 +6,7 @@
 - ``TSNAverage`` (Sth-Sth/Jester): average of per-frame glance logits + average of per-frame focus logits.
 - ``AuxHead``: dropout + linear on a backbone's pooled feature (per-frame auxiliary logits).
 
-Classifiers and heads run in fp32 under autocast (``bench.precision``): logits feed the losses, the
+Classifiers and heads run in fp32 under autocast (``bench.training.precision``): logits feed the losses, the
 early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]``
 (the last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
 every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from bench.models.gru import run_gru
-from bench.precision import fp32, full_precision
+from bench.training.precision import fp32, full_precision
 
 
 class AuxHead(nn.Module):

@@ -18,7 +18,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from bench.precision import fp32
+from bench.training.precision import fp32
 
 
 class GRURecurrence(torch.autograd.Function):

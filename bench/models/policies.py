@@ -20,7 +20,7 @@ from torch import nn
 
 from bench.models.crops import grid_positions
 from bench.models.gru import run_gru
-from bench.precision import full_precision
+from bench.training.precision import full_precision
 
 HEADS = ("categorical", "gaussian", "sigmoid")
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)

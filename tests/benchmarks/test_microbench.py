@@ -14,7 +14,7 @@ from adafocus_v2.early_exit import exit_curve
 from adafocus_v2.objective import V2Objective
 from bench.models import build_network, hard_crop, interp_crop, random_locations
 from bench.presets import get_preset
-from bench.training import make_sgd
+from bench.training.optim import make_sgd
 
 pytestmark = pytest.mark.bench
 BATCH = 32
