@@ -1,11 +1,12 @@
-"""The ``adabench`` command line: data, flops, run, tune, demo, presets, import-checkpoint, evaluate, bench, project,
-report, check, status, selfcheck.
+"""The ``adabench`` command line: data, flops, run, tune, demo, presets, import-checkpoint, evaluate,
+bench, project, report, check, status, selfcheck.
 
 This file is the console-script entry point: the command group, the registration of the commands (defined
 in ``commands/``) and ``main`` with its error handling. Every command is a thin layer over functions in
 ``bench/`` and ``reports/`` (methods through the registry, ``bench.methods``). Expected failures print one
 line (``error: ...``) and exit 2 for usage errors, 1 otherwise; never a traceback.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,10 +18,10 @@ from bench.failures import quiet_startup_interrupts
 quiet_startup_interrupts()  # before the commands' options import torch (seconds)
 
 from commands import INVOCATION as _INVOCATION  # noqa: E402  (this invocation's arguments; --nproc relaunches them)
+from commands.cluster import status_cmd  # noqa: E402
 from commands.data import data  # noqa: E402
 from commands.experiments import demo_cmd, run_cmd, tune_cmd  # noqa: E402
 from commands.models import bench_cmd, evaluate_cmd, flops_cmd, import_checkpoint_cmd  # noqa: E402
-from commands.cluster import status_cmd  # noqa: E402
 from commands.presets import presets_cmd  # noqa: E402
 from commands.project import project_cmd  # noqa: E402
 from commands.results import check_cmd, report_cmd  # noqa: E402
@@ -28,8 +29,14 @@ from commands.selfcheck import selfcheck_cmd  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value: _version(ctx, value),
-              help="Show the package version and the git commit, then exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _, value: _version(ctx, value),
+    help="Show the package version and the git commit, then exit.",
+)
 def cli() -> None:
     """adabench: matched AdaFocusV1 vs AdaFocusV2 experiments for efficient video recognition."""
 

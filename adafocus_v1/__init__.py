@@ -2,6 +2,7 @@
 
 Importing this package registers method ``v1`` (``adafocus_v1.method.METHOD``) in ``bench.methods``.
 """
+
 from adafocus_v1.method import METHOD
 
 __all__ = ["METHOD"]

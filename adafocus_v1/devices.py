@@ -1,5 +1,7 @@
 """How many GPUs the official V1 scripts train each stage on (adafocus-facts.md §2.2, §2.3), for
-``adabench project --devices official``. Each count says whether the facts sheet states it or it is assumed."""
+``adabench project --devices official``. Each count says whether the facts sheet states it or it is
+assumed."""
+
 from __future__ import annotations
 
 from typing import Dict, Tuple
@@ -9,7 +11,10 @@ _VIDEO = "V1 Sth-Sth scripts (facts §2.3)"
 
 DEVICES: Dict[str, Dict[str, Tuple[int, str]]] = {
     "frame": {
-        "stage0": (2, f"{_FRAME}: f_G pre-training on 2 GPUs (DDP); f_L's count not stated, assumed the same"),
+        "stage0": (
+            2,
+            f"{_FRAME}: f_G pre-training on 2 GPUs (DDP); f_L's count not stated, assumed the same",
+        ),
         "stage1": (2, f"{_FRAME}: not stated; assumed the pre-training's 2-GPU DDP launch"),
         "stage2": (1, f"{_FRAME}: single GPU, DP/DDP forbidden"),
         "stage3": (1, f"{_FRAME}: single GPU"),

@@ -1,4 +1,5 @@
-"""Checkpoints of the official AdaFocus (V1) code (github blackfeather-wang/AdaFocus) -> our ``--arch paper`` net.
+"""Checkpoints of the official AdaFocus (V1) code (github blackfeather-wang/AdaFocus) -> our ``--arch paper``
+net.
 
 Facts read from the official code (nothing of it is copied here). Both variants' trainers save
 ``{"epoch", "model_state_dict", "glancer", "focuser", "fc", "policy", "acc", "best_acc", "optimizer", ...}``:
@@ -19,6 +20,7 @@ learner after every update (the trainers reload both from ``policy``).
   ``classifier`` is one linear on the focus features, averaged over frames. The official focus
   network has no head of its own: ours keeps its initialisation.
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional
@@ -27,11 +29,24 @@ import torch
 
 from bench.errors import UsageError
 from bench.io import PathLike
-from bench.models.importing import (ImportReport, OfficialLayout, Rule, head_rule, import_official, mbv2_rules,
-                                    official_paper_preset, resnet_rules)
+from bench.models.importing import (
+    ImportReport,
+    OfficialLayout,
+    Rule,
+    head_rule,
+    import_official,
+    mbv2_rules,
+    official_paper_preset,
+    resnet_rules,
+)
 
 METHOD = "v1"
-_SPLIT = {"glancer": "glancer.", "focuser": "focuser.", "fc": "classifier.", "policy": "focuser.policy.policy."}
+_SPLIT = {
+    "glancer": "glancer.",
+    "focuser": "focuser.",
+    "fc": "classifier.",
+    "policy": "focuser.policy.policy.",
+}
 _OLD = "PPO's acting copy of the policy (equal to focuser.policy.policy after every update)"
 _AC = r"focuser\.policy\.policy\."
 
@@ -65,9 +80,15 @@ def _video_layout() -> OfficialLayout:
     rules = [
         *mbv2_rules("glancer.net.", "glance.backbone.", tonylins=True),
         # the glancer's own classifier is both its head and the glance half of the fused prediction
-        Rule(r"glancer\.net\.classifier\.(weight|bias)", (r"glance.head.fc.\1", r"classifier.glance_fc.fc.\1")),
+        Rule(
+            r"glancer\.net\.classifier\.(weight|bias)", (r"glance.head.fc.\1", r"classifier.glance_fc.fc.\1")
+        ),
         *resnet_rules("focuser.net.base_model.", "focus.backbone."),
-        head_rule("focuser.net.base_model.", "fc", "ResNet-50's 1000-way ImageNet classifier (the stage scripts cut it off)"),
+        head_rule(
+            "focuser.net.base_model.",
+            "fc",
+            "ResNet-50's 1000-way ImageNet classifier (the stage scripts cut it off)",
+        ),
         *_actor_critic({"0": "map_encoder.0", "1": "map_encoder.1", "4": "encoder.0", "5": "encoder.1"}),
         Rule(r"classifier\.(weight|bias)", r"classifier.focus_fc.fc.\1"),
     ]
@@ -84,15 +105,28 @@ def official_layout(preset: Any) -> OfficialLayout:
     return _frame_layout() if preset.variant == "frame" else _video_layout()
 
 
-def paper_preset(dataset: str, *, patch_size: Optional[int] = None, glance_arch: Optional[str] = None,
-                 overrides: Optional[Mapping[str, Any]] = None) -> Any:
+def paper_preset(
+    dataset: str,
+    *,
+    patch_size: Optional[int] = None,
+    glance_arch: Optional[str] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> Any:
     """The V1 ``paper`` preset with ``--arch paper`` that official checkpoints of ``dataset`` fit."""
-    return official_paper_preset(METHOD, dataset, patch_size=patch_size, glance_arch=glance_arch, overrides=overrides)
+    return official_paper_preset(
+        METHOD, dataset, patch_size=patch_size, glance_arch=glance_arch, overrides=overrides
+    )
 
 
-def import_checkpoint(src: PathLike, dataset: str, out: PathLike, *, patch_size: Optional[int] = None,
-                      glance_arch: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None
-                      ) -> ImportReport:
+def import_checkpoint(
+    src: PathLike,
+    dataset: str,
+    out: PathLike,
+    *,
+    patch_size: Optional[int] = None,
+    glance_arch: Optional[str] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> ImportReport:
     """Convert an official AdaFocus (V1) checkpoint into ``out`` (read back with ``bench.models.load_model``).
 
     The checkpoint does not record the patch size: give the one it was trained with

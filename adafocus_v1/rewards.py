@@ -11,6 +11,7 @@ state after steps 1..t-1 (all with the policy's patches) plus frame t's feature.
 
 The original's ``padding`` option crashes there (no branch for it) and is not offered.
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,7 @@ def true_class_prob(logits: Tensor, labels: Tensor) -> Tensor:
     return probs.gather(-1, idx).squeeze(-1)
 
 
-def step_rewards(conf_policy: Tensor, conf_random: Tensor | None, kind: str,
-                 num_classes: int) -> Tensor:
+def step_rewards(conf_policy: Tensor, conf_random: Tensor | None, kind: str, num_classes: int) -> Tensor:
     """Per-step rewards [B, T] from the true-class probabilities [B, T].
 
     conf_random is only needed for ``random``.

@@ -20,6 +20,7 @@ Action distributions:
   of the clamped action, which is not the density the sample came from and biases the
   gradient near the frame border; we do not reproduce that.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -45,7 +46,7 @@ class RLConfig:
     value_coef: float = 0.5
     entropy_coef: float = 0.01
     lr: float = 3e-4
-    epochs: int = 1              # K: passes over each batch (PPO only; REINFORCE is strictly on-policy)
+    epochs: int = 1  # K: passes over each batch (PPO only; REINFORCE is strictly on-policy)
     normalise_returns: bool = True
 
     def __post_init__(self) -> None:
@@ -64,8 +65,9 @@ def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
     T = rewards.shape[-1]
     idx = torch.arange(T, device=rewards.device)
     power = (idx.view(T, 1) - idx.view(1, T)).to(rewards.dtype)  # [j, t] = j - t
-    discount = torch.where(power >= 0, torch.full_like(power, gamma) ** power.clamp(min=0),
-                           torch.zeros_like(power))
+    discount = torch.where(
+        power >= 0, torch.full_like(power, gamma) ** power.clamp(min=0), torch.zeros_like(power)
+    )
     return rewards @ discount
 
 
@@ -100,13 +102,15 @@ def gaussian_location(raw_action: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- losses
-def _value_and_entropy_terms(returns: Tensor, value: Tensor, entropy: Tensor,
-                             cfg: RLConfig) -> Tuple[Tensor, Tensor]:
+def _value_and_entropy_terms(
+    returns: Tensor, value: Tensor, entropy: Tensor, cfg: RLConfig
+) -> Tuple[Tensor, Tensor]:
     return F.mse_loss(value, returns), entropy.mean()
 
 
-def reinforce_loss(log_prob: Tensor, returns: Tensor, value: Tensor, entropy: Tensor,
-                   cfg: RLConfig) -> Tuple[Tensor, Dict[str, Tensor]]:
+def reinforce_loss(
+    log_prob: Tensor, returns: Tensor, value: Tensor, entropy: Tensor, cfg: RLConfig
+) -> Tuple[Tensor, Dict[str, Tensor]]:
     """REINFORCE with a value baseline.  All inputs [B, T] (returns detached)."""
     advantage = returns - value.detach()
     pg = -(log_prob * advantage).mean()
@@ -115,19 +119,23 @@ def reinforce_loss(log_prob: Tensor, returns: Tensor, value: Tensor, entropy: Te
     return loss, {"pg_loss": pg.detach(), "value_loss": v_loss.detach(), "entropy": ent.detach()}
 
 
-def ppo_loss(log_prob: Tensor, old_log_prob: Tensor, returns: Tensor, value: Tensor,
-             entropy: Tensor, cfg: RLConfig) -> Tuple[Tensor, Dict[str, Tensor]]:
+def ppo_loss(
+    log_prob: Tensor, old_log_prob: Tensor, returns: Tensor, value: Tensor, entropy: Tensor, cfg: RLConfig
+) -> Tuple[Tensor, Dict[str, Tensor]]:
     """PPO clipped surrogate + value MSE - entropy bonus.  All inputs [B, T]."""
     ratio = torch.exp(log_prob - old_log_prob.detach())
     advantage = returns - value.detach()
-    surrogate = torch.min(ratio * advantage,
-                          ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * advantage)
+    surrogate = torch.min(ratio * advantage, ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * advantage)
     pg = -surrogate.mean()
     v_loss, ent = _value_and_entropy_terms(returns, value, entropy, cfg)
     loss = pg + cfg.value_coef * v_loss - cfg.entropy_coef * ent
     clipped = ((ratio - 1.0).abs() > cfg.clip).float().mean()
-    return loss, {"pg_loss": pg.detach(), "value_loss": v_loss.detach(), "entropy": ent.detach(),
-                  "clip_frac": clipped.detach()}
+    return loss, {
+        "pg_loss": pg.detach(),
+        "value_loss": v_loss.detach(),
+        "entropy": ent.detach(),
+        "clip_frac": clipped.detach(),
+    }
 
 
 # ----------------------------------------------------------------------------- BN handling
@@ -155,9 +163,15 @@ def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
 Evaluate = Callable[[], Tuple[Any, Tensor]]
 
 
-def policy_update(first: Tuple[Any, Tensor], evaluate: Evaluate, actions: Tensor, returns: Tensor,
-                  update: Callable[[Tensor], None], cfg: RLConfig,
-                  policy: nn.Module | None = None) -> Dict[str, Tensor]:
+def policy_update(
+    first: Tuple[Any, Tensor],
+    evaluate: Evaluate,
+    actions: Tensor,
+    returns: Tensor,
+    update: Callable[[Tensor], None],
+    cfg: RLConfig,
+    policy: nn.Module | None = None,
+) -> Dict[str, Tensor]:
     """One RL update on a batch of episodes.
 
     first: (distribution, value [B, T]) from the forward that sampled ``actions`` (its graph is

@@ -16,6 +16,7 @@ its running statistics once per batch (the rollout forward is reused for the fir
 extra PPO epochs re-run it with the running statistics frozen, ``rl.frozen_bn_stats``). At
 evaluation and in stage 3 it is in eval mode and uses those running statistics.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, Optional, Tuple
@@ -26,8 +27,7 @@ from torch import Tensor
 from adafocus_v1 import rl
 from adafocus_v1.rewards import step_rewards, true_class_prob
 from adafocus_v1.steps import glance_input
-from bench.models import random_pixel_locations
-from bench.models import AdaFocusNet, PolicyOutput
+from bench.models import AdaFocusNet, PolicyOutput, random_pixel_locations
 
 
 def sample_actions(out: PolicyOutput, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
@@ -47,8 +47,9 @@ def sample_actions(out: PolicyOutput, generator: Optional[torch.Generator] = Non
 
 
 @torch.no_grad()
-def step_confidences(net: AdaFocusNet, batch: Dict[str, Tensor], g_feats: Tensor, policy_loc: Tensor,
-                     random_loc: Tensor) -> Tuple[Tensor, Tensor]:
+def step_confidences(
+    net: AdaFocusNet, batch: Dict[str, Tensor], g_feats: Tensor, policy_loc: Tensor, random_loc: Tensor
+) -> Tuple[Tensor, Tensor]:
     """True-class probabilities [B,T'] with the policy's patches and with the random baseline.
 
     conf_random[:, t] keeps the classifier state of the policy's steps < t and swaps in a random
@@ -57,35 +58,43 @@ def step_confidences(net: AdaFocusNet, batch: Dict[str, Tensor], g_feats: Tensor
     frames, labels = batch["frames"], batch["label"]
     b, t = frames.shape[:2]
     patches = torch.cat([net.crop_patches(frames, policy_loc), net.crop_patches(frames, random_loc)])
-    _, pooled = net.focus(patches.flatten(0, 1))                           # one f_L call on 2*B*T patches
+    _, pooled = net.focus(patches.flatten(0, 1))  # one f_L call on 2*B*T patches
     f_pol, f_rand = pooled.view(2, b, t, -1).unbind(0)
     if net.variant == "video":
         logits, alt_logits = net.classify(g_feats, f_pol), net.classify(g_feats, f_rand)
     else:  # one pass over the policy features serves both (classify(g, f_pol) is the first output)
-        logits, alt_logits = net.classifier.logits_and_replaced(torch.cat([g_feats, f_pol], -1),
-                                                                torch.cat([g_feats, f_rand], -1))
+        logits, alt_logits = net.classifier.logits_and_replaced(
+            torch.cat([g_feats, f_pol], -1), torch.cat([g_feats, f_rand], -1)
+        )
     return true_class_prob(logits, labels), true_class_prob(alt_logits, labels)
 
 
-def rl_step(net: AdaFocusNet, batch: Dict[str, Tensor], update: Callable[[Tensor], None],
-            cfg: rl.RLConfig, reward: str, num_classes: int,
-            generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+def rl_step(
+    net: AdaFocusNet,
+    batch: Dict[str, Tensor],
+    update: Callable[[Tensor], None],
+    cfg: rl.RLConfig,
+    reward: str,
+    num_classes: int,
+    generator: Optional[torch.Generator] = None,
+) -> Dict[str, Tensor]:
     """Sample patches, score them, update the policy (``update(loss)``: one optimiser step).
 
     Returns the mean reward, the gain over random patches and the loss terms (detached tensors)."""
     frames = batch["frames"]
     with torch.no_grad():
         maps, g_feats = net.glance_forward(glance_input(batch))
-    out = net.policy_forward(maps)                                          # train mode, with graph
+    out = net.policy_forward(maps)  # train mode, with graph
     if out.value is None:
         raise ValueError("V1's policy needs a value head (build the network with method='v1')")
     actions, loc = sample_actions(out, generator)
     rand = random_pixel_locations(loc.shape[:-1], frames.shape[-1], net.patch_size, frames.device, generator)
     conf_pol, conf_rand = step_confidences(net, batch, g_feats, loc, rand)
-    rewards = step_rewards(conf_pol, conf_rand, reward, num_classes)        # [B,T']
+    rewards = step_rewards(conf_pol, conf_rand, reward, num_classes)  # [B,T']
     returns = rl.episode_returns(rewards, cfg)
-    stats = rl.policy_update((out, out.value), lambda: _rescore(net, maps), actions, returns,
-                             update, cfg, policy=net.policy)
+    stats = rl.policy_update(
+        (out, out.value), lambda: _rescore(net, maps), actions, returns, update, cfg, policy=net.policy
+    )
     stats.update(reward=rewards.mean(), gain_vs_random=(conf_pol - conf_rand).mean())
     return stats
 

@@ -11,7 +11,8 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 | 0 pretrain | glance, focus (each with its own head, whole frames) | policy, classifier | SGD + cosine |
 | 1 random patches | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
 | 2 policy | policy (RL) | glance, focus, classifier | Adam |
-| 3 fine-tune, ``paper`` | focus backbone (BatchNorm statistics frozen), classifier | glance, focus head, policy | SGD + cosine |
+| 3 fine-tune, ``paper`` | focus backbone (BatchNorm statistics frozen), classifier | glance, focus head,
+policy | SGD + cosine |
 | 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD + cosine |
 
 Stage 0 trains f_G and f_L in the same epochs (their losses do not interact: each backbone has
@@ -27,6 +28,7 @@ stay in eval mode, as the original keeps f_L in eval mode in stage 3: pi was tra
 features under the statistics of stage 1, and re-estimating them on the policy's patches shifts those
 features under f_C and pi.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,7 +37,6 @@ from typing import Any, Dict, Tuple
 import torch
 from torch import nn
 
-
 STAGE_NAMES = ("stage0", "stage1", "stage2", "stage3")
 _TOP = ("glance", "focus", "policy", "classifier")
 
@@ -43,20 +44,21 @@ _TOP = ("glance", "focus", "policy", "classifier")
 @dataclass(frozen=True)
 class StageSpec:
     """One stage as data: what it trains, with what and on which loss, and how the driver scores it
-    (``adafocus_v1.method`` turns each into a ``bench.training.driver.Stage`` without looking at its index)."""
+    (``adafocus_v1.method`` turns each into a ``bench.training.driver.Stage`` without looking at its
+    index)."""
 
     index: int
     name: str
-    trainable: Tuple[str, ...]          # dotted module paths inside AdaFocusNet
+    trainable: Tuple[str, ...]  # dotted module paths inside AdaFocusNet
     epochs: int
-    lrs: Dict[str, float]               # module path -> lr (SGD stages); {"policy": lr} for stage 2
-    frozen_bn: Tuple[str, ...] = ()     # trainable paths whose BatchNorm layers stay in eval mode
-    loss: str = "supervised"            # a key of adafocus_v1.method.STEPS: "pretrain", "patches", "finetune", "rl"
-    optimizer: str = "sgd"             # "sgd": with the preset's momentum, weight decay, cosine and gradient
-                                        # clipping; "adam": the RL policy's (constant lr, no clipping)
-    curve_modes: Tuple[str, ...] = ("policy",)   # patch modes of its learning-curve points; (): no curve
-    end_eval: bool = False              # the full learned/random/centre evaluation when it ends
-    glance_frozen: bool = True          # f_G is frozen: its head is copied into the fused classifier (video)
+    lrs: Dict[str, float]  # module path -> lr (SGD stages); {"policy": lr} for stage 2
+    frozen_bn: Tuple[str, ...] = ()  # trainable paths whose BatchNorm layers stay in eval mode
+    loss: str = "supervised"  # a key of adafocus_v1.method.STEPS: "pretrain", "patches", "finetune", "rl"
+    optimizer: str = "sgd"  # "sgd": with the preset's momentum, weight decay, cosine and gradient
+    # clipping; "adam": the RL policy's (constant lr, no clipping)
+    curve_modes: Tuple[str, ...] = ("policy",)  # patch modes of its learning-curve points; (): no curve
+    end_eval: bool = False  # the full learned/random/centre evaluation when it ends
+    glance_frozen: bool = True  # f_G is frozen: its head is copied into the fused classifier (video)
 
 
 def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
@@ -71,19 +73,49 @@ def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
     tune_focus = hp.stage3 == "paper" and hp.stage3_backbone_lr > 0
     s3_trainable = (focus_body, fc) if tune_focus else (fc,)
     s3_lrs = {fc: hp.stage3_fc_lr, **({focus_body: hp.stage3_backbone_lr} if tune_focus else {})}
-    # focus.feature_dropout (no parameters): the dropout on f_L's features before f_C trains with f_L in stage 1
+    # focus.feature_dropout (no parameters): the dropout on f_L's features before f_C trains with f_L in stage
+    # 1
     # stages 1 and 2 also score random patches on the learning curve: what stage 2's policy must beat
     return {
-        0: StageSpec(0, "stage0", ("glance", "focus"), hp.pretrain_epochs,
-                     {"glance": hp.pretrain_lr, "focus": hp.pretrain_lr}, loss="pretrain",
-                     curve_modes=(), glance_frozen=False),  # no classifier yet: no curve
-        1: StageSpec(1, "stage1", (focus_body, "focus.feature_dropout", fc), hp.stage1_epochs,
-                     {focus_body: hp.stage1_backbone_lr, fc: hp.stage1_fc_lr}, loss="patches",
-                     curve_modes=("policy", "random")),
-        2: StageSpec(2, "stage2", ("policy",), hp.stage2_epochs, {"policy": hp.policy_lr}, loss="rl",
-                     optimizer="adam", curve_modes=("policy", "random"), end_eval=True),
-        3: StageSpec(3, "stage3", s3_trainable, hp.stage3_epochs, s3_lrs,
-                     frozen_bn=(focus_body,) if tune_focus else (), loss="finetune"),
+        0: StageSpec(
+            0,
+            "stage0",
+            ("glance", "focus"),
+            hp.pretrain_epochs,
+            {"glance": hp.pretrain_lr, "focus": hp.pretrain_lr},
+            loss="pretrain",
+            curve_modes=(),
+            glance_frozen=False,
+        ),  # no classifier yet: no curve
+        1: StageSpec(
+            1,
+            "stage1",
+            (focus_body, "focus.feature_dropout", fc),
+            hp.stage1_epochs,
+            {focus_body: hp.stage1_backbone_lr, fc: hp.stage1_fc_lr},
+            loss="patches",
+            curve_modes=("policy", "random"),
+        ),
+        2: StageSpec(
+            2,
+            "stage2",
+            ("policy",),
+            hp.stage2_epochs,
+            {"policy": hp.policy_lr},
+            loss="rl",
+            optimizer="adam",
+            curve_modes=("policy", "random"),
+            end_eval=True,
+        ),
+        3: StageSpec(
+            3,
+            "stage3",
+            s3_trainable,
+            hp.stage3_epochs,
+            s3_lrs,
+            frozen_bn=(focus_body,) if tune_focus else (),
+            loss="finetune",
+        ),
     }
 
 
@@ -123,5 +155,7 @@ def check_stage_modes(net: nn.Module, spec: StageSpec) -> None:
     for name, module in net.named_modules():
         want = _wants_train(name, module, spec)
         if module.training != want:
-            raise RuntimeError(f"{spec.name}: module '{name}' is in {'train' if module.training else 'eval'} "
-                               f"mode, expected {'train' if want else 'eval'}")
+            raise RuntimeError(
+                f"{spec.name}: module '{name}' is in {'train' if module.training else 'eval'} "
+                f"mode, expected {'train' if want else 'eval'}"
+            )

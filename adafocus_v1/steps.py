@@ -4,6 +4,7 @@ A batch is the data layer's dict: ``frames`` [B,T,3,S,S] (focus frames), optiona
 [B,Tg,3,S,S] (video variant; else the glance sees ``frames``), ``label`` [B].
 Frozen parts run under ``torch.no_grad`` so no graph is kept for them.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
@@ -12,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.training.losses import framewise_ce
 from bench.models import AdaFocusNet, random_pixel_locations
+from bench.training.losses import framewise_ce
 
 
 def glance_input(batch: Dict[str, Tensor]) -> Tensor:
@@ -27,10 +28,10 @@ def stage0_loss(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, Dic
     Each loss is the cross-entropy of the average of the per-frame logits (the original's recipe).
     """
     labels = batch["label"]
-    _, g_feats = net.glance_forward(glance_input(batch))                     # [B,Tg,Dg]
+    _, g_feats = net.glance_forward(glance_input(batch))  # [B,Tg,Dg]
     frames = batch["frames"]
     b, t = frames.shape[:2]
-    _, f_pooled = net.focus(frames.flatten(0, 1))                            # whole frames
+    _, f_pooled = net.focus(frames.flatten(0, 1))  # whole frames
     g_logits = net.glance.head(g_feats).mean(1)
     f_logits = net.focus.head(f_pooled.view(b, t, -1)).mean(1)
     g_loss = F.cross_entropy(g_logits.float(), labels)
@@ -43,8 +44,9 @@ def _frozen_glance(net: AdaFocusNet, batch: Dict[str, Tensor]) -> Tuple[Tensor, 
         return net.glance_forward(glance_input(batch))
 
 
-def stage1_loss(net: AdaFocusNet, batch: Dict[str, Tensor],
-                generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
+def stage1_loss(
+    net: AdaFocusNet, batch: Dict[str, Tensor], generator: Optional[torch.Generator] = None
+) -> Tuple[Tensor, Dict[str, Tensor]]:
     """f_L + f_C on uniformly random patches (one per frame, or one per video in the video variant)."""
     frames = batch["frames"]
     _, g_feats = _frozen_glance(net, batch)
@@ -55,7 +57,9 @@ def stage1_loss(net: AdaFocusNet, batch: Dict[str, Tensor],
     return loss, {}
 
 
-def stage3_loss(net: AdaFocusNet, batch: Dict[str, Tensor], tune_focus: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+def stage3_loss(
+    net: AdaFocusNet, batch: Dict[str, Tensor], tune_focus: bool
+) -> Tuple[Tensor, Dict[str, Tensor]]:
     """Fine-tune with the learned policy fixed (greedy locations, as at test time).
 
     ``tune_focus``: f_L trains too (the paper); else only f_C (the released code: f_L features

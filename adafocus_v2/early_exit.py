@@ -14,6 +14,7 @@ Confidence criterion (decided here, see ``CRITERIA``):
 Everything is a pure function on tensors; the only Python loop is over the T steps
 (each threshold depends on which videos already left), never over samples.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -103,24 +104,52 @@ class ExitPoint:
     exit_shares: List[float]  # share of val videos leaving at each step
 
     def to_dict(self) -> Dict[str, object]:
-        return {"budget": self.budget, "gflops": self.gflops, "top1": self.top1, "map": self.map,
-                "exit_shares": self.exit_shares}
+        return {
+            "budget": self.budget,
+            "gflops": self.gflops,
+            "top1": self.top1,
+            "map": self.map,
+            "exit_shares": self.exit_shares,
+        }
 
 
-def evaluate_budget(q: float, train_logits: Tensor, val_logits: Tensor, val_labels: Tensor,
-                    cumulative_gflops: Sequence[float] | Tensor, *, criterion: str = DEFAULT_CRITERION,
-                    val_labels_multi: Optional[Tensor] = None, num_classes: Optional[int] = None) -> ExitPoint:
+def evaluate_budget(
+    q: float,
+    train_logits: Tensor,
+    val_logits: Tensor,
+    val_labels: Tensor,
+    cumulative_gflops: Sequence[float] | Tensor,
+    *,
+    criterion: str = DEFAULT_CRITERION,
+    val_labels_multi: Optional[Tensor] = None,
+    num_classes: Optional[int] = None,
+) -> ExitPoint:
     """One point of the curve. train_logits [Ntr, T, K], val_logits [N, T, K], val_labels [N].
 
     ``val_labels_multi`` [N, L] (padded with -1) switches on mAP over ``num_classes`` classes.
     """
-    return _budget_point(q, confidence(train_logits, criterion), confidence(val_logits, criterion), val_logits,
-                         val_labels, cumulative_gflops, val_labels_multi, num_classes)
+    return _budget_point(
+        q,
+        confidence(train_logits, criterion),
+        confidence(val_logits, criterion),
+        val_logits,
+        val_labels,
+        cumulative_gflops,
+        val_labels_multi,
+        num_classes,
+    )
 
 
-def _budget_point(q: float, train_conf: Tensor, val_conf: Tensor, val_logits: Tensor, val_labels: Tensor,
-                  cumulative_gflops: Sequence[float] | Tensor, val_labels_multi: Optional[Tensor],
-                  num_classes: Optional[int]) -> ExitPoint:
+def _budget_point(
+    q: float,
+    train_conf: Tensor,
+    val_conf: Tensor,
+    val_logits: Tensor,
+    val_labels: Tensor,
+    cumulative_gflops: Sequence[float] | Tensor,
+    val_labels_multi: Optional[Tensor],
+    num_classes: Optional[int],
+) -> ExitPoint:
     steps = val_logits.shape[1]
     thresholds = find_thresholds(train_conf, exit_distribution(q, steps))
     where = exit_steps(val_conf, thresholds)
@@ -129,19 +158,33 @@ def _budget_point(q: float, train_conf: Tensor, val_conf: Tensor, val_logits: Te
     map_ = None
     if val_labels_multi is not None:
         from bench.training.metrics import mean_average_precision
+
         map_ = float(mean_average_precision(logits, val_labels_multi, num_classes or logits.shape[1]))
     shares = torch.bincount(where.cpu(), minlength=steps).double() / max(len(where), 1)
     return ExitPoint(q, expected_gflops(where, cumulative_gflops), top1, map_, shares.tolist())
 
 
-def exit_curve(train_logits: Tensor, val_logits: Tensor, val_labels: Tensor,
-               cumulative_gflops: Sequence[float] | Tensor, *, budgets: Sequence[float] = DEFAULT_BUDGETS,
-               criterion: str = DEFAULT_CRITERION, val_labels_multi: Optional[Tensor] = None,
-               num_classes: Optional[int] = None) -> List[ExitPoint]:
+def exit_curve(
+    train_logits: Tensor,
+    val_logits: Tensor,
+    val_labels: Tensor,
+    cumulative_gflops: Sequence[float] | Tensor,
+    *,
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
+    criterion: str = DEFAULT_CRITERION,
+    val_labels_multi: Optional[Tensor] = None,
+    num_classes: Optional[int] = None,
+) -> List[ExitPoint]:
     """The accuracy-vs-cost curve over a sweep of budgets (shapes as in ``evaluate_budget``)."""
     if len(cumulative_gflops) != val_logits.shape[1]:
-        raise ValueError(f"cumulative_gflops has {len(cumulative_gflops)} steps, logits have {val_logits.shape[1]}")
+        raise ValueError(
+            f"cumulative_gflops has {len(cumulative_gflops)} steps, logits have {val_logits.shape[1]}"
+        )
     # Confidences once for the whole sweep: the softmax over [N, T, K] dominates otherwise.
     train_conf, val_conf = confidence(train_logits, criterion), confidence(val_logits, criterion)
-    return [_budget_point(q, train_conf, val_conf, val_logits, val_labels, cumulative_gflops, val_labels_multi,
-                          num_classes) for q in budgets]
+    return [
+        _budget_point(
+            q, train_conf, val_conf, val_logits, val_labels, cumulative_gflops, val_labels_multi, num_classes
+        )
+        for q in budgets
+    ]

@@ -4,10 +4,12 @@ Per forward pass (V2 code, §3.1 of the facts): cross-entropy of the classifier 
 every step (label repeated over steps) plus, with auxiliary supervision, a
 cross-entropy on the glance and the focus networks' own heads, all with equal
 weight: frame-wise in the ActivityNet-style variant, on the segment-averaged
-logits in the Sth-Sth/Jester variant (each TSN's consensus output). With diversity augmentation the step also runs a pass with uniformly
+logits in the Sth-Sth/Jester variant (each TSN's consensus output). With diversity augmentation the step also
+runs a pass with uniformly
 random patch locations and the loss is the mean of both passes. Stop-gradient is
 applied inside the network (``detach_glance``); it does not change the loss terms.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Mapping
@@ -24,8 +26,9 @@ def _segment_ce(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.float().mean(1), labels)
 
 
-def pass_loss(out: Mapping[str, Tensor], labels: Tensor, *, aux_supervision: bool,
-              segment_average: bool = False) -> Dict[str, Tensor]:
+def pass_loss(
+    out: Mapping[str, Tensor], labels: Tensor, *, aux_supervision: bool, segment_average: bool = False
+) -> Dict[str, Tensor]:
     """Loss terms of one forward pass of ``AdaFocusNet``.
 
     out: the network's output dict (``logits`` [B, T, K]; ``glance_logits`` [B, Tg, K] and

@@ -12,6 +12,7 @@ place:
   two passes. The random pass reuses the policy pass's glance features (the glance sees the
   same frames either way), so diversity adds exactly one focus-network pass per step.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -30,25 +31,39 @@ class V2Objective(nn.Module):
     auxiliary supervision, ``glance`` and ``focus``; with diversity also ``random_total``.
     """
 
-    def __init__(self, net: AdaFocusNet, *, aux_supervision: bool = True, diversity: bool = True,
-                 stop_gradient: bool = True) -> None:
+    def __init__(
+        self,
+        net: AdaFocusNet,
+        *,
+        aux_supervision: bool = True,
+        diversity: bool = True,
+        stop_gradient: bool = True,
+    ) -> None:
         super().__init__()
         self.net = net
         self.aux_supervision, self.diversity, self.stop_gradient = aux_supervision, diversity, stop_gradient
 
-    def forward(self, frames: torch.Tensor, glance: Optional[torch.Tensor], labels: torch.Tensor
-                ) -> Dict[str, torch.Tensor]:
-        out = self.net(frames, glance, patch_mode="policy", detach_glance=self.stop_gradient,
-                       aux=self.aux_supervision)
+    def forward(
+        self, frames: torch.Tensor, glance: Optional[torch.Tensor], labels: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        out = self.net(
+            frames, glance, patch_mode="policy", detach_glance=self.stop_gradient, aux=self.aux_supervision
+        )
         video = self.net.variant == "video"
         policy = pass_loss(out, labels, aux_supervision=self.aux_supervision, segment_average=video)
         random = None
         if self.diversity:
-            random = pass_loss(self.random_pass(frames, out), labels, aux_supervision=self.aux_supervision,
-                               segment_average=video)
+            random = pass_loss(
+                self.random_pass(frames, out),
+                labels,
+                aux_supervision=self.aux_supervision,
+                segment_average=video,
+            )
         return combine_passes(policy, random)
 
-    def random_pass(self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def random_pass(
+        self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]
+    ) -> Dict[str, torch.Tensor]:
         """Focus + classifier on uniformly random patches, glance features from the policy pass."""
         b, t = frames.shape[:2]
         shape = self.net.decision_shape(frames, None)

@@ -16,6 +16,7 @@ Facts read from the official code (nothing of it is copied here):
   features) and ``new_new_fc`` (the auxiliary head); ``policy_stn`` is one Sequential (conv, BN, tanh,
   flatten, linear, BN, tanh, linear, BN, tanh, linear, sigmoid).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
@@ -24,8 +25,16 @@ import torch
 
 from bench.errors import UsageError
 from bench.io import PathLike
-from bench.models.importing import (ImportReport, OfficialLayout, Rule, head_rule, import_official, mbv2_rules,
-                                    official_paper_preset, resnet_rules)
+from bench.models.importing import (
+    ImportReport,
+    OfficialLayout,
+    Rule,
+    head_rule,
+    import_official,
+    mbv2_rules,
+    official_paper_preset,
+    resnet_rules,
+)
 
 METHOD = "v2"
 _IMAGENET_HEAD = "the backbone's 1000-way ImageNet classifier (never used by AdaFocusV2)"
@@ -33,7 +42,9 @@ _IMAGENET_HEAD = "the backbone's 1000-way ImageNet classifier (never used by Ada
 
 def _frame_layout(glance_arch: str) -> OfficialLayout:
     if glance_arch == "res50":
-        glance = resnet_rules("global_CNN.", "glance.backbone.") + [head_rule("global_CNN.", "fc", _IMAGENET_HEAD)]
+        glance = resnet_rules("global_CNN.", "glance.backbone.") + [
+            head_rule("global_CNN.", "fc", _IMAGENET_HEAD)
+        ]
     else:
         glance = mbv2_rules("global_CNN.", "glance.backbone.", tonylins=True)
         glance += [head_rule("global_CNN.", "classifier", _IMAGENET_HEAD)]
@@ -42,16 +53,18 @@ def _frame_layout(glance_arch: str) -> OfficialLayout:
         *resnet_rules("local_CNN.", "focus.backbone."),
         head_rule("local_CNN.", "fc", _IMAGENET_HEAD),
         Rule(r"local_CNN_fc\.1\.(weight|bias)", r"focus.head.fc.\1"),
-        Rule(r"policy_stn\.encoder\.([01])\.(.*)", r"policy.map_encoder.\1.\2"),   # conv, BN2d
-        Rule(r"policy_stn\.encoder\.4\.(.*)", r"policy.encoder.0.\1"),             # linear
-        Rule(r"policy_stn\.encoder\.5\.(.*)", r"policy.encoder.1.\1"),             # BN1d
+        Rule(r"policy_stn\.encoder\.([01])\.(.*)", r"policy.map_encoder.\1.\2"),  # conv, BN2d
+        Rule(r"policy_stn\.encoder\.4\.(.*)", r"policy.encoder.0.\1"),  # linear
+        Rule(r"policy_stn\.encoder\.5\.(.*)", r"policy.encoder.1.\1"),  # BN1d
         Rule(r"policy_stn\.gru\.(.*)", r"policy.gru.\1"),
         Rule(r"policy_stn\.fc\.0\.(weight|bias)", r"policy.action.\1"),
         Rule(r"classifier\.mlp\.layers\.([01])\.(.*)", r"classifier.mlp.\1.\2"),  # linear, BN1d
         Rule(r"classifier\.classifiers\.(\d+)\.1\.weight", r"classifier.heads.weight[\1]", transform=torch.t),
         Rule(r"classifier\.classifiers\.(\d+)\.1\.bias", r"classifier.heads.bias[\1]"),
     ]
-    return OfficialLayout(f"official AdaFocusV2 ActivityNet/FCVID/Mini-Kinetics ({glance_arch} glance)", rules)
+    return OfficialLayout(
+        f"official AdaFocusV2 ActivityNet/FCVID/Mini-Kinetics ({glance_arch} glance)", rules
+    )
 
 
 def _video_layout() -> OfficialLayout:
@@ -62,10 +75,10 @@ def _video_layout() -> OfficialLayout:
         *resnet_rules("local_CNN.base_model.", "focus.backbone."),
         Rule(r"local_CNN\.new_fc\.(weight|bias)", r"classifier.focus_fc.fc.\1"),
         Rule(r"local_CNN\.new_new_fc\.(weight|bias)", r"focus.head.fc.\1"),
-        Rule(r"policy_stn\.([01])\.(.*)", r"policy.map_encoder.\1.\2"),            # conv, BN2d
-        Rule(r"policy_stn\.4\.(.*)", r"policy.encoder.0.\1"),                      # linear, BN1d,
+        Rule(r"policy_stn\.([01])\.(.*)", r"policy.map_encoder.\1.\2"),  # conv, BN2d
+        Rule(r"policy_stn\.4\.(.*)", r"policy.encoder.0.\1"),  # linear, BN1d,
         Rule(r"policy_stn\.5\.(.*)", r"policy.encoder.1.\1"),
-        Rule(r"policy_stn\.7\.(.*)", r"policy.encoder.3.\1"),                      # linear, BN1d
+        Rule(r"policy_stn\.7\.(.*)", r"policy.encoder.3.\1"),  # linear, BN1d
         Rule(r"policy_stn\.8\.(.*)", r"policy.encoder.4.\1"),
         Rule(r"policy_stn\.10\.(weight|bias)", r"policy.action.\1"),
     ]
@@ -85,15 +98,28 @@ def official_layout(preset: Any) -> OfficialLayout:
     return _video_layout()
 
 
-def paper_preset(dataset: str, *, patch_size: Optional[int] = None, glance_arch: Optional[str] = None,
-                 overrides: Optional[Mapping[str, Any]] = None) -> Any:
+def paper_preset(
+    dataset: str,
+    *,
+    patch_size: Optional[int] = None,
+    glance_arch: Optional[str] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> Any:
     """The V2 ``paper`` preset with ``--arch paper`` that official checkpoints of ``dataset`` fit."""
-    return official_paper_preset(METHOD, dataset, patch_size=patch_size, glance_arch=glance_arch, overrides=overrides)
+    return official_paper_preset(
+        METHOD, dataset, patch_size=patch_size, glance_arch=glance_arch, overrides=overrides
+    )
 
 
-def import_checkpoint(src: PathLike, dataset: str, out: PathLike, *, patch_size: Optional[int] = None,
-                      glance_arch: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None
-                      ) -> ImportReport:
+def import_checkpoint(
+    src: PathLike,
+    dataset: str,
+    out: PathLike,
+    *,
+    patch_size: Optional[int] = None,
+    glance_arch: Optional[str] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> ImportReport:
     """Convert an official AdaFocusV2 checkpoint into ``out`` (read back with ``bench.models.load_model``).
 
     The checkpoint does not record the patch size: give the one it was trained with (the

@@ -5,6 +5,7 @@ Only numbers printed in the papers or the official READMEs (adafocus-facts.md §
 The V2 ablation of its training techniques is not published anywhere we could read (§4.6),
 so there are deliberately no ablation numbers.
 """
+
 from __future__ import annotations
 
 import re
@@ -45,9 +46,17 @@ ABLATION = "not published in the sources; direction only"
 TIME_TO_ACCURACY = "not published (V2 Fig. 1 shows final points only); direction only"
 
 _ALIASES = {
-    "activitynet": "activitynet", "anet": "activitynet", "actnet": "activitynet",
-    "sthv1": "sthv1", "sthsthv1": "sthv1", "somethingsomethingv1": "sthv1", "something1": "sthv1",
-    "sthv2": "sthv2", "sthsthv2": "sthv2", "somethingsomethingv2": "sthv2", "something2": "sthv2",
+    "activitynet": "activitynet",
+    "anet": "activitynet",
+    "actnet": "activitynet",
+    "sthv1": "sthv1",
+    "sthsthv1": "sthv1",
+    "somethingsomethingv1": "sthv1",
+    "something1": "sthv1",
+    "sthv2": "sthv2",
+    "sthsthv2": "sthv2",
+    "somethingsomethingv2": "sthv2",
+    "something2": "sthv2",
 }
 
 
@@ -73,8 +82,10 @@ def accuracy_figure(dataset: str, patch_size: int) -> str:
     if key in ACCURACY and patch_size in ACCURACY[key]:
         v1, v2, src = ACCURACY[key][patch_size]
         return f"V1 {v1:.1f}% → V2 {v2:.1f}% (+{v2 - v1:.1f}) at {patch_size}² [{src}]"
-    return ("no published number for this dataset/patch size; e.g. ActivityNet 128²: V1 75.0% → V2 79.0% mAP "
-            f"[{_ANET_T2}]")
+    return (
+        "no published number for this dataset/patch size; e.g. ActivityNet 128²: V1 75.0% → V2 79.0% mAP "
+        f"[{_ANET_T2}]"
+    )
 
 
 def train_time_figure(dataset: str, patch_size: int) -> str:
@@ -84,5 +95,7 @@ def train_time_figure(dataset: str, patch_size: int) -> str:
         v1, v2, ratio, src = TRAIN_TIME[key][patch_size]
         hours = f"{v1:.1f} h / {v2:.1f} h = " if v1 is not None else ""
         return f"{hours}{ratio:.1f}× [{src}]"
-    return ("about 2×: ActivityNet 6.4/3.4, 7.2/3.7, 8.6/4.3 h (96/128/160², V2 Table 2); "
-            "Sth-Sth V1 2.4×/2.2×/2.2× (144/160/176², V2 Fig. 1)")
+    return (
+        "about 2×: ActivityNet 6.4/3.4, 7.2/3.7, 8.6/4.3 h (96/128/160², V2 Table 2); "
+        "Sth-Sth V1 2.4×/2.2×/2.2× (144/160/176², V2 Fig. 1)"
+    )

@@ -1,4 +1,5 @@
 """User-facing errors. The CLI prints ``error: <message>`` on one line and exits with ``exit_code``."""
+
 from __future__ import annotations
 
 import errno
@@ -86,11 +87,15 @@ def os_error_message(e: OSError, path: Union[str, os.PathLike, None] = None) -> 
         why = "read-only file system" if code == errno.EROFS else "permission denied"
         if not os.path.lexists(failing):  # creating it failed: its directory is at fault
             parent = _existing(failing) or Path(".")
-            return f"{parent}: {why}; expected a writable directory" + (f" (to create {p})" if parent != p else "")
+            return f"{parent}: {why}; expected a writable directory" + (
+                f" (to create {p})" if parent != p else ""
+            )
         kind = "directory" if failing.is_dir() else "file"
         return f"{failing}: {why}; expected a {'writable' if _readable(failing) else 'readable'} {kind}"
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"{p}: no space left on the device (or over quota); free some space or choose another directory"
+        return (
+            f"{p}: no space left on the device (or over quota); free some space or choose another directory"
+        )
     if code == errno.EISDIR:
         return f"{p} is a directory, expected a file"
     return f"{p}: {(e.strerror or type(e).__name__).lower()}"

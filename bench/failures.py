@@ -2,13 +2,15 @@
 
 ``describe_failure`` maps every expected failure to a ``Failure``: our own errors (``AdabenchError``:
 2 usage or environment, 1 data or training), file-system errors (2; ``bench.errors.os_error_message``
-names the path and what was expected there), Ctrl-C (130, with how to resume), SIGTERM (143, the same) and a distributed rank
+names the path and what was expected there), Ctrl-C (130, with how to resume), SIGTERM (143, the same) and a
+distributed rank
 that lost its peers (1). Anything else is a bug and keeps its traceback.
 
 Ctrl-C is noticed by a SIGINT handler (``watch_interrupts``) rather than by the exception type alone:
 an interrupt that lands inside a library call can surface as another exception (``torch.save`` cut
 short raises a RuntimeError, a DataLoader whose workers got the same signal reports them dead).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +26,9 @@ INTERRUPTED = "interrupted; re-run the same command to resume"
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a process ended by Ctrl-C
 # SIGTERM: what Slurm and Kubernetes send before killing a job; handled like Ctrl-C (the last checkpoint
 # kept, run.lock released), so a requeued job resumes
-TERMINATED = "terminated (SIGTERM); the last completed epoch's checkpoint is kept: re-run the same command to resume"
+TERMINATED = (
+    "terminated (SIGTERM); the last completed epoch's checkpoint is kept: re-run the same command to resume"
+)
 TERMINATED_EXIT = 143  # 128 + SIGTERM
 ENVIRONMENT_EXIT = 2
 
@@ -33,13 +37,14 @@ _interrupted = False
 
 @dataclass(frozen=True)
 class Failure:
-    message: str      # one line, without the "error: " prefix
+    message: str  # one line, without the "error: " prefix
     exit_code: int
 
 
 def quiet_startup_interrupts() -> None:
     """A Ctrl-C while the command's modules still import (before ``watch_interrupts``; torch takes
-    seconds) prints one line instead of a traceback of the import machinery; nothing ran, nothing to resume."""
+    seconds) prints one line instead of a traceback of the import machinery; nothing ran, nothing to
+    resume."""
     previous = sys.excepthook
 
     def hook(kind, value, tb):  # type: ignore[no-untyped-def]

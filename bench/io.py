@@ -5,6 +5,7 @@ rename on one file system), named with the pid and a random token so concurrent 
 never share a temp file, is fsynced, and then replaces the target in one step. A crash or
 SIGKILL leaves either the old file or the new one, plus at worst a stray ``.*.tmp``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -207,5 +208,3 @@ def _read_csv(path: Path) -> Tuple[List[str], List[Dict[str, str]]]:
             return list(reader.fieldnames or []), rows
     except FileNotFoundError:
         return [], []
-
-

@@ -7,6 +7,7 @@ toy method). Nothing outside a method's package knows its name: the CLI's choice
 presets, FLOPs, throughput, the regression gate and the report all read the entries here.
 docs/design.md §Adding a method lists what an entry must provide.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,20 +31,21 @@ METHODS = Registry("method")
 class PlanContext:
     """Everything a method's ``plan`` and ``summary_extras`` see of a run (and nothing else).
 
-    ``train_eval_loader(max_videos, augmented=False, seed=None)``: the training videos in evaluation order, for a
+    ``train_eval_loader(max_videos, augmented=False, seed=None)``: the training videos in evaluation order,
+    for a
     method that needs training-set predictions (V2's early-exit thresholds); None where there is no data (a
     timed training step).
     """
 
     net: torch.nn.Module
-    preset: Any                     # bench.presets.Preset (the method's ``train`` params in ``preset.train``)
+    preset: Any  # bench.presets.Preset (the method's ``train`` params in ``preset.train``)
     num_classes: int
     multilabel: bool
-    env: Any                        # bench.training.runtime.DistEnv: the device and the ranks
-    precision: str                  # resolved: the run computes in it
+    env: Any  # bench.training.runtime.DistEnv: the device and the ranks
+    precision: str  # resolved: the run computes in it
     seed: int
     dataset: str
-    protocol: str                   # the --protocol name (bench.runs.resolved.PROTOCOL_RULES)
+    protocol: str  # the --protocol name (bench.runs.resolved.PROTOCOL_RULES)
     train_eval_loader: Optional[Callable[..., Any]] = None
 
     @property
@@ -51,22 +53,36 @@ class PlanContext:
         return self.env.device
 
     @classmethod
-    def for_step(cls, net: torch.nn.Module, preset: Any, device: torch.device, precision: str) -> "PlanContext":
-        """The context of one process on ``device`` with no data (the class count comes from the preset): what a
+    def for_step(
+        cls, net: torch.nn.Module, preset: Any, device: torch.device, precision: str
+    ) -> "PlanContext":
+        """The context of one process on ``device`` with no data (the class count comes from the preset): what
+        a
         timed training step or the self-check plans with."""
         from bench.training.runtime import DistEnv
 
-        return cls(net, preset, preset.num_classes, False, DistEnv(device=device), precision, 0, preset.dataset,
-                   "adabench")
+        return cls(
+            net,
+            preset,
+            preset.num_classes,
+            False,
+            DistEnv(device=device),
+            precision,
+            0,
+            preset.dataset,
+            "adabench",
+        )
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     """What a run produced, for a method's ``summary_extras``."""
 
-    results: Mapping[str, Any]      # {"learned", "random", "centre"} -> bench.training.evaluation.EvalResult, whole val split
-    flops: Any                      # bench.models.flops.FlopsReport
-    stages_run: Tuple[str, ...]     # every stage this run has trained (over all its invocations)
+    results: Mapping[
+        str, Any
+    ]  # {"learned", "random", "centre"} -> bench.training.evaluation.EvalResult, whole val split
+    flops: Any  # bench.models.flops.FlopsReport
+    stages_run: Tuple[str, ...]  # every stage this run has trained (over all its invocations)
     stage_results: Mapping[str, Any]  # end-of-stage evaluations (Stage.end_eval), e.g. "after_stage2"
 
 
@@ -78,21 +94,21 @@ class Option:
     of ``choices``. It applies only to the runs of the method that declares it.
     """
 
-    flag: str                       # e.g. "--no-aux", "--rl"
-    field: str                      # the method parameter it sets
+    flag: str  # e.g. "--no-aux", "--rl"
+    field: str  # the method parameter it sets
     help: str
-    value: Any = None               # flags: the value set
-    choices: Tuple[str, ...] = ()   # choice options: the allowed values
+    value: Any = None  # flags: the value set
+    choices: Tuple[str, ...] = ()  # choice options: the allowed values
 
 
 @dataclass(frozen=True)
 class Ablation:
     """A switch of the method that an ablation turns off (``field`` set to False)."""
 
-    field: str                      # method parameter, e.g. "aux_supervision"
-    short: str                      # variant name of a run with it off, e.g. "no-aux"
-    label: str                      # what it is, for the report: "auxiliary supervision"
-    option: str                     # the run option that turns it off, e.g. "--no-aux"
+    field: str  # method parameter, e.g. "aux_supervision"
+    short: str  # variant name of a run with it off, e.g. "no-aux"
+    label: str  # what it is, for the report: "auxiliary supervision"
+    option: str  # the run option that turns it off, e.g. "--no-aux"
 
 
 @dataclass(frozen=True)
@@ -100,10 +116,10 @@ class Column:
     """A results-table column of the method's: one field of its ``train`` parameters (config.yaml), shown
     in results.csv and used to tell configurations apart in the report."""
 
-    field: str                      # the method parameter, e.g. "aux_supervision"
-    kind: str                       # results.csv type: str, int, float or bool
-    meaning: str                    # for docs/results-schema.md
-    name: str = ""                  # the column's name when it differs from ``field``
+    field: str  # the method parameter, e.g. "aux_supervision"
+    kind: str  # results.csv type: str, int, float or bool
+    meaning: str  # for docs/results-schema.md
+    name: str = ""  # the column's name when it differs from ``field``
 
     @property
     def column(self) -> str:
@@ -113,15 +129,18 @@ class Column:
 @dataclass(frozen=True)
 class OfficialStep:
     """One training step of the method's official code, timed beside ours by ``adabench selfcheck``
-    (``bench.tools.official_code`` loads the code from a local snapshot; nothing of it is in this repository)."""
+    (``bench.tools.official_code`` loads the code from a local snapshot; nothing of it is in this
+    repository)."""
 
-    env: str                        # environment variable naming a checkout (or git directory) of the official code
-    folder: str                     # the folder of that checkout whose code the step runs
-    stage: str                      # our stage whose step it corresponds to
-    dataset: str                    # the shapes: this dataset's paper preset ...
-    arch: str                       # ... with this --arch (the architecture the official code builds)
-    build: Callable[..., Callable[[], Any]]   # build(preset, device, batch) -> one official step (inside official_modules)
-    label: str = ""                 # what the step is, for the timings table
+    env: str  # environment variable naming a checkout (or git directory) of the official code
+    folder: str  # the folder of that checkout whose code the step runs
+    stage: str  # our stage whose step it corresponds to
+    dataset: str  # the shapes: this dataset's paper preset ...
+    arch: str  # ... with this --arch (the architecture the official code builds)
+    build: Callable[
+        ..., Callable[[], Any]
+    ]  # build(preset, device, batch) -> one official step (inside official_modules)
+    label: str = ""  # what the step is, for the timings table
 
 
 @dataclass(frozen=True)
@@ -141,8 +160,8 @@ class Method:
     """
 
     name: str
-    title: str                      # report label, e.g. "AdaFocusV2"
-    description: str                # one line for `--help` and `adabench methods`
+    title: str  # report label, e.g. "AdaFocusV2"
+    description: str  # one line for `--help` and `adabench methods`
     params: Callable[[str, str, str], Any]
     with_epochs: Callable[[Any, int], Any]
     arch: Callable[[Mapping[str, Any], str, str, str], Dict[str, Any]]
@@ -150,21 +169,22 @@ class Method:
     summary_extras: Callable[[PlanContext, RunOutcome], Dict[str, Any]] = lambda ctx, outcome: {}
     options: Tuple[Option, ...] = ()
     ablations: Tuple[Ablation, ...] = ()
-    columns: Tuple[Column, ...] = ()   # its switches as results.csv columns (ablation fields among them)
-    flops_aux_heads: bool = False   # FLOPs rule: the published inference cost counts the auxiliary heads
+    columns: Tuple[Column, ...] = ()  # its switches as results.csv columns (ablation fields among them)
+    flops_aux_heads: bool = False  # FLOPs rule: the published inference cost counts the auxiliary heads
     baseline: Optional[str] = None  # the method its paper's claims are measured against
-    claims: Any = None              # published figures for those claims (reports.claims reads them)
-    stage_names: Tuple[str, ...] = field(default=())   # for `--stages` help and validation
-    import_checkpoint: Optional[Callable[..., Any]] = None   # official checkpoints -> model file
+    claims: Any = None  # published figures for those claims (reports.claims reads them)
+    stage_names: Tuple[str, ...] = field(default=())  # for `--stages` help and validation
+    import_checkpoint: Optional[Callable[..., Any]] = None  # official checkpoints -> model file
     # fields of ``params`` that `adabench tune` sweeps (bench.tools.tune); every tuned method declares as many
     tunable: Tuple[str, ...] = ()
     # regime(preset) -> {"kept": {name: value}, "epochs": {stage: n}, "sgd_lr": {name: lr / batch},
     #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)
     regime: Callable[[Any], Dict[str, Dict[str, float]]] = lambda preset: {}
-    # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given without
+    # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given
+    # without
     # them (the papers do not say whether V1's time includes them), and `adabench project` shows both
     pretraining_stages: Tuple[str, ...] = ()
-    official_step: Optional[OfficialStep] = None   # the official code's step at the paper's shapes (selfcheck)
+    official_step: Optional[OfficialStep] = None  # the official code's step at the paper's shapes (selfcheck)
     # official_devices(variant) -> {stage: (devices, source)}: the official scripts' device count per stage
     # (`adabench project --devices official`); None: not known
     official_devices: Optional[Callable[[str], Mapping[str, Tuple[int, str]]]] = None

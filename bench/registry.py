@@ -3,6 +3,7 @@
 The CLI's ``--dataset`` / ``--method`` choices come from these registries, so
 ``--help`` lists what exists.
 """
+
 from __future__ import annotations
 
 import fnmatch

@@ -26,6 +26,7 @@ the report shows a paired bootstrap interval (``scipy.stats.bootstrap``, BCa, 9,
 differences, fixed random state so a report is reproducible): a check that does not assume normal
 differences. The verdict stays the t interval's (the bootstrap's coverage is poor with few seeds, see above).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,19 +35,19 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 LEVEL = 0.95
 MIN_PAIRS = 2
-BOOTSTRAP_MIN = 5           # seeds from which the report adds the bootstrap interval
+BOOTSTRAP_MIN = 5  # seeds from which the report adds the bootstrap interval
 BOOTSTRAP_RESAMPLES = 9999
-BOOTSTRAP_SEED = 0          # fixed: the same runs give the same report, bit for bit
+BOOTSTRAP_SEED = 0  # fixed: the same runs give the same report, bit for bit
 
 
 @dataclass(frozen=True)
 class Interval:
     """Mean of the per-seed effects and its confidence interval (``lo``/``hi`` NaN when n < 2)."""
+
     mean: float
     lo: float
     hi: float
@@ -84,8 +85,14 @@ def bootstrap_interval(values: Sequence[float], level: float = LEVEL) -> Optiona
         return None
     if np.ptp(a) == 0:
         return float(a[0]), float(a[0])
-    res = stats.bootstrap((a,), np.mean, confidence_level=level, n_resamples=BOOTSTRAP_RESAMPLES,
-                          method="BCa", random_state=np.random.default_rng(BOOTSTRAP_SEED))
+    res = stats.bootstrap(
+        (a,),
+        np.mean,
+        confidence_level=level,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="BCa",
+        random_state=np.random.default_rng(BOOTSTRAP_SEED),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -107,7 +114,9 @@ def t_interval(values: Iterable[float], level: float = LEVEL, bootstrap: bool = 
         return Interval(mean, float("nan"), float("nan"), n, level)
     sd = 0.0 if np.ptp(a) == 0 else float(a.std(ddof=1))  # equal values: exactly 0, not rounding noise
     half = t_quantile(level, n - 1) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, level, bootstrap_interval(a, level) if bootstrap else None)
+    return Interval(
+        mean, mean - half, mean + half, n, level, bootstrap_interval(a, level) if bootstrap else None
+    )
 
 
 def verdict(iv: Interval, minimum: float = 0.0) -> str:
@@ -125,6 +134,7 @@ def verdict(iv: Interval, minimum: float = 0.0) -> str:
 @dataclass
 class Pairing:
     """Runs of two sides matched by seed. ``a``/``b``: one value per paired seed (repeats averaged)."""
+
     seeds: List[int]
     a: List[float]
     b: List[float]
@@ -141,11 +151,15 @@ class Pairing:
         out = []
         for name, seeds in ((name_a, self.only_a), (name_b, self.only_b)):
             if seeds:
-                out.append(f"unpaired {name} seed{'s' if len(seeds) > 1 else ''} "
-                           f"{', '.join(map(str, seeds))} excluded")
+                out.append(
+                    f"unpaired {name} seed{'s' if len(seeds) > 1 else ''} "
+                    f"{', '.join(map(str, seeds))} excluded"
+                )
         if self.repeated:
-            out.append(f"seed{'s' if len(self.repeated) > 1 else ''} {', '.join(map(str, self.repeated))} "
-                       "ran more than once: averaged per seed")
+            out.append(
+                f"seed{'s' if len(self.repeated) > 1 else ''} {', '.join(map(str, self.repeated))} "
+                "ran more than once: averaged per seed"
+            )
         return "; ".join(out)
 
 
@@ -157,15 +171,21 @@ def by_seed(seeds: Sequence[int], values: Sequence[float]) -> Tuple[Dict[int, fl
     return {s: float(np.mean(v)) for s, v in groups.items()}, [s for s, v in groups.items() if len(v) > 1]
 
 
-def pair_by_seed(seeds_a: Sequence[int], values_a: Sequence[float],
-                 seeds_b: Sequence[int], values_b: Sequence[float]) -> Pairing:
+def pair_by_seed(
+    seeds_a: Sequence[int], values_a: Sequence[float], seeds_b: Sequence[int], values_b: Sequence[float]
+) -> Pairing:
     """Match two sides' runs on their seed; seeds in ascending order."""
     a, rep_a = by_seed(seeds_a, values_a)
     b, rep_b = by_seed(seeds_b, values_b)
     common = sorted(set(a) & set(b))
-    return Pairing(seeds=common, a=[a[s] for s in common], b=[b[s] for s in common],
-                   only_a=sorted(set(a) - set(b)), only_b=sorted(set(b) - set(a)),
-                   repeated=sorted(set(rep_a) | set(rep_b)))
+    return Pairing(
+        seeds=common,
+        a=[a[s] for s in common],
+        b=[b[s] for s in common],
+        only_a=sorted(set(a) - set(b)),
+        only_b=sorted(set(b) - set(a)),
+        repeated=sorted(set(rep_a) | set(rep_b)),
+    )
 
 
 def paired_effect(pairing: Pairing, kind: str = "difference") -> List[float]:

@@ -6,6 +6,9 @@ are in options.py. Each command is a thin layer over ``bench/`` and ``reports/``
 through the registry (``bench.methods``), and heavy modules are imported inside the command bodies so that
 ``adabench --help`` stays quick.
 """
+
 from __future__ import annotations
 
-INVOCATION: list[str] = []  # the arguments of this invocation (``cli.main`` records them; ``--nproc`` relaunches them)
+INVOCATION: list[
+    str
+] = []  # the arguments of this invocation (``cli.main`` records them; ``--nproc`` relaunches them)

@@ -1,11 +1,14 @@
-"""``--config experiment.yaml``: every option of a command from a YAML file, and the resolved file kept with the runs.
+"""``--config experiment.yaml``: every option of a command from a YAML file, and the resolved file kept with
+the runs.
 
-Keys are the options' long names without the dashes, ``-`` written ``_`` (``patch_size``, ``no_aux``, ``runs_dir``);
+Keys are the options' long names without the dashes, ``-`` written ``_`` (``patch_size``, ``no_aux``,
+``runs_dir``);
 a repeatable option takes a list (``method: [v1, v2]``, ``seed: [0, 1, 2]``) and ``set`` a mapping
 (``set: {lr: 0.01}``). The file's values become the command's defaults (click's ``default_map``), so an option
 given on the command line overrides the file. An unknown key, or a file that is not a mapping, is a one-line
 usage error naming the file and the key.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +21,16 @@ CONFIG = "config"
 EXPERIMENTS_DIR = "_experiments"  # in the runs directory, next to _init/
 # options that say where or how the runs are executed or shown, not which runs: left out of the file's name,
 # so the same experiment submitted, run locally or re-run quietly is one file (the latest options in it)
-HOW = ("launcher", "slurm_partition", "slurm_time", "slurm_account", "gpus_per_run", "nproc", "no_progress", "quiet")
+HOW = (
+    "launcher",
+    "slurm_partition",
+    "slurm_time",
+    "slurm_account",
+    "gpus_per_run",
+    "nproc",
+    "no_progress",
+    "quiet",
+)
 
 
 def _key(opt: str) -> str:
@@ -67,20 +79,28 @@ def load_config(ctx: click.Context, param: click.Parameter, path: str | None) ->
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
-        raise click.BadParameter(f"{path}: cannot read it ({e.strerror or e})", param_hint="'--config'") from None
+        raise click.BadParameter(
+            f"{path}: cannot read it ({e.strerror or e})", param_hint="'--config'"
+        ) from None
     except yaml.YAMLError as e:
-        raise click.BadParameter(f"{path}: not valid YAML ({str(e).splitlines()[0]})", param_hint="'--config'") \
-            from None
+        raise click.BadParameter(
+            f"{path}: not valid YAML ({str(e).splitlines()[0]})", param_hint="'--config'"
+        ) from None
     data = {} if data is None else data
     if not isinstance(data, Mapping):
-        raise click.BadParameter(f"{path}: expected a mapping of option names to values", param_hint="'--config'")
+        raise click.BadParameter(
+            f"{path}: expected a mapping of option names to values", param_hint="'--config'"
+        )
     keys = option_keys(ctx.command)
     defaults: Dict[str, Any] = {}
     for key, value in data.items():
         name = str(key)
         if name not in keys:
-            raise click.BadParameter(f"{path}: unknown key {name!r} (keys are {ctx.command.name}'s option names, "
-                                     "e.g. method, patch_size, seed, set)", param_hint="'--config'")
+            raise click.BadParameter(
+                f"{path}: unknown key {name!r} (keys are {ctx.command.name}'s option names, "
+                "e.g. method, patch_size, seed, set)",
+                param_hint="'--config'",
+            )
         opt = keys[name]
         defaults[opt.name] = _value(opt, name, value, path)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
@@ -89,10 +109,17 @@ def load_config(ctx: click.Context, param: click.Parameter, path: str | None) ->
 
 def config_option(fn):
     """``--config FILE`` on a command (read before the other options, which override it)."""
-    return click.option("--config", CONFIG, type=click.Path(dir_okay=False), default=None, is_eager=True,
-                        expose_value=False, callback=load_config,
-                        help="YAML file of this command's options (keys = option names, `-` as `_`; repeatable "
-                             "options as lists, set as a mapping); command-line options override it.")(fn)
+    return click.option(
+        "--config",
+        CONFIG,
+        type=click.Path(dir_okay=False),
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=load_config,
+        help="YAML file of this command's options (keys = option names, `-` as `_`; repeatable "
+        "options as lists, set as a mapping); command-line options override it.",
+    )(fn)
 
 
 def resolved_options(ctx: click.Context) -> Dict[str, Any]:
@@ -133,8 +160,10 @@ def save_resolved(runs_dir: str, options: Mapping[str, Any], command: str = "run
     from bench.io import atomic_write_text, check_writable_dir
 
     check_writable_dir(runs_dir)  # an unusable runs directory is named as such, before anything else
-    text = (f"# adabench {command}: every option of the experiment, resolved (re-run it with "
-            f"`adabench {command} --config <this file>`)\n" + yaml.safe_dump(dict(options), sort_keys=True))
+    text = (
+        f"# adabench {command}: every option of the experiment, resolved (re-run it with "
+        f"`adabench {command} --config <this file>`)\n" + yaml.safe_dump(dict(options), sort_keys=True)
+    )
     what = {k: v for k, v in options.items() if k not in HOW}
     digest = hashlib.sha1(yaml.safe_dump(what, sort_keys=True).encode()).hexdigest()[:8]
     path = Path(runs_dir) / EXPERIMENTS_DIR / f"{command}-{digest}.yaml"

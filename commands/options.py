@@ -4,6 +4,7 @@ protocols, methods), --precision/--channels-last, each method's own options, --s
 The choices are computed when a command module is imported (they fill ``--help``); everything heavier
 is imported inside the helpers.
 """
+
 from __future__ import annotations
 
 import sys
@@ -47,20 +48,33 @@ def method_choices() -> list[str]:
 
 
 def precision_options(fn=None, *, multiple: bool = False, default: str = "auto"):
-    """``--precision`` and ``--channels-last`` (bench.training.precision) for a command that trains, evaluates or
+    """``--precision`` and ``--channels-last`` (bench.training.precision) for a command that trains, evaluates
+    or
     times a network; ``multiple``: --precision repeatable (bench compares them side by side)."""
     from bench.training.precision import LAYOUTS, PRECISIONS
 
     def deco(f):
-        f = click.option("--channels-last", "channels_last", type=click.Choice(list(LAYOUTS)), default="auto",
-                         show_default=True, help="Network memory layout; auto: on CUDA and on AVX-512 CPUs with "
-                         "native bf16 (measured faster there, docs/speed.md), off on other CPUs.")(f)
+        f = click.option(
+            "--channels-last",
+            "channels_last",
+            type=click.Choice(list(LAYOUTS)),
+            default="auto",
+            show_default=True,
+            help="Network memory layout; auto: on CUDA and on AVX-512 CPUs with "
+            "native bf16 (measured faster there, docs/speed.md), off on other CPUs.",
+        )(f)
         return click.option(
-            "--precision", "precision", type=click.Choice(list(PRECISIONS)), multiple=multiple,
-            default=(default,) if multiple else default, show_default=True,
-            help="Numeric precision of every method and stage: fp32, or bf16/fp16 autocast of the backbones (policy, "
-                 "classifier, heads, losses and softmax stay fp32); auto: bf16 on CPUs with bf16 in hardware and on "
-                 "CUDA GPUs that support it, fp16 on older GPUs, else fp32" + (" (repeatable)." if multiple else "."))(f)
+            "--precision",
+            "precision",
+            type=click.Choice(list(PRECISIONS)),
+            multiple=multiple,
+            default=(default,) if multiple else default,
+            show_default=True,
+            help="Numeric precision of every method and stage: fp32, or bf16/fp16 autocast of the backbones "
+            "(policy, classifier, heads, losses and softmax stay fp32); auto: bf16 on CPUs with bf16 in "
+            "hardware and on CUDA GPUs that support it, fp16 on older GPUs, else fp32"
+            + (" (repeatable)." if multiple else "."),
+        )(f)
 
     return deco(fn) if fn is not None else deco
 
@@ -73,7 +87,9 @@ def method_options(fn):
         for opt in reversed(method.options):
             dest = f"opt__{method.name}__{opt.field}".replace("-", "_")
             if opt.choices:
-                fn = click.option(opt.flag, dest, type=click.Choice(list(opt.choices)), default=None, help=opt.help)(fn)
+                fn = click.option(
+                    opt.flag, dest, type=click.Choice(list(opt.choices)), default=None, help=opt.help
+                )(fn)
             else:
                 fn = click.option(opt.flag, dest, is_flag=True, default=False, help=opt.help)(fn)
     return fn
@@ -92,9 +108,11 @@ def method_option_values(values: dict, selected=None) -> dict:
             if given in (None, False):
                 continue
             if selected is not None and method.name not in selected:
-                raise UsageError(f"{opt.flag} is an option of method {method.name} ({method.title}), which is not "
-                                 f"selected (--method {' --method '.join(selected)}); add --method {method.name} "
-                                 "or drop the option")
+                raise UsageError(
+                    f"{opt.flag} is an option of method {method.name} ({method.title}), which is not "
+                    f"selected (--method {' --method '.join(selected)}); add --method {method.name} "
+                    "or drop the option"
+                )
             out.setdefault(method.name, {})[opt.field] = given if opt.choices else opt.value
     return out
 
@@ -121,7 +139,6 @@ def parse_sets(items: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--set'")
         out[key.strip()] = value.strip()
     return out
-
 
 
 # --seed: every seed consumer (torch, numpy, the item RNG) takes 0..2^31-1 (bench.runs.config.MAX_SEED)

@@ -1,4 +1,5 @@
 """``adabench presets``: the regime a preset trains in, next to the paper preset it is derived from."""
+
 from __future__ import annotations
 
 import click
@@ -10,13 +11,31 @@ from commands.options import dataset_choices, method_choices, parse_sets
 @click.option("--dataset", type=click.Choice(dataset_choices()), default="synthetic", show_default=True)
 @click.option("--preset", type=click.Choice(["tiny", "paper"]), default="tiny", show_default=True)
 @click.option("--arch", type=click.Choice(["matched", "paper"]), default="matched", show_default=True)
-@click.option("--method", "methods", type=click.Choice(method_choices()), multiple=True,
-              help="Method(s), repeatable (default: every registered method).")
-@click.option("--patch-size", "patch_sizes", type=click.IntRange(min=1), multiple=True,
-              help="Patch side(s) P, repeatable (default: the preset's).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable).")
-def presets_cmd(dataset: str, preset: str, arch: str, methods: tuple[str, ...], patch_sizes: tuple[int, ...],
-                sets: tuple[str, ...]) -> None:
+@click.option(
+    "--method",
+    "methods",
+    type=click.Choice(method_choices()),
+    multiple=True,
+    help="Method(s), repeatable (default: every registered method).",
+)
+@click.option(
+    "--patch-size",
+    "patch_sizes",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Patch side(s) P, repeatable (default: the preset's).",
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field (repeatable)."
+)
+def presets_cmd(
+    dataset: str,
+    preset: str,
+    arch: str,
+    methods: tuple[str, ...],
+    patch_sizes: tuple[int, ...],
+    sets: tuple[str, ...],
+) -> None:
     """Print every quantity the scale model keeps for this preset next to the paper preset's (flagging any
     more than 10 % off), the scale rule's factors and, for a generated benchmark, its geometry."""
     import dataclasses
@@ -24,18 +43,25 @@ def presets_cmd(dataset: str, preset: str, arch: str, methods: tuple[str, ...], 
     from bench.methods import method_names
     from bench.presets import get_preset
     from bench.regime import experiment_records
-    from reports.measurements import regime_markdown
     from bench.scale import TINY
+    from reports.measurements import regime_markdown
 
     names = list(methods or method_names())
-    records = experiment_records(dataset, preset, names, patch_sizes or (None,), arch=arch, **parse_sets(sets))
-    shown = sorted({get_preset(dataset, preset, method=names[0], arch=arch, **parse_sets(sets)).patch_size}
-                   if not patch_sizes else set(patch_sizes))
+    records = experiment_records(
+        dataset, preset, names, patch_sizes or (None,), arch=arch, **parse_sets(sets)
+    )
+    shown = sorted(
+        {get_preset(dataset, preset, method=names[0], arch=arch, **parse_sets(sets)).patch_size}
+        if not patch_sizes
+        else set(patch_sizes)
+    )
     click.echo(f"{dataset} · {preset} preset · {arch} architecture: the regime against the paper preset\n")
     click.echo(regime_markdown(records))
     if preset == "tiny":
         factors = ", ".join(f"{f.name} x{getattr(TINY, f.name):g}" for f in dataclasses.fields(TINY))
-        click.echo(f"scale rule (bench/scale.py): {factors}; policy learning rates only through `adabench tune`\n")
+        click.echo(
+            f"scale rule (bench/scale.py): {factors}; policy learning rates only through `adabench tune`\n"
+        )
     click.echo(_geometry(dataset, shown))
 
 

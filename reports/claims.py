@@ -18,6 +18,7 @@ method or the ablated technique differs) and the two sides are paired by seed:
 - (d) early exit: per proposed run, the saving 1 − GFLOPs / full GFLOPs at the cheapest budget whose
   accuracy is within ``exit_tol`` points of the run's own; minimum effect ``EXIT_SAVING_MIN`` (5 %).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,10 +28,21 @@ from typing import Any, Dict, List, Optional, Sequence
 import pandas as pd
 
 from bench.methods import Method, comparison_pairs, get_method, title
+from bench.stats import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    LEVEL,
+    Interval,
+    Pairing,
+    by_seed,
+    pair_by_seed,
+    paired_effect,
+    t_interval,
+    verdict,
+)
 from bench.training.timing import time_to_accuracy as _time_to_accuracy
 from reports.frame import fmt_mean_std, point_accuracy, time_unit
-from bench.stats import (FAILS, HOLDS, INCONCLUSIVE, LEVEL, Interval, Pairing, by_seed, pair_by_seed,
-                           paired_effect, t_interval, verdict)
 
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 SPEEDUP_MIN = 1.5
@@ -43,8 +55,8 @@ class Claim:
     setting: str
     paper: str
     measurement: str
-    effect: str   # mean effect with its 95 % interval, e.g. "+10.0 pts [+7.5, +12.5]"
-    n: int        # paired seeds (early exit: runs) the effect is computed over
+    effect: str  # mean effect with its 95 % interval, e.g. "+10.0 pts [+7.5, +12.5]"
+    n: int  # paired seeds (early exit: runs) the effect is computed over
     verdict: str
 
 
@@ -78,10 +90,12 @@ def method_text(exit_tol: float, baseline: str, proposed: str) -> str:
         f"accuracy is within {exit_tol:g} pt of the run's own. Effect = the mean over the n seeds with its "
         f"two-sided {LEVEL:.0%} t interval, mean ± t(0.975, n−1)·sd/√n (ratios shown as exp of the mean and "
         f"of the bounds); from 5 seeds on, the paired bootstrap interval (BCa, fixed random state) follows "
-        f"as a check that does not assume normal differences; the verdict uses the t interval. Verdict: **{HOLDS}** when the whole interval lies above the claim's minimum effect "
+        f"as a check that does not assume normal differences; the verdict uses the t interval. Verdict: "
+        f"**{HOLDS}** when the whole interval lies above the claim's minimum effect "
         f"(0; speed-up {SPEEDUP_MIN:g}×; early-exit saving {EXIT_SAVING_MIN:.0%}), **{FAILS}** when it lies "
         f"entirely below it, **{INCONCLUSIVE}** otherwise or with n < 2. Time-to-accuracy cannot hold when a "
-        f"{p} seed never reaches the target and does not hold when none does.")
+        f"{p} seed never reaches the target and does not hold when none does."
+    )
 
 
 # ------------------------------------------------------------------------------------------ formatting
@@ -116,7 +130,9 @@ def _fmt_share(iv: Interval) -> str:
         return "–"
     if math.isnan(iv.lo):
         return f"{100 * iv.mean:.0f}% (no interval, n={iv.n})"
-    return f"{100 * iv.mean:.0f}% [{100 * iv.lo:.0f}%, {100 * iv.hi:.0f}%]" + _boot(iv, lambda v: f"{100 * v:.0f}%")
+    return f"{100 * iv.mean:.0f}% [{100 * iv.lo:.0f}%, {100 * iv.hi:.0f}%]" + _boot(
+        iv, lambda v: f"{100 * v:.0f}%"
+    )
 
 
 def _fmt_t(seconds: Sequence[float], scale: float) -> str:
@@ -139,6 +155,7 @@ def _seeds(pairing: Pairing) -> str:
 # -------------------------------------------------------------------------------------------- pairing
 def _pair(a: pd.DataFrame, b: pd.DataFrame, col: str, positive: bool = False) -> Pairing:
     """Runs of ``a`` and ``b`` paired by seed on column ``col`` (runs without a usable value left out)."""
+
     def ok(df: pd.DataFrame) -> pd.DataFrame:
         v = pd.to_numeric(df[col], errors="coerce")
         return df[v.notna() & (v > 0 if positive else True)]
@@ -147,8 +164,9 @@ def _pair(a: pd.DataFrame, b: pd.DataFrame, col: str, positive: bool = False) ->
     return pair_by_seed(list(a["seed"]), list(a[col]), list(b["seed"]), list(b[col]))
 
 
-def time_to_accuracy(curve: Optional[Sequence[Dict[str, Any]]], target: float,
-                     multilabel: bool = False) -> Optional[float]:
+def time_to_accuracy(
+    curve: Optional[Sequence[Dict[str, Any]]], target: float, multilabel: bool = False
+) -> Optional[float]:
     """Training seconds at which ``curve`` first reaches ``target`` (fraction), None if never.
 
     Multi-label runs are read on mAP when their curve records it; ``bench.training.timing`` does the search.
@@ -177,17 +195,24 @@ def accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int)
     cost = f"; GFLOPs {g1:.3g} vs {g2:.3g}"
     if abs(g2 / g1 - 1) > 0.05:
         cost += f" (⚠ {q} costs {100 * (g2 / g1 - 1):+.0f}%)"
-    m = (f"{b} {fmt_mean_std(pairing.b)} vs {q} {fmt_mean_std(pairing.a)} {metric} % ({_seeds(pairing)}){cost}")
-    return Claim(f"(a) {q} more accurate than {b} at the same inference cost", f"{p}²",
-                 _figures(prop["method"].iloc[0]).accuracy_figure(dataset, p), _with_notes(m, pairing, q, b),
-                 _fmt_diff(iv), iv.n,
-                 verdict(iv))
+    m = f"{b} {fmt_mean_std(pairing.b)} vs {q} {fmt_mean_std(pairing.a)} {metric} % ({_seeds(pairing)}){cost}"
+    return Claim(
+        f"(a) {q} more accurate than {b} at the same inference cost",
+        f"{p}²",
+        _figures(prop["method"].iloc[0]).accuracy_figure(dataset, p),
+        _with_notes(m, pairing, q, b),
+        _fmt_diff(iv),
+        iv.n,
+        verdict(iv),
+    )
 
 
-def speedup_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int, *,
-                  without_pretraining: bool = False) -> Claim:
+def speedup_claim(
+    base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int, *, without_pretraining: bool = False
+) -> Claim:
     """(b) on the whole training time, or (``without_pretraining``) without the stages that pre-train the
-    backbones on the target data (each method's ``pretraining_stages``: the papers do not say which they timed)."""
+    backbones on the target data (each method's ``pretraining_stages``: the papers do not say which they
+    timed)."""
     b, q = title(base["method"].iloc[0]), title(prop["method"].iloc[0])
     col = "train_seconds_no_pretrain" if without_pretraining else "train_seconds"
     pairing = _pair(base, prop, col, positive=True)
@@ -197,18 +222,30 @@ def speedup_claim(base: pd.DataFrame, prop: pd.DataFrame, dataset: str, p: int, 
     if len(set(base["device"]) | set(prop["device"])) > 1:
         m += " (⚠ mixed devices)"
     which = _pretraining_label(base, prop, without_pretraining)
-    return Claim(f"(b) {q} trains about 2× faster than {b} ({b}/{q} wall-clock, {which})", f"{p}²",
-                 _figures(prop["method"].iloc[0]).train_time_figure(dataset, p), _with_notes(m, pairing, b, q),
-                 _fmt_ratio(iv), iv.n,
-                 verdict(iv, math.log(SPEEDUP_MIN)))
+    return Claim(
+        f"(b) {q} trains about 2× faster than {b} ({b}/{q} wall-clock, {which})",
+        f"{p}²",
+        _figures(prop["method"].iloc[0]).train_time_figure(dataset, p),
+        _with_notes(m, pairing, b, q),
+        _fmt_ratio(iv),
+        iv.n,
+        verdict(iv, math.log(SPEEDUP_MIN)),
+    )
 
 
 def _pretraining_label(base: pd.DataFrame, prop: pd.DataFrame, without: bool) -> str:
-    stages = [f"{title(df['method'].iloc[0])} {', '.join(get_method(df['method'].iloc[0]).pretraining_stages)}"
-              for df in (base, prop) if get_method(df["method"].iloc[0]).pretraining_stages]
+    stages = [
+        f"{title(df['method'].iloc[0])} {', '.join(get_method(df['method'].iloc[0]).pretraining_stages)}"
+        for df in (base, prop)
+        if get_method(df["method"].iloc[0]).pretraining_stages
+    ]
     if not stages:
         return "every stage"
-    return f"without pre-training: {'; '.join(stages)} left out" if without else "every stage, pre-training included"
+    return (
+        f"without pre-training: {'; '.join(stages)} left out"
+        if without
+        else "every stage, pre-training included"
+    )
 
 
 def has_pretraining(*names: str) -> bool:
@@ -219,15 +256,22 @@ def time_to_accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, p: int) -> Cl
     b, q = title(base["method"].iloc[0]), title(prop["method"].iloc[0])
     ml = bool(prop["multilabel"].iloc[0])
     targets, _ = by_seed(list(base["seed"]), list(base["acc"] / 100))
-    reach = [math.inf if t is None else t for t in
-             (time_to_accuracy(c, targets.get(int(s), math.inf), ml) for s, c in zip(prop["seed"], prop["curve"]))]
+    reach = [
+        math.inf if t is None else t
+        for t in (
+            time_to_accuracy(c, targets.get(int(s), math.inf), ml)
+            for s, c in zip(prop["seed"], prop["curve"])
+        )
+    ]
     timed = base[pd.to_numeric(base["train_seconds"], errors="coerce") > 0]
     pairing = pair_by_seed(list(timed["seed"]), list(timed["train_seconds"]), list(prop["seed"]), reach)
     reached = [math.isfinite(t) for t in pairing.b]
     scale = float(base["train_seconds"].max())
-    m = (f"{q} reaches the same-seed {b} run's final accuracy in {sum(reached)}/{pairing.n} seeds"
-         + (f", at {_fmt_t([t for t in pairing.b if math.isfinite(t)], scale)}" if any(reached) else "")
-         + f", vs {b}'s full training {_fmt_t(pairing.a, scale)}")
+    m = (
+        f"{q} reaches the same-seed {b} run's final accuracy in {sum(reached)}/{pairing.n} seeds"
+        + (f", at {_fmt_t([t for t in pairing.b if math.isfinite(t)], scale)}" if any(reached) else "")
+        + f", vs {b}'s full training {_fmt_t(pairing.a, scale)}"
+    )
     if pairing.n >= 2 and not any(reached):
         iv, v, effect = Interval(float("nan"), float("nan"), float("nan"), pairing.n), FAILS, "never reached"
     elif not all(reached):
@@ -236,9 +280,15 @@ def time_to_accuracy_claim(base: pd.DataFrame, prop: pd.DataFrame, p: int) -> Cl
     else:
         iv = t_interval(paired_effect(pairing, "log_ratio"))
         v, effect = verdict(iv), _fmt_ratio(iv)
-    return Claim(f"{q} reaches {b}'s final accuracy in less training time (time-to-accuracy)", f"{p}²",
-                 _figures(prop["method"].iloc[0]).TIME_TO_ACCURACY, _with_notes(m, pairing, b, q), effect,
-                 pairing.n, v)
+    return Claim(
+        f"{q} reaches {b}'s final accuracy in less training time (time-to-accuracy)",
+        f"{p}²",
+        _figures(prop["method"].iloc[0]).TIME_TO_ACCURACY,
+        _with_notes(m, pairing, b, q),
+        effect,
+        pairing.n,
+        v,
+    )
 
 
 def early_exit_claim(prop: pd.DataFrame, p: int, tol_pts: float) -> Optional[Claim]:
@@ -249,11 +299,25 @@ def early_exit_claim(prop: pd.DataFrame, p: int, tol_pts: float) -> Optional[Cla
         return None
     per_seed, repeated = by_seed([s for s, _ in runs], [v for _, v in runs])
     iv = t_interval(per_seed.values())
-    m = (f"within {tol_pts:g} pt of the full model at {fmt_mean_std([100 * s for s in per_seed.values()], 0)}% "
-         f"fewer GFLOPs than {prop['gflops_per_video'].mean():.3g} G (seeds {', '.join(map(str, per_seed))})"
-         + (f"; seeds {', '.join(map(str, repeated))} ran more than once: averaged per seed" if repeated else ""))
-    return Claim(f"(d) {q}+ early exit keeps the full model's accuracy at fewer GFLOPs", f"{p}²",
-                 _figures(prop["method"].iloc[0]).EARLY_EXIT, m, _fmt_share(iv), iv.n, verdict(iv, EXIT_SAVING_MIN))
+    m = (
+        f"within {tol_pts:g} pt of the full model at "
+        f"{fmt_mean_std([100 * s for s in per_seed.values()], 0)}% "
+        f"fewer GFLOPs than {prop['gflops_per_video'].mean():.3g} G (seeds {', '.join(map(str, per_seed))})"
+        + (
+            f"; seeds {', '.join(map(str, repeated))} ran more than once: averaged per seed"
+            if repeated
+            else ""
+        )
+    )
+    return Claim(
+        f"(d) {q}+ early exit keeps the full model's accuracy at fewer GFLOPs",
+        f"{p}²",
+        _figures(prop["method"].iloc[0]).EARLY_EXIT,
+        m,
+        _fmt_share(iv),
+        iv.n,
+        verdict(iv, EXIT_SAVING_MIN),
+    )
 
 
 def _ablation_name(label: str, method: str) -> str:
@@ -262,7 +326,8 @@ def _ablation_name(label: str, method: str) -> str:
 
 def ablation_claims(prop_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[Claim]:
     """One row per ablation of the method (its registry entry) that has runs in the section, each paired
-    by seed with the full method; none at a patch size where no ablation ran (the demo ablates at one size)."""
+    by seed with the full method; none at a patch size where no ablation ran (the demo ablates at one
+    size)."""
     out = []
     method = full["method"].iloc[0]
     figure = _figures(method).ABLATION
@@ -274,25 +339,55 @@ def ablation_claims(prop_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[
             continue
         ab = prop_all[(prop_all["patch_size"] == p) & (prop_all["variant"] == a.short)]
         if ab.empty:
-            out.append(Claim(_ablation_name(a.label, method), f"{p}²", figure,
-                             f"no {title(method)} runs with {a.label} off", "–", 0, INCONCLUSIVE))
+            out.append(
+                Claim(
+                    _ablation_name(a.label, method),
+                    f"{p}²",
+                    figure,
+                    f"no {title(method)} runs with {a.label} off",
+                    "–",
+                    0,
+                    INCONCLUSIVE,
+                )
+            )
             continue
         pairing = _pair(full, ab, "acc")
         iv = t_interval(paired_effect(pairing))
-        m = (f"with {fmt_mean_std(pairing.a)} vs without {fmt_mean_std(pairing.b)} {full['metric'].iloc[0]} % "
-             f"({_seeds(pairing)})")
-        out.append(Claim(_ablation_name(a.label, method), f"{p}²", figure,
-                         _with_notes(m, pairing, "full", a.short), _fmt_diff(iv), iv.n, verdict(iv)))
+        m = (
+            f"with {fmt_mean_std(pairing.a)} vs without {fmt_mean_std(pairing.b)} {full['metric'].iloc[0]} % "
+            f"({_seeds(pairing)})"
+        )
+        out.append(
+            Claim(
+                _ablation_name(a.label, method),
+                f"{p}²",
+                figure,
+                _with_notes(m, pairing, "full", a.short),
+                _fmt_diff(iv),
+                iv.n,
+                verdict(iv),
+            )
+        )
     return out
 
 
 def missing_ablations(df: pd.DataFrame, proposed: Method) -> List[Claim]:
     """One inconclusive row per ablation never run in the section (the claim stays visible)."""
     runs = df[df["method"] == proposed.name]
-    return [Claim(_ablation_name(a.label, proposed.name), "all", _figures(proposed.name).ABLATION,
-                  f"no {proposed.title} runs with {a.label} off in this section "
-                  f"(`adabench run --method {proposed.name} {a.option}`)", "–", 0, INCONCLUSIVE)
-            for a in proposed.ablations if not runs.empty and not (runs["variant"] == a.short).any()]
+    return [
+        Claim(
+            _ablation_name(a.label, proposed.name),
+            "all",
+            _figures(proposed.name).ABLATION,
+            f"no {proposed.title} runs with {a.label} off in this section "
+            f"(`adabench run --method {proposed.name} {a.option}`)",
+            "–",
+            0,
+            INCONCLUSIVE,
+        )
+        for a in proposed.ablations
+        if not runs.empty and not (runs["variant"] == a.short).any()
+    ]
 
 
 def _configs(df: pd.DataFrame) -> List[pd.DataFrame]:
@@ -342,7 +437,11 @@ def _comparison_claims(df: pd.DataFrame, baseline: str, proposed: str) -> List[C
                 speed = [speedup_claim(base, prop, dataset, p)]
                 if has_pretraining(baseline, proposed) and "train_seconds_no_pretrain" in df:
                     speed.append(speedup_claim(base, prop, dataset, p, without_pretraining=True))
-                for c in (accuracy_claim(base, prop, dataset, p), *speed, time_to_accuracy_claim(base, prop, p)):
+                for c in (
+                    accuracy_claim(base, prop, dataset, p),
+                    *speed,
+                    time_to_accuracy_claim(base, prop, p),
+                ):
                     c.setting = _setting(p, base, prop)
                     out.append(c)
     return out
@@ -366,9 +465,13 @@ def claims_markdown(claims: Sequence[Claim], exit_tol: float = 1.0, pairs: Seque
     """The claims table in Markdown, with the paragraph saying how effects and verdicts were computed for
     each compared pair ``(baseline, proposed)`` of method names."""
     if not claims:
-        return "_No pair of compared methods (a method and its baseline) has runs here to test the claims on._\n"
-    lines = ["| Claim | Patch | Paper's figure | Our measurement | Effect [95% CI] | n | Verdict |",
-             "|---|---|---|---|---|---|---|"]
+        return (
+            "_No pair of compared methods (a method and its baseline) has runs here to test the claims on._\n"
+        )
+    lines = [
+        "| Claim | Patch | Paper's figure | Our measurement | Effect [95% CI] | n | Verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in claims:
         cells = [c.claim, c.setting, c.paper, c.measurement, c.effect, str(c.n), f"**{c.verdict}**"]
         lines.append("| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |")

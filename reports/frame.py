@@ -22,6 +22,7 @@ Python objects. Added columns:
 - ``label``: "AdaFocusV2", "AdaFocusV2 no-aux", ... (registry titles), plus the configuration in words
   (``[lr=0.5]``) when a section still holds two configurations of the same method, variant and patch size.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,23 +32,48 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from bench.methods import all_ablations, all_columns, method_preset_fields, title
 from bench.runs import identity as ident
 from reports import sections as sect
-from bench.methods import all_ablations, all_columns, method_preset_fields, title
 
-NESTED = ("stage_seconds", "patch_eval", "early_exit", "curve", "identity", "tracking", "skipped_items", "regime")
+NESTED = (
+    "stage_seconds",
+    "patch_eval",
+    "early_exit",
+    "curve",
+    "identity",
+    "tracking",
+    "skipped_items",
+    "regime",
+)
 GROUP_KEYS = ["dataset", "preset", "arch", "setting"]  # one report section per group
 CELL_KEYS = ["method", "variant", "patch_size", "group_hash"]  # never pooled across these
 ABLATION_FLAGS = {a.field: a.short for _, a in all_ablations()}  # switch -> variant name, every method
 # identity keys that may differ between the runs of one matched experiment (one report section)
 # (an entry ending in "." is a prefix: the method's own ``train`` fields are spelled out, ``preset.train.lr``)
-EXPERIMENT_VARIES = ("run.method", "run.patch_size", "run.overrides",
-                     *(f"preset.{f}{end}" for f in method_preset_fields() for end in ("", ".")),
-                     *(f"run.{flag}" for flag in ABLATION_FLAGS))
+EXPERIMENT_VARIES = (
+    "run.method",
+    "run.patch_size",
+    "run.overrides",
+    *(f"preset.{f}{end}" for f in method_preset_fields() for end in ("", ".")),
+    *(f"run.{flag}" for flag in ABLATION_FLAGS),
+)
 SETTING_SOURCES = ("run.", "preset.", "manifest.", ident.ROOT, ident.MISSING_CONFIG)
 # row columns a summary without an identity is identified by (besides the ablation switches)
-FALLBACK_KEYS = ("method", "dataset", "preset", "arch", "patch_size", *(c.column for c in all_columns()), "deterministic",
-                 "epochs", "overrides", "skip_bad", "protocol", "precision")
+FALLBACK_KEYS = (
+    "method",
+    "dataset",
+    "preset",
+    "arch",
+    "patch_size",
+    *(c.column for c in all_columns()),
+    "deterministic",
+    "epochs",
+    "overrides",
+    "skip_bad",
+    "protocol",
+    "precision",
+)
 RunsLike = Union[pd.DataFrame, Sequence[Mapping[str, Any]]]
 
 
@@ -102,7 +128,9 @@ def fallback_identity(row: Mapping[str, Any]) -> Dict[str, Any]:
 def setting_identity(identity: Mapping[str, Any]) -> Dict[str, Any]:
     """The part of an identity every run of one matched experiment shares: the run options, the shared
     preset fields, the code version and the data root, without ``EXPERIMENT_VARIES``."""
-    return {k: v for k, v in identity.items() if _among(k, SETTING_SOURCES) and not _among(k, EXPERIMENT_VARIES)}
+    return {
+        k: v for k, v in identity.items() if _among(k, SETTING_SOURCES) and not _among(k, EXPERIMENT_VARIES)
+    }
 
 
 def _among(key: str, entries: Sequence[str]) -> bool:
@@ -124,8 +152,10 @@ def _labels(df: pd.DataFrame) -> List[str]:
     """'AdaFocusV2 no-aux' etc. (registry titles); ``config_words`` (the configuration in words) added where
     one section holds two configurations of a cell (they are drawn apart, never averaged)."""
     words = df["config_words"] if "config_words" in df else [""] * len(df)
-    return [title(m) + ("" if v == "full" else f" {v}") + (f" [{w}]" if w else "")
-            for m, v, w in zip(df["method"], df["variant"], words)]
+    return [
+        title(m) + ("" if v == "full" else f" {v}") + (f" [{w}]" if w else "")
+        for m, v, w in zip(df["method"], df["variant"], words)
+    ]
 
 
 def _cell_words(df: pd.DataFrame) -> List[str]:

@@ -4,6 +4,7 @@ Each ``plot_*`` function draws on a fresh ``matplotlib.figure.Figure`` (no pyplo
 state and no display backend), writes the PNG atomically and returns the figure so tests can
 inspect axes labels and legends.
 """
+
 from __future__ import annotations
 
 import io as _io
@@ -56,8 +57,13 @@ def _run_labels(df: pd.DataFrame) -> pd.Series:
     """Legend label per run: method and variant (and the configuration in words, ``reports.frame``, when a
     section holds two configurations of one cell: they are drawn apart, never averaged)."""
     words = df["config_words"] if "config_words" in df else [""] * len(df)
-    return pd.Series([_label(m, v) + (f" [{w}]" if isinstance(w, str) and w else "") for m, v, w in
-                      zip(df["method"], df["variant"], words)], index=df.index)
+    return pd.Series(
+        [
+            _label(m, v) + (f" [{w}]" if isinstance(w, str) and w else "")
+            for m, v, w in zip(df["method"], df["variant"], words)
+        ],
+        index=df.index,
+    )
 
 
 MIN_RELATIVE_SPAN = 0.2  # an x-axis spans at least this share of its largest cost
@@ -65,7 +71,8 @@ MIN_RELATIVE_SPAN = 0.2  # an x-axis spans at least this share of its largest co
 
 def _cost_axis(ax: Axes, costs: List[float]) -> None:
     """Costs that differ by little (0.6 % between two methods) stay close on the axis: it spans at least
-    ``MIN_RELATIVE_SPAN`` of the largest cost, centred on the points, instead of stretching any gap to fill it."""
+    ``MIN_RELATIVE_SPAN`` of the largest cost, centred on the points, instead of stretching any gap to fill
+    it."""
     costs = [c for c in costs if c == c]
     if not costs:
         return
@@ -79,7 +86,9 @@ def _cost_axis(ax: Axes, costs: List[float]) -> None:
 def _mean_exit_curve(runs: pd.DataFrame) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """(GFLOPs [n], accuracy % [n]) of the early-exit points averaged over seeds point by point
     (runs share the budget list); None when no run has early-exit points."""
-    curves = [sorted(r["early_exit"], key=lambda q: q["gflops"]) for _, r in runs.iterrows() if r["early_exit"]]
+    curves = [
+        sorted(r["early_exit"], key=lambda q: q["gflops"]) for _, r in runs.iterrows() if r["early_exit"]
+    ]
     if not curves:
         return None
     n = min(len(c) for c in curves)
@@ -99,17 +108,40 @@ def plot_accuracy_vs_gflops(df: pd.DataFrame, path: Path) -> Figure:
     for (_, label), sub in df[df["variant"] == "full"].groupby(["patch_size", "label"]):
         curve = _mean_exit_curve(sub)
         if curve is not None:
-            ax.plot(curve[0], curve[1], "--", marker=".", color=pal[label], alpha=0.6,
-                    label="early exit (mean over seeds)" if first else None)
+            ax.plot(
+                curve[0],
+                curve[1],
+                "--",
+                marker=".",
+                color=pal[label],
+                alpha=0.6,
+                label="early exit (mean over seeds)" if first else None,
+            )
             first = False
-    agg = df.groupby(["label", "patch_size"]).agg(
-        g=("gflops_per_video", "mean"), acc=("acc", "mean"), sd=("acc", "std")).reset_index()
+    agg = (
+        df.groupby(["label", "patch_size"])
+        .agg(g=("gflops_per_video", "mean"), acc=("acc", "mean"), sd=("acc", "std"))
+        .reset_index()
+    )
     for label, sub in agg.groupby("label"):
-        ax.errorbar(sub["g"], sub["acc"], yerr=sub["sd"].fillna(0), fmt="o-", ms=7, capsize=3,
-                    color=pal[label], label=label)
+        ax.errorbar(
+            sub["g"],
+            sub["acc"],
+            yerr=sub["sd"].fillna(0),
+            fmt="o-",
+            ms=7,
+            capsize=3,
+            color=pal[label],
+            label=label,
+        )
         for _, r in sub.iterrows():
-            ax.annotate(f"{r['patch_size']}²", (r["g"], r["acc"]), textcoords="offset points",
-                        xytext=(5, 5), fontsize=8)
+            ax.annotate(
+                f"{r['patch_size']}²",
+                (r["g"], r["acc"]),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=8,
+            )
     exit_costs = [q["gflops"] for e in df["early_exit"] if isinstance(e, list) for q in e]
     _cost_axis(ax, list(agg["g"]) + exit_costs)
     ax.set_xlabel("inference cost (GFLOPs per video)")
@@ -129,14 +161,40 @@ def plot_accuracy_vs_time(df: pd.DataFrame, path: Path) -> Figure:
     pts = []
     for i, r in df.iterrows():
         for q in r["curve"] or []:
-            pts.append({"run": i, "label": r["label"], "patch": f"{r['patch_size']}²",
-                        "t": q["train_seconds"] / div, "acc": 100 * point_accuracy(q, r["multilabel"])})
-    finals = pd.DataFrame({"method": df["label"], "patch size": [f"{p}²" for p in df["patch_size"]],
-                           "t": df["train_seconds"] / div, "acc": df["acc"]})
+            pts.append(
+                {
+                    "run": i,
+                    "label": r["label"],
+                    "patch": f"{r['patch_size']}²",
+                    "t": q["train_seconds"] / div,
+                    "acc": 100 * point_accuracy(q, r["multilabel"]),
+                }
+            )
+    finals = pd.DataFrame(
+        {
+            "method": df["label"],
+            "patch size": [f"{p}²" for p in df["patch_size"]],
+            "t": df["train_seconds"] / div,
+            "acc": df["acc"],
+        }
+    )
     pal = _palette(sorted(set(df["label"])))
     if pts:
-        sns.lineplot(data=pd.DataFrame(pts), x="t", y="acc", hue="label", units="run", estimator=None,
-                     palette=pal, alpha=0.45, lw=1, marker="o", markersize=3, ax=ax, legend=False)
+        sns.lineplot(
+            data=pd.DataFrame(pts),
+            x="t",
+            y="acc",
+            hue="label",
+            units="run",
+            estimator=None,
+            palette=pal,
+            alpha=0.45,
+            lw=1,
+            marker="o",
+            markersize=3,
+            ax=ax,
+            legend=False,
+        )
     sns.scatterplot(data=finals, x="t", y="acc", hue="method", style="patch size", s=80, palette=pal, ax=ax)
     notes = []
     full = df[df["variant"] == "full"]
@@ -144,11 +202,22 @@ def plot_accuracy_vs_time(df: pd.DataFrame, path: Path) -> Figure:
         for base, prop in comparison_pairs(sorted(set(sub["method"]))):
             a, b = sub[sub["method"] == base.name], sub[sub["method"] == prop.name]
             if a["group_hash"].nunique() == 1 == b["group_hash"].nunique():
-                notes.append(f"{p}²: {prop.title} speed-up {a['train_seconds'].mean() / b['train_seconds'].mean():.1f}×, "
-                             f"accuracy {b['acc'].mean() - a['acc'].mean():+.1f} pts vs {base.title}")
+                notes.append(
+                    f"{p}²: {prop.title} speed-up "
+                    f"{a['train_seconds'].mean() / b['train_seconds'].mean():.1f}×, "
+                    f"accuracy {b['acc'].mean() - a['acc'].mean():+.1f} pts vs {base.title}"
+                )
     if notes:
-        ax.text(0.98, 0.03, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-                bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
+        ax.text(
+            0.98,
+            0.03,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+        )
     ax.set_xlabel(f"training wall-clock ({unit})")
     ax.set_ylabel(metric_label(df))
     ax.set_title(_title(df, "Accuracy vs training time"))
@@ -165,13 +234,21 @@ def plot_patch_modes(df: pd.DataFrame, path: Path) -> Optional[Figure]:
         for mode in PATCH_MODES:
             v = (r["patch_eval"] or {}).get(mode)
             if v is not None:
-                rows.append({"run": f"{labels[i]} {r['patch_size']}²",
-                             "patches": mode, "top1": 100 * v})
+                rows.append({"run": f"{labels[i]} {r['patch_size']}²", "patches": mode, "top1": 100 * v})
     if not rows:
         return None
-    fig, ax = _new_axes((max(6.0, 1.3 * len({r['run'] for r in rows}) + 2), 4.6))
-    sns.barplot(data=pd.DataFrame(rows), x="run", y="top1", hue="patches", hue_order=list(PATCH_MODES),
-                errorbar="sd", capsize=0.1, palette="colorblind", ax=ax)
+    fig, ax = _new_axes((max(6.0, 1.3 * len({r["run"] for r in rows}) + 2), 4.6))
+    sns.barplot(
+        data=pd.DataFrame(rows),
+        x="run",
+        y="top1",
+        hue="patches",
+        hue_order=list(PATCH_MODES),
+        errorbar="sd",
+        capsize=0.1,
+        palette="colorblind",
+        ax=ax,
+    )
     ax.set_xlabel("method and patch size")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(_title(df, "Learned vs random vs centre patches"))
@@ -184,8 +261,10 @@ def plot_stage_breakdown(df: pd.DataFrame, path: Path) -> Optional[Figure]:
     """Stacked bars: mean training wall-clock per stage, per method / variant / patch size
     (None, and no file, when no run recorded stage times)."""
     div, unit = time_unit(float(df["train_seconds"].max()))
-    cells = [(f"{_run_labels(sub).iloc[0]} {p}²", stage_means(sub)) for (m, v, p, _), sub in
-             df.groupby(CELL_KEYS, sort=True)]
+    cells = [
+        (f"{_run_labels(sub).iloc[0]} {p}²", stage_means(sub))
+        for (m, v, p, _), sub in df.groupby(CELL_KEYS, sort=True)
+    ]
     stages: List[str] = []
     for _, means in cells:
         stages += [s for s in means if s not in stages]

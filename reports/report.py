@@ -12,6 +12,7 @@ Layout of ``out_dir``::
 
     report.md  results.csv  results.parquet  plots/<dataset>-<preset>-<arch>-<setting>-<plot>.png
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -25,13 +26,13 @@ import pandas as pd
 from bench.errors import UsageError
 from bench.io import atomic_write_text, check_writable_dir
 from bench.methods import comparison_pairs, title
-from reports.measurements import regime_markdown, throughput_markdown
 from bench.runs.results import collect_results, write_results
 from reports.claims import claims_for_group, claims_markdown
 from reports.frame import CELL_KEYS, GROUP_KEYS, differing, groups, runs_frame, setting_identity
-from reports.sections import drop_repeats, overrides_of, words
+from reports.measurements import regime_markdown, throughput_markdown
 from reports.plots import PLOTS
 from reports.projection import projection_section
+from reports.sections import drop_repeats, overrides_of, words
 from reports.tables import efficiency_table, markdown_table, seeds_table, stage_table
 from reports.tuning import TUNING_DIR, tuning_text
 
@@ -62,8 +63,9 @@ def _throughput(key: Tuple[str, ...], patch_sizes: Sequence[int], device: str) -
     dataset, preset, arch = key[:3]
     parts = []
     for p in patch_sizes:
-        rows = benchmark_preset(dataset, preset, arch=arch, patch_size=int(p), batch=4, warmup=3, repeats=10,
-                                device=device)
+        rows = benchmark_preset(
+            dataset, preset, arch=arch, patch_size=int(p), batch=4, warmup=3, repeats=10, device=device
+        )
         parts.append(throughput_markdown(rows))
     return "\n".join(parts)
 
@@ -95,13 +97,18 @@ def _configuration(df: pd.DataFrame, differs: Dict[str, List[Any]], name: str) -
     shown = []
     for c in SHARED_COLUMNS:
         values = sorted({_value(v) for v in df[c]}) if c in df else ["–"]
-        shown.append(f"{c} `{values[0]}`" if len(values) == 1 else f"{c} differs by run ({', '.join(values)})")
+        shown.append(
+            f"{c} `{values[0]}`" if len(values) == 1 else f"{c} differs by run ({', '.join(values)})"
+        )
     line = "Shared by every run of this section: " + "; ".join(shown) + f"; --set {_shared_sets(df)}."
     apart = [sect_words(differs, df)] if differs else []
     apart += [name] if name else []
     if apart:
-        line += " Differs from the other section(s) of this dataset, preset and architecture in: " \
-                + "; ".join(apart) + "."
+        line += (
+            " Differs from the other section(s) of this dataset, preset and architecture in: "
+            + "; ".join(apart)
+            + "."
+        )
     return line + "\n"
 
 
@@ -117,14 +124,22 @@ def _heading(key: Tuple[str, ...], differs: Dict[str, List[Any]], df: pd.DataFra
     return f"## {dataset} · {preset} preset · {arch} architecture" + (f" · {label}" if label else "") + "\n"
 
 
-def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: float,
-             throughput: Optional[str], differs: Dict[str, List[Any]], tuning_dir: Any = TUNING_DIR) -> str:
+def _section(
+    key: Tuple[str, ...],
+    df: pd.DataFrame,
+    out_dir: Path,
+    exit_tol: float,
+    throughput: Optional[str],
+    differs: Dict[str, List[Any]],
+    tuning_dir: Any = TUNING_DIR,
+) -> str:
     n_seeds = df.groupby(["method", "variant", "patch_size", "group_hash"]).size()
     pairs = [(b.name, p.name) for b, p in comparison_pairs(sorted(set(df["method"])))]
     head = [
         _heading(key, differs, df),
         _configuration(df, differs, key[4]),
-        f"{len(df)} complete run{'s' if len(df) != 1 else ''}; methods {', '.join(sorted(set(df['method'])))}; patch sizes "
+        f"{len(df)} complete run{'s' if len(df) != 1 else ''}; methods "
+        f"{', '.join(sorted(set(df['method'])))}; patch sizes "
         f"{', '.join(f'{p}²' for p in sorted(set(df['patch_size'])))}; seeds per cell {n_seeds.min()}–"
         f"{n_seeds.max()}; devices {', '.join(sorted(set(map(str, df['device']))))}.\n",
         "### Claims of the papers\n",
@@ -143,8 +158,10 @@ def _section(key: Tuple[str, ...], df: pd.DataFrame, out_dir: Path, exit_tol: fl
         seeds_table(df),
     ]
     if throughput is not None:
-        head += ["### Inference throughput (random weights; measured here, now)\n",
-                 _throughput(key, sorted(set(df["patch_size"])), throughput)]
+        head += [
+            "### Inference throughput (random weights; measured here, now)\n",
+            _throughput(key, sorted(set(df["patch_size"])), throughput),
+        ]
     return "\n".join(head)
 
 
@@ -159,21 +176,30 @@ def _regime(df: pd.DataFrame) -> str:
         merged = records.setdefault(title(run["method"]), {})
         for part, values in rec.items():
             merged.setdefault(part, {}).update(values)
-    return regime_markdown(records) if records else "_No regime recorded (runs from before the scale model)._\n"
+    return (
+        regime_markdown(records) if records else "_No regime recorded (runs from before the scale model)._\n"
+    )
 
 
 def _skipped_items(df: pd.DataFrame) -> str:
     """How many train / val items each run dropped with --skip-bad, and a mark on the claims when the runs
     compared did not evaluate the same validation videos."""
-    items = [r.get("skipped_items") if isinstance(r.get("skipped_items"), dict) else {} for _, r in df.iterrows()]
+    items = [
+        r.get("skipped_items") if isinstance(r.get("skipped_items"), dict) else {} for _, r in df.iterrows()
+    ]
     if not any(any(v for v in i.values()) for i in items):
         return ""
-    runs = [f"{r['label']} p{r['patch_size']} s{r['seed']}: {len(i.get('train') or [])} train / "
-            f"{len(i.get('val') or [])} val" for (_, r), i in zip(df.iterrows(), items)]
+    runs = [
+        f"{r['label']} p{r['patch_size']} s{r['seed']}: {len(i.get('train') or [])} train / "
+        f"{len(i.get('val') or [])} val"
+        for (_, r), i in zip(df.iterrows(), items)
+    ]
     text = f"**Skipped items (`--skip-bad`; listed in each run's manifest.json).** {'; '.join(runs)}.\n"
     if len({tuple(sorted(i.get("val") or [])) for i in items}) > 1:
-        text += ("\n**Marked: the claims above compare runs that skipped different validation items**, so their "
-                 "accuracies are not measured on the same videos.\n")
+        text += (
+            "\n**Marked: the claims above compare runs that skipped different validation items**, so their "
+            "accuracies are not measured on the same videos.\n"
+        )
     return text
 
 
@@ -188,7 +214,8 @@ def _source_text(source: Any) -> str:
         return "–"
     imported = source.get("imported_from") or {}
     if imported.get("source"):
-        return f"imported from `{imported['source']}` (SHA-256 `{imported.get('sha256')}`, {imported.get('layout')})"
+        sha, layout = imported.get("sha256"), imported.get("layout")
+        return f"imported from `{imported['source']}` (SHA-256 `{sha}`, {layout})"
     if source.get("run_dir"):
         return f"run `{source['run_dir']}`, {source.get('stage')} epoch {source.get('epoch')}"
     return "–"
@@ -202,20 +229,53 @@ def _evaluated(df: pd.DataFrame) -> str:
     for _, r in df.sort_values(["dataset", "method", "patch_size", "run_dir"]).iterrows():
         pe = r["patch_eval"] or {}
         exits = r["early_exit"] or []
-        rows.append([r["dataset"], r["label"], f"{r['preset']} · {r['arch']}", r["patch_size"], _value(r.get("protocol")),
-                     f"{r['acc']:.1f} ({r['metric']})",
-                     " / ".join(f"{100 * pe[k]:.1f}" if pe.get(k) is not None else "–"
-                                for k in ("learned", "random", "centre")),
-                     f"{r['gflops_per_video']:.4g}",
-                     f"{min(p['gflops'] for p in exits):.3g}–{max(p['gflops'] for p in exits):.3g}" if exits else "–",
-                     f"`{r.get('checkpoint')}`", f"`{r.get('checkpoint_sha256')}`", _source_text(r.get("source"))])
-    return ("## Evaluated checkpoints\n\nCheckpoints scored with `adabench evaluate`: the final evaluation of a trained "
-            "run (whole validation split; learned / random / centre patches; the method's extras), on networks not "
-            "trained in this report's runs. They are listed here only, never pooled with or compared to the trained "
-            "runs above.\n\n"
-            + markdown_table(["dataset", "method", "preset · arch", "P", "protocol", "accuracy %",
-                              "learned / random / centre top-1 %", "GFLOPs/video", "early-exit GFLOPs",
-                              "checkpoint", "SHA-256", "source"], rows))
+        rows.append(
+            [
+                r["dataset"],
+                r["label"],
+                f"{r['preset']} · {r['arch']}",
+                r["patch_size"],
+                _value(r.get("protocol")),
+                f"{r['acc']:.1f} ({r['metric']})",
+                " / ".join(
+                    f"{100 * pe[k]:.1f}" if pe.get(k) is not None else "–"
+                    for k in ("learned", "random", "centre")
+                ),
+                f"{r['gflops_per_video']:.4g}",
+                f"{min(p['gflops'] for p in exits):.3g}–{max(p['gflops'] for p in exits):.3g}"
+                if exits
+                else "–",
+                f"`{r.get('checkpoint')}`",
+                f"`{r.get('checkpoint_sha256')}`",
+                _source_text(r.get("source")),
+            ]
+        )
+    return (
+        "## Evaluated checkpoints\n\nCheckpoints scored with `adabench evaluate`: the final evaluation of a "
+        "trained "
+        "run (whole validation split; learned / random / centre patches; the method's extras), on networks "
+        "not "
+        "trained in this report's runs. They are listed here only, never pooled with or compared to the "
+        "trained "
+        "runs above.\n\n"
+        + markdown_table(
+            [
+                "dataset",
+                "method",
+                "preset · arch",
+                "P",
+                "protocol",
+                "accuracy %",
+                "learned / random / centre top-1 %",
+                "GFLOPs/video",
+                "early-exit GFLOPs",
+                "checkpoint",
+                "SHA-256",
+                "source",
+            ],
+            rows,
+        )
+    )
 
 
 def _repeats(repeats: Sequence[Tuple[str, str]]) -> str:
@@ -223,23 +283,34 @@ def _repeats(repeats: Sequence[Tuple[str, str]]) -> str:
     if not repeats:
         return ""
     rows = [[f"`{dropped}`", f"`{kept}`"] for kept, dropped in repeats]
-    return ("## Repeated runs\n\nThese runs repeat a method and seed of a configuration another run already "
-            "counts; each seed is counted once, so they are left out of every table, plot and claim.\n\n"
-            + markdown_table(["left out", "counted instead"], rows))
+    return (
+        "## Repeated runs\n\nThese runs repeat a method and seed of a configuration another run already "
+        "counts; each seed is counted once, so they are left out of every table, plot and claim.\n\n"
+        + markdown_table(["left out", "counted instead"], rows)
+    )
 
 
 def _skipped(skipped: Sequence[Tuple[str, str]]) -> str:
     if not skipped:
         return "## Skipped runs\n\nNone: every run directory found has a complete summary.json.\n"
     rows = [[f"`{d}`", why] for d, why in skipped]
-    return ("## Skipped runs\n\nThese directories have no complete `summary.json` (still running, killed, "
-            "or broken) and are not in any table or plot.\n\n" + markdown_table(["run directory", "reason"], rows))
+    return (
+        "## Skipped runs\n\nThese directories have no complete `summary.json` (still running, killed, "
+        "or broken) and are not in any table or plot.\n\n" + markdown_table(["run directory", "reason"], rows)
+    )
 
 
-def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
-                 throughput: Optional[str] = None, tuning_dir: Any = TUNING_DIR,
-                 echo: Optional[Callable[[str], None]] = None, require_runs: bool = False,
-                 projections: Sequence[Any] = ()) -> Path:
+def build_report(
+    runs_dir: Any,
+    out_dir: Any,
+    *,
+    exit_tol: float = 1.0,
+    throughput: Optional[str] = None,
+    tuning_dir: Any = TUNING_DIR,
+    echo: Optional[Callable[[str], None]] = None,
+    require_runs: bool = False,
+    projections: Sequence[Any] = (),
+) -> Path:
     """Write ``report.md`` (+ plots, results.csv/.parquet) for every complete run under ``runs_dir``.
 
     exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
@@ -247,17 +318,24 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning).
     echo: also say on the console how many runs were read and name every skipped or repeated one.
     require_runs: a runs directory without any complete run is a one-line ``UsageError`` (no report).
-    projections: ``adabench project`` files to add to those in ``runs_dir``/projections (``reports.projection``).
+    projections: ``adabench project`` files to add to those in ``runs_dir``/projections
+    (``reports.projection``).
     Returns the path of report.md.
     """
     out = Path(out_dir)
     check_writable_dir(out)  # before reading every run (and measuring throughput)
     results, skipped = collect_results(runs_dir)
     if require_runs and results.empty:
-        found = f"{len(skipped)} incomplete run director{'y' if len(skipped) == 1 else 'ies'}, e.g. " \
-                f"{skipped[0][0]} ({skipped[0][1]})" if skipped else "no run directories"
-        raise UsageError(f"--runs-dir {runs_dir}: no complete runs ({found}); expected "
-                         "<runs-dir>/<dataset>/<method>/<run>/summary.json, written when a run finishes")
+        found = (
+            f"{len(skipped)} incomplete run director{'y' if len(skipped) == 1 else 'ies'}, e.g. "
+            f"{skipped[0][0]} ({skipped[0][1]})"
+            if skipped
+            else "no run directories"
+        )
+        raise UsageError(
+            f"--runs-dir {runs_dir}: no complete runs ({found}); expected "
+            "<runs-dir>/<dataset>/<method>/<run>/summary.json, written when a run finishes"
+        )
     csv_path, parquet_path = write_results(results, out)
     everything = runs_frame(results)
     df, evaluated = everything, everything
@@ -269,13 +347,16 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     question = "; ".join(f"does {p.title} train faster and recognise better than {b.title}" for b, p in pairs)
     parts = [
         f"# adabench report: {question or 'the runs'}, here?\n",
-        f"Generated {now} from `{Path(runs_dir)}`: {len(df)} complete runs, {len(evaluated)} evaluated checkpoints, "
+        f"Generated {now} from `{Path(runs_dir)}`: {len(df)} complete runs, {len(evaluated)} evaluated "
+        f"checkpoints, "
         f"{len(skipped)} skipped. "
         f"All runs: [{csv_path.name}]({csv_path.name}), [{parquet_path.name}]({parquet_path.name}) "
         "(schema: docs/results-schema.md).\n",
     ]
     if df.empty:
-        parts.append("_No complete runs found._\n" if evaluated.empty else "_No complete trained runs found._\n")
+        parts.append(
+            "_No complete runs found._\n" if evaluated.empty else "_No complete trained runs found._\n"
+        )
     df, repeats = drop_repeats(df, GROUP_KEYS + CELL_KEYS)
     sections = [(tuple(map(str, key)), sub.reset_index(drop=True)) for key, sub in groups(df)]
     for key, sub in sections:
@@ -291,11 +372,18 @@ def build_report(runs_dir: Any, out_dir: Any, *, exit_tol: float = 1.0,
     return path
 
 
-def _console(echo: Callable[[str], None], runs: int, evaluated: int, skipped: Sequence[Tuple[str, str]],
-             repeats: Sequence[Tuple[str, str]]) -> None:
+def _console(
+    echo: Callable[[str], None],
+    runs: int,
+    evaluated: int,
+    skipped: Sequence[Tuple[str, str]],
+    repeats: Sequence[Tuple[str, str]],
+) -> None:
     """What the report read, on the console: the counts, then every run it left out and why."""
-    echo(f"report: {runs} complete run{'s' if runs != 1 else ''}, {evaluated} evaluated checkpoint"
-         f"{'s' if evaluated != 1 else ''}, {len(skipped)} skipped, {len(repeats)} repeated (left out)")
+    echo(
+        f"report: {runs} complete run{'s' if runs != 1 else ''}, {evaluated} evaluated checkpoint"
+        f"{'s' if evaluated != 1 else ''}, {len(skipped)} skipped, {len(repeats)} repeated (left out)"
+    )
     for run_dir, why in skipped:
         echo(f"  skipped {run_dir}: {why}")
     for kept, dropped in repeats:

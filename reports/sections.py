@@ -9,6 +9,7 @@ configuration appears in every such section (its runs are what each of those mat
 Two runs of one method, variant, patch size and seed in one configuration are repeats: the first (by run
 directory) is kept, the others are left out and named (``drop_repeats``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -24,7 +25,7 @@ CELL = ("run.method", "preset.method", "preset.patch_size", "run.patch_size")
 
 def field_name(key: str) -> str:
     """An identity key as the option a user knows: ``preset.train.lr`` -> ``lr``."""
-    return next((key[len(p):] for p in PREFIXES if key.startswith(p)), key)
+    return next((key[len(p) :] for p in PREFIXES if key.startswith(p)), key)
 
 
 def _text(value: Any) -> str:
@@ -56,8 +57,11 @@ def overrides_of(row: Mapping[str, Any]) -> Dict[str, Any]:
 def own_config(identity: Mapping[str, Any], setting: Mapping[str, Any], variant_keys: Sequence[str]) -> Dict:
     """The identity keys that are the method's own (not in the section's ``setting``), without the cell
     (method, patch size) and the ablation switches (``variant_keys``: a variant is shown, not split)."""
-    return {k: v for k, v in identity.items()
-            if k not in setting and k not in CELL and field_name(k) not in variant_keys}
+    return {
+        k: v
+        for k, v in identity.items()
+        if k not in setting and k not in CELL and field_name(k) not in variant_keys
+    }
 
 
 def _choices(df: pd.DataFrame, variant_keys: Sequence[str]) -> Dict[str, List[Dict[str, Any]]]:
@@ -89,12 +93,16 @@ def split(df: pd.DataFrame, setting_of, variant_keys: Sequence[str]) -> List[Tup
     out = []
     methods = sorted(choices)
     combos = [dict(zip(methods, c)) for c in itertools.product(*(choices[m] for m in methods))]
-    if len(combos) > MAX_COMBINATIONS:  # e.g. a tuning sweep: each configuration with the single-config methods
+    if (
+        len(combos) > MAX_COMBINATIONS
+    ):  # e.g. a tuning sweep: each configuration with the single-config methods
         combos = [{m: c, **{o: None for o in methods if o != m}} for m in methods for c in choices[m]]
     for picked in combos:
-        keep = [r["method"] not in picked or (picked[r["method"]] is not None
-                                              and _matches(r, picked[r["method"]], variant_keys))
-                for _, r in df.iterrows()]
+        keep = [
+            r["method"] not in picked
+            or (picked[r["method"]] is not None and _matches(r, picked[r["method"]], variant_keys))
+            for _, r in df.iterrows()
+        ]
         sub = df[keep]
         picked = {m: c for m, c in picked.items() if c is not None}
         methods = sorted(picked)
@@ -114,5 +122,7 @@ def drop_repeats(df: pd.DataFrame, keys: Iterable[str]) -> Tuple[pd.DataFrame, L
     df = df.sort_values([*cols, "run_dir"], na_position="last")
     repeated = df.duplicated(cols, keep="first")
     kept = df[~repeated].set_index(cols)["run_dir"]
-    pairs = [(str(kept.loc[tuple(r[c] for c in cols)]), str(r["run_dir"])) for _, r in df[repeated].iterrows()]
+    pairs = [
+        (str(kept.loc[tuple(r[c] for c in cols)]), str(r["run_dir"])) for _, r in df[repeated].iterrows()
+    ]
     return df[~repeated].reset_index(drop=True), pairs

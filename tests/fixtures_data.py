@@ -4,6 +4,7 @@ Every frame encodes its own 1-based number in the red channel (``R = STEP * n``)
 green ramp, so a test can read back which frames were sampled and whether a clip was flipped. Builders
 return a ``Fixture`` with the root and what a loader should find there.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,17 +15,17 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-STEP = 6            # red value per frame number
-H, W = 32, 40       # fixture frame size (not square: exercises the short-side resize)
+STEP = 6  # red value per frame number
+H, W = 32, 40  # fixture frame size (not square: exercises the short-side resize)
 
 
 @dataclass
 class Fixture:
     root: Path
-    classes: List[str]                                        # in class-index order
-    train: Dict[str, Tuple[int, ...]] = field(default_factory=dict)   # key -> labels, list order
+    classes: List[str]  # in class-index order
+    train: Dict[str, Tuple[int, ...]] = field(default_factory=dict)  # key -> labels, list order
     val: Dict[str, Tuple[int, ...]] = field(default_factory=dict)
-    frames: Dict[str, int] = field(default_factory=dict)     # key -> frame count
+    frames: Dict[str, int] = field(default_factory=dict)  # key -> frame count
 
 
 def frame_image(n: int, h: int = H, w: int = W) -> np.ndarray:
@@ -82,11 +83,16 @@ def _lines(path: Path, rows: Sequence[str]) -> None:
 
 
 # ------------------------------------------------------------------------------- Jester / Sth-Sth V1
-TWENTYBN_LABELS = ["Swiping Left", "Swiping Right", "Doing other things"]   # not alphabetical on purpose
+TWENTYBN_LABELS = ["Swiping Left", "Swiping Right", "Doing other things"]  # not alphabetical on purpose
 
 
-def make_20bn_csv(root: Path, prefix: str = "jester-v1", frames_dir: str = "20bn-jester-v1",
-                  counts: Sequence[int] = (12, 9, 20, 15), val_counts: Sequence[int] = (10, 11)) -> Fixture:
+def make_20bn_csv(
+    root: Path,
+    prefix: str = "jester-v1",
+    frames_dir: str = "20bn-jester-v1",
+    counts: Sequence[int] = (12, 9, 20, 15),
+    val_counts: Sequence[int] = (10, 11),
+) -> Fixture:
     """The official download: ``<prefix>-labels.csv``, ``-train.csv``/``-validation.csv`` (``id;label``),
     frames ``<frames_dir>/<id>/00001.jpg``."""
     classes = sorted(TWENTYBN_LABELS)
@@ -104,8 +110,13 @@ def make_20bn_csv(root: Path, prefix: str = "jester-v1", frames_dir: str = "20bn
     return fx
 
 
-def make_tsm_lists(root: Path, frames_dir: str = "20bn-jester-v1", template: str = "{:05d}.jpg",
-                   counts: Sequence[int] = (12, 9, 20), val_counts: Sequence[int] = (10,)) -> Fixture:
+def make_tsm_lists(
+    root: Path,
+    frames_dir: str = "20bn-jester-v1",
+    template: str = "{:05d}.jpg",
+    counts: Sequence[int] = (12, 9, 20),
+    val_counts: Sequence[int] = (10,),
+) -> Fixture:
     """TSM lists: ``category.txt`` and ``{train,val}_videofolder.txt`` (``folder num_frames label``)."""
     classes = ["gesture a", "gesture b", "gesture c"]
     fx = Fixture(root, classes)
@@ -123,23 +134,35 @@ def make_tsm_lists(root: Path, frames_dir: str = "20bn-jester-v1", template: str
 
 
 # ------------------------------------------------------------------------------- Sth-Sth V2 (webm)
-STHV2_TEMPLATES = ["Pushing something from left to right", "Putting something on a surface",
-                   "Holding something next to something"]
+STHV2_TEMPLATES = [
+    "Pushing something from left to right",
+    "Putting something on a surface",
+    "Holding something next to something",
+]
 
 
-def make_sthv2_webm(root: Path, counts: Sequence[int] = (14, 9), val_counts: Sequence[int] = (12,)) -> Fixture:
-    """The official download: labels JSON, train/validation JSON (bracketed templates), VP9 ``.webm`` videos."""
+def make_sthv2_webm(
+    root: Path, counts: Sequence[int] = (14, 9), val_counts: Sequence[int] = (12,)
+) -> Fixture:
+    """The official download: labels JSON, train/validation JSON (bracketed templates), VP9 ``.webm``
+    videos."""
     fx = Fixture(root, list(STHV2_TEMPLATES))
     (root / "something-something-v2-labels.json").write_text(
-        json.dumps({t: str(i) for i, t in enumerate(STHV2_TEMPLATES)}))
-    bracketed = ["Pushing [something] from left to right", "Putting [something] on a surface",
-                 "Holding [something] next to [something]"]
+        json.dumps({t: str(i) for i, t in enumerate(STHV2_TEMPLATES)})
+    )
+    bracketed = [
+        "Pushing [something] from left to right",
+        "Putting [something] on a surface",
+        "Holding [something] next to [something]",
+    ]
     for split, ns, start in (("train", counts, 50), ("validation", val_counts, 80)):
         entries = []
         for i, n in enumerate(ns):
             vid, label = str(start + i), (i + 1) % len(bracketed)
             write_video(root / "20bn-something-something-v2" / f"{vid}.webm", n, codec="libvpx-vp9")
-            entries.append({"id": vid, "label": "a thing", "template": bracketed[label], "placeholders": ["a thing"]})
+            entries.append(
+                {"id": vid, "label": "a thing", "template": bracketed[label], "placeholders": ["a thing"]}
+            )
             (fx.train if split == "train" else fx.val)[vid] = (label,)
             fx.frames[vid] = n
         (root / f"something-something-v2-{split}.json").write_text(json.dumps(entries))
@@ -154,7 +177,11 @@ def make_arnet(root: Path, dataset: str = "actnet", videos: bool = False) -> Fix
     classes = [f"class {i}" for i in range(5)]
     fx = Fixture(root, classes)
     if dataset == "minik":
-        class_file, names, sep = "minik_classInd.txt", ("mini_train_videofolder.txt", "mini_val_videofolder.txt"), " "
+        class_file, names, sep = (
+            "minik_classInd.txt",
+            ("mini_train_videofolder.txt", "mini_val_videofolder.txt"),
+            " ",
+        )
         frames_base, template = root, "img_{:05d}.jpg"
         train = [("abseiling/vid one", 12, (3,)), ("archery/vid2", 16, (1,)), ("tiny/vid3", 2, (0,))]
         val = [("archery/vid4", 10, (4,))]
@@ -200,4 +227,3 @@ def keys_in_order(fx: Fixture, split: str) -> List[str]:
 
 def labels_of(fx: Fixture, split: str) -> List[Tuple[int, ...]]:
     return list((fx.train if split == "train" else fx.val).values())
-

@@ -4,6 +4,7 @@ Used by the report, claims and regression tests so they do not need a trained mo
 ``make_summary`` builds one summary; ``write_run`` lays it out as a run directory
 (``config.yaml`` + ``summary.json``, and ``manifest.json`` when given) under ``runs/<dataset>/<method>/...``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,9 +15,27 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 SUMMARY_KEYS = (
-    "method", "dataset", "preset", "arch", "patch_size", "seed", "top1", "map", "gflops_per_video",
-    "train_seconds", "stage_seconds", "epoch_seconds", "data_wait_share", "peak_memory_mb", "patch_eval",
-    "coverage", "early_exit", "curve", "device", "world_size", "run_dir",
+    "method",
+    "dataset",
+    "preset",
+    "arch",
+    "patch_size",
+    "seed",
+    "top1",
+    "map",
+    "gflops_per_video",
+    "train_seconds",
+    "stage_seconds",
+    "epoch_seconds",
+    "data_wait_share",
+    "peak_memory_mb",
+    "patch_eval",
+    "coverage",
+    "early_exit",
+    "curve",
+    "device",
+    "world_size",
+    "run_dir",
 )
 
 V1_STAGES = ("stage0", "stage1", "stage2", "stage3")
@@ -25,7 +44,10 @@ V1_STAGES = ("stage0", "stage1", "stage2", "stage3")
 def make_curve(final_top1: float, train_seconds: float, epochs: int = 5) -> List[Dict[str, float]]:
     """A rising learning curve that ends exactly at (train_seconds, final_top1)."""
     return [
-        {"train_seconds": train_seconds * (e + 1) / epochs, "top1": final_top1 * (0.5 + 0.5 * (e + 1) / epochs)}
+        {
+            "train_seconds": train_seconds * (e + 1) / epochs,
+            "top1": final_top1 * (0.5 + 0.5 * (e + 1) / epochs),
+        }
         for e in range(epochs)
     ]
 
@@ -91,26 +113,49 @@ def make_summary(
 def make_config(summary: Dict[str, Any], **flags: Any) -> Dict[str, Any]:
     """A config.yaml body (bench.runs.rundir layout: "run" = RunConfig, "preset", "config_hash")."""
     run = {
-        "method": summary["method"], "dataset": summary["dataset"], "preset": summary["preset"],
-        "arch": summary["arch"], "patch_size": summary["patch_size"], "seed": summary["seed"],
-        "aux_supervision": True, "diversity": True, "stop_gradient": True,
+        "method": summary["method"],
+        "dataset": summary["dataset"],
+        "preset": summary["preset"],
+        "arch": summary["arch"],
+        "patch_size": summary["patch_size"],
+        "seed": summary["seed"],
+        "aux_supervision": True,
+        "diversity": True,
+        "stop_gradient": True,
     }
     run.update(flags)
     return {"run": run, "preset": {"patch_size": summary["patch_size"]}, "config_hash": "0" * 8}
 
 
-def write_run(root: Path, summary: Dict[str, Any], *, complete: bool = True,
-              manifest: Optional[Dict[str, Any]] = None, preset: Optional[Dict[str, Any]] = None,
-              **flags: Any) -> Path:
+def write_run(
+    root: Path,
+    summary: Dict[str, Any],
+    *,
+    complete: bool = True,
+    manifest: Optional[Dict[str, Any]] = None,
+    preset: Optional[Dict[str, Any]] = None,
+    **flags: Any,
+) -> Path:
     """Lay out one run directory; ``complete=False`` leaves out summary.json (a half-written run).
     ``flags`` go into config.yaml's run section (e.g. ``epochs=1``, ``data_root=...``, ``diversity=False``),
     ``preset`` into its preset section; ``manifest`` is written as manifest.json."""
     cfg = make_config(summary, **flags)
     cfg["preset"].update(preset or {})
-    tag = "".join("x" if not cfg["run"][k] else "o" for k in ("aux_supervision", "diversity", "stop_gradient"))
-    digest = hashlib.sha1(json.dumps([flags, preset, manifest], sort_keys=True, default=str).encode()).hexdigest()
-    run = (Path(root) / summary["dataset"] / summary["method"]
-           / f"{summary['preset']}-{summary['arch']}-p{summary['patch_size']}-s{summary['seed']}-{tag}{digest[:5]}")
+    tag = "".join(
+        "x" if not cfg["run"][k] else "o" for k in ("aux_supervision", "diversity", "stop_gradient")
+    )
+    digest = hashlib.sha1(
+        json.dumps([flags, preset, manifest], sort_keys=True, default=str).encode()
+    ).hexdigest()
+    run = (
+        Path(root)
+        / summary["dataset"]
+        / summary["method"]
+        / (
+            f"{summary['preset']}-{summary['arch']}-p{summary['patch_size']}-s{summary['seed']}-"
+            f"{tag}{digest[:5]}"
+        )
+    )
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     if manifest is not None:
@@ -136,8 +181,26 @@ def matched_summaries(
         g = 0.3 + 0.005 * p
         for s in seeds:
             d = jitter * (s - (len(seeds) - 1) / 2)
-            out.append(make_summary("v1", patch_size=p, seed=s, top1=v1_top1 + d, gflops_per_video=g * 0.98,
-                                    train_seconds=v1_seconds * (1 + d), **kw))
-            out.append(make_summary("v2", patch_size=p, seed=s, top1=v2_top1 + d, gflops_per_video=g,
-                                    train_seconds=v2_seconds * (1 + d), **kw))
+            out.append(
+                make_summary(
+                    "v1",
+                    patch_size=p,
+                    seed=s,
+                    top1=v1_top1 + d,
+                    gflops_per_video=g * 0.98,
+                    train_seconds=v1_seconds * (1 + d),
+                    **kw,
+                )
+            )
+            out.append(
+                make_summary(
+                    "v2",
+                    patch_size=p,
+                    seed=s,
+                    top1=v2_top1 + d,
+                    gflops_per_video=g,
+                    train_seconds=v2_seconds * (1 + d),
+                    **kw,
+                )
+            )
     return out

@@ -6,6 +6,7 @@ distributed test needs an accuracy that means something). ``V2_ARGS`` / ``V1_ARG
 preset to 32x32 frames; every run uses 0 loader workers and one intra-op thread, so it is exactly
 reproducible in or out of process.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,24 +25,64 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 SIZE, FRAMES = 32, 4
 
-V2_ARGS = ["--set", f"frames={FRAMES}", "--set", "batch_size=4", "--set", f"input_size={SIZE}",
-           "--set", f"resize={SIZE}", "--set", "patch_size=16", "--set", "classifier_hidden=32",
-           "--set", "policy_hidden=[32]"]
-V1_ARGS = ["--set", f"frames={FRAMES}", "--set", f"input_size={SIZE}", "--set", f"resize={SIZE}",
-           "--set", "patch_size=16", "--set", "glance_size=16", "--set", "classifier_hidden=16",
-           "--set", "policy_hidden=[16]", "--set", "policy_conv_channels=8", "--set", "grid_n=3",
-           "--set", "batch_size=4"]
+V2_ARGS = [
+    "--set",
+    f"frames={FRAMES}",
+    "--set",
+    "batch_size=4",
+    "--set",
+    f"input_size={SIZE}",
+    "--set",
+    f"resize={SIZE}",
+    "--set",
+    "patch_size=16",
+    "--set",
+    "classifier_hidden=32",
+    "--set",
+    "policy_hidden=[32]",
+]
+V1_ARGS = [
+    "--set",
+    f"frames={FRAMES}",
+    "--set",
+    f"input_size={SIZE}",
+    "--set",
+    f"resize={SIZE}",
+    "--set",
+    "patch_size=16",
+    "--set",
+    "glance_size=16",
+    "--set",
+    "classifier_hidden=16",
+    "--set",
+    "policy_hidden=[16]",
+    "--set",
+    "policy_conv_channels=8",
+    "--set",
+    "grid_n=3",
+    "--set",
+    "batch_size=4",
+]
 
 
-def micro_set(root: Path, *, train: int = 8, val: int = 4, easy: bool = False, odd_val: bool = False,
-              seed: int = 0) -> Path:
+def micro_set(
+    root: Path, *, train: int = 8, val: int = 4, easy: bool = False, odd_val: bool = False, seed: int = 0
+) -> Path:
     """``train``/``val`` videos per class of two classes; ``easy``: dark vs bright frames + noise
     (``odd_val``: one val video fewer in the last class, so a DistributedSampler must pad)."""
     if not easy:
         from bench.data import generate_synthetic
 
-        return generate_synthetic(root, classes=2, videos_per_class=(train, val), frames=FRAMES, size=SIZE,
-                                  object_size=8, clutter=2, workers=1)
+        return generate_synthetic(
+            root,
+            classes=2,
+            videos_per_class=(train, val),
+            frames=FRAMES,
+            size=SIZE,
+            object_size=8,
+            clutter=2,
+            workers=1,
+        )
     rng = np.random.default_rng(seed)
     names = ["0-dark", "1-bright"]
     (root / "frames").mkdir(parents=True)
@@ -99,8 +140,25 @@ def focus_set(root: Path, *, train: int = 16, val: int = 8, seed: int = 0) -> Pa
 
 def base_args(method: str, data_root: Path, runs_dir: Path, *extra: str) -> List[str]:
     preset_args = V2_ARGS if method == "v2" else V1_ARGS
-    return ["run", "--method", method, "--data-root", str(data_root), "--runs-dir", str(runs_dir),
-            "--device", "cpu", "--workers", "0", "--no-progress", "--quiet", "--seed", "1", *preset_args, *extra]
+    return [
+        "run",
+        "--method",
+        method,
+        "--data-root",
+        str(data_root),
+        "--runs-dir",
+        str(runs_dir),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--quiet",
+        "--seed",
+        "1",
+        *preset_args,
+        *extra,
+    ]
 
 
 def child_env() -> Dict[str, str]:
@@ -133,8 +191,15 @@ def run_in_process(argv: Sequence[str]) -> int:
 
 def start(argv: Sequence[str], **kw) -> subprocess.Popen:
     """``python -m cli <argv>`` in a child process (stdout/stderr captured)."""
-    return subprocess.Popen([sys.executable, "-m", "cli", *argv], cwd=REPO, env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", *argv],
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120.0) -> None:

@@ -11,6 +11,7 @@ Frames are ``S`` px, already normalised (mean 0, unit-ish scale), drawn in torch
   pattern inside (not visible to it) sits in one of the four corners; only a patch on it tells the
   class. ``centre`` holds the object's centre (row, col) as a fraction of the frame side.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,18 @@ def video_preset(method: str, **overrides):
     """The tiny video-variant preset shrunk to the tasks' size (random init: no cached weights)."""
     from bench.presets import get_preset
 
-    p = get_preset("jester", "tiny", method=method, input_size=S, resize=S, glance_size=GLANCE, patch_size=PATCH,
-                   frames=T, glance_frames=TG, **overrides)
+    p = get_preset(
+        "jester",
+        "tiny",
+        method=method,
+        input_size=S,
+        resize=S,
+        glance_size=GLANCE,
+        patch_size=PATCH,
+        frames=T,
+        glance_frames=TG,
+        **overrides,
+    )
     return dataclasses.replace(p, focus_pretrained=None, glance_pretrained=None)
 
 
@@ -39,23 +50,23 @@ def _bank(n: int) -> torch.Tensor:
 
 
 def _item(frames: torch.Tensor, labels: torch.Tensor, **extra) -> Dict[str, torch.Tensor]:
-    idx = torch.linspace(0, T - 1, TG).round().long()          # glance frames span the video, in order
+    idx = torch.linspace(0, T - 1, TG).round().long()  # glance frames span the video, in order
     return {"frames": frames, "glance": frames[:, idx].contiguous(), "label": labels, **extra}
 
 
 def motion_batch(b: int, g: torch.Generator, blob: int = 10) -> Dict[str, torch.Tensor]:
     y = torch.randint(0, CLASSES, (b,), generator=g)
     frames = torch.randn(b, T, 3, S, S, generator=g) * 0.3
-    along = (2 + (S - blob - 4) * torch.arange(T) / (T - 1)).round().long()             # [T] increasing
-    forward = (y % 2 == 0)[:, None]                                                      # down / right
-    pos = torch.where(forward, along[None], S - blob - along[None])                      # [B, T]
+    along = (2 + (S - blob - 4) * torch.arange(T) / (T - 1)).round().long()  # [T] increasing
+    forward = (y % 2 == 0)[:, None]  # down / right
+    pos = torch.where(forward, along[None], S - blob - along[None])  # [B, T]
     across = torch.randint(4, S - blob - 4, (b, 1), generator=g).expand(b, T)
     vertical = (y < 2)[:, None]
     row0, col0 = torch.where(vertical, pos, across), torch.where(vertical, across, pos)  # [B, T]
     r = torch.arange(S)
-    inside_r = (r >= row0[..., None]) & (r < row0[..., None] + blob)                     # [B, T, S]
+    inside_r = (r >= row0[..., None]) & (r < row0[..., None] + blob)  # [B, T, S]
     inside_c = (r >= col0[..., None]) & (r < col0[..., None] + blob)
-    mask = (inside_r[..., :, None] & inside_c[..., None, :])[:, :, None]                 # [B, T, 1, S, S]
+    mask = (inside_r[..., :, None] & inside_c[..., None, :])[:, :, None]  # [B, T, 1, S, S]
     return _item(torch.where(mask, torch.tensor(2.0), frames), y)
 
 
@@ -64,7 +75,7 @@ def texture_batch(b: int, g: torch.Generator) -> Dict[str, torch.Tensor]:
     bank = _bank(S + 4)
     oy, ox = torch.randint(0, 4, (2, b), generator=g)
     r = torch.arange(S)
-    tex = bank[y[:, None, None], (oy[:, None] + r)[:, :, None], (ox[:, None] + r)[:, None, :]]   # [B, S, S]
+    tex = bank[y[:, None, None], (oy[:, None] + r)[:, :, None], (ox[:, None] + r)[:, None, :]]  # [B, S, S]
     sign = torch.randint(0, 2, (b, 1, 1), generator=g) * 2.0 - 1.0
     frames = (tex * sign)[:, None, None] + torch.randn(b, T, 3, S, S, generator=g) * 0.3
     return _item(frames, y)
@@ -74,18 +85,24 @@ def object_batch(b: int, g: torch.Generator, size: int = 12, border: int = 2) ->
     y = torch.randint(0, CLASSES, (b,), generator=g)
     corner = torch.randint(0, 4, (b,), generator=g)
     n = size - 2 * border
-    inner = _bank(n) * torch.from_numpy(taper(n)).float() * 1.5                           # [K, n, n]
-    sprite = torch.tensor([2.0, -2.0, 2.0]).view(1, 3, 1, 1).repeat(b, 1, size, size)    # magenta marker
-    sprite[:, :, border:border + n, border:border + n] = inner[y][:, None]
+    inner = _bank(n) * torch.from_numpy(taper(n)).float() * 1.5  # [K, n, n]
+    sprite = torch.tensor([2.0, -2.0, 2.0]).view(1, 3, 1, 1).repeat(b, 1, size, size)  # magenta marker
+    sprite[:, :, border : border + n, border : border + n] = inner[y][:, None]
     frames = torch.randn(b, 3, S, S, generator=g) * 0.3
     top, left = (corner // 2) * (S - size), (corner % 2) * (S - size)
     r = torch.arange(S)
-    rows = (r[None] - top[:, None]).clamp(0, size - 1)                                   # [B, S]
+    rows = (r[None] - top[:, None]).clamp(0, size - 1)  # [B, S]
     cols = (r[None] - left[:, None]).clamp(0, size - 1)
-    placed = sprite[torch.arange(b)[:, None, None, None], torch.arange(3)[None, :, None, None],
-                    rows[:, None, :, None], cols[:, None, None, :]]                      # [B, 3, S, S]
-    inside = (((r[None] >= top[:, None]) & (r[None] < top[:, None] + size))[:, :, None]
-              & ((r[None] >= left[:, None]) & (r[None] < left[:, None] + size))[:, None, :])[:, None]
+    placed = sprite[
+        torch.arange(b)[:, None, None, None],
+        torch.arange(3)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]  # [B, 3, S, S]
+    inside = (
+        ((r[None] >= top[:, None]) & (r[None] < top[:, None] + size))[:, :, None]
+        & ((r[None] >= left[:, None]) & (r[None] < left[:, None] + size))[:, None, :]
+    )[:, None]
     frames = torch.where(inside, placed, frames)[:, None].expand(b, T, 3, S, S).contiguous()
     centre = torch.stack([top + size / 2, left + size / 2], 1).float() / S
     return _item(frames, y, centre=centre)

@@ -6,6 +6,7 @@ Nothing of the official code is in this repository: the tests read it from the f
 models call ``.cuda()`` and download ImageNet weights; inside ``official_code`` both are made no-ops
 (CPU tensors, random initialisation) for the duration of one test.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,10 +22,12 @@ from torch import nn
 
 ENV = {"v1": "ADABENCH_OFFICIAL_V1", "v2": "ADABENCH_OFFICIAL_V2"}
 UPSTREAM = {"v1": "blackfeather-wang/AdaFocus", "v2": "LeapLabTHU/AdaFocusV2"}
-FOLDER = {("v1", "frame"): "Experiments on ActivityNet, FCVID and Mini-Kinetics",
-          ("v1", "video"): "Experiments on Something-Something V1&V2",
-          ("v2", "frame"): "Experiments on ActivityNet, FCVID and Mini-Kinetics",
-          ("v2", "video"): "Experiments on Sth-Sth and Jester"}
+FOLDER = {
+    ("v1", "frame"): "Experiments on ActivityNet, FCVID and Mini-Kinetics",
+    ("v1", "video"): "Experiments on Something-Something V1&V2",
+    ("v2", "frame"): "Experiments on ActivityNet, FCVID and Mini-Kinetics",
+    ("v2", "video"): "Experiments on Sth-Sth and Jester",
+}
 # top-level names the official folders use for their own packages and scripts
 _THEIR_MODULES = ("models", "ops", "archs", "basic_tools", "main", "opts")
 
@@ -33,8 +36,11 @@ def official_folder(method: str, variant: str) -> Path:
     """The official code folder of one variant, or skip saying how to get it."""
     env = ENV[method]
     root = os.environ.get(env)
-    how = (f"set {env} to a checkout of github.com/{UPSTREAM[method]} (e.g. `git clone` it, or extract a "
-           f"snapshot with `git archive HEAD | tar -x -C DIR`) to run the equivalence tests against the official code")
+    how = (
+        f"set {env} to a checkout of github.com/{UPSTREAM[method]} (e.g. `git clone` it, or extract a "
+        f"snapshot with `git archive HEAD | tar -x -C DIR`) to run the equivalence tests against the "
+        f"official code"
+    )
     if not root:
         pytest.skip(how)
     folder = Path(root) / FOLDER[(method, variant)]
@@ -113,21 +119,47 @@ def build_v2_frame(glance_arch: str, frames: int, classes: int, patch: int) -> n
     import models.adafocus_v2 as m
     import models.mobilenet_v2 as mb
     import models.resnet as rn
+
     m.mobilenet_v2 = lambda pretrained=True: mb.mobilenet_v2(pretrained=False)
     m.resnet50 = lambda pretrained=False, **k: rn.resnet50(pretrained=False, **k)
-    args = ns(num_segments=frames, num_classes=classes, dataset="actnet", input_size=224, batch_size=2,
-              patch_size=patch, glance_arch=glance_arch, fc_dropout=0.2, dropout=0.2, stn_hidden_dim=2048,
-              glance_ckpt_path="")
+    args = ns(
+        num_segments=frames,
+        num_classes=classes,
+        dataset="actnet",
+        input_size=224,
+        batch_size=2,
+        patch_size=patch,
+        glance_arch=glance_arch,
+        fc_dropout=0.2,
+        dropout=0.2,
+        stn_hidden_dim=2048,
+        glance_ckpt_path="",
+    )
     return m.AdaFocus(args)
 
 
 def build_v2_video(glance_frames: int, classes: int, patch: int) -> nn.Module:
     """Official AdaFocusV2 Sth-Sth/Jester model (TSM; focus frames = 1.5 x glance frames)."""
     import main
-    args = ns(num_segments=glance_frames, modality="RGB", consensus_type="avg", dropout=0.5, img_feature_dim=256,
-              no_partialbn=True, pretrain="scratch", shift=True, shift_div=8, shift_place="blockres",
-              tune_from=None, dataset="somethingv1", temporal_pool=False, non_local=False,
-              feature_map_channels=1280, patch_size=patch)
+
+    args = ns(
+        num_segments=glance_frames,
+        modality="RGB",
+        consensus_type="avg",
+        dropout=0.5,
+        img_feature_dim=256,
+        no_partialbn=True,
+        pretrain="scratch",
+        shift=True,
+        shift_div=8,
+        shift_place="blockres",
+        tune_from=None,
+        dataset="somethingv1",
+        temporal_pool=False,
+        non_local=False,
+        feature_map_channels=1280,
+        patch_size=patch,
+    )
     return main.AdaFocus(classes, args)
 
 
@@ -136,25 +168,71 @@ def build_v1_frame(frames: int, classes: int, patch: int) -> nn.Module:
     import models.gfv_net as g
     import models.mobilenet as mb
     import models.resnet as rn
+
     g.mobilenet_v2 = lambda pretrained=False, **k: mb.mobilenet_v2(pretrained=False, **k)
     g.resnet50 = lambda pretrained=False, **k: rn.resnet50(pretrained=False, **k)
-    args = ns(num_segments=frames, num_classes=classes, reward="random", dataset="actnet", input_size=224,
-              batch_size=2, patch_size=patch, with_glancer=True, feature_map_channels=1280, glance_size=224,
-              action_dim=49, hidden_state_dim=1024, policy_conv=True, gpu=0, continuous=False, gamma=0.7,
-              policy_lr=3e-4, random_patch=False, dropout=0.8, consensus="gru", hidden_dim=1024)
+    args = ns(
+        num_segments=frames,
+        num_classes=classes,
+        reward="random",
+        dataset="actnet",
+        input_size=224,
+        batch_size=2,
+        patch_size=patch,
+        with_glancer=True,
+        feature_map_channels=1280,
+        glance_size=224,
+        action_dim=49,
+        hidden_state_dim=1024,
+        policy_conv=True,
+        gpu=0,
+        continuous=False,
+        gamma=0.7,
+        policy_lr=3e-4,
+        random_patch=False,
+        dropout=0.8,
+        consensus="gru",
+        hidden_dim=1024,
+    )
     return g.GFV(args)
 
 
 def build_v1_video(glance_frames: int, focus_frames: int, classes: int, patch: int) -> nn.Module:
     """Official AdaFocus Sth-Sth model (TSM, continuous PPO), with the stage scripts' fc cut."""
     import models.gfv_net as g
-    args = ns(num_segments_glancer=glance_frames, num_segments_focuser=focus_frames, num_classes=classes,
-              batch_size=2, patch_size=patch, with_glancer=True, feature_map_channels=1280, video_div=1,
-              glance_size=224, action_dim=25, hidden_state_dim=1024, policy_conv=True, gpu=0, ppo_continuous=True,
-              gamma=0.7, policy_lr=3e-4, action_std=0.25, actorcritic_with_bn=True, modality="RGB",
-              base_model="resnet50", partial_bn=False, pretrain="imagenet", is_shift=True, shift_div=8,
-              shift_place="blockres", fc_lr5=False, temporal_pool=False, non_local=False, dropout=0.5,
-              random_patch=False)
+
+    args = ns(
+        num_segments_glancer=glance_frames,
+        num_segments_focuser=focus_frames,
+        num_classes=classes,
+        batch_size=2,
+        patch_size=patch,
+        with_glancer=True,
+        feature_map_channels=1280,
+        video_div=1,
+        glance_size=224,
+        action_dim=25,
+        hidden_state_dim=1024,
+        policy_conv=True,
+        gpu=0,
+        ppo_continuous=True,
+        gamma=0.7,
+        policy_lr=3e-4,
+        action_std=0.25,
+        actorcritic_with_bn=True,
+        modality="RGB",
+        base_model="resnet50",
+        partial_bn=False,
+        pretrain="imagenet",
+        is_shift=True,
+        shift_div=8,
+        shift_place="blockres",
+        fc_lr5=False,
+        temporal_pool=False,
+        non_local=False,
+        dropout=0.5,
+        random_patch=False,
+    )
     model = g.GFV(args)
     model.focuser.net.base_model = nn.Sequential(*list(model.focuser.net.base_model.children())[:-1])
     model.focuser.policy.policy_old.load_state_dict(model.focuser.policy.policy.state_dict())

@@ -2,24 +2,35 @@
 writers (temporary file in the same directory + ``os.replace``), so a kill never leaves a half-written
 checkpoint, metrics file, summary, report or plot. This scans the sources for raw writers; the few
 that remain are listed below with the reason they are safe."""
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ["cli.py", *[str(p.relative_to(REPO)) for d in ("commands", "bench", "adafocus_v1", "adafocus_v2", "reports")
-                       for p in sorted((REPO / d).rglob("*.py"))]]
-RAW_WRITERS = re.compile(r"torch\.save\(|np\.save\(|json\.dump\(|\.savefig\((?!buf)|\.to_(csv|parquet)\((?!index=|buf)"
-                         r"|\.write_(text|bytes)\(|open\([^)]*[\"'][wax]b?[\"']")
+SOURCES = [
+    "cli.py",
+    *[
+        str(p.relative_to(REPO))
+        for d in ("commands", "bench", "adafocus_v1", "adafocus_v2", "reports")
+        for p in sorted((REPO / d).rglob("*.py"))
+    ],
+]
+RAW_WRITERS = re.compile(
+    r"torch\.save\(|np\.save\(|json\.dump\(|\.savefig\((?!buf)|\.to_(csv|parquet)\((?!index=|buf)"
+    r"|\.write_(text|bytes)\(|open\([^)]*[\"'][wax]b?[\"']"
+)
 # file -> why its raw writes are safe
 ALLOWED = {
     "bench/io.py": "the atomic writers themselves (temp file + fsync + os.replace)",
     "bench/runs/rundir.py": "log.txt: appends one whole line per write call",
     "bench/data/dataset.py": "a per-process temp log of skipped items (appends whole lines)",
-    "bench/data/synthetic_files.py": "writes into a temporary directory that is renamed into place when complete",
+    "bench/data/synthetic_files.py": "writes into a temporary directory that is renamed into place "
+    "when complete",
     "bench/data/synthetic_dataset.py": "frame cache: mkstemp in the same directory + os.replace",
-    "bench/runs/experiment.py": "shared initial weights: a pid-named temp file hard-linked into place (first writer wins)",
+    "bench/runs/experiment.py": "shared initial weights: a pid-named temp file hard-linked into place "
+    "(first writer wins)",
     "bench/models/pretrain.py": "cached texture weights: mkstemp in the same directory + os.replace",
 }
 

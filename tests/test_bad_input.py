@@ -13,6 +13,7 @@ Data decisions (documented in README, "Reliability and multi-GPU"):
 its header, a missing frame or folder, malformed lists and ``adabench data check``; this file adds what
 the issue asks on top, through the dataset and through ``adabench run``.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ import av
 import pytest
 import torch
 
-from bench.training.checkpoint import read_checkpoint
 from bench.data import ClipSpec, create_dataset
 from bench.data.sampling import tsn_indices
 from bench.errors import DataError
+from bench.training.checkpoint import read_checkpoint
 from tests.fixtures_data import H, W, frame_image, frame_numbers_of, write_frames, write_video
 from tests.fixtures_runs import base_args, micro_set, one_thread, only_run_dir, run_in_process
 
@@ -127,7 +128,8 @@ def test_corrupt_jpeg(tmp_path):
     assert "cannot decode image" in ds.bad_items[0][1]
 
 
-# ------------------------------------------------------------------------------------------ wrong header count
+# ------------------------------------------------------------------------------------------ wrong header
+# count
 @pytest.mark.parametrize("backend", ["auto", "pyav"])
 def test_header_frame_count_larger_than_the_decodable_frames_is_resampled(tmp_path, backend):
     path = tmp_path / "v" / "short.mp4"
@@ -168,10 +170,37 @@ def test_run_fails_in_one_line_then_skip_bad_lists_the_item_in_the_manifest(tmp_
         rows.append((f"v/{i}.mp4", 8))
     _truncate(tmp_path / "v" / "1.mp4")
     root = _tsm_set(tmp_path, rows)
-    args = ["run", "--method", "v2", "--dataset", "jester", "--data-root", str(root), "--device", "cpu",
-            "--workers", "1", "--no-progress", "--set", "frames=4", "--set", "glance_frames=4",
-            "--set", "input_size=32", "--set", "resize=32", "--set", "patch_size=16", "--set", "glance_size=16",
-            "--set", "batch_size=2", "--set", "epochs=1", "--runs-dir"]
+    args = [
+        "run",
+        "--method",
+        "v2",
+        "--dataset",
+        "jester",
+        "--data-root",
+        str(root),
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--set",
+        "frames=4",
+        "--set",
+        "glance_frames=4",
+        "--set",
+        "input_size=32",
+        "--set",
+        "resize=32",
+        "--set",
+        "patch_size=16",
+        "--set",
+        "glance_size=16",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "epochs=1",
+        "--runs-dir",
+    ]
     assert run_in_process([*args, str(tmp_path / "a")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     err = [ln for ln in err if not ln.startswith("[")]  # decord's native log line
@@ -212,8 +241,9 @@ def _finite(run_dir: Path) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point())
 
 
-def test_v2_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, micro_root, monkeypatch,
-                                                                          capsys, one_thread):
+def test_v2_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+    tmp_path, micro_root, monkeypatch, capsys, one_thread
+):
     import adafocus_v2.objective as objective
 
     _poison(monkeypatch, objective.V2Objective, "forward", after=3)  # epoch 2 (2 steps per epoch)
@@ -228,13 +258,25 @@ def test_v2_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp
     assert run_in_process(args) == 0 and (run_dir / "summary.json").is_file()
 
 
-def test_v1_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, micro_root, monkeypatch,
-                                                                          capsys, one_thread):
+def test_v1_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+    tmp_path, micro_root, monkeypatch, capsys, one_thread
+):
     import adafocus_v1.method as method
 
     _poison(monkeypatch, method, "stage1_loss", after=4)  # stage 1, epoch 2, its second step
-    args = base_args("v1", micro_root, tmp_path, "--set", "pretrain_epochs=1", "--set", "stage1_epochs=2",
-                     "--set", "stage2_epochs=1", "--set", "stage3_epochs=1")
+    args = base_args(
+        "v1",
+        micro_root,
+        tmp_path,
+        "--set",
+        "pretrain_epochs=1",
+        "--set",
+        "stage1_epochs=2",
+        "--set",
+        "stage2_epochs=1",
+        "--set",
+        "stage3_epochs=1",
+    )
     assert run_in_process(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: training diverged") and "stage1, epoch 2" in err and "\n" not in err
@@ -244,19 +286,22 @@ def test_v1_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp
 
 
 # ------------------------------------------------------------------------------------------ options
-@pytest.mark.parametrize("extra, expected", [
-    (["--set", "nope=1"], "unknown preset field(s): nope"),
-    (["--set", "pretrain_lr=abc"], "pretrain_lr='abc': expected float"),
-    (["--set", "stage1_epochs=0"], "stage1_epochs=0: expected a positive integer"),
-    (["--set", "policy_lr=-1"], "policy_lr=-1.0: expected a learning rate >= 0"),
-    (["--set", "policy_lr=nan"], "policy_lr=nan: expected a finite number"),
-    (["--set", "policy_lr="], "policy_lr=: expected a float value"),
-    (["--set", "batch_size=99999999999999999999"], "out of range"),
-    (["--set", "dropout=2"], "dropout=2.0: expected a probability"),
-    (["--set", "novalue"], "expected key=value"),
-    (["--nproc", "0"], "--nproc"),
-    (["--stages", "2,x"], "--stages"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--set", "nope=1"], "unknown preset field(s): nope"),
+        (["--set", "pretrain_lr=abc"], "pretrain_lr='abc': expected float"),
+        (["--set", "stage1_epochs=0"], "stage1_epochs=0: expected a positive integer"),
+        (["--set", "policy_lr=-1"], "policy_lr=-1.0: expected a learning rate >= 0"),
+        (["--set", "policy_lr=nan"], "policy_lr=nan: expected a finite number"),
+        (["--set", "policy_lr="], "policy_lr=: expected a float value"),
+        (["--set", "batch_size=99999999999999999999"], "out of range"),
+        (["--set", "dropout=2"], "dropout=2.0: expected a probability"),
+        (["--set", "novalue"], "expected key=value"),
+        (["--nproc", "0"], "--nproc"),
+        (["--stages", "2,x"], "--stages"),
+    ],
+)
 def test_malformed_options_are_one_line_usage_errors(tmp_path, capsys, extra, expected):
     assert run_in_process(["run", "--method", "v1", "--runs-dir", str(tmp_path), *extra]) == 2
     err = capsys.readouterr().err

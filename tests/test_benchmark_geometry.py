@@ -1,5 +1,6 @@
 """The synthetic benchmarks' geometry: how often a random or the centre patch holds the discriminative region,
 computed from the generator (bench/data/geometry.py) and held to the values docs/benchmarks.md states."""
+
 import re
 from pathlib import Path
 
@@ -11,13 +12,19 @@ from bench.data.synthetic import HARD_FRAME, HARD_VIDEO, PAPER_FRAME, PAPER_VIDE
 from bench.scale import demo_patch_sizes
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-SETS = {"synthetic": (PAPER_FRAME, "frame"), "synthetic_hard": (HARD_FRAME, "frame"),
-        "synthetic_video": (PAPER_VIDEO, "video"), "synthetic_video_hard": (HARD_VIDEO, "video")}
+SETS = {
+    "synthetic": (PAPER_FRAME, "frame"),
+    "synthetic_hard": (HARD_FRAME, "frame"),
+    "synthetic_video": (PAPER_VIDEO, "video"),
+    "synthetic_video_hard": (HARD_VIDEO, "video"),
+}
 
 
 def documented() -> dict:
     """{(benchmark, P): (random, centre)} from the tables of docs/benchmarks.md."""
-    rows = re.findall(r"^ *\| `(\w+)` \| (\d+)(?: \(\d+\))? \| ([\d.]+) \| ([\d.]+) \|$", DOC.read_text(), re.M)
+    rows = re.findall(
+        r"^ *\| `(\w+)` \| (\d+)(?: \(\d+\))? \| ([\d.]+) \| ([\d.]+) \|$", DOC.read_text(), re.M
+    )
     return {(name, int(p)): (float(r), float(c)) for name, p, r, c in rows}
 
 
@@ -45,8 +52,8 @@ def test_paper_regime_object_goes_anywhere_centre_included():
     r = region_side(p)
     centre = (p.size - r) / 2
     near_centre = (np.abs(xy - centre) <= 2).all(axis=1).mean()
-    assert near_centre > 0.01                       # the centre is visited
-    assert xy.min() == 0 + 2 and xy.max() == p.size - p.object_size + 2   # and every border
+    assert near_centre > 0.01  # the centre is visited
+    assert xy.min() == 0 + 2 and xy.max() == p.size - p.object_size + 2  # and every border
 
 
 def test_the_geometry_is_the_rendered_one():
@@ -55,12 +62,13 @@ def test_the_geometry_is_the_rendered_one():
     frames, boxes = render_video(p, "train", 1, 0)
     x0, y0, x1, y1 = boxes[0].astype(int)
     assert (x1 - x0, y1 - y0) == (p.object_size, p.object_size)
-    assert (frames[0, y0, x0] == (255, 0, 255)).all()   # the marker border is where the box says
+    assert (frames[0, y0, x0] == (255, 0, 255)).all()  # the marker border is where the box says
 
 
 def test_coarse_cue_separates_the_groups_only():
     """The inside's mean brightness tells the class group (visible to a glance), not the class in it."""
     from bench.data.synthetic import coarse_level
+
     p = SynthParams(**PAPER_FRAME)
     levels = [coarse_level(p, c) for c in range(p.classes)]
     assert len(set(levels)) == p.coarse_groups == 2

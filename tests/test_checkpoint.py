@@ -1,4 +1,5 @@
 """Checkpoints resume bit-identically on CPU and fail with one-line errors."""
+
 from __future__ import annotations
 
 import random
@@ -10,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from bench.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from bench.errors import UsageError
+from bench.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from bench.training.optim import cosine_schedule
 from bench.training.precision import grad_scaler
 from bench.training.runtime import seed_everything
-from bench.training.optim import cosine_schedule
 
 
 def _setup():
@@ -46,15 +47,27 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
     for _ in range(2):
         _epoch(model, opt, sched)
     ckpt = tmp_path / "checkpoints" / "last.pt"
-    save_checkpoint(ckpt, modules={"net": model}, optimizers={"sgd": opt}, schedulers={"cos": sched},
-                    scaler=scaler, stage="train", epoch=1, extra={"curve": [[1.0, 0.5]], "stage_seconds": {"a": 2.0}})
+    save_checkpoint(
+        ckpt,
+        modules={"net": model},
+        optimizers={"sgd": opt},
+        schedulers={"cos": sched},
+        scaler=scaler,
+        stage="train",
+        epoch=1,
+        extra={"curve": [[1.0, 0.5]], "stage_seconds": {"a": 2.0}},
+    )
     expected = [_epoch(model, opt, sched) for _ in range(3)]
     expected_state = {k: v.clone() for k, v in model.state_dict().items()}
 
     seed_everything(123)  # a fresh process would start from other RNG states and weights
     model2, opt2, sched2 = _setup()
     info = load_checkpoint(ckpt, {"net": model2}, {"sgd": opt2}, {"cos": sched2}, scaler)
-    assert info == {"stage": "train", "epoch": 1, "extra": {"curve": [[1.0, 0.5]], "stage_seconds": {"a": 2.0}}}
+    assert info == {
+        "stage": "train",
+        "epoch": 1,
+        "extra": {"curve": [[1.0, 0.5]], "stage_seconds": {"a": 2.0}},
+    }
     resumed = [_epoch(model2, opt2, sched2) for _ in range(3)]
     assert resumed == expected
     for k, v in model2.state_dict().items():

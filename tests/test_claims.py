@@ -1,12 +1,21 @@
 """Claims verdicts from the paired procedure: every verdict is reachable, pairing is by seed, and the
 effect column carries the interval and n."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reports.claims import (FAILS, HOLDS, INCONCLUSIVE, claims_for_group, claims_markdown, exit_saving,
-                            method_text, time_to_accuracy)
+from reports.claims import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    claims_for_group,
+    claims_markdown,
+    exit_saving,
+    method_text,
+    time_to_accuracy,
+)
 from reports.frame import runs_frame
 from tests.fixtures_results import make_curve, make_summary, matched_summaries
 
@@ -28,13 +37,19 @@ def _pairs(gain: float, seeds=(0, 1, 2, 3, 4), v1_seconds=200.0, v2_seconds=100.
         v1 = 0.5 + SHARED[s]
         v2 = v1 + gain + OWN[s]
         out.append(make_summary("v1", seed=s, top1=v1, train_seconds=v1_seconds * (1 + SHARED[s]), **kw))
-        out.append(make_summary("v2", seed=s, top1=v2, train_seconds=v2_seconds * (1 + SHARED[s] + OWN[s]), **kw))
+        out.append(
+            make_summary("v2", seed=s, top1=v2, train_seconds=v2_seconds * (1 + SHARED[s] + OWN[s]), **kw)
+        )
     return out
 
 
 def test_time_to_accuracy():
-    curve = [{"train_seconds": 10, "top1": 0.3}, {"train_seconds": 20, "top1": 0.5},
-             {"train_seconds": 30, "top1": 0.45}, {"train_seconds": 40, "top1": 0.6}]
+    curve = [
+        {"train_seconds": 10, "top1": 0.3},
+        {"train_seconds": 20, "top1": 0.5},
+        {"train_seconds": 30, "top1": 0.45},
+        {"train_seconds": 40, "top1": 0.6},
+    ]
     assert time_to_accuracy(curve, 0.5) == 20
     assert time_to_accuracy(curve, 0.55) == 40
     assert time_to_accuracy(curve, 0.61) is None
@@ -106,7 +121,10 @@ def test_unpaired_seeds_are_excluded_and_named():
     runs += [make_summary("v2", seed=9, top1=0.99)]  # would lift V2's mean if it were used
     a = _by(claims_for_group(runs_frame(runs)), "(a)")[0]
     assert a.n == 4
-    assert "unpaired AdaFocusV1 seed 4 excluded" in a.measurement and "unpaired AdaFocusV2 seed 9 excluded" in a.measurement
+    assert (
+        "unpaired AdaFocusV1 seed 4 excluded" in a.measurement
+        and "unpaired AdaFocusV2 seed 9 excluded" in a.measurement
+    )
     assert "seeds 0, 1, 2, 3" in a.measurement
 
 
@@ -141,8 +159,8 @@ def test_ablation_verdicts_pair_full_and_ablated_by_seed():
 
 def test_early_exit_saving_and_verdict():
     run = runs_frame([make_summary("v2", top1=0.6, gflops_per_video=1.0)]).iloc[0]
-    assert exit_saving(run, 1.0) == pytest.approx(0.4)   # 0.6 G point is 0.4 pt below
-    assert exit_saving(run, 0.1) == pytest.approx(0.2)   # only the 0.8 G point matches exactly
+    assert exit_saving(run, 1.0) == pytest.approx(0.4)  # 0.6 G point is 0.4 pt below
+    assert exit_saving(run, 0.1) == pytest.approx(0.2)  # only the 0.8 G point matches exactly
     flat = [{"budget": 1.0, "gflops": 1.0, "top1": 0.6}]
     runs = [make_summary("v2", seed=s, early_exit=flat, gflops_per_video=1.0) for s in (0, 1)]
     c = _by(claims_for_group(runs_frame(runs)), "(d)")[0]
@@ -157,8 +175,9 @@ def test_early_exit_saving_and_verdict():
 
 
 def test_markdown_has_every_claim_and_the_procedure():
-    claims = claims_for_group(runs_frame(matched_summaries(dataset="activitynet", patch_sizes=(128,),
-                                                           map=0.7)))
+    claims = claims_for_group(
+        runs_frame(matched_summaries(dataset="activitynet", patch_sizes=(128,), map=0.7))
+    )
     md = claims_markdown(claims, exit_tol=2.0, pairs=[("v1", "v2")])
     assert md.count("\n| ") == len(claims)  # header first, then one row per claim
     assert "| Effect [95% CI] | n | Verdict |" in md

@@ -2,6 +2,7 @@
 (exit 2 usage or environment, 1 data), Ctrl-C says how to resume and leaves the run resumable, failed
 first attempts leave no run directory behind, bare ``adabench`` prints its help, and both methods report
 progress (a bar per epoch on a terminal, one console line per epoch unless ``--quiet``)."""
+
 from __future__ import annotations
 
 import errno
@@ -52,26 +53,36 @@ def test_bare_command_prints_the_normal_help_with_exit_0(capsys, argv):
     assert out.startswith("Usage: adabench") and "Commands:" in out and "\n  " in out and err == ""
 
 
-# ------------------------------------------------------------------------------------------ --set at parse time
-@pytest.mark.parametrize("method, item, expected", [
-    ("v2", "lr=-1", "preset field lr=-1.0: expected a learning rate >= 0"),
-    ("v2", "lr=", "--set lr=: expected a float value"),
-    ("v2", "lr=nan", "--set lr=nan: expected a finite number"),
-    ("v2", "lr=inf", "--set lr=inf: expected a finite number"),
-    ("v2", "lr=1e400", "--set lr=inf: expected a finite number"),
-    ("v2", "batch_size=99999999999999999999", "out of range (at most 2147483647)"),
-    ("v2", "policy_lr_ratio=-0.5", "policy_lr_ratio=-0.5: expected a learning rate >= 0"),
-    ("v1", "pretrain_lr=-1", "pretrain_lr=-1.0: expected a learning rate >= 0"),
-    ("v1", "stage1_fc_lr=inf", "--set stage1_fc_lr=inf: expected a finite number"),
-    ("v1", "stage3_backbone_lr=nan", "--set stage3_backbone_lr=nan: expected a finite number"),
-    ("v1", "policy_lr=", "--set policy_lr=: expected a float value"),
-    ("v1", "batch_size=99999999999999999999", "out of range"),
-])
-def test_bad_set_values_are_refused_before_any_data_or_run_directory(tmp_path, capsys, method, item, expected):
+# ------------------------------------------------------------------------------------------ --set at parse
+# time
+@pytest.mark.parametrize(
+    "method, item, expected",
+    [
+        ("v2", "lr=-1", "preset field lr=-1.0: expected a learning rate >= 0"),
+        ("v2", "lr=", "--set lr=: expected a float value"),
+        ("v2", "lr=nan", "--set lr=nan: expected a finite number"),
+        ("v2", "lr=inf", "--set lr=inf: expected a finite number"),
+        ("v2", "lr=1e400", "--set lr=inf: expected a finite number"),
+        ("v2", "batch_size=99999999999999999999", "out of range (at most 2147483647)"),
+        ("v2", "policy_lr_ratio=-0.5", "policy_lr_ratio=-0.5: expected a learning rate >= 0"),
+        ("v1", "pretrain_lr=-1", "pretrain_lr=-1.0: expected a learning rate >= 0"),
+        ("v1", "stage1_fc_lr=inf", "--set stage1_fc_lr=inf: expected a finite number"),
+        ("v1", "stage3_backbone_lr=nan", "--set stage3_backbone_lr=nan: expected a finite number"),
+        ("v1", "policy_lr=", "--set policy_lr=: expected a float value"),
+        ("v1", "batch_size=99999999999999999999", "out of range"),
+    ],
+)
+def test_bad_set_values_are_refused_before_any_data_or_run_directory(
+    tmp_path, capsys, method, item, expected
+):
     runs = tmp_path / "runs"
     data = tmp_path / "no-data-yet"  # validation comes first: the (missing) data root is not even looked at
-    assert run_in_process(["run", "--method", method, "--data-root", str(data), "--runs-dir", str(runs),
-                           "--set", item]) == 2
+    assert (
+        run_in_process(
+            ["run", "--method", method, "--data-root", str(data), "--runs-dir", str(runs), "--set", item]
+        )
+        == 2
+    )
     assert expected in _one_error_line(capsys)
     assert not runs.exists()
 
@@ -88,18 +99,41 @@ def complete_runs(tmp_path_factory):
 def _cases(base: Path, micro: Path, runs: Path) -> dict:
     """Commands that must write below ``base`` (one that can not be written)."""
     return {
-        "run": (["run", "--method", "v2", "--data-root", str(micro), "--runs-dir", str(base / "runs"), *V2_ARGS],
-                base / "runs"),
+        "run": (
+            ["run", "--method", "v2", "--data-root", str(micro), "--runs-dir", str(base / "runs"), *V2_ARGS],
+            base / "runs",
+        ),
         "report": (["report", "--runs-dir", str(runs), "--out", str(base / "report")], base / "report"),
-        "synth": (["data", "synth", "--out", str(base / "set"), "--classes", "2", "--videos-per-class", "1",
-                   "--frames", "2", "--size", "32", "--object-size", "8"], base / "set"),
-        "check": (["check", "--update", "--baseline", str(base / "b.json"), "--runs-dir", str(runs)],
-                  base / "b.json"),
+        "synth": (
+            [
+                "data",
+                "synth",
+                "--out",
+                str(base / "set"),
+                "--classes",
+                "2",
+                "--videos-per-class",
+                "1",
+                "--frames",
+                "2",
+                "--size",
+                "32",
+                "--object-size",
+                "8",
+            ],
+            base / "set",
+        ),
+        "check": (
+            ["check", "--update", "--baseline", str(base / "b.json"), "--runs-dir", str(runs)],
+            base / "b.json",
+        ),
     }
 
 
 @pytest.mark.parametrize("command", ["run", "report", "synth", "check"])
-def test_a_file_where_a_directory_is_expected_is_one_line(tmp_path, micro_root, complete_runs, capsys, command):
+def test_a_file_where_a_directory_is_expected_is_one_line(
+    tmp_path, micro_root, complete_runs, capsys, command
+):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory\n")
     argv, target = _cases(blocker, micro_root, complete_runs)[command]
@@ -113,7 +147,10 @@ def _unprivileged() -> list:
     namespace without root's capabilities, when the kernel allows one)."""
     if os.geteuid() != 0:
         return []
-    if shutil.which("unshare") and subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("unshare")
+        and subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0
+    ):
         return ["unshare", "--user"]
     pytest.skip("running as root and no user namespace: permissions cannot be enforced")
 
@@ -140,19 +177,31 @@ def test_read_only_directories_are_one_line_errors(tmp_path, micro_root, complet
     ro = tmp_path / "ro"
     ro.mkdir()
     hidden = _jester(tmp_path / "jester") / "20bn-jester-v1" / "3"
-    expected = [(argv, f"error: {ro}: permission denied; expected a writable directory (to create {target})")
-                for argv, target in _cases(ro, micro_root, complete_runs).values()]
+    expected = [
+        (argv, f"error: {ro}: permission denied; expected a writable directory (to create {target})")
+        for argv, target in _cases(ro, micro_root, complete_runs).values()
+    ]
     expected += [  # the runs directory itself read-only; a data folder that cannot be listed
-        (["run", "--method", "v2", "--data-root", str(micro_root), "--runs-dir", str(ro)],
-         f"error: {ro}: permission denied; expected a writable directory"),
-        (["data", "check", "--dataset", "jester", "--data-root", str(hidden.parent.parent)],
-         f"error: {hidden}: permission denied; expected a readable directory"),
+        (
+            ["run", "--method", "v2", "--data-root", str(micro_root), "--runs-dir", str(ro)],
+            f"error: {ro}: permission denied; expected a writable directory",
+        ),
+        (
+            ["data", "check", "--dataset", "jester", "--data-root", str(hidden.parent.parent)],
+            f"error: {hidden}: permission denied; expected a readable directory",
+        ),
     ]
     ro.chmod(0o555)
     hidden.chmod(0)
     try:
-        proc = subprocess.run([*prefix, sys.executable, "-c", _DRIVER, json.dumps([a for a, _ in expected])],
-                              cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-c", _DRIVER, json.dumps([a for a, _ in expected])],
+            cwd=REPO,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         ro.chmod(0o755)
         hidden.chmod(0o755)
@@ -173,24 +222,39 @@ def test_disk_full_while_writing_names_the_file(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(os, "fsync", full)
     assert run_in_process(["report", "--runs-dir", str(runs), "--out", str(tmp_path / "out")]) == 2
-    assert _one_error_line(capsys) == (f"error: {tmp_path / 'out' / 'results.csv'}: no space left on the device "
-                                       "(or over quota); free some space or choose another directory")
+    assert _one_error_line(capsys) == (
+        f"error: {tmp_path / 'out' / 'results.csv'}: no space left on the device "
+        "(or over quota); free some space or choose another directory"
+    )
     assert [p.name for p in (tmp_path / "out").iterdir()] == []  # no temporary file left behind
 
 
 # ------------------------------------------------------------------------------------------ baseline
-@pytest.mark.parametrize("change, expected", [
-    ({"tolerances": {"accuracy_abs": "0.1"}}, 'tolerances.accuracy_abs is "0.1", expected a number >= 0'),
-    ({"tolerances": [0.1]}, "tolerances is [0.1], expected an object"),
-    ({"runs": {"v2": {}}}, "runs key 'v2': expected <dataset>/<preset>/<arch>/<method>/p<patch>"),
-    ({"runs": {"d/t/m/v2/p8": 0.9}}, "runs.d/t/m/v2/p8 is 0.9, expected an object"),
-    ({"runs": {"d/t/m/v2/p8": {"top1": "high"}}}, 'runs.d/t/m/v2/p8.top1 is "high", expected a number >= 0 or null'),
-    ({"runs": {"d/t/m/v2/p8": {"gflops_per_video": True}}}, "gflops_per_video is true, expected a number"),
-    ({"runs": {"d/t/m/v2/p8": {"seeds": 0}}}, "runs.d/t/m/v2/p8.seeds is 0, expected a list of integers"),
-    ({"time_ratios": {"d/t/m/p8/v1:v2": None}}, "time_ratios.d/t/m/p8/v1:v2 is null, expected a number >= 0"),
-])
-def test_baseline_with_wrong_types_is_one_line_before_any_training(tmp_path, monkeypatch, capsys, change,
-                                                                   expected):
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"tolerances": {"accuracy_abs": "0.1"}}, 'tolerances.accuracy_abs is "0.1", expected a number >= 0'),
+        ({"tolerances": [0.1]}, "tolerances is [0.1], expected an object"),
+        ({"runs": {"v2": {}}}, "runs key 'v2': expected <dataset>/<preset>/<arch>/<method>/p<patch>"),
+        ({"runs": {"d/t/m/v2/p8": 0.9}}, "runs.d/t/m/v2/p8 is 0.9, expected an object"),
+        (
+            {"runs": {"d/t/m/v2/p8": {"top1": "high"}}},
+            'runs.d/t/m/v2/p8.top1 is "high", expected a number >= 0 or null',
+        ),
+        (
+            {"runs": {"d/t/m/v2/p8": {"gflops_per_video": True}}},
+            "gflops_per_video is true, expected a number",
+        ),
+        ({"runs": {"d/t/m/v2/p8": {"seeds": 0}}}, "runs.d/t/m/v2/p8.seeds is 0, expected a list of integers"),
+        (
+            {"time_ratios": {"d/t/m/p8/v1:v2": None}},
+            "time_ratios.d/t/m/p8/v1:v2 is null, expected a number >= 0",
+        ),
+    ],
+)
+def test_baseline_with_wrong_types_is_one_line_before_any_training(
+    tmp_path, monkeypatch, capsys, change, expected
+):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps({"format": "adabench-baseline/1", "runs": {}, **change}))
@@ -278,17 +342,35 @@ def test_a_data_error_leaves_no_run_directory_for_report_to_skip(tmp_path, capsy
 
 
 # ------------------------------------------------------------------------------------------ Ctrl-C
-@pytest.mark.parametrize("sig, group, code, message", [
-    (signal.SIGINT, True, 130, "error: interrupted; re-run the same command to resume"),
-    # issue 21 case 5: what Slurm / Kubernetes send before killing a job (to the main process only)
-    (signal.SIGTERM, False, 143, "error: terminated (SIGTERM); the last completed epoch's checkpoint is kept: re-run "
-                                 "the same command to resume")])
-def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(tmp_path, sig, group, code, message):
+@pytest.mark.parametrize(
+    "sig, group, code, message",
+    [
+        (signal.SIGINT, True, 130, "error: interrupted; re-run the same command to resume"),
+        # issue 21 case 5: what Slurm / Kubernetes send before killing a job (to the main process only)
+        (
+            signal.SIGTERM,
+            False,
+            143,
+            "error: terminated (SIGTERM); the last completed epoch's checkpoint is kept: re-run "
+            "the same command to resume",
+        ),
+    ],
+)
+def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(
+    tmp_path, sig, group, code, message
+):
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs = tmp_path / "runs"
     argv = [*base_args("v2", root, runs, "--set", "epochs=40"), "--workers", "2"]  # the last --workers wins
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *argv], cwd=REPO, env=child_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", *argv],
+        cwd=REPO,
+        env=child_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while not list(runs.glob("synthetic/v2/*/checkpoints/last.pt")) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -303,10 +385,18 @@ def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(tmp_p
     assert "Traceback" not in err
     run = RunDir(next(runs.glob("synthetic/v2/*")))
     assert not run.lock_path.exists() and not run.is_complete()
-    done = subprocess.run([sys.executable, "-m", "cli", *argv], cwd=REPO, env=child_env(), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *argv],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"AdaFocusV2: resuming at stage \S+ \(1 of 1\), epoch \d+/40, from \S+last.pt", done.stderr)
+    assert re.search(
+        r"AdaFocusV2: resuming at stage \S+ \(1 of 1\), epoch \d+/40, from \S+last.pt", done.stderr
+    )
     assert run.is_complete() and run.read_manifest()["attempt"] == 2
     assert [int(r["epoch"]) for r in run.read_metrics()] == list(range(1, 41))
 
@@ -354,12 +444,27 @@ def _read_pty(fd: int, proc: subprocess.Popen) -> str:
 
 
 def test_on_a_terminal_both_methods_show_a_bar_per_epoch(tmp_path, micro_root):
-    argv = [*_without(base_args("v1", micro_root, tmp_path), "--no-progress", "--quiet"), *STAGES,
-            "--method", "v2", "--set", "epochs=1"]
+    argv = [
+        *_without(base_args("v1", micro_root, tmp_path), "--no-progress", "--quiet"),
+        *STAGES,
+        "--method",
+        "v2",
+        "--set",
+        "epochs=1",
+    ]
     main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))  # tqdm draws nothing 0 columns wide
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *argv], cwd=REPO, env=child_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=child, text=True)
+    fcntl.ioctl(
+        child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0)
+    )  # tqdm draws nothing 0 columns wide
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", *argv],
+        cwd=REPO,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=child,
+        text=True,
+    )
     os.close(child)
     try:
         screen = _read_pty(main, proc)

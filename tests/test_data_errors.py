@@ -1,4 +1,5 @@
 """Every kind of bad input gives a one-line error naming the file; ``check_dataset`` lists them all."""
+
 from __future__ import annotations
 
 import os
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fixtures_data import make_20bn_csv, make_arnet, make_sthv2_webm, make_tsm_lists, write_video
 
 import cli
 from bench.data import ClipSpec, check_dataset, create_dataset, make_loader
 from bench.errors import DataError, DatasetNotFoundError, UsageError
-from fixtures_data import make_20bn_csv, make_arnet, make_sthv2_webm, make_tsm_lists, write_video
 
 SPEC = ClipSpec(frames=4, input_size=24, resize=28)
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,9 @@ def test_missing_root(tmp_path):
 
 def test_wrong_layout_names_what_was_expected(tmp_path):
     make_arnet(tmp_path, "actnet")
-    with pytest.raises(DatasetNotFoundError, match="no jester layout found.*jester-v1-labels.csv or category.txt"):
+    with pytest.raises(
+        DatasetNotFoundError, match="no jester layout found.*jester-v1-labels.csv or category.txt"
+    ):
         check_dataset("jester", tmp_path)
 
 
@@ -45,11 +48,32 @@ def test_missing_split_list_is_a_layout_error(tmp_path):
     assert any("jester-v1-validation.csv: file not found" in p for p in report.problems)
 
 
-@pytest.mark.parametrize("maker,name,listfile,line,expect", [
-    (make_20bn_csv, "jester", "jester-v1-train.csv", "12345 Swiping Left", r"jester-v1-train.csv:5: expected 'id;label'"),
-    (make_tsm_lists, "jester", "train_videofolder.txt", "7 12", r"train_videofolder.txt:4: expected 'path num_frames label'"),
-    (make_arnet, "actnet", "actnet_train_split.txt", "v_x,many,1", r"actnet_train_split.txt:5: frame count 'many'"),
-])
+@pytest.mark.parametrize(
+    "maker,name,listfile,line,expect",
+    [
+        (
+            make_20bn_csv,
+            "jester",
+            "jester-v1-train.csv",
+            "12345 Swiping Left",
+            r"jester-v1-train.csv:5: expected 'id;label'",
+        ),
+        (
+            make_tsm_lists,
+            "jester",
+            "train_videofolder.txt",
+            "7 12",
+            r"train_videofolder.txt:4: expected 'path num_frames label'",
+        ),
+        (
+            make_arnet,
+            "actnet",
+            "actnet_train_split.txt",
+            "v_x,many,1",
+            r"actnet_train_split.txt:5: frame count 'many'",
+        ),
+    ],
+)
 def test_malformed_list_line_names_file_and_line(tmp_path, maker, name, listfile, line, expect):
     maker(tmp_path)
     with open(tmp_path / listfile, "a") as f:
@@ -59,14 +83,29 @@ def test_malformed_list_line_names_file_and_line(tmp_path, maker, name, listfile
     assert one_line(e.value)
 
 
-@pytest.mark.parametrize("maker,name,edit,expect", [
-    (make_20bn_csv, "jester", ("jester-v1-train.csv", "999;Waving Hello"),
-     r"jester-v1-train.csv:5: label 'Waving Hello' is not in .*jester-v1-labels.csv"),
-    (make_tsm_lists, "jester", ("train_videofolder.txt", "1 12 7"),
-     r"train_videofolder.txt:4: label 7 is not in .*category.txt \(3 classes\)"),
-    (make_arnet, "fcvid", ("fcvid_train_split.txt", "v_aaa,12,1,9"),
-     r"fcvid_train_split.txt:5: label 9 is not in .*classInd.txt \(5 classes\)"),
-])
+@pytest.mark.parametrize(
+    "maker,name,edit,expect",
+    [
+        (
+            make_20bn_csv,
+            "jester",
+            ("jester-v1-train.csv", "999;Waving Hello"),
+            r"jester-v1-train.csv:5: label 'Waving Hello' is not in .*jester-v1-labels.csv",
+        ),
+        (
+            make_tsm_lists,
+            "jester",
+            ("train_videofolder.txt", "1 12 7"),
+            r"train_videofolder.txt:4: label 7 is not in .*category.txt \(3 classes\)",
+        ),
+        (
+            make_arnet,
+            "fcvid",
+            ("fcvid_train_split.txt", "v_aaa,12,1,9"),
+            r"fcvid_train_split.txt:5: label 9 is not in .*classInd.txt \(5 classes\)",
+        ),
+    ],
+)
 def test_unknown_label(tmp_path, maker, name, edit, expect):
     maker(tmp_path) if maker is not make_arnet else maker(tmp_path, name)
     with open(tmp_path / edit[0], "a") as f:
@@ -91,7 +130,9 @@ def test_missing_frame_and_missing_folder(tmp_path):
     make_tsm_lists(make_tsm)
     shutil.rmtree(make_tsm / "20bn-jester-v1" / "2")
     ds = create_dataset("jester", tmp_path, "train", SPEC, train=False)
-    with pytest.raises(DataError, match=r"1000/00005.jpg: missing frame") as e:  # the 20BN count skips the gap
+    with pytest.raises(
+        DataError, match=r"1000/00005.jpg: missing frame"
+    ) as e:  # the 20BN count skips the gap
         ds[0]
     assert one_line(e.value)
     ds = create_dataset("jester", make_tsm, "train", SPEC, train=False)
@@ -106,7 +147,7 @@ def test_undecodable_and_truncated_videos(tmp_path):
     (videos / "51.webm").write_bytes(b"this is not a video" * 10)
     data = (videos / "50.webm").read_bytes()
     (videos / "50.webm").write_bytes(data[: len(data) // 2])  # truncated: fewer frames than the header says
-    write_video(tmp_path / "x.mp4", 12)                         # an mp4 cut before its index cannot be opened
+    write_video(tmp_path / "x.mp4", 12)  # an mp4 cut before its index cannot be opened
     (videos / "52.webm").write_bytes((tmp_path / "x.mp4").read_bytes()[:300])
     for backend in ("decord", "pyav"):
         ds = create_dataset("sthv2", tmp_path, "train", SPEC, train=False, backend=backend)
@@ -127,21 +168,27 @@ def test_undecodable_and_truncated_videos(tmp_path):
 def test_check_lists_every_problem_of_a_broken_dataset(tmp_path):
     make_20bn_csv(tmp_path)
     with open(tmp_path / "jester-v1-train.csv", "a") as f:
-        f.write("oops\n999;Waving Hello\n4242;Swiping Left\n")           # malformed, unknown label, no folder
-    (tmp_path / "20bn-jester-v1" / "1001" / "00003.jpg").unlink()        # missing frame
+        f.write("oops\n999;Waving Hello\n4242;Swiping Left\n")  # malformed, unknown label, no folder
+    (tmp_path / "20bn-jester-v1" / "1001" / "00003.jpg").unlink()  # missing frame
     with open(tmp_path / "jester-v1-validation.csv", "a") as f:
-        f.write("2000\n")                                                # malformed in the other split
+        f.write("2000\n")  # malformed in the other split
     report = check_dataset("jester", tmp_path)
     assert report.splits == {"train": 5, "val": 2}
-    expected = ["jester-v1-train.csv:5: expected 'id;label'", "jester-v1-train.csv:6: label 'Waving Hello'",
-                "4242: frame folder not found", "1001/00003.jpg: missing frame",
-                "jester-v1-validation.csv:3: expected 'id;label'"]
+    expected = [
+        "jester-v1-train.csv:5: expected 'id;label'",
+        "jester-v1-train.csv:6: label 'Waving Hello'",
+        "4242: frame folder not found",
+        "1001/00003.jpg: missing frame",
+        "jester-v1-validation.csv:3: expected 'id;label'",
+    ]
     assert len(report.problems) == len(expected)
     for e in expected:
         assert sum(e in p for p in report.problems) == 1, (e, report.problems)
     assert all(one_line(p) for p in report.problems)
 
-    result = CliRunner().invoke(cli.cli, ["data", "check", "--dataset", "jester", "--data-root", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli.cli, ["data", "check", "--dataset", "jester", "--data-root", str(tmp_path)]
+    )
     assert result.exit_code == 1
     for e in expected:
         assert e in result.output
@@ -163,7 +210,9 @@ def test_skip_bad_drops_broken_items_and_records_them_once(tmp_path):
     fresh = create_dataset("jester", tmp_path, "train", SPEC, train=False, skip_bad=True)
     batches = list(make_loader(fresh, 2, train=False, num_workers=1, seed=0))  # bad item met inside a worker
     assert sorted(int(i) for b in batches for i in b["index"]) == [0, 2, 3]  # each readable item once
-    assert [p for p, _ in fresh.bad_items if p.endswith("20bn-jester-v1/2")] == [str(tmp_path / "20bn-jester-v1/2")]
+    assert [p for p, _ in fresh.bad_items if p.endswith("20bn-jester-v1/2")] == [
+        str(tmp_path / "20bn-jester-v1/2")
+    ]
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -178,8 +227,26 @@ def test_cli_data_list_shows_every_dataset_and_its_layouts():
 
 def test_cli_synth_then_check(tmp_path):
     out = tmp_path / "syn"
-    args = ["data", "synth", "--out", str(out), "--classes", "2", "--videos-per-class", "3,1", "--frames", "6",
-            "--size", "32", "--object-size", "8", "--clutter", "1", "--workers", "1"]
+    args = [
+        "data",
+        "synth",
+        "--out",
+        str(out),
+        "--classes",
+        "2",
+        "--videos-per-class",
+        "3,1",
+        "--frames",
+        "6",
+        "--size",
+        "32",
+        "--object-size",
+        "8",
+        "--clutter",
+        "1",
+        "--workers",
+        "1",
+    ]
     result = CliRunner().invoke(cli.cli, args)
     assert result.exit_code == 0, result.output
     assert "6 train + 2 val videos" in result.output
@@ -190,14 +257,22 @@ def test_cli_synth_then_check(tmp_path):
 
 
 def test_cli_check_missing_root_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli.cli, ["data", "check", "--dataset", "minik", "--data-root", str(tmp_path / "x")])
+    result = CliRunner().invoke(
+        cli.cli, ["data", "check", "--dataset", "minik", "--data-root", str(tmp_path / "x")]
+    )
     assert isinstance(result.exception, UsageError) and "data root not found" in str(result.exception)
 
 
 def _main(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-c", "import cli; cli.main()", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "import cli; cli.main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def test_main_usage_error_is_one_line_with_exit_code_2(tmp_path):

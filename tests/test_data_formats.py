@@ -1,31 +1,52 @@
 """Each on-disk format, read through ``create_dataset``: labels, shapes, sampled frames, flips, loaders."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from fixtures_data import (
+    frame_numbers_of,
+    is_flipped,
+    keys_in_order,
+    labels_of,
+    make_20bn_csv,
+    make_arnet,
+    make_sthv2_webm,
+    make_tsm_lists,
+)
 
 from bench.data import ClipSpec, check_dataset, create_dataset, make_loader
-from fixtures_data import (frame_numbers_of, is_flipped, keys_in_order, labels_of, make_20bn_csv, make_arnet,
-                           make_sthv2_webm, make_tsm_lists)
 
 SPEC = ClipSpec(frames=4, input_size=24, resize=28)
 
 BUILDERS = {
     "jester-20bn": ("jester", lambda r: make_20bn_csv(r)),
     "jester-tsm": ("jester", lambda r: make_tsm_lists(r)),
-    "sthv1-20bn": ("sthv1", lambda r: make_20bn_csv(r, "something-something-v1", "20bn-something-something-v1")),
+    "sthv1-20bn": (
+        "sthv1",
+        lambda r: make_20bn_csv(r, "something-something-v1", "20bn-something-something-v1"),
+    ),
     "sthv1-tsm": ("sthv1", lambda r: make_tsm_lists(r, "20bn-something-something-v1")),
     "sthv2-webm": ("sthv2", lambda r: make_sthv2_webm(r)),
-    "sthv2-frames": ("sthv2", lambda r: make_tsm_lists(r, "20bn-something-something-v2-frames", "{:06d}.jpg")),
+    "sthv2-frames": (
+        "sthv2",
+        lambda r: make_tsm_lists(r, "20bn-something-something-v2-frames", "{:06d}.jpg"),
+    ),
     "actnet": ("actnet", lambda r: make_arnet(r, "actnet")),
     "actnet-video": ("actnet", lambda r: make_arnet(r, "actnet", videos=True)),
     "fcvid": ("fcvid", lambda r: make_arnet(r, "fcvid")),
     "minik": ("minik", lambda r: make_arnet(r, "minik")),
     "minik-video": ("minik", lambda r: make_arnet(r, "minik", videos=True)),
 }
-LAYOUTS = {"jester-20bn": "20bn-csv", "jester-tsm": "tsm-lists", "sthv1-20bn": "20bn-csv", "sthv1-tsm": "tsm-lists",
-           "sthv2-webm": "20bn-json-webm", "sthv2-frames": "tsm-lists"}
+LAYOUTS = {
+    "jester-20bn": "20bn-csv",
+    "jester-tsm": "tsm-lists",
+    "sthv1-20bn": "20bn-csv",
+    "sthv1-tsm": "tsm-lists",
+    "sthv2-webm": "20bn-json-webm",
+    "sthv2-frames": "tsm-lists",
+}
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +109,10 @@ def test_train_items_pick_one_random_frame_per_segment(built):
     assert all(len(s) > 1 for s in seen)  # offsets are random, not fixed
 
 
-@pytest.mark.parametrize("key,flips", [("jester-20bn", False), ("sthv1-tsm", False), ("sthv2-webm", False),
-                                       ("actnet", True), ("minik", True)])
+@pytest.mark.parametrize(
+    "key,flips",
+    [("jester-20bn", False), ("sthv1-tsm", False), ("sthv2-webm", False), ("actnet", True), ("minik", True)],
+)
 def test_training_flips_only_where_direction_does_not_matter(built, key, flips):
     name, fx = built[key]
     torch.manual_seed(0)
@@ -148,8 +171,9 @@ def test_loader_batches_are_seeded_and_shaped(built):
     assert torch.equal(a[0]["index"], b[0]["index"])
     orders = {tuple(epoch(s)[0]["index"].tolist()) for s in range(8)}
     assert len(orders) > 1
-    val = make_loader(create_dataset("actnet", fx.root, "train", spec, train=False), 2, train=False,
-                      num_workers=0, seed=0)
+    val = make_loader(
+        create_dataset("actnet", fx.root, "train", spec, train=False), 2, train=False, num_workers=0, seed=0
+    )
     assert [b["index"].tolist() for b in val] == [[0, 1], [2]]
 
 

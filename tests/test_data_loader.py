@@ -4,15 +4,16 @@ shuffling order are functions of (seed, epoch key, item index), never of a worke
 So the batches of an epoch are the same with 0 or 2 workers, in two loaders at the same epoch key, and
 in a loader that starts at epoch k (a resumed run) and one that got there through epochs 0..k-1.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from fixtures_data import make_arnet, make_tsm_lists
 
 from bench.data import ClipSpec, create_dataset, item_rng, make_loader, set_epoch
 from bench.data.loader import EpochSampler, KeyedItems
-from fixtures_data import make_arnet, make_tsm_lists
 
 SPEC = ClipSpec(frames=4, glance_frames=2, input_size=24, resize=28)
 SEED = 7
@@ -41,13 +42,18 @@ def _epochs(loader, keys):
 
 def _equal(x: torch.Tensor, y: torch.Tensor) -> bool:
     """Bit-equal, NaN equal to NaN (unknown boxes are NaN)."""
-    return x.shape == y.shape and x.dtype == y.dtype and torch.equal(x.nan_to_num(-7.0), y.nan_to_num(-7.0)) \
+    return (
+        x.shape == y.shape
+        and x.dtype == y.dtype
+        and torch.equal(x.nan_to_num(-7.0), y.nan_to_num(-7.0))
         and torch.equal(x.isnan(), y.isnan())
+    )
 
 
 def _same(a, b) -> bool:
-    return len(a) == len(b) and all(x.keys() == y.keys() and all(_equal(x[k], y[k]) for k in x)
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x.keys() == y.keys() and all(_equal(x[k], y[k]) for k in x) for x, y in zip(a, b)
+    )
 
 
 def test_items_do_not_depend_on_workers_and_resume_at_any_epoch(jester):
@@ -83,7 +89,7 @@ def test_an_item_is_its_index_seed_and_key_whatever_the_order(jester):
 def test_two_loaders_agree_and_a_pass_without_set_epoch_moves_to_the_next_key(jester):
     a = make_loader(_dataset(jester), 2, train=True, num_workers=0, seed=SEED)
     b = make_loader(_dataset(jester), 2, train=True, num_workers=0, seed=SEED)
-    first, second = list(a), list(a)       # keys 0 then 1
+    first, second = list(a), list(a)  # keys 0 then 1
     assert _same(first, list(b)) and not _same(first, second)
     set_epoch(b, 1)
     assert _same(second, list(b))
@@ -125,7 +131,9 @@ def test_distributed_shards_follow_the_epoch_key():
     a, b, c = shards(4), shards(4), shards(5)
     assert a == b and a != c
     assert all(k == 4 for shard in a for k, _ in shard)
-    assert sorted(i for shard in a for _, i in shard) == sorted(data + [a[0][0][1]])  # padded to 12 by a repeat
+    assert sorted(i for shard in a for _, i in shard) == sorted(
+        data + [a[0][0][1]]
+    )  # padded to 12 by a repeat
     assert len(a[0]) == len(a[1]) == 6
 
 

@@ -1,5 +1,6 @@
 """The data layer's structure and plumbing: no import cycle, the one data-root resolver, list paths kept
 exactly as written, generated folders that honour the umask."""
+
 from __future__ import annotations
 
 import ast
@@ -8,10 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from fixtures_data import make_arnet, make_synthetic, make_tsm_lists, write_frames
 
 from bench.data import DATA_ENV, ClipSpec, create_dataset, ensure_synthetic, resolve_data_root
 from bench.errors import DatasetNotFoundError, UsageError
-from fixtures_data import make_arnet, make_synthetic, make_tsm_lists, write_frames
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "bench" / "data"
 
@@ -45,7 +46,7 @@ def _cycle(graph: dict):
         state[node] = "open"
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt, stack + [nxt])):
                 return found
         state[node] = "done"
@@ -139,8 +140,16 @@ def test_generated_folders_and_caches_honour_the_umask(tmp_path, umask_022):
     create_dataset("synthetic", root, "train", ClipSpec(frames=4, input_size=32, resize=32), train=False)
     (cache,) = (root / "cache").glob("*.npy")
     assert _mode(cache) == 0o644
-    cached = ensure_synthetic(tmp_path / "cache", classes=2, videos_per_class=(2, 1), frames=4, size=32,
-                              object_size=8, clutter=1, workers=1)
+    cached = ensure_synthetic(
+        tmp_path / "cache",
+        classes=2,
+        videos_per_class=(2, 1),
+        frames=4,
+        size=32,
+        object_size=8,
+        clutter=1,
+        workers=1,
+    )
     assert _mode(cached) == 0o755 and _mode(cached / "meta.json") == 0o644
     os.umask(0o077)
     private = make_synthetic(tmp_path / "private")

@@ -1,4 +1,5 @@
 """Frame sampling, V2's coarse-to-fine order, and the spatial transforms (pure functions)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -101,8 +102,11 @@ def test_boxes_follow_the_pixels(train):
     box = torch.tensor([[36.0, 20.0, 46.0, 30.0]])
     g = np.random.default_rng(1)
     for _ in range(20):
-        geo = (train_geometry(48, 60, 32, (1.0, 0.875, 0.75, 0.66), allow_flip=True, rng=g) if train
-               else eval_geometry(48, 60, 32, 40))
+        geo = (
+            train_geometry(48, 60, 32, (1.0, 0.875, 0.75, 0.66), allow_flip=True, rng=g)
+            if train
+            else eval_geometry(48, 60, 32, 40)
+        )
         img = apply_geometry(frames, geo, normalize=False)[0, 0]
         mapped = map_boxes(box, geo, (48, 60))[0]
         if torch.isnan(mapped).any():
@@ -124,17 +128,34 @@ def test_a_box_cropped_away_becomes_nan():
 def test_flip_rule():
     """Direction-labelled datasets (and the synthetic ones) never flip; the others do."""
     flips = {name: dataset_info(name).flip for name in list_datasets()}
-    assert flips == {"actnet": True, "fcvid": True, "minik": True, "jester": False, "sthv1": False,
-                     "sthv2": False, "synthetic": False, "synthetic_hard": False, "synthetic_video": False,
-                     "synthetic_video_hard": False}
+    assert flips == {
+        "actnet": True,
+        "fcvid": True,
+        "minik": True,
+        "jester": False,
+        "sthv1": False,
+        "sthv2": False,
+        "synthetic": False,
+        "synthetic_hard": False,
+        "synthetic_video": False,
+        "synthetic_video_hard": False,
+    }
     assert dataset_info("actnet").multilabel and dataset_info("fcvid").multilabel
     assert not dataset_info("minik").multilabel
 
 
 def test_dataset_entries_carry_class_count_and_variant():
     facts = {name: (dataset_info(name).num_classes, dataset_info(name).variant) for name in list_datasets()}
-    assert facts == {"actnet": (200, "frame"), "fcvid": (239, "frame"), "minik": (200, "frame"),
-                     "sthv1": (174, "video"), "sthv2": (174, "video"), "jester": (27, "video"),
-                     "synthetic": (6, "frame"), "synthetic_hard": (6, "frame"), "synthetic_video": (6, "video"),
-                     "synthetic_video_hard": (6, "video")}
+    assert facts == {
+        "actnet": (200, "frame"),
+        "fcvid": (239, "frame"),
+        "minik": (200, "frame"),
+        "sthv1": (174, "video"),
+        "sthv2": (174, "video"),
+        "jester": (27, "video"),
+        "synthetic": (6, "frame"),
+        "synthetic_hard": (6, "frame"),
+        "synthetic_video": (6, "video"),
+        "synthetic_video_hard": (6, "video"),
+    }
     assert all(dataset_info(name).layouts for name in list_datasets())

@@ -9,6 +9,7 @@ the accuracy within TOL: one video of the 15 is 0.067, TOL allows a single video
 also be far above chance (0.5), otherwise equal accuracies would mean nothing. The 15 val videos do not
 split evenly over 2 ranks: the sampler pads with a repeat, which evaluation must drop.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,23 +25,71 @@ __all__ = ["one_thread"]
 
 TOL = 0.07
 VAL_VIDEOS = 15
-COMMON = ["--set", "frames=4", "--set", "input_size=32", "--set", "resize=32", "--set", "patch_size=16",
-          "--set", "classifier_hidden=32", "--set", "policy_hidden=[32]", "--set", "grid_n=3",
-          "--set", "epochs=6", "--set", "pretrain_epochs=2", "--set", "stage1_epochs=3",
-          "--set", "stage2_epochs=1", "--set", "stage3_epochs=2", "--rl", "reinforce",
-          "--device", "cpu", "--workers", "0", "--no-progress", "--seed", "1"]
+COMMON = [
+    "--set",
+    "frames=4",
+    "--set",
+    "input_size=32",
+    "--set",
+    "resize=32",
+    "--set",
+    "patch_size=16",
+    "--set",
+    "classifier_hidden=32",
+    "--set",
+    "policy_hidden=[32]",
+    "--set",
+    "grid_n=3",
+    "--set",
+    "epochs=6",
+    "--set",
+    "pretrain_epochs=2",
+    "--set",
+    "stage1_epochs=3",
+    "--set",
+    "stage2_epochs=1",
+    "--set",
+    "stage3_epochs=2",
+    "--rl",
+    "reinforce",
+    "--device",
+    "cpu",
+    "--workers",
+    "0",
+    "--no-progress",
+    "--seed",
+    "1",
+]
 
 
 def _args(data_root, runs_dir, batch):
-    return ["run", "--method", "v2", "--method", "v1", "--data-root", str(data_root), "--runs-dir", str(runs_dir),
-            "--set", f"batch_size={batch}", *COMMON]
+    return [
+        "run",
+        "--method",
+        "v2",
+        "--method",
+        "v1",
+        "--data-root",
+        str(data_root),
+        "--runs-dir",
+        str(runs_dir),
+        "--set",
+        f"batch_size={batch}",
+        *COMMON,
+    ]
 
 
 def test_two_gloo_ranks_reach_the_single_process_accuracy(tmp_path):
     data_root = micro_set(tmp_path / "set", train=16, val=8, easy=True, odd_val=True)
     assert run_in_process(_args(data_root, tmp_path / "single", 8)) == 0
-    ddp = subprocess.run([sys.executable, "-m", "cli", *_args(data_root, tmp_path / "ddp", 4), "--nproc", "2"],
-                         cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300)
+    ddp = subprocess.run(
+        [sys.executable, "-m", "cli", *_args(data_root, tmp_path / "ddp", 4), "--nproc", "2"],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert ddp.stdout.count("top-1") == 2  # rank 0 alone prints the result lines
     for method in ("v2", "v1"):

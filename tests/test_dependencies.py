@@ -10,6 +10,7 @@ and the method packages -> bench/.
 - shared code (bench/, reports/, cli.py, commands/) never names a method: no "v1"/"v2" string literals, and
   no identifier or string literal that is one of a registered method's option fields, flags or result columns.
 """
+
 from __future__ import annotations
 
 import ast
@@ -76,11 +77,19 @@ def test_there_are_method_packages_to_check():
 
 
 def _layer_violations(graph: Dict[str, Set[str]]) -> List[str]:
-    allowed = {"bench": {"bench"}, "reports": {"bench", "reports"}, "cli": {"bench", "commands"},
-               "commands": {"bench", "reports", "commands"}}
+    allowed = {
+        "bench": {"bench"},
+        "reports": {"bench", "reports"},
+        "cli": {"bench", "commands"},
+        "commands": {"bench", "reports", "commands"},
+    }
     allowed.update({pkg: {"bench", pkg} for pkg in METHOD_PACKAGES})
-    return [f"{m} imports {t}" for m, targets in graph.items() for t in sorted(targets)
-            if _top(t) not in allowed[_top(m)]]
+    return [
+        f"{m} imports {t}"
+        for m, targets in graph.items()
+        for t in sorted(targets)
+        if _top(t) not in allowed[_top(m)]
+    ]
 
 
 def test_each_layer_imports_only_what_it_may():
@@ -89,10 +98,15 @@ def test_each_layer_imports_only_what_it_may():
 
 
 def test_the_layer_rule_catches_a_command_that_imports_a_method_or_the_entry_point():
-    graph = {**GRAPH, "commands.models": GRAPH["commands.models"] | {"adafocus_v2.method"},
-             "commands.experiments": GRAPH["commands.experiments"] | {"cli"}}
-    assert sorted(_layer_violations(graph)) == ["commands.experiments imports cli",
-                                                "commands.models imports adafocus_v2.method"]
+    graph = {
+        **GRAPH,
+        "commands.models": GRAPH["commands.models"] | {"adafocus_v2.method"},
+        "commands.experiments": GRAPH["commands.experiments"] | {"cli"},
+    }
+    assert sorted(_layer_violations(graph)) == [
+        "commands.experiments imports cli",
+        "commands.models imports adafocus_v2.method",
+    ]
 
 
 def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
@@ -141,8 +155,12 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_shared_code_never_names_a_method():
     literal = re.compile(r"""["']v[12]["']""")
     files = [p for m, p in MODULES.items() if _top(m) in SHARED + CLI_LAYER]
-    hits = [f"{p.relative_to(REPO)}:{i}" for p in files
-            for i, line in enumerate(p.read_text().splitlines(), 1) if literal.search(line)]
+    hits = [
+        f"{p.relative_to(REPO)}:{i}"
+        for p in files
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
     assert not hits, hits
 
 
@@ -170,6 +188,7 @@ def _shared_spellings(names: Set[str]) -> List[str]:
 
 def test_shared_code_never_spells_a_method_option_field():
     from bench.methods import own_names
+
     names = set(own_names())
     assert {"aux_supervision", "stop_gradient", "reward", "stage3", "rl"} <= names
     hits = _shared_spellings(names)

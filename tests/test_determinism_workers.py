@@ -5,6 +5,7 @@ The main process's torch thread count used to be the cores left after the loader
 threads round differently. Under ``--deterministic`` it no longer depends on the workers. The machine is
 made to look like 3 cores, so the old rule would give 3 threads against 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ def test_deterministic_metrics_do_not_depend_on_the_number_of_workers(tmp_path, 
         summary = json.loads((run / "summary.json").read_text())
         manifest = json.loads((run / "manifest.json").read_text())
         losses = [r["train_loss"] for r in read_csv_rows(run / "metrics.csv")]
-        results.append((manifest["torch_threads"], losses, summary["top1"], summary["patch_eval"],
-                        summary["early_exit"]))
+        results.append(
+            (manifest["torch_threads"], losses, summary["top1"], summary["patch_eval"], summary["early_exit"])
+        )
     assert results[0] == results[1]

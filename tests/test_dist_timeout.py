@@ -1,4 +1,5 @@
 """A crashed or stuck rank must not hang the others forever: the process group gets a timeout."""
+
 from __future__ import annotations
 
 import datetime
@@ -11,8 +12,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from bench.training import runtime
 from bench.errors import UsageError
+from bench.training import runtime
 
 
 def test_init_distributed_passes_the_timeout(monkeypatch):
@@ -34,8 +35,14 @@ def test_init_distributed_passes_the_timeout(monkeypatch):
 
 
 def _stuck_worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE="2", ADABENCH_DIST_TIMEOUT="3")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+        ADABENCH_DIST_TIMEOUT="3",
+    )
     torch.set_num_threads(1)
     env = runtime.init_distributed("cpu")
     runtime.barrier(env)

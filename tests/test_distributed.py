@@ -1,5 +1,6 @@
 """Two gloo processes on CPU: collectives with uneven sizes, DDP gradient averaging and
 rank-reduced epoch timing."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,13 @@ def _data(rank: int):
 
 
 def _worker(rank: int, port: int, tmp: str = "") -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+    )
     torch.set_num_threads(1)
     env = runtime.init_distributed("cpu")
     try:
@@ -46,7 +52,16 @@ def _worker(rank: int, port: int, tmp: str = "") -> None:
         assert got.shape == (8, 4)
         assert got[:, 0].tolist() == [0, 1, 2, 1, 2, 3, 4, 5]
         flags = runtime.all_gather_cat(torch.arange(rows) % 2 == 0, env)
-        assert flags.dtype == torch.bool and flags.tolist() == [True, False, True, True, False, True, False, True]
+        assert flags.dtype == torch.bool and flags.tolist() == [
+            True,
+            False,
+            True,
+            True,
+            False,
+            True,
+            False,
+            True,
+        ]
         empty = runtime.all_gather_cat(torch.zeros(0 if rank == 0 else 2, dtype=torch.long), env)
         assert empty.shape == (2,)
         assert runtime.broadcast_object({"dir": f"rank{rank}"}, env) == {"dir": "rank0"}

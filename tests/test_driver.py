@@ -1,40 +1,63 @@
 """The training driver on a handful of in-memory tiny videos (V2's one stage): epochs, checkpoints,
 metrics, curve, resume, NaN guard, clipping."""
+
 import pytest
 import torch
+from fixtures_plan import plan_stages
 
 import bench.training.driver as driver_mod
-from bench.training.driver import Driver
 from bench.errors import TrainingDivergedError
 from bench.models import build_network
 from bench.presets import get_preset
 from bench.runs.rundir import RunDir
+from bench.training.driver import Driver
 from bench.training.runtime import DistEnv
-from fixtures_plan import plan_stages
 
 K = 4
 
 
 def _preset(**kw):
-    small = dict(frames=4, epochs=3, batch_size=4, input_size=32, resize=32, patch_size=16, classifier_hidden=32,
-                 policy_hidden=(32,))
+    small = dict(
+        frames=4,
+        epochs=3,
+        batch_size=4,
+        input_size=32,
+        resize=32,
+        patch_size=16,
+        classifier_hidden=32,
+        policy_hidden=(32,),
+    )
     return get_preset("synthetic", "tiny", method="v2", **{**small, **kw})
 
 
 def _batches(preset, n=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     s = preset.input_size
-    return [{"frames": torch.randn(4, preset.frames, 3, s, s, generator=g),
-             "label": torch.randint(0, K, (4,), generator=g)} for _ in range(n)]
+    return [
+        {
+            "frames": torch.randn(4, preset.frames, 3, s, s, generator=g),
+            "label": torch.randint(0, K, (4,), generator=g),
+        }
+        for _ in range(n)
+    ]
 
 
 def _fit(tmp_path, name, preset, batches, seed=0):
     run = RunDir(tmp_path / name).create()
     torch.manual_seed(seed)
     net = build_network(preset, num_classes=K)
-    d = Driver(net, plan_stages("v2", net, preset, K), run, batches, DistEnv(), seed=seed, label="test",
-               evaluate_curve=lambda modes: {"top1": 0.5, "map": None}, evaluate_end=lambda: {},
-               curve_epochs=lambda n: set(range(n)))
+    d = Driver(
+        net,
+        plan_stages("v2", net, preset, K),
+        run,
+        batches,
+        DistEnv(),
+        seed=seed,
+        label="test",
+        evaluate_curve=lambda modes: {"top1": 0.5, "map": None},
+        evaluate_end=lambda: {},
+        curve_epochs=lambda n: set(range(n)),
+    )
     d.fit()
     return run, net, d.state
 
@@ -45,8 +68,17 @@ def test_fit_writes_checkpoint_metrics_and_curve(tmp_path):
     assert run.has_checkpoint()
     rows = run.read_metrics()
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert {"lr_glance", "train_loss", "train_classifier", "train_glance", "train_focus", "train_random_total",
-            "train_seconds", "data_seconds", "val_top1"} <= set(rows[0])
+    assert {
+        "lr_glance",
+        "train_loss",
+        "train_classifier",
+        "train_glance",
+        "train_focus",
+        "train_random_total",
+        "train_seconds",
+        "data_seconds",
+        "val_top1",
+    } <= set(rows[0])
     lrs = [float(r["lr_focus"]) for r in rows]
     assert lrs[0] == pytest.approx(preset.train.lr) and lrs[0] > lrs[1] > lrs[2] > 0  # per-epoch cosine
     # the last epoch's point is the run's full-split score (bench.runs.runner), not the curve set's

@@ -7,25 +7,36 @@ so if one method read its loss every step and the other every tenth, their train
 under different conditions. The optimiser's own update is left out (its state-step counter lives on the
 host by design, and the optimiser is part of the method); everything else a step does is counted.
 """
+
 from __future__ import annotations
 
 import contextlib
 
 import pytest
 import torch
+from fixtures_plan import plan_stages
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.training.driver import LOG_EVERY, Driver, make_update
 from bench.models import build_network
 from bench.presets import get_preset
 from bench.runs.rundir import RunDir
+from bench.training.driver import LOG_EVERY, Driver, make_update
 from bench.training.runtime import DistEnv
-from fixtures_plan import plan_stages
 
 SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "unique_dim", "unique_consecutive"}
 K = 3
-SMALL = dict(frames=4, input_size=32, resize=32, patch_size=16, glance_size=16, classifier_hidden=16,
-             policy_hidden="[16]", policy_conv_channels=8, grid_n=3, batch_size=4)
+SMALL = dict(
+    frames=4,
+    input_size=32,
+    resize=32,
+    patch_size=16,
+    glance_size=16,
+    classifier_hidden=16,
+    policy_hidden="[16]",
+    policy_conv_channels=8,
+    grid_n=3,
+    batch_size=4,
+)
 
 
 class SyncCounter(TorchDispatchMode):
@@ -69,6 +80,7 @@ def counter(monkeypatch):
                 c.count += 1
                 c.seen.append(_real.__name__)
             return _real(self, *a, **kw)
+
         monkeypatch.setattr(torch.Tensor, name, counted)
     return c
 
@@ -85,8 +97,10 @@ def _batches(preset, n: int):
     s = preset.input_size
     out = []
     for _ in range(n):
-        b = {"frames": torch.randn(4, preset.frames, 3, s, s, generator=g),
-             "label": torch.randint(0, K, (4,), generator=g)}
+        b = {
+            "frames": torch.randn(4, preset.frames, 3, s, s, generator=g),
+            "label": torch.randint(0, K, (4,), generator=g),
+        }
         if preset.glance_frames:
             b["glance"] = torch.randn(4, preset.glance_frames, 3, s, s, generator=g)
         out.append(b)
@@ -96,9 +110,10 @@ def _batches(preset, n: int):
 def _update_outside(counter: SyncCounter, opt: torch.optim.Optimizer):
     def update(loss):
         opt.zero_grad(set_to_none=True)
-        loss.backward()                 # counted: the backward pass is part of the step
-        with counter.pause():           # the optimiser's host-side step counter is not
+        loss.backward()  # counted: the backward pass is part of the step
+        with counter.pause():  # the optimiser's host-side step counter is not
             opt.step()
+
     return update
 
 
@@ -122,16 +137,29 @@ def test_an_epoch_reads_the_device_at_the_same_points_for_every_method(tmp_path,
     for method in ("v1", "v2"):
         preset, net, stages = _stages(method, "synthetic")
         stage = stages[-1]  # V1: fine-tuning; V2: its one stage
-        driver = Driver(net, stages, RunDir(tmp_path / method).create(), [], DistEnv(), seed=0, label=method,
-                        evaluate_curve=lambda m: {}, evaluate_end=lambda: {}, curve_epochs=lambda n: set())
+        driver = Driver(
+            net,
+            stages,
+            RunDir(tmp_path / method).create(),
+            [],
+            DistEnv(),
+            seed=0,
+            label=method,
+            evaluate_curve=lambda m: {},
+            evaluate_end=lambda: {},
+            curve_epochs=lambda n: set(),
+        )
         stage.prepare()
         opt = stage.optimizer()
         step = opt.step
         opt.step = lambda *a, _s=step, **kw: _pause_call(counter, _s, *a, **kw)
         driver.loader = _batches(preset, 2 * LOG_EVERY)
         with counter:
-            driver._train_epoch(stage, make_update(opt, torch.amp.GradScaler("cpu", enabled=False), stage.grad_clip,
-                                                     DistEnv()), 0)
+            driver._train_epoch(
+                stage,
+                make_update(opt, torch.amp.GradScaler("cpu", enabled=False), stage.grad_clip, DistEnv()),
+                0,
+            )
         counts[method] = counter.count
         counter.count = 0
     assert counts["v1"] == counts["v2"] == 2 + 1  # two periodic reads, the epoch's means once

@@ -1,10 +1,11 @@
 """bench.training.evaluation: learned / random / centre patches on the same network."""
+
 import pytest
 import torch
 
-from bench.training.evaluation import evaluate, patch_eval_results
 from bench.models import build_network
 from bench.presets import get_preset
+from bench.training.evaluation import evaluate, patch_eval_results
 
 K, B, T, S = 5, 4, 4, 32
 
@@ -12,8 +13,17 @@ K, B, T, S = 5, 4, 4, 32
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    p = get_preset("synthetic", "tiny", method="v2", frames=T, input_size=S, resize=S, patch_size=16,
-                   classifier_hidden=32, policy_hidden=(32,))
+    p = get_preset(
+        "synthetic",
+        "tiny",
+        method="v2",
+        frames=T,
+        input_size=S,
+        resize=S,
+        patch_size=16,
+        classifier_hidden=32,
+        policy_hidden=(32,),
+    )
     return build_network(p, num_classes=K)
 
 
@@ -26,9 +36,15 @@ def _batches(boxes=True, n=3):
         labels[:, 0] = label
         labels[:, 1] = (label + 1) % K
         box = torch.tensor([20.0, 20.0, 28.0, 28.0]).expand(B, T, 4).clone()  # object in the bottom-right
-        out.append({"frames": torch.randn(B, T, 3, S, S, generator=g), "label": label, "labels": labels,
-                    "boxes": box if boxes else torch.full((B, T, 4), float("nan")),
-                    "index": torch.arange(B) + i * B})
+        out.append(
+            {
+                "frames": torch.randn(B, T, 3, S, S, generator=g),
+                "label": label,
+                "labels": labels,
+                "boxes": box if boxes else torch.full((B, T, 4), float("nan")),
+                "index": torch.arange(B) + i * B,
+            }
+        )
     return out
 
 
@@ -59,5 +75,7 @@ def test_patch_eval_uses_one_network_three_ways(net):
     assert set(results) == {"learned", "random", "centre"}
     assert net.training  # the caller's mode is restored
     assert not torch.equal(results["learned"].locations, results["centre"].locations)
-    again = patch_eval_results(net, _batches(), torch.device("cpu"), seed=0)  # random patches repeat with the seed
+    again = patch_eval_results(
+        net, _batches(), torch.device("cpu"), seed=0
+    )  # random patches repeat with the seed
     assert {k: r.top1 for k, r in again.items()} == {k: r.top1 for k, r in results.items()}

@@ -1,7 +1,9 @@
-"""bench.training.evaluation over two gloo ranks equals the single-process evaluation (padding repeats dropped).
+"""bench.training.evaluation over two gloo ranks equals the single-process evaluation (padding repeats
+dropped).
 
 Marked slow: spawning two interpreters costs ~20 s on a loaded 2-core machine; the collectives it
 relies on are covered in the default run by tests/test_distributed.py."""
+
 from __future__ import annotations
 
 import os
@@ -11,18 +13,27 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from bench.training import runtime
-from bench.training.evaluation import evaluate
 from bench.models import build_network
 from bench.presets import get_preset
+from bench.training import runtime
+from bench.training.evaluation import evaluate
 
 K, T, S, N = 5, 3, 32, 11
 
 
 def _net():
     torch.manual_seed(0)
-    p = get_preset("synthetic", "tiny", method="v2", frames=T, input_size=S, resize=S, patch_size=16,
-                   classifier_hidden=32, policy_hidden=(32,))
+    p = get_preset(
+        "synthetic",
+        "tiny",
+        method="v2",
+        frames=T,
+        input_size=S,
+        resize=S,
+        patch_size=16,
+        classifier_hidden=32,
+        policy_hidden=(32,),
+    )
     return build_network(p, num_classes=K)
 
 
@@ -36,13 +47,16 @@ def _items():
 def _batches(indices):
     frames, labels = _items()
     idx = torch.tensor(indices)
-    return [{"frames": frames[idx[i:i + 2]], "label": labels[idx[i:i + 2]], "index": idx[i:i + 2]}
-            for i in range(0, len(idx), 2)]
+    return [
+        {"frames": frames[idx[i : i + 2]], "label": labels[idx[i : i + 2]], "index": idx[i : i + 2]}
+        for i in range(0, len(idx), 2)
+    ]
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE="2")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2"
+    )
     torch.set_num_threads(1)
     env = runtime.init_distributed("cpu")
     try:

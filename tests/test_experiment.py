@@ -1,4 +1,5 @@
 """Matched-experiment planning and the shared initial state."""
+
 import torch
 from torch import nn
 
@@ -43,11 +44,16 @@ def test_second_method_loads_shared_tensors_and_keeps_its_own_head(tmp_path):
 def test_ablations_follow_the_full_runs_and_share_their_initial_weights(tmp_path):
     from bench.runs.experiment import with_ablations
 
-    plans = with_ablations(plan_runs(RunConfig(method="v1", runs_dir=str(tmp_path)), ["v1", "v2"], [], [0, 1]))
+    plans = with_ablations(
+        plan_runs(RunConfig(method="v1", runs_dir=str(tmp_path)), ["v1", "v2"], [], [0, 1])
+    )
     assert [(p.method, p.seed) for p in plans[:4]] == [("v1", 0), ("v2", 0), ("v1", 1), ("v2", 1)]
     ablations = plans[4:]
-    assert sorted(next(iter(p.overrides)) for p in ablations if p.seed == 0) == \
-        ["aux_supervision", "diversity", "stop_gradient"]
+    assert sorted(next(iter(p.overrides)) for p in ablations if p.seed == 0) == [
+        "aux_supervision",
+        "diversity",
+        "stop_gradient",
+    ]
     full_v2 = {p.seed: p for p in plans[:4] if p.method == "v2"}
     assert all(p.method == "v2" and p.init_state == full_v2[p.seed].init_state for p in ablations)
     assert len({p.config_hash() for p in plans}) == len(plans) == 4 + 6

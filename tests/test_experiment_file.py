@@ -1,6 +1,7 @@
 """Issue 23: ``adabench run --config experiment.yaml``: every option of ``run`` from a YAML file (command-line
 options override it), an unknown key is a one-line usage error, the resolved file is saved with the runs,
 and a file reproduces the command line's run (same config hash, so the same run directory)."""
+
 from __future__ import annotations
 
 import yaml
@@ -13,9 +14,18 @@ __all__ = ["one_thread"]
 def _yaml_of(data_root, runs_dir, seed):
     sets = dict(item.split("=", 1) for item in V2_ARGS[1::2])
     sets["policy_hidden"] = [32]  # a list, as one would write it in YAML
-    return {"method": ["v2"], "data_root": str(data_root), "runs_dir": str(runs_dir), "device": "cpu",
-            "workers": 0, "no_progress": True, "quiet": True, "seed": seed, "epochs": 1,
-            "set": {k: yaml.safe_load(v) if k != "policy_hidden" else v for k, v in sets.items()}}
+    return {
+        "method": ["v2"],
+        "data_root": str(data_root),
+        "runs_dir": str(runs_dir),
+        "device": "cpu",
+        "workers": 0,
+        "no_progress": True,
+        "quiet": True,
+        "seed": seed,
+        "epochs": 1,
+        "set": {k: yaml.safe_load(v) if k != "policy_hidden" else v for k, v in sets.items()},
+    }
 
 
 def test_yaml_config_reproduces_the_command_line_run(tmp_path, capsys, one_thread):

@@ -1,7 +1,9 @@
-"""Issue 23: ``adabench run --launcher local`` fans a matched experiment out as one submitit job per run (separate
+"""Issue 23: ``adabench run --launcher local`` fans a matched experiment out as one submitit job per run
+(separate
 processes), writes the cell's shared initial state before submitting, and ``adabench status`` tells each run's
 state; a job killed mid-run shows as failed, re-submitting skips the complete run and resumes the killed one,
 and both end with the results of the same experiment run locally."""
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +20,8 @@ import pytest
 import torch
 
 from bench import io
-from bench.tools.fanout import run_state, status_lines
 from bench.runs.rundir import RunDir
+from bench.tools.fanout import run_state, status_lines
 from tests.fixtures_runs import V1_ARGS, micro_set, one_thread, run_in_process
 
 __all__ = ["one_thread"]
@@ -27,9 +29,29 @@ TIMING = {"train_seconds", "data_seconds", "cumulative_train_seconds"}
 
 
 def _argv(root, runs):
-    return ["run", "--method", "v1", "--method", "v2", "--data-root", str(root), "--runs-dir", str(runs),
-            "--device", "cpu", "--workers", "0", "--no-progress", "--quiet", "--epochs", "1", "--deterministic",
-            "--precision", "fp32", *V1_ARGS]
+    return [
+        "run",
+        "--method",
+        "v1",
+        "--method",
+        "v2",
+        "--data-root",
+        str(root),
+        "--runs-dir",
+        str(runs),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--deterministic",
+        "--precision",
+        "fp32",
+        *V1_ARGS,
+    ]
 
 
 def _run_dir(runs: Path, method: str) -> Path:
@@ -70,14 +92,19 @@ def test_local_launcher_kill_resubmit_equals_local_run(tmp_path, capsys, one_thr
 
     # kill the V1 job's training process mid-run (after its first checkpoint, before its summary)
     v1 = lambda: next(iter((fanned / "synthetic" / "v1").glob("*")), None)  # noqa: E731
-    _wait(lambda: v1() is not None and (v1() / "checkpoints" / "last.pt").exists(), what="V1's first checkpoint")
+    _wait(
+        lambda: v1() is not None and (v1() / "checkpoints" / "last.pt").exists(), what="V1's first checkpoint"
+    )
     assert not (v1() / "summary.json").exists(), "V1 finished before it could be killed"
     os.kill(io.read_json(v1() / "run.lock")["pid"], signal.SIGKILL)
     v2 = lambda: next(iter((fanned / "synthetic" / "v2").glob("*/summary.json")), None)  # noqa: E731
     _wait(lambda: v2() is not None, what="V2's summary")
     plan = next((fanned / "_experiments").glob("*.plan.json"))
-    _wait(lambda: run_state(RunDir(v1()), io.read_json(plan)["jobs"][str(v1().resolve())])[0] == "failed",
-          timeout=30, what="the killed job to be seen as failed")
+    _wait(
+        lambda: run_state(RunDir(v1()), io.read_json(plan)["jobs"][str(v1().resolve())])[0] == "failed",
+        timeout=30,
+        what="the killed job to be seen as failed",
+    )
     text = _status(fanned, capsys)
     assert "v1 p16 s0: failed (job " in text and "AdaFocusV1" in text  # the run's last log line
     assert "v2 p16 s0: done" in text and "1 done" in text and "1 failed" in text
@@ -100,8 +127,14 @@ def test_status_running_and_not_started(tmp_path, capsys):
     runs = tmp_path / "runs"
     dirs = [runs / "synthetic" / m / "x" for m in ("a", "b", "c")]
     (runs / "_experiments").mkdir(parents=True)
-    io.atomic_write_json(runs / "_experiments" / "run-1.plan.json", {"experiment": "run-1.yaml", "jobs": {}, "runs": [
-        {"index": k, "run_dir": str(d), "label": f"m{k}"} for k, d in enumerate(dirs)]})
+    io.atomic_write_json(
+        runs / "_experiments" / "run-1.plan.json",
+        {
+            "experiment": "run-1.yaml",
+            "jobs": {},
+            "runs": [{"index": k, "run_dir": str(d), "label": f"m{k}"} for k, d in enumerate(dirs)],
+        },
+    )
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         dirs[0].mkdir(parents=True)
@@ -130,10 +163,26 @@ def test_launcher_usage_errors_and_job_command(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("error: --launcher slurm: sbatch not found") and err.count("\n") == 1
     assert not (tmp_path / "runs" / "_init").exists()  # nothing written before the error
-    assert run_in_process(["demo", "--launcher", "slurm", "--slurm-partition", "gpu", "--runs-dir",
-                           str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 2  # demo takes them too
+    assert (
+        run_in_process(
+            [
+                "demo",
+                "--launcher",
+                "slurm",
+                "--slurm-partition",
+                "gpu",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--out",
+                str(tmp_path / "report"),
+            ]
+        )
+        == 2
+    )  # demo takes them too
     assert "sbatch not found" in capsys.readouterr().err
-    assert run_in_process(["tune", "--launcher", "slurm", "--runs-dir", str(tmp_path / "runs")]) == 2  # tune too
+    assert (
+        run_in_process(["tune", "--launcher", "slurm", "--runs-dir", str(tmp_path / "runs")]) == 2
+    )  # tune too
     assert "--slurm-partition" in capsys.readouterr().err
     assert run_in_process([*argv, "--plan-index", "5"]) == 2
     assert "--plan-index 5: the experiment plans 2 run(s)" in capsys.readouterr().err

@@ -3,6 +3,7 @@ V2 Sth-Sth auxiliary CE on segment-averaged logits, fused heads at their network
 for the fused and auxiliary heads, N(0, 0.001) heads; V1 stage 3 keeps f_L frozen at lr 0, V1 Sth-Sth's fused
 glance half is f_G's frozen head, V1 ActivityNet's focus head has no dropout. The comparisons with the
 official code itself are in test_official_equivalence.py."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,17 +11,26 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
+from fixtures_plan import plan_stages
 
 from adafocus_v1.stages import apply_stage_modes, stage_specs
 from adafocus_v2.losses import pass_loss
 from adafocus_v2.method import lr_ratios
 from bench.models import build_network, without_weight_files
 from bench.presets import get_preset
-from fixtures_plan import plan_stages
 
 K = 5
-VIDEO = dict(frames=3, glance_frames=2, input_size=32, resize=32, patch_size=16, classifier_hidden=16,
-             policy_hidden=(16, 8), policy_conv_channels=8, glance_size=16)
+VIDEO = dict(
+    frames=3,
+    glance_frames=2,
+    input_size=32,
+    resize=32,
+    patch_size=16,
+    classifier_hidden=16,
+    policy_hidden=(16, 8),
+    policy_conv_channels=8,
+    glance_size=16,
+)
 
 
 def _video(method="v2", **kw):
@@ -30,21 +40,30 @@ def _video(method="v2", **kw):
 def _clips(p, b=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     s = p.input_size
-    return (torch.randn(b, p.frames, 3, s, s, generator=g), torch.randn(b, p.glance_frames, 3, s, s, generator=g),
-            torch.randint(0, K, (b,), generator=g))
+    return (
+        torch.randn(b, p.frames, 3, s, s, generator=g),
+        torch.randn(b, p.glance_frames, 3, s, s, generator=g),
+        torch.randint(0, K, (b,), generator=g),
+    )
 
 
 def test_video_auxiliary_ce_scores_the_segment_average_and_frame_variant_every_frame():
     g = torch.Generator().manual_seed(0)
-    out = {"logits": torch.randn(3, 1, K, generator=g), "glance_logits": torch.randn(3, 4, K, generator=g),
-           "focus_logits": torch.randn(3, 6, K, generator=g)}
+    out = {
+        "logits": torch.randn(3, 1, K, generator=g),
+        "glance_logits": torch.randn(3, 4, K, generator=g),
+        "focus_logits": torch.randn(3, 6, K, generator=g),
+    }
     labels = torch.tensor([0, 2, 4])
     video = pass_loss(out, labels, aux_supervision=True, segment_average=True)
     frame = pass_loss(out, labels, aux_supervision=True, segment_average=False)
     assert video["glance"] == pytest.approx(float(F.cross_entropy(out["glance_logits"].mean(1), labels)))
     assert video["focus"] == pytest.approx(float(F.cross_entropy(out["focus_logits"].mean(1), labels)))
     per_frame = F.cross_entropy(out["focus_logits"].reshape(-1, K), labels.repeat_interleave(6))
-    assert frame["focus"] == pytest.approx(float(per_frame)) and abs(float(frame["focus"] - video["focus"])) > 1e-3
+    assert (
+        frame["focus"] == pytest.approx(float(per_frame))
+        and abs(float(frame["focus"] - video["focus"])) > 1e-3
+    )
 
 
 def test_video_fused_heads_take_their_networks_lr_ratio():
@@ -90,7 +109,7 @@ def test_paper_video_preset_is_the_tsn_head_layout_with_tsn_init():
     for head in (net.glance.head, net.focus.head, net.classifier.glance_fc, net.classifier.focus_fc):
         head = head.requires_grad_(False)
         assert float(head.fc.bias.abs().max()) == 0 and abs(float(head.fc.weight.std()) - 0.001) < 1e-4
-    assert _video().head_init_std == 0.001           # the tiny video preset keeps the paper's head init
+    assert _video().head_init_std == 0.001  # the tiny video preset keeps the paper's head init
     frame = build_network(without_weight_files(get_preset("synthetic", "tiny", method="v2")), num_classes=200)
     assert float(frame.glance.head.fc.weight.detach().std()) > 0.01  # nn.Linear's own init elsewhere
 
@@ -108,7 +127,9 @@ def test_v1_stage3_keeps_focus_frozen_and_in_eval_mode_when_its_lr_is_zero(lr, f
 
 
 def test_v1_video_fused_glance_half_is_the_frozen_glance_head():
-    p = _video(method="v1", dropout=0.0, feature_dropout=0.5, fc_dropout=0.0, stage3_backbone_lr=0.0)  # scripts
+    p = _video(
+        method="v1", dropout=0.0, feature_dropout=0.5, fc_dropout=0.0, stage3_backbone_lr=0.0
+    )  # scripts
     torch.manual_seed(0)
     net = build_network(p, num_classes=K)
     stages = plan_stages("v1", net, p, K)
@@ -125,18 +146,30 @@ def test_v1_video_fused_glance_half_is_the_frozen_glance_head():
         opt.zero_grad()
         loss.backward()
         opt.step()
+
     s1.step({"frames": frames, "glance": glance, "label": labels}, update)
     assert torch.equal(net.classifier.glance_fc.fc.weight, before)
     stages[3].prepare()
     assert not net.focus.feature_dropout.training  # stage 3 (the scripts' dropout=0)
-    assert {n for n, q in net.named_parameters() if q.requires_grad} == {"classifier.focus_fc.fc.weight",
-                                                                         "classifier.focus_fc.fc.bias"}
+    assert {n for n, q in net.named_parameters() if q.requires_grad} == {
+        "classifier.focus_fc.fc.weight",
+        "classifier.focus_fc.fc.bias",
+    }
 
 
 def test_v1_activitynet_focus_head_has_no_dropout():
     p = without_weight_files(get_preset("actnet", "paper", method="v1", arch="paper", frames=2))
-    net = build_network(dataclasses.replace(p, glance_backbone="tiny", focus_backbone="tiny", glance_size=None,
-                                            policy_hidden=(8,), classifier_hidden=8), num_classes=K)
+    net = build_network(
+        dataclasses.replace(
+            p,
+            glance_backbone="tiny",
+            focus_backbone="tiny",
+            glance_size=None,
+            policy_hidden=(8,),
+            classifier_hidden=8,
+        ),
+        num_classes=K,
+    )
     assert net.focus.head.dropout.p == 0.0 and net.glance.head.dropout.p == p.fc_dropout == 0.2
     v2 = get_preset("actnet", "paper", method="v2", arch="paper")
     assert v2.focus_fc_dropout is None  # V2's focus head keeps fc_dropout (V2a local_CNN_fc)

@@ -1,4 +1,5 @@
 """Atomic writes, CSV appends with growing columns, and concurrent writers."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,17 @@ from bench.errors import UsageError
 def test_atomic_writes_round_trip(tmp_path: Path) -> None:
     io.atomic_write_text(tmp_path / "a" / "t.txt", "héllo")
     assert (tmp_path / "a" / "t.txt").read_text(encoding="utf-8") == "héllo"
-    io.atomic_write_json(tmp_path / "j.json", {"x": np.float32(0.5), "n": float("nan"), "t": torch.tensor(3),
-                                               "arr": np.arange(3), "p": tmp_path, "tup": (1, 2)})
+    io.atomic_write_json(
+        tmp_path / "j.json",
+        {
+            "x": np.float32(0.5),
+            "n": float("nan"),
+            "t": torch.tensor(3),
+            "arr": np.arange(3),
+            "p": tmp_path,
+            "tup": (1, 2),
+        },
+    )
     data = io.read_json(tmp_path / "j.json")
     assert data == {"x": 0.5, "n": None, "t": 3, "arr": [0, 1, 2], "p": str(tmp_path), "tup": [1, 2]}
     io.atomic_write_yaml(tmp_path / "c.yaml", {"b": 1, "a": [1, 2]})

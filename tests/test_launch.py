@@ -1,17 +1,30 @@
 """``adabench run --nproc N`` hands the same arguments, minus ``--nproc``, to torchrun."""
+
 from __future__ import annotations
 
 import pytest
 
-from bench.training import launch
 from bench.errors import UsageError
+from bench.training import launch
 
 
 def test_torchrun_gets_the_same_arguments_without_nproc():
     argv = ["run", "--method", "v2", "--nproc", "2", "--set", "lr=0.1", "--nproc=3", "--seed", "4"]
     assert launch.strip_option(argv, "--nproc") == ["run", "--method", "v2", "--set", "lr=0.1", "--seed", "4"]
-    assert launch.torchrun_args(argv, 2) == ["--standalone", "--nproc_per_node", "2", "--module", "cli",
-                                             "run", "--method", "v2", "--set", "lr=0.1", "--seed", "4"]
+    assert launch.torchrun_args(argv, 2) == [
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--module",
+        "cli",
+        "run",
+        "--method",
+        "v2",
+        "--set",
+        "lr=0.1",
+        "--seed",
+        "4",
+    ]
 
 
 def test_a_worker_does_not_launch_again(monkeypatch):
@@ -23,7 +36,9 @@ def test_a_worker_does_not_launch_again(monkeypatch):
 
 
 def test_a_rank_that_lost_its_peer_says_so_in_one_line(monkeypatch):
-    lost = RuntimeError("[pair.cc:561] Connection closed by peer [127.0.0.1]:8429. This is typically caused\nby")
+    lost = RuntimeError(
+        "[pair.cc:561] Connection closed by peer [127.0.0.1]:8429. This is typically caused\nby"
+    )
     assert launch.peer_failure_message(lost) is None  # not distributed: a real error, keep the traceback
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
@@ -43,7 +58,17 @@ def test_run_nproc_relaunches_the_arguments_main_was_given(tmp_path, monkeypatch
     seen = []
     monkeypatch.setattr(launch, "launch", lambda argv, nproc: seen.append((list(argv), nproc)))
     root = micro_set(tmp_path / "set", train=2, val=1, easy=True)
-    argv = ["run", "--method", "v2", "--data-root", str(root), "--runs-dir", str(tmp_path / "runs"), "--nproc", "2"]
+    argv = [
+        "run",
+        "--method",
+        "v2",
+        "--data-root",
+        str(root),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--nproc",
+        "2",
+    ]
     with pytest.raises(SystemExit) as done:
         cli.main(argv)
     assert done.value.code == 0

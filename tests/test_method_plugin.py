@@ -1,6 +1,7 @@
 """A third method is one module: registered from tests/toy_method.py through $ADABENCH_METHODS, it appears in
 `--help`, gets FLOPs, trains in a matched experiment with V2, and lands in the results table and the report,
 with no edit to bench/, reports/, cli.py or commands/."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,14 @@ TESTS = Path(__file__).resolve().parent
 
 def _cli(*argv: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(child_env(), ADABENCH_METHODS="toy_method", PYTHONPATH=f"{REPO}:{TESTS}")
-    return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_method_from_outside_the_packages_is_a_full_citizen(tmp_path):
@@ -34,8 +41,26 @@ def test_a_method_from_outside_the_packages_is_a_full_citizen(tmp_path):
 
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs, out = tmp_path / "runs", tmp_path / "report"
-    args = ["run", "--method", "toy", "--method", "v2", "--data-root", str(root), "--runs-dir", str(runs),
-            "--device", "cpu", "--workers", "0", "--no-progress", "--quiet", "--epochs", "1", *V2_ARGS]
+    args = [
+        "run",
+        "--method",
+        "toy",
+        "--method",
+        "v2",
+        "--data-root",
+        str(root),
+        "--runs-dir",
+        str(runs),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--quiet",
+        "--epochs",
+        "1",
+        *V2_ARGS,
+    ]
     trained = _cli(*args)
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert trained.stdout.count("top-1") == 2
@@ -56,15 +81,33 @@ def test_a_method_from_outside_the_packages_is_a_full_citizen(tmp_path):
 @pytest.mark.parametrize("value", ["no_such_module"])
 def test_a_method_module_that_does_not_import_is_one_line(value):
     env = dict(child_env(), ADABENCH_METHODS=value)
-    r = subprocess.run([sys.executable, "-m", "cli", "run", "--help"], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.strip().startswith("error: ADABENCH_METHODS") \
+    r = subprocess.run(
+        [sys.executable, "-m", "cli", "run", "--help"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        r.returncode == 2
+        and r.stderr.strip().startswith("error: ADABENCH_METHODS")
         and len(r.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_import_checkpoint_of_a_method_without_an_importer_is_one_line(tmp_path):
     src = tmp_path / "ckpt.pth.tar"
     src.write_bytes(b"not read")
-    r = _cli("import-checkpoint", str(src), "--method", "toy", "--dataset", "synthetic", "--out", str(tmp_path / "o.pt"))
+    r = _cli(
+        "import-checkpoint",
+        str(src),
+        "--method",
+        "toy",
+        "--dataset",
+        "synthetic",
+        "--out",
+        str(tmp_path / "o.pt"),
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "--method toy" in r.stderr and "no importer" in r.stderr and not (tmp_path / "o.pt").exists()

@@ -1,4 +1,5 @@
 """Metrics against hand-computed values and a brute-force average precision."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,15 @@ import math
 import pytest
 import torch
 
-from bench.training.metrics import (average_precision_per_class, location_tracking, mean_average_precision, multi_hot,
-                           patch_boxes, patch_coverage, top1)
+from bench.training.metrics import (
+    average_precision_per_class,
+    location_tracking,
+    mean_average_precision,
+    multi_hot,
+    patch_boxes,
+    patch_coverage,
+    top1,
+)
 
 
 def test_top1() -> None:
@@ -44,7 +52,7 @@ def test_map_matches_brute_force_with_ties_padding_and_missing_classes() -> None
     n, k = 40, 7
     scores = torch.randint(0, 6, (n, k), generator=g).float() / 5  # many ties
     labels = torch.full((n, 3), -1)
-    labels[:, 0] = torch.randint(0, 5, (n,), generator=g)      # classes 5 and 6 never appear
+    labels[:, 0] = torch.randint(0, 5, (n,), generator=g)  # classes 5 and 6 never appear
     labels[::3, 1] = torch.randint(0, 5, (len(range(0, n, 3)),), generator=g)
     target = multi_hot(labels, k)
     assert not target[:, 5:].any()
@@ -53,7 +61,9 @@ def test_map_matches_brute_force_with_ties_padding_and_missing_classes() -> None
         pos = target[:, c].tolist()
         if any(pos):
             per_class.append(_brute_force_ap(scores[:, c].tolist(), pos))
-    assert mean_average_precision(scores, labels, k) == pytest.approx(sum(per_class) / len(per_class), abs=1e-12)
+    assert mean_average_precision(scores, labels, k) == pytest.approx(
+        sum(per_class) / len(per_class), abs=1e-12
+    )
 
 
 def test_map_does_not_reindex_labels() -> None:
@@ -80,13 +90,17 @@ def test_patch_coverage_hand_cases() -> None:
     hw, p = (100, 100), 40  # patch top-left = loc * 60
     locations = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [1.0, 1.0], [0.0, 0.0]]])
     nan = float("nan")
-    boxes = torch.tensor([[
-        [10.0, 10.0, 30.0, 30.0],    # fully inside patch [0,40]^2
-        [30.0, 10.0, 50.0, 30.0],    # half of the box inside (x 30..40 of 30..50)
-        [0.0, 0.0, 20.0, 20.0],      # patch [30,70]^2: outside
-        [nan, nan, nan, nan],        # unknown: skipped
-        [30.0, 30.0, 50.0, 50.0],    # a quarter inside (10 x 10 of 20 x 20)
-    ]])
+    boxes = torch.tensor(
+        [
+            [
+                [10.0, 10.0, 30.0, 30.0],  # fully inside patch [0,40]^2
+                [30.0, 10.0, 50.0, 30.0],  # half of the box inside (x 30..40 of 30..50)
+                [0.0, 0.0, 20.0, 20.0],  # patch [30,70]^2: outside
+                [nan, nan, nan, nan],  # unknown: skipped
+                [30.0, 30.0, 50.0, 50.0],  # a quarter inside (10 x 10 of 20 x 20)
+            ]
+        ]
+    )
     assert patch_coverage(locations, boxes, p, hw) == pytest.approx(2 / 4)
     assert patch_coverage(locations, boxes, p, hw, min_fraction=1.0) == pytest.approx(1 / 4)
     assert patch_coverage(locations, boxes, p, hw, min_fraction=0.25) == pytest.approx(3 / 4)
@@ -98,11 +112,11 @@ def test_patch_coverage_hand_cases() -> None:
 def test_location_tracking_tells_a_following_policy_from_a_constant_one() -> None:
     g = torch.Generator().manual_seed(0)
     n, t, side, patch, obj = 50, 3, 64, 24, 16
-    top_left = torch.randint(0, side - obj + 1, (n, 1, 2), generator=g).float().expand(n, t, 2)   # (x, y)
+    top_left = torch.randint(0, side - obj + 1, (n, 1, 2), generator=g).float().expand(n, t, 2)  # (x, y)
     boxes = torch.cat([top_left, top_left + obj], -1)
-    boxes[0, 1] = float("nan")                                   # an unknown frame is skipped
-    centre = top_left + obj / 2                                  # the patch centred on the object: loc = (c - P/2)/(S - P)
-    follow = ((centre - patch / 2) / (side - patch)).flip(-1)    # -> (row, col)
+    boxes[0, 1] = float("nan")  # an unknown frame is skipped
+    centre = top_left + obj / 2  # the patch centred on the object: loc = (c - P/2)/(S - P)
+    follow = ((centre - patch / 2) / (side - patch)).flip(-1)  # -> (row, col)
     tr = location_tracking(follow, boxes, patch, (side, side))
     assert tr["corr"] == pytest.approx(1.0, abs=1e-5) and tr["distance"] == pytest.approx(0.0, abs=1e-5)
     const = location_tracking(torch.full((n, t, 2), 0.5), boxes, patch, (side, side))
@@ -111,4 +125,6 @@ def test_location_tracking_tells_a_following_policy_from_a_constant_one() -> Non
     # the constant baseline is the distance of each object centre to their mean
     ov = centre[:, 0] / side
     assert const["constant_distance"] == pytest.approx(float((ov - ov.mean(0)).norm(dim=-1).mean()), abs=1e-5)
-    assert math.isnan(location_tracking(follow, torch.full_like(boxes, float("nan")), patch, (side, side))["corr"])
+    assert math.isnan(
+        location_tracking(follow, torch.full_like(boxes, float("nan")), patch, (side, side))["corr"]
+    )

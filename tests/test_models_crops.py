@@ -1,15 +1,23 @@
 """Patch locations and crops: hard (integer offsets) vs interpolation (grid_sample)."""
+
 import pytest
 import torch
 
-from bench.models import centre_locations, crop_offsets, grid_positions, hard_crop, interp_crop, random_locations
+from bench.models import (
+    centre_locations,
+    crop_offsets,
+    grid_positions,
+    hard_crop,
+    interp_crop,
+    random_locations,
+)
 
 
 def test_grid_positions_are_row_major_and_span_the_unit_square():
     g = grid_positions(7)
     assert g.shape == (49, 2)
     assert torch.allclose(g[0], torch.tensor([0.0, 0.0])) and torch.allclose(g[-1], torch.tensor([1.0, 1.0]))
-    assert torch.allclose(g[1], torch.tensor([0.0, 1 / 6]))          # column moves first
+    assert torch.allclose(g[1], torch.tensor([0.0, 1 / 6]))  # column moves first
     assert torch.allclose(g[7], torch.tensor([1 / 6, 0.0]))
     for n in (5, 6, 8):
         assert grid_positions(n).shape == (n * n, 2)
@@ -28,15 +36,16 @@ def test_hard_crop_matches_slicing():
     out = hard_crop(frames, loc, 16)
     assert out.shape == (5, 3, 16, 16)
     for i in range(5):  # reference loop (test only)
-        y = int(torch.floor(loc[i, 0] * 24 + 1e-4)); x = int(torch.floor(loc[i, 1] * 40 + 1e-4))
-        assert torch.equal(out[i], frames[i, :, y:y + 16, x:x + 16])
+        y = int(torch.floor(loc[i, 0] * 24 + 1e-4))
+        x = int(torch.floor(loc[i, 1] * 40 + 1e-4))
+        assert torch.equal(out[i], frames[i, :, y : y + 16, x : x + 16])
 
 
 @pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-9), (torch.float32, 1e-3)])
 def test_interp_crop_equals_hard_crop_on_integer_offsets(dtype, atol):
     torch.manual_seed(1)
     frames = torch.randn(49, 3, 224, 224, dtype=dtype)
-    loc = grid_positions(7, dtype=dtype)      # (224-128) * k/6 = 16k: integer corners
+    loc = grid_positions(7, dtype=dtype)  # (224-128) * k/6 = 16k: integer corners
     assert torch.allclose(interp_crop(frames, loc, 128), hard_crop(frames, loc, 128), atol=atol, rtol=0)
     # non-square frames, arbitrary integer corners
     frames = torch.randn(6, 2, 30, 50, dtype=dtype)
@@ -47,7 +56,7 @@ def test_interp_crop_equals_hard_crop_on_integer_offsets(dtype, atol):
 
 def test_interp_crop_interpolates_between_pixels():
     frames = torch.arange(10.0, dtype=torch.float64).view(1, 1, 1, 10).expand(1, 1, 10, 10).contiguous()
-    loc = torch.tensor([[0.0, 2.5 / 6]], dtype=torch.float64)       # column corner 2.5
+    loc = torch.tensor([[0.0, 2.5 / 6]], dtype=torch.float64)  # column corner 2.5
     out = interp_crop(frames, loc, 4)
     assert torch.allclose(out[0, 0, 0], torch.tensor([2.5, 3.5, 4.5, 5.5], dtype=torch.float64))
 
@@ -62,8 +71,12 @@ def test_interp_crop_passes_gradients_to_the_location():
     # the gradient is the derivative of the crop: check against a central difference
     eps = 1e-6
     for i, j in ((0, 0), (2, 1)):
-        d = torch.zeros_like(loc); d[i, j] = eps
-        f = lambda l: (interp_crop(frames, l, 12) * weights).sum()  # noqa: E731
+        d = torch.zeros_like(loc)
+        d[i, j] = eps
+
+        def f(loc):
+            return (interp_crop(frames, loc, 12) * weights).sum()
+
         numeric = (f(loc.detach() + d) - f(loc.detach() - d)) / (2 * eps)
         assert torch.isclose(loc.grad[i, j], numeric, rtol=1e-4)
 

@@ -4,6 +4,7 @@ The made-up "foreign" layout renames every tensor (``theirs.`` prefix), keeps th
 per-step heads as separate transposed ``[K, D]`` tensors, and adds an unused ImageNet head; the
 official layouts themselves are checked against the official code in test_official_equivalence.py.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,22 +15,33 @@ import torch
 
 from bench.errors import UsageError
 from bench.models import build_network, load_model, model_info
-from bench.models.importing import (OfficialLayout, Rule, convert_state, import_official, read_checkpoint,
-                                    unpack_state, without_weight_files)
+from bench.models.importing import (
+    OfficialLayout,
+    Rule,
+    convert_state,
+    import_official,
+    read_checkpoint,
+    unpack_state,
+    without_weight_files,
+)
 from bench.presets import get_preset
 
-LAYOUT = OfficialLayout("made-up", [
-    Rule(r"theirs\.heads\.(\d+)\.weight", r"classifier.heads.weight[\1]", transform=torch.t),
-    Rule(r"theirs\.heads\.(\d+)\.bias", r"classifier.heads.bias[\1]"),
-    Rule(r"theirs\.imagenet_fc\.(weight|bias)", None, "an unused ImageNet head"),
-    Rule(r"theirs\.(.*)", r"\1"),
-])
+LAYOUT = OfficialLayout(
+    "made-up",
+    [
+        Rule(r"theirs\.heads\.(\d+)\.weight", r"classifier.heads.weight[\1]", transform=torch.t),
+        Rule(r"theirs\.heads\.(\d+)\.bias", r"classifier.heads.bias[\1]"),
+        Rule(r"theirs\.imagenet_fc\.(weight|bias)", None, "an unused ImageNet head"),
+        Rule(r"theirs\.(.*)", r"\1"),
+    ],
+)
 
 
 @pytest.fixture(scope="module")
 def preset():
-    return without_weight_files(get_preset("synthetic", "tiny", method="v2", arch="paper",
-                                           glance_width=1.0))   # f_G as wide as f_L: heads of one width
+    return without_weight_files(
+        get_preset("synthetic", "tiny", method="v2", arch="paper", glance_width=1.0)
+    )  # f_G as wide as f_L: heads of one width
 
 
 @pytest.fixture
@@ -58,14 +70,23 @@ def test_convert_maps_every_tensor_and_lists_the_dropped(net):
     assert any("imagenet_fc.* (2): an unused ImageNet head" in line for line in report.lines())
 
 
-@pytest.mark.parametrize("break_it,message", [
-    (lambda sd: sd.update({"theirs2.extra": torch.zeros(3)}), "'theirs2.extra' \\(3,\\) maps to nothing"),
-    (lambda sd: sd.update({"theirs.policy.extra": torch.zeros(3)}), "maps to 'policy.extra', which the network"),
-    (lambda sd: sd.pop("theirs.policy.action.bias"), "no tensor for the network's 'policy.action.bias'"),
-    (lambda sd: sd.update({"theirs.policy.action.bias": torch.zeros(5)}), "'theirs.policy.action.bias' has shape \\(5,\\)"),
-    (lambda sd: sd.pop("theirs.heads.1.bias"), "'classifier.heads.bias' needs"),
-    (lambda sd: sd.update({"theirs.heads.0.weight": torch.zeros(3, 3)}), "theirs.heads.0.weight"),
-])
+@pytest.mark.parametrize(
+    "break_it,message",
+    [
+        (lambda sd: sd.update({"theirs2.extra": torch.zeros(3)}), "'theirs2.extra' \\(3,\\) maps to nothing"),
+        (
+            lambda sd: sd.update({"theirs.policy.extra": torch.zeros(3)}),
+            "maps to 'policy.extra', which the network",
+        ),
+        (lambda sd: sd.pop("theirs.policy.action.bias"), "no tensor for the network's 'policy.action.bias'"),
+        (
+            lambda sd: sd.update({"theirs.policy.action.bias": torch.zeros(5)}),
+            "'theirs.policy.action.bias' has shape \\(5,\\)",
+        ),
+        (lambda sd: sd.pop("theirs.heads.1.bias"), "'classifier.heads.bias' needs"),
+        (lambda sd: sd.update({"theirs.heads.0.weight": torch.zeros(3, 3)}), "theirs.heads.0.weight"),
+    ],
+)
 def test_every_mismatch_is_one_line_naming_the_tensor(net, break_it, message):
     sd = foreign(net)
     break_it(sd)
@@ -76,8 +97,10 @@ def test_every_mismatch_is_one_line_naming_the_tensor(net, break_it, message):
 
 def test_one_source_may_fill_two_tensors_and_absent_parts_are_listed(net):
     sd = {k: v for k, v in foreign(net).items() if not k.startswith("theirs.focus.head.")}
-    two = OfficialLayout("two", [Rule(r"theirs\.glance\.head\.fc\.(.*)", (r"glance.head.fc.\1", r"focus.head.fc.\1")),
-                                 *LAYOUT.rules])
+    two = OfficialLayout(
+        "two",
+        [Rule(r"theirs\.glance\.head\.fc\.(.*)", (r"glance.head.fc.\1", r"focus.head.fc.\1")), *LAYOUT.rules],
+    )
     state, _ = convert_state(sd, two, net.state_dict())  # (both tiny heads are 128 wide)
     assert torch.equal(state["focus.head.fc.weight"], net.state_dict()["glance.head.fc.weight"])
     absent = OfficialLayout("absent", LAYOUT.rules, absent={"focus.head.": "no such head upstream"})
@@ -95,8 +118,11 @@ def test_unpack_finds_the_state_dict_the_way_trainers_save_it():
     state, ignored = unpack_state({"state_dict": {"module.x": a}, "epoch": 3, "best_prec1": 1.0}, "f")
     assert state == {"x": a} and ignored == ["epoch", "best_prec1"]
     split = {"glancer": "g.", "policy": "p."}
-    state, ignored = unpack_state({"model_state_dict": {"g.w": a}, "glancer": {"w": b}, "policy": {"w": b},
-                                   "optimizer": None}, "f", split)
+    state, ignored = unpack_state(
+        {"model_state_dict": {"g.w": a}, "glancer": {"w": b}, "policy": {"w": b}, "optimizer": None},
+        "f",
+        split,
+    )
     assert state["g.w"] is a and state["p.w"] is b and ignored == ["optimizer"]  # the whole model wins
     assert unpack_state({"policy": {"module.w": b}}, "f", split)[0] == {"p.w": b}
     with pytest.raises(UsageError, match="holds no state dict \\(top-level entries: epoch"):
@@ -106,14 +132,18 @@ def test_unpack_finds_the_state_dict_the_way_trainers_save_it():
 
 
 def test_read_checkpoint_accepts_numpy_scalars_and_refuses_code(tmp_path):
-    torch.save({"state_dict": {"x": torch.ones(1)}, "best_acc": np.float64(61.5), "acc": np.float32(2)},
-               tmp_path / "ok.pth")
+    torch.save(
+        {"state_dict": {"x": torch.ones(1)}, "best_acc": np.float64(61.5), "acc": np.float32(2)},
+        tmp_path / "ok.pth",
+    )
     assert float(read_checkpoint(tmp_path / "ok.pth")["best_acc"]) == 61.5
     buf = io.BytesIO()  # the same, pickled the way numpy 1.x names its scalars (older official checkpoints)
     torch.save({"best_acc": np.float64(61.5)}, buf, _use_new_zipfile_serialization=False)
-    (tmp_path / "np1.pth").write_bytes(buf.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    (tmp_path / "np1.pth").write_bytes(
+        buf.getvalue().replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    )
     assert float(read_checkpoint(tmp_path / "np1.pth")["best_acc"]) == 61.5
-    torch.save({"args": torch.nn.Linear(2, 2)}, tmp_path / "code.pth")   # a pickled module: not loaded
+    torch.save({"args": torch.nn.Linear(2, 2)}, tmp_path / "code.pth")  # a pickled module: not loaded
     (tmp_path / "junk.pth").write_text("not a checkpoint")
     for name in ("code.pth", "junk.pth"):
         with pytest.raises(UsageError, match="cannot read it as a torch checkpoint") as e:
@@ -124,7 +154,9 @@ def test_read_checkpoint_accepts_numpy_scalars_and_refuses_code(tmp_path):
 
 
 def test_import_writes_a_model_file_that_loads_with_no_other_argument(net, preset, tmp_path):
-    torch.save({"state_dict": {f"module.{k}": v for k, v in foreign(net).items()}, "epoch": 2}, tmp_path / "c.pth")
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in foreign(net).items()}, "epoch": 2}, tmp_path / "c.pth"
+    )
     report = import_official(tmp_path / "c.pth", preset, LAYOUT, tmp_path / "out.pt")
     assert report.ignored_entries == ["epoch"] and len(report.sha256) == 64
     loaded = load_model(tmp_path / "out.pt")

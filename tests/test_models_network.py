@@ -1,4 +1,5 @@
 """AdaFocusNet composition, gradient flow, presets and build_network."""
+
 import dataclasses
 
 import pytest
@@ -12,8 +13,11 @@ from bench.presets import Preset, get_preset
 def _batch(p, b=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     frames = torch.randn(b, p.frames, 3, p.input_size, p.input_size, generator=g)
-    glance = (torch.randn(b, p.glance_frames, 3, p.input_size, p.input_size, generator=g)
-              if p.glance_frames else None)
+    glance = (
+        torch.randn(b, p.glance_frames, 3, p.input_size, p.input_size, generator=g)
+        if p.glance_frames
+        else None
+    )
     return frames, glance
 
 
@@ -33,7 +37,7 @@ def test_tiny_networks_forward_shapes(dataset, method, arch):
         assert out["locations"].shape == (4, t, 2)
         assert out["glance_feats"].shape[:2] == (4, tg) and out["focus_feats"].shape[:2] == (4, t)
         assert (out["policy"] is not None) == (mode == "policy")
-    if p.variant == "video":   # one location per video, broadcast to every focus frame
+    if p.variant == "video":  # one location per video, broadcast to every focus frame
         assert torch.all(out["locations"] == out["locations"][:, :1])
     assert (net.policy.value is not None) == (method == "v1")
 
@@ -113,8 +117,10 @@ def test_matched_presets_share_everything_but_the_method_parts():
     diff = {f.name for f in dataclasses.fields(Preset) if getattr(v1, f.name) != getattr(v2, f.name)}
     assert diff == {"method", "policy_head", "crop", "policy_value_head", "train"}
     assert (v1.policy_head, v2.policy_head, v1.crop, v2.crop) == ("categorical", "sigmoid", "hard", "interp")
-    n1, n2 = build_network(get_preset("synthetic", "tiny", method="v1")), build_network(
-        get_preset("synthetic", "tiny", method="v2"))
+    n1, n2 = (
+        build_network(get_preset("synthetic", "tiny", method="v1")),
+        build_network(get_preset("synthetic", "tiny", method="v2")),
+    )
     s1, s2 = n1.state_dict(), n2.state_dict()
     shared = [k for k in s1 if not k.startswith(("policy.action", "policy.value"))]
     assert shared and all(k in s2 and s1[k].shape == s2[k].shape for k in shared)
@@ -124,18 +130,30 @@ def test_paper_preset_values_follow_the_papers():
     p = get_preset("actnet", "paper", method="v2", arch="paper")
     t = p.train
     assert (p.frames, p.patch_size, t.lr, t.batch_size, p.classifier_hidden, p.policy_hidden) == (
-        16, 128, 0.002, 32, 4096, (2048,))
+        16,
+        128,
+        0.002,
+        32,
+        4096,
+        (2048,),
+    )
     assert (t.glance_lr_ratio, t.policy_lr_ratio, t.classifier_lr_ratio, t.epochs) == (0.5, 0.1, 5.0, 50)
     m = get_preset("minik", "paper", method="v2")
     assert (m.train.lr, m.train.batch_size) == (0.003, 48)
     v1 = get_preset("actnet", "paper", method="v1", arch="paper")
-    assert (v1.classifier, v1.classifier_hidden, v1.policy_hidden, v1.grid_n ** 2) == ("gru", 1024, (1024,), 49)
+    assert (v1.classifier, v1.classifier_hidden, v1.policy_hidden, v1.grid_n**2) == ("gru", 1024, (1024,), 49)
     h = v1.train
     assert (h.pretrain_epochs, h.stage1_epochs, h.stage2_epochs, h.stage3_epochs) == (15, 50, 50, 10)
     assert (h.ppo_clip, h.value_weight, h.entropy_weight, h.gamma, h.policy_lr) == (0.2, 0.5, 0.01, 0.7, 3e-4)
     s = get_preset("sthv2", "paper", method="v2")
     assert (s.frames, s.glance_frames, s.train.lr, s.weight_decay, s.train.policy_lr_ratio, s.grad_clip) == (
-        12, 8, 0.01, 5e-4, 0.01, 20.0)
+        12,
+        8,
+        0.01,
+        5e-4,
+        0.01,
+        20.0,
+    )
     assert (s.glance_backbone, s.focus_backbone, s.classifier) == ("tsm_mbv2", "tsm_res50", "tsn")
     r = get_preset("fcvid", "paper", method="v2", glance_arch="res50")
     assert (r.glance_backbone, r.glance_size, r.num_classes) == ("res50", 96, 239)
@@ -184,4 +202,4 @@ def test_tiny_glance_sees_the_whole_frame_with_a_narrower_network():
     frame = torch.randn(1, 3, p.input_size, p.input_size)
     assert torch.equal(net.glance.resize(frame), frame)
     assert net.glance.out_channels * 4 == net.focus.out_channels
-    assert net.glance.map_size(p.input_size) == 7     # the paper's 7x7 glance map
+    assert net.glance.map_size(p.input_size) == 7  # the paper's 7x7 glance map

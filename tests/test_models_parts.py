@@ -1,15 +1,27 @@
 """Backbones, temporal shift, policies and classifiers: shapes, semantics, state-dict loading."""
+
 import pytest
 import torch
 
 from bench.errors import UsageError
-from bench.models import (BACKBONES, GRUClassifier, PerStepHeads, PoolingClassifier, RecurrentPolicy, TSNAverage,
-                          VideoPolicy, create_backbone, grid_positions, temporal_shift)
+from bench.models import (
+    BACKBONES,
+    GRUClassifier,
+    PerStepHeads,
+    PoolingClassifier,
+    RecurrentPolicy,
+    TSNAverage,
+    VideoPolicy,
+    create_backbone,
+    grid_positions,
+    temporal_shift,
+)
 
 
 # ----------------------------------------------------------------------------- backbones
-@pytest.mark.parametrize("name,size,channels", [("tiny", 32, 128), ("tiny", 24, 128), ("mbv2", 64, 1280),
-                                                ("res50", 96, 2048)])
+@pytest.mark.parametrize(
+    "name,size,channels", [("tiny", 32, 128), ("tiny", 24, 128), ("mbv2", 64, 1280), ("res50", 96, 2048)]
+)
 def test_backbone_shapes_and_map_size(name, size, channels):
     net = create_backbone(name).eval()
     with torch.no_grad():
@@ -26,10 +38,10 @@ def test_registry_lists_all_backbones():
 
 def test_temporal_shift_moves_one_eighth_each_way():
     t, c = 3, 16
-    x = torch.arange(1.0, t + 1).view(t, 1, 1, 1).expand(t, c, 2, 2).contiguous()   # value = frame index
+    x = torch.arange(1.0, t + 1).view(t, 1, 1, 1).expand(t, c, 2, 2).contiguous()  # value = frame index
     y = temporal_shift(x, t, 8)[:, :, 0, 0]
-    assert y[:, :2].tolist() == [[2, 2], [3, 3], [0, 0]]        # next frame's channels, zero at the end
-    assert y[:, 2:4].tolist() == [[0, 0], [1, 1], [2, 2]]       # previous frame's channels
+    assert y[:, :2].tolist() == [[2, 2], [3, 3], [0, 0]]  # next frame's channels, zero at the end
+    assert y[:, 2:4].tolist() == [[0, 0], [1, 1], [2, 2]]  # previous frame's channels
     assert torch.equal(y[:, 4:], x[:, 4:, 0, 0])
     with pytest.raises(ValueError):
         temporal_shift(torch.randn(5, 8, 2, 2), 3)
@@ -40,16 +52,17 @@ def test_tsm_backbones_mix_neighbouring_frames_only(name):
     torch.manual_seed(0)
     net = create_backbone(name, num_segments=3).eval()
     plain = create_backbone(name.replace("tsm_", "").replace("_tsm", "")).eval()
-    plain.load_state_dict(net.state_dict())               # same parameter names as the plain net
-    x = torch.randn(6, 3, 32, 32)                          # 2 videos x 3 frames
-    x2 = x.clone(); x2[1] += 1.0                           # change frame 1 of video 0
+    plain.load_state_dict(net.state_dict())  # same parameter names as the plain net
+    x = torch.randn(6, 3, 32, 32)  # 2 videos x 3 frames
+    x2 = x.clone()
+    x2[1] += 1.0  # change frame 1 of video 0
     with torch.no_grad():
         a, b = net(x)[1], net(x2)[1]
         p, q = plain(x)[1], plain(x2)[1]
-    scale = a.abs().max()                                  # random-init activations can be tiny
-    assert (a[0] - b[0]).abs().max() > 1e-3 * scale        # frame 0 sees frame 1 through the shift
-    assert (a[3:] - b[3:]).abs().max() <= 1e-5 * scale     # the other video is untouched
-    assert (p[0] - q[0]).abs().max() <= 1e-5 * scale       # no shift, no mixing
+    scale = a.abs().max()  # random-init activations can be tiny
+    assert (a[0] - b[0]).abs().max() > 1e-3 * scale  # frame 0 sees frame 1 through the shift
+    assert (a[3:] - b[3:]).abs().max() <= 1e-5 * scale  # the other video is untouched
+    assert (p[0] - q[0]).abs().max() <= 1e-5 * scale  # no shift, no mixing
 
 
 def test_tsm_backbone_needs_segments():
@@ -77,6 +90,7 @@ def test_pretrained_path_loads_and_mismatch_is_one_clear_error(tmp_path):
 
 def test_torchvision_state_dict_with_classifier_loads(tmp_path):
     from torchvision.models import mobilenet_v2
+
     tv = mobilenet_v2(weights=None)
     torch.save(tv.state_dict(), tmp_path / "tv.pt")
     net = create_backbone("mbv2", pretrained=str(tmp_path / "tv.pt"))
@@ -106,7 +120,7 @@ def test_recurrent_policy_heads(head):
     if head == "sigmoid":
         with pytest.raises(ValueError):
             out.log_prob(out.params)
-        assert out.act("greedy")[1].requires_grad          # V2 trains through the location
+        assert out.act("greedy")[1].requires_grad  # V2 trains through the location
         return
     actions, _ = out.act("sample")
     lp, ent, value = pol.evaluate(maps, actions)
@@ -142,7 +156,8 @@ def test_video_policy_makes_one_decision_per_video(gru):
 def test_policy_is_causal_over_frames():
     pol = RecurrentPolicy(16, 4, 32, "sigmoid").eval()
     maps = _maps()
-    later = maps.clone(); later[:, 2:] += 1
+    later = maps.clone()
+    later[:, 2:] += 1
     assert torch.allclose(pol(maps).params[:, :2], pol(later).params[:, :2])
 
 
@@ -155,18 +170,19 @@ def test_sequence_classifier_steps_agree_with_forward(cls):
     logits = clf(feats)
     assert logits.shape == (2, 6, 5)
     state, stepped, replaced = None, [], []
-    for t in range(6):                                     # reference loop (test only)
+    for t in range(6):  # reference loop (test only)
         replaced.append(clf.step(alt[:, t], state, t)[0])  # alt frame t from the same state
         out, state = clf.step(feats[:, t], state, t)
         stepped.append(out)
     assert torch.allclose(torch.stack(stepped, 1), logits, atol=1e-5)
     assert torch.allclose(clf.replaced_step_logits(feats, alt), torch.stack(replaced, 1), atol=1e-5)
     assert torch.allclose(clf.replaced_step_logits(feats, feats), logits, atol=1e-5)
-    both = clf.logits_and_replaced(feats, alt)             # what V1's stage 2 calls: one pass for both
+    both = clf.logits_and_replaced(feats, alt)  # what V1's stage 2 calls: one pass for both
     assert torch.equal(both[0], logits) and torch.equal(both[1], clf.replaced_step_logits(feats, alt))
-    later = feats.clone(); later[:, 3:] += 1               # causal: step t sees frames <= t
+    later = feats.clone()
+    later[:, 3:] += 1  # causal: step t sees frames <= t
     assert torch.allclose(clf(later)[:, :3], logits[:, :3], atol=1e-6)
-    assert clf(feats[:, :4]).shape == (2, 4, 5)            # fewer frames: the first heads
+    assert clf(feats[:, :4]).shape == (2, 4, 5)  # fewer frames: the first heads
 
 
 def test_per_step_heads_apply_head_t_to_step_t():
@@ -186,7 +202,7 @@ def test_pooling_classifier_uses_running_max():
     clf = PoolingClassifier(3, 4, 2, steps=5).eval()
     feats = torch.randn(1, 5, 3)
     h = clf.embed(feats)
-    pooled = torch.stack([h[:, :t + 1].amax(1) for t in range(5)], 1)
+    pooled = torch.stack([h[:, : t + 1].amax(1) for t in range(5)], 1)
     assert torch.allclose(clf(feats), clf.heads(pooled), atol=1e-6)
 
 

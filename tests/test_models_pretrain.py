@@ -1,12 +1,12 @@
 """The texture pre-training stand-in for ImageNet weights (bench.models.pretrain). Budget: ~15 s."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from bench.models import create_backbone
-from bench.models import pretrain
+from bench.models import create_backbone, pretrain
 from bench.presets import get_preset
 
 
@@ -26,19 +26,19 @@ def test_texture_batch_is_seeded_and_labelled():
 
 def test_textures_weights_are_cached_deterministic_and_leave_the_rng_alone(short_recipe):
     torch.manual_seed(11)
-    a = create_backbone("tiny", pretrained="textures")    # cache miss: pre-trains
+    a = create_backbone("tiny", pretrained="textures")  # cache miss: pre-trains
     after_miss = torch.rand(3)
     torch.manual_seed(11)
-    create_backbone("tiny", pretrained="textures")        # cache hit
-    assert torch.equal(torch.rand(3), after_miss)         # the caller's stream does not depend on the cache
+    create_backbone("tiny", pretrained="textures")  # cache hit
+    assert torch.equal(torch.rand(3), after_miss)  # the caller's stream does not depend on the cache
     path = pretrain.textures_path("tiny")
     assert path.is_file() and path.parent == short_recipe / "pretrained"
     stamp = path.stat().st_mtime_ns
     b = create_backbone("tiny_tsm", pretrained="textures", num_segments=4)
-    assert path.stat().st_mtime_ns == stamp               # loaded, not trained again
+    assert path.stat().st_mtime_ns == stamp  # loaded, not trained again
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
     path.unlink()
-    c = create_backbone("tiny", pretrained="textures")    # re-trained from scratch: same bytes
+    c = create_backbone("tiny", pretrained="textures")  # re-trained from scratch: same bytes
     assert all(torch.equal(v, c.state_dict()[k]) for k, v in a.state_dict().items())
     rand = create_backbone("tiny")
     assert any(not torch.equal(v, rand.state_dict()[k]) for k, v in a.state_dict().items())
@@ -48,7 +48,7 @@ def test_tiny_preset_gives_both_methods_the_texture_start_of_both_networks():
     for method in ("v1", "v2"):
         p = get_preset("synthetic", "tiny", method=method)
         assert (p.glance_pretrained, p.focus_pretrained) == ("textures", "textures")
-    narrow = create_backbone("tiny", pretrained="textures", width=0.25)   # f_G's width has its own weights
+    narrow = create_backbone("tiny", pretrained="textures", width=0.25)  # f_G's width has its own weights
     assert narrow.out_channels == 32
 
 

@@ -1,5 +1,6 @@
 """Backbone starting weights: ImageNet through torch's cache (never the network here), the one-line
 offline error, local files in the layouts the official code loads, and the manifest's SHA-256."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,12 @@ from torchvision import models as tvm
 
 from bench.errors import UsageError
 from bench.models import build_network, create_backbone, load_state, weight_sources
-from bench.models.layouts import sequential_resnet_key, strip_shift_wrappers, to_torchvision, tonylins_mbv2_key
+from bench.models.layouts import (
+    sequential_resnet_key,
+    strip_shift_wrappers,
+    to_torchvision,
+    tonylins_mbv2_key,
+)
 from bench.models.weights import imagenet_cache_path, resolve_pretrained
 from bench.presets import get_preset
 
@@ -25,6 +31,7 @@ def offline(tmp_path, monkeypatch):
     def no_network(url, dst, *args, **kwargs):
         calls.append(url)
         raise urllib.error.URLError("no network")
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     return calls
 
@@ -41,7 +48,7 @@ def test_imagenet_weights_come_from_the_torch_cache(offline):
     net = create_backbone("tsm_mbv2", pretrained="imagenet", num_segments=4)
     assert torch.equal(net.features[5].conv[1][0].weight, src.features[5].conv[1][0].weight)
     assert offline == []
-    assert path.name == "mobilenet_v2-b0353104.pth"      # torchvision's IMAGENET1K_V1, the papers' start
+    assert path.name == "mobilenet_v2-b0353104.pth"  # torchvision's IMAGENET1K_V1, the papers' start
     assert imagenet_cache_path("res50").name == "resnet50-0676ba61.pth"
 
 
@@ -51,7 +58,9 @@ def test_offline_stops_before_training_with_one_line_naming_the_weights(offline)
         with pytest.raises(UsageError) as e:
             attempt()
         msg = str(e.value)
-        assert "\n" not in msg and msg.startswith("glance_pretrained=imagenet: cannot get torchvision's ImageNet")
+        assert "\n" not in msg and msg.startswith(
+            "glance_pretrained=imagenet: cannot get torchvision's ImageNet"
+        )
         assert "--set glance_pretrained=PATH" in msg and "--set glance_pretrained=none" in msg
     assert offline and offline[0].endswith("mobilenet_v2-b0353104.pth")
 
@@ -59,14 +68,17 @@ def test_offline_stops_before_training_with_one_line_naming_the_weights(offline)
 def test_none_trains_from_scratch_knowingly_and_sources_carry_sha256(tmp_path, offline):
     state = tvm.resnet50(weights=None).state_dict()
     torch.save(state, tmp_path / "Initialization_model_prime_resnet50_patch_size_96.pth")
-    preset = _paper(glance_arch="res50", glance_pretrained=str(tmp_path / "Initialization_model_prime_resnet50_"
-                                                                         "patch_size_96.pth"), focus_pretrained="none")
+    preset = _paper(
+        glance_arch="res50",
+        glance_pretrained=str(tmp_path / "Initialization_model_prime_resnet50_patch_size_96.pth"),
+        focus_pretrained="none",
+    )
     sources = weight_sources(preset)
     glance, focus = sources["glance"].as_dict(), sources["focus"].as_dict()
     data = (tmp_path / "Initialization_model_prime_resnet50_patch_size_96.pth").read_bytes()
     assert glance["sha256"] == hashlib.sha256(data).hexdigest() and glance["backbone"] == "res50"
     assert focus == {"role": "focus", "backbone": "res50", "pretrained": None, "file": None, "sha256": None}
-    net = build_network(preset)   # the official 96x96 ResNet-50 glance initialisation layout (fc dropped)
+    net = build_network(preset)  # the official 96x96 ResNet-50 glance initialisation layout (fc dropped)
     assert torch.equal(net.glance.backbone.layer3[2].conv2.weight, state["layer3.2.conv2.weight"])
     assert offline == []
 
@@ -76,23 +88,28 @@ def test_spec_errors_are_one_line():
         resolve_pretrained("textures", "res50", "focus_pretrained")
     with pytest.raises(UsageError, match="has no ImageNet weights"):
         resolve_pretrained("imagenet", "tiny", "glance_pretrained")
-    with pytest.raises(UsageError, match="glance_pretrained: pretrained weights file 'nope.pt' does not exist"):
+    with pytest.raises(
+        UsageError, match="glance_pretrained: pretrained weights file 'nope.pt' does not exist"
+    ):
         resolve_pretrained("nope.pt", "mbv2", "glance_pretrained")
     assert resolve_pretrained("None", "mbv2", "x") is None and resolve_pretrained(None, "mbv2", "x") is None
 
 
 # ----------------------------------------------------------------------------- layouts
 # the tonylins MobileNetV2 names of a few torchvision tensors, as read from that code's module order
-TONYLINS = {"features.1.conv.0.weight": "features.1.conv.0.0.weight",      # dw conv (expansion-1 block)
-            "features.1.conv.1.running_var": "features.1.conv.0.1.running_var",
-            "features.1.conv.3.weight": "features.1.conv.1.weight",        # pw-linear conv
-            "features.1.conv.4.bias": "features.1.conv.2.bias",
-            "features.7.conv.0.weight": "features.7.conv.0.0.weight",      # pw expansion
-            "features.7.conv.3.weight": "features.7.conv.1.0.weight",      # dw
-            "features.7.conv.4.weight": "features.7.conv.1.1.weight",
-            "features.7.conv.6.weight": "features.7.conv.2.weight",        # pw-linear
-            "features.7.conv.7.num_batches_tracked": "features.7.conv.3.num_batches_tracked",
-            "features.18.1.weight": "features.18.1.weight", "features.0.0.weight": "features.0.0.weight"}
+TONYLINS = {
+    "features.1.conv.0.weight": "features.1.conv.0.0.weight",  # dw conv (expansion-1 block)
+    "features.1.conv.1.running_var": "features.1.conv.0.1.running_var",
+    "features.1.conv.3.weight": "features.1.conv.1.weight",  # pw-linear conv
+    "features.1.conv.4.bias": "features.1.conv.2.bias",
+    "features.7.conv.0.weight": "features.7.conv.0.0.weight",  # pw expansion
+    "features.7.conv.3.weight": "features.7.conv.1.0.weight",  # dw
+    "features.7.conv.4.weight": "features.7.conv.1.1.weight",
+    "features.7.conv.6.weight": "features.7.conv.2.weight",  # pw-linear
+    "features.7.conv.7.num_batches_tracked": "features.7.conv.3.num_batches_tracked",
+    "features.18.1.weight": "features.18.1.weight",
+    "features.0.0.weight": "features.0.0.weight",
+}
 
 
 def test_layout_keys():
@@ -116,7 +133,7 @@ def _tonylins(state: dict) -> dict:
         if parts[0] == "features" and parts[2:3] == ["conv"]:
             table = inv1 if parts[1] == "1" else inv
             sub = ".".join(parts[3:5]) if ".".join(parts[3:5]) in table else parts[3]
-            rest = parts[3 + len(sub.split(".")):]
+            rest = parts[3 + len(sub.split(".")) :]
             k = ".".join(["features", parts[1], "conv", table[sub], *rest])
         out[k] = v
     return out
@@ -129,11 +146,13 @@ def test_tsm_mobilenet_checkpoint_layout_loads(tmp_path):
     assert set(to_torchvision(_tonylins(src))) == set(src)
     sd = {}
     for k, v in _tonylins(src).items():
-        if k.startswith("features.3.conv.0."):      # a block with a residual path: shifted
+        if k.startswith("features.3.conv.0."):  # a block with a residual path: shifted
             k = k.replace("conv.0.", "conv.0.net.")
         sd["module.base_model." + k] = v
     sd["module.new_fc.weight"], sd["module.new_fc.bias"] = torch.zeros(174, 1280), torch.zeros(174)
-    torch.save({"epoch": 50, "arch": "mobilenetv2", "state_dict": sd, "best_prec1": 40.0}, tmp_path / "tsm.pth.tar")
+    torch.save(
+        {"epoch": 50, "arch": "mobilenetv2", "state_dict": sd, "best_prec1": 40.0}, tmp_path / "tsm.pth.tar"
+    )
     net = create_backbone("tsm_mbv2", pretrained=str(tmp_path / "tsm.pth.tar"), num_segments=8)
     assert all(torch.equal(v, src[k]) for k, v in net.state_dict().items())
     dropped = load_state(net, str(tmp_path / "tsm.pth.tar"), "test")

@@ -3,6 +3,7 @@
 The runs are laid out exactly as ``adabench run`` lays them out (``plan_runs`` -> ``RunDir.for_config`` ->
 ``write_config``), with hand-written summaries instead of training, so the report sees real config.yaml files.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,21 +26,30 @@ __all__ = ["one_thread"]
 
 
 def _base(tmp_path: Path, **kw) -> RunConfig:
-    return RunConfig(method="v1", data_root=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
-                     precision="fp32", **kw)
+    return RunConfig(
+        method="v1", data_root=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"), precision="fp32", **kw
+    )
 
 
 def _write(cfg: RunConfig, top1: float) -> RunDir:
     """A complete run directory of ``cfg`` as the runner writes it (summary made up)."""
     run = RunDir.for_config(cfg).create()
     run.write_config(cfg, cfg.resolve_preset())
-    io.atomic_write_json(run.manifest_path, {"git_commit": "abc", "dataset_root": cfg.data_root,
-                                             "precision": cfg.precision})
+    io.atomic_write_json(
+        run.manifest_path, {"git_commit": "abc", "dataset_root": cfg.data_root, "precision": cfg.precision}
+    )
     if cfg.init_state:
         Path(cfg.init_state).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.init_state).touch()
-    run.write_summary(make_summary(cfg.method, seed=cfg.seed, patch_size=cfg.patch_size,
-                                   top1=top1 + 0.01 * cfg.seed, run_dir=str(run.path)))
+    run.write_summary(
+        make_summary(
+            cfg.method,
+            seed=cfg.seed,
+            patch_size=cfg.patch_size,
+            top1=top1 + 0.01 * cfg.seed,
+            run_dir=str(run.path),
+        )
+    )
     return run
 
 
@@ -102,7 +112,7 @@ def test_runs_that_differ_in_an_override_are_two_sections_named_in_words(tmp_pat
     assert sorted(key[4].split("=")[0] for key, _ in sections) == ["lr", "lr"]
     names = sorted(key[4] for key, _ in sections)
     assert names[0].endswith("(default)") and names[1] == "lr=0.5"
-    for key, sub in sections:
+    for _, sub in sections:
         assert sub.groupby("method")["group_hash"].nunique().tolist() == [1, 1]
         assert _accuracy_n(sub) == 3 and "[" not in "".join(sub["label"])
     md = build_report(tmp_path / "runs", tmp_path / "report").read_text()
@@ -112,11 +122,41 @@ def test_runs_that_differ_in_an_override_are_two_sections_named_in_words(tmp_pat
     assert "AdaFocusV2 also `lr=0.5`" in md
 
 
-MICRO = ["--device", "cpu", "--workers", "0", "--no-progress", "--set", "frames=4", "--set", "input_size=32",
-         "--set", "resize=32", "--set", "patch_size=16", "--set", "glance_size=16", "--set", "classifier_hidden=16",
-         "--set", "policy_hidden=[16]", "--set", "policy_conv_channels=8", "--set", "grid_n=3",
-         "--set", "batch_size=4", "--set", "pretrain_epochs=1", "--set", "stage1_epochs=1",
-         "--set", "stage2_epochs=1", "--set", "stage3_epochs=1"]
+MICRO = [
+    "--device",
+    "cpu",
+    "--workers",
+    "0",
+    "--no-progress",
+    "--set",
+    "frames=4",
+    "--set",
+    "input_size=32",
+    "--set",
+    "resize=32",
+    "--set",
+    "patch_size=16",
+    "--set",
+    "glance_size=16",
+    "--set",
+    "classifier_hidden=16",
+    "--set",
+    "policy_hidden=[16]",
+    "--set",
+    "policy_conv_channels=8",
+    "--set",
+    "grid_n=3",
+    "--set",
+    "batch_size=4",
+    "--set",
+    "pretrain_epochs=1",
+    "--set",
+    "stage1_epochs=1",
+    "--set",
+    "stage2_epochs=1",
+    "--set",
+    "stage3_epochs=1",
+]
 V2_ONLY = ["--set", "epochs=1"]  # a V1 run alone is not given V2's field (--set refuses what no method has)
 
 

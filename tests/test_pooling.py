@@ -1,5 +1,6 @@
 """Runs are pooled over seeds only when everything else is identical (issue 12's two cases, and the
 identity's rules), through fake run directories (no training)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pytest
 
 from bench.errors import AdabenchError
 from bench.runs.identity import absolute_root, group_hash, identity_hash, launch_dir, run_identity
-from bench.tools.regression import compare_to_baseline, make_baseline
 from bench.runs.results import collect_results
+from bench.tools.regression import compare_to_baseline, make_baseline
 from reports.claims import claims_for_group
 from reports.frame import groups, runs_frame
 from reports.report import build_report
@@ -74,9 +75,15 @@ def test_relative_data_root_is_made_absolute(tmp_path: Path, monkeypatch) -> Non
     was started from, which the runs directory's relative path tells."""
     work = tmp_path / "work"
     runs = work / "my" / "runs"
-    a = write_run(runs, make_summary("v2", seed=0), runs_dir="my/runs", manifest={"dataset_root": ".cache/s1"})
-    b = write_run(runs, make_summary("v2", seed=1), runs_dir="my/runs",
-                  manifest={"dataset_root": str(work / ".cache" / "s1")})
+    a = write_run(
+        runs, make_summary("v2", seed=0), runs_dir="my/runs", manifest={"dataset_root": ".cache/s1"}
+    )
+    b = write_run(
+        runs,
+        make_summary("v2", seed=1),
+        runs_dir="my/runs",
+        manifest={"dataset_root": str(work / ".cache" / "s1")},
+    )
     assert launch_dir(a, "my/runs") == work.resolve() and launch_dir(a, "./my/runs/") == work.resolve()
     assert launch_dir(a, "other/runs") is None and launch_dir(a, str(runs)) is None
     assert absolute_root(".cache/s1", a, "elsewhere") == ".cache/s1"  # cannot tell: kept as given
@@ -94,14 +101,40 @@ def _ident(run_dir: Path, run: dict, preset: dict = None, manifest: dict = None,
 
 def test_identity_keeps_what_changes_the_computation(tmp_path: Path) -> None:
     d = tmp_path / "r" / "synthetic" / "v2" / "x"
-    base = {"method": "v2", "dataset": "synthetic", "seed": 0, "epochs": None, "overrides": {}, "skip_bad": False}
+    base = {
+        "method": "v2",
+        "dataset": "synthetic",
+        "seed": 0,
+        "epochs": None,
+        "overrides": {},
+        "skip_bad": False,
+    }
     ref = group_hash(_ident(d, base))
     # the seed and what only says where or how a run is shown do not matter
-    same = {**base, "seed": 5, "runs_dir": "elsewhere", "progress": False, "num_workers": 8, "device": "cuda",
-            "stages": [2, 3], "quiet": True, "preflight": False, "channels_last": "on", "compile": True}
+    same = {
+        **base,
+        "seed": 5,
+        "runs_dir": "elsewhere",
+        "progress": False,
+        "num_workers": 8,
+        "device": "cuda",
+        "stages": [2, 3],
+        "quiet": True,
+        "preflight": False,
+        "channels_last": "on",
+        "compile": True,
+    }
     assert group_hash(_ident(d, same)) == ref
-    assert group_hash(_ident(d, base, manifest={"git_commit": "abc", "dataset_root": "/data/x",
-                                                 "hostname": "other", "argv": ["x"]})) == ref
+    assert (
+        group_hash(
+            _ident(
+                d,
+                base,
+                manifest={"git_commit": "abc", "dataset_root": "/data/x", "hostname": "other", "argv": ["x"]},
+            )
+        )
+        == ref
+    )
     # everything else does, including keys this module has never heard of
     changed = [
         _ident(d, {**base, "epochs": 2}),
@@ -120,9 +153,11 @@ def test_identity_keeps_what_changes_the_computation(tmp_path: Path) -> None:
     hashes = [group_hash(i) for i in changed]
     assert ref not in hashes and len(set(hashes)) == len(hashes)
     # identity_hash can leave keys or whole sections out (how report sections are keyed)
-    assert identity_hash(_ident(d, base, preset={"lr": 0.2}), drop=["preset."]) == \
-        identity_hash(_ident(d, base), drop=["preset."])
-    # a flat config.yaml (no run: section) is the run section; its config_hash (which hashes the seed) is ignored
+    assert identity_hash(_ident(d, base, preset={"lr": 0.2}), drop=["preset."]) == identity_hash(
+        _ident(d, base), drop=["preset."]
+    )
+    # a flat config.yaml (no run: section) is the run section; its config_hash (which hashes the seed) is
+    # ignored
     flat = [run_identity(d, {"method": "v2", "seed": k, "config_hash": f"{k}" * 8}, None) for k in (1, 2)]
     assert group_hash(flat[0]) == group_hash(flat[1])
     assert launch_dir(Path("/x"), "runs") is None
@@ -137,8 +172,13 @@ def test_matched_runs_and_ablations_share_a_section(tmp_path: Path) -> None:
     for s in matched_summaries(seeds=(0, 1, 2), patch_sizes=(32, 48)):
         write_run(runs, s, manifest=man, preset={"method": s["method"]})
     for seed in (0, 1, 2):
-        write_run(runs, make_summary("v2", seed=seed, top1=0.5), manifest=man, diversity=False,
-                  preset={"method": "v2"})
+        write_run(
+            runs,
+            make_summary("v2", seed=seed, top1=0.5),
+            manifest=man,
+            diversity=False,
+            preset={"method": "v2"},
+        )
     frame = runs_frame(collect_results(runs)[0])
     assert frame["setting"].nunique() == 1 and frame["group_hash"].nunique() == 5
     claims = claims_for_group(frame)
@@ -163,14 +203,25 @@ def test_gate_never_averages_two_configurations(tmp_path: Path) -> None:
 
 def test_configuration_columns_round_trip(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    write_run(runs, make_summary("v2"), epochs=3, overrides={"lr": "0.2"}, skip_bad=True,
-              manifest={"git_commit": "abc123", "git_dirty": False, "precision": "fp32", "dataset_root": "/d"})
+    write_run(
+        runs,
+        make_summary("v2"),
+        epochs=3,
+        overrides={"lr": "0.2"},
+        skip_bad=True,
+        manifest={"git_commit": "abc123", "git_dirty": False, "precision": "fp32", "dataset_root": "/d"},
+    )
     out = tmp_path / "out"
     build_report(runs, out)
     back = pd.read_parquet(out / "results.parquet")
     r = back.iloc[0]
-    assert (r["data_root"], r["epochs"], r["skip_bad"], r["precision"], r["git_commit"]) == \
-        ("/d", 3, True, "fp32", "abc123")
+    assert (r["data_root"], r["epochs"], r["skip_bad"], r["precision"], r["git_commit"]) == (
+        "/d",
+        3,
+        True,
+        "fp32",
+        "abc123",
+    )
     assert json.loads(r["overrides"]) == {"lr": "0.2"}
     assert group_hash(json.loads(r["identity"])) == r["group_hash"]
     assert "run.seed" not in json.loads(r["identity"])

@@ -1,21 +1,22 @@
 """--precision: resolution, what runs in low precision and what stays fp32, one setting per experiment."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
-
-from bench.training import precision as prec
-from bench.runs.config import RunConfig
-from bench.training.driver import make_update, train_step
-from bench.errors import UsageError
-from bench.runs.experiment import plan_runs
-from bench.models.flops import count_flops
-from bench.models import build_network
-from bench.presets import get_preset
-from bench.training.runtime import DistEnv
 from fixtures_plan import plan_stages
+
+from bench.errors import UsageError
+from bench.models import build_network
+from bench.models.flops import count_flops
+from bench.presets import get_preset
+from bench.runs.config import RunConfig
+from bench.runs.experiment import plan_runs
+from bench.training import precision as prec
+from bench.training.driver import make_update, train_step
+from bench.training.runtime import DistEnv
 
 CPU = torch.device("cpu")
 
@@ -25,7 +26,9 @@ def _cpu_flags() -> set:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return set()
-    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+    return {
+        f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()
+    }
 
 
 def test_auto_is_bf16_on_a_cpu_with_native_bf16_and_fp32_without(monkeypatch):
@@ -67,8 +70,10 @@ def test_fp32_region_inside_autocast_and_identity_outside():
 def _batch(preset, b=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     s = preset.input_size
-    return {"frames": torch.randn(b, preset.frames, 3, s, s, generator=g),
-            "label": torch.randint(0, preset.num_classes, (b,), generator=g)}
+    return {
+        "frames": torch.randn(b, preset.frames, 3, s, s, generator=g),
+        "label": torch.randint(0, preset.num_classes, (b,), generator=g),
+    }
 
 
 @pytest.mark.parametrize("method", ["v1", "v2"])
@@ -84,13 +89,16 @@ def test_every_stage_runs_in_bf16_with_fp32_losses_and_log_probs(method, monkeyp
             out = fn(*a, **k)
             dtypes.setdefault(name, set()).add(out[0].dtype if isinstance(out, tuple) else out.dtype)
             return out
+
         return wrapped
 
     monkeypatch.setattr(net.glance, "forward", spy("glance", net.glance.forward))
     monkeypatch.setattr(net.classifier, "forward", spy("logits", net.classifier.forward))
     import torch.nn.functional as F
+
     monkeypatch.setattr(F, "cross_entropy", spy("loss", F.cross_entropy))
     from bench.models.policies import PolicyOutput
+
     monkeypatch.setattr(PolicyOutput, "log_prob", spy("log_prob", PolicyOutput.log_prob))
     for stage in plan_stages(method, net, preset, preset.num_classes):
         stage.prepare()
@@ -98,19 +106,23 @@ def test_every_stage_runs_in_bf16_with_fp32_losses_and_log_probs(method, monkeyp
         update = make_update(stage.optimizer(), prec.grad_scaler(CPU, "bf16"), stage.grad_clip, env)
         parts = train_step(stage, _batch(preset), update, CPU, "bf16")
         assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in parts.values()), stage.name
-        changed = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
+        changed = [
+            k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])
+        ]
         assert changed, f"{stage.name} updated nothing"
-        assert all(before[k].dtype == net.state_dict()[k].dtype == torch.float32 for k in changed)  # fp32 masters
-    assert dtypes["glance"] == {torch.bfloat16}           # the convolutions did run in bf16
+        assert all(
+            before[k].dtype == net.state_dict()[k].dtype == torch.float32 for k in changed
+        )  # fp32 masters
+    assert dtypes["glance"] == {torch.bfloat16}  # the convolutions did run in bf16
     assert dtypes["logits"] == {torch.float32} and dtypes["loss"] == {torch.float32}
     if method == "v1":
-        assert dtypes["log_prob"] == {torch.float32}      # stage 2's policy gradient
+        assert dtypes["log_prob"] == {torch.float32}  # stage 2's policy gradient
 
 
 def test_policy_outputs_and_rl_terms_are_fp32_under_autocast():
+    from adafocus_v1 import rl
     from adafocus_v1.method import rl_config
     from adafocus_v1.stage2 import sample_actions
-    from adafocus_v1 import rl
 
     torch.manual_seed(0)
     preset = get_preset("synthetic", "tiny", method="v1")
@@ -120,8 +132,14 @@ def test_policy_outputs_and_rl_terms_are_fp32_under_autocast():
         out = net.policy_forward(maps)
         actions, _ = sample_actions(out)
         returns = rl.episode_returns(torch.rand(actions.shape), rl_config(preset.train))
-        loss, _ = rl.ppo_loss(out.log_prob(actions), out.log_prob(actions), returns, out.value, out.entropy(),
-                              rl_config(preset.train))
+        loss, _ = rl.ppo_loss(
+            out.log_prob(actions),
+            out.log_prob(actions),
+            returns,
+            out.value,
+            out.entropy(),
+            rl_config(preset.train),
+        )
     assert maps.dtype == torch.bfloat16
     assert out.params.dtype == out.value.dtype == out.entropy().dtype == torch.float32
     assert loss.dtype == torch.float32
@@ -139,8 +157,10 @@ def test_a_matched_experiment_runs_every_method_at_one_resolved_precision(monkey
     assert fp32.config_hash() != bf16.config_hash()
     assert RunConfig(method="v2", device="cpu", precision="auto").config_hash() == fp32.config_hash()
     # the memory layout only changes speed
-    assert RunConfig(method="v2", device="cpu", channels_last="on").config_hash() == \
-        RunConfig(method="v2", device="cpu", channels_last="off").config_hash()
+    assert (
+        RunConfig(method="v2", device="cpu", channels_last="on").config_hash()
+        == RunConfig(method="v2", device="cpu", channels_last="off").config_hash()
+    )
 
 
 @pytest.mark.parametrize("method", ["v1", "v2"])
@@ -160,6 +180,7 @@ def test_compile_that_cannot_build_is_one_line(monkeypatch):
     def broken(fn, *a, **k):
         def call(*args):
             raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nlong traceback")
+
         return call
 
     monkeypatch.setattr(torch, "compile", broken)

@@ -1,5 +1,6 @@
 """The regression gate's baseline (>= 3 seeds, tolerances derived from their spread), comparison, the old
 format, and the plan that re-trains a baseline's runs."""
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,7 @@ import pytest
 
 from bench.errors import AdabenchError, UsageError
 from bench.tools.gate import baseline_seeds, gate_configs
-from bench.tools.regression import (ACCURACY_FLOOR, compare_to_baseline, load_baseline,
-                              make_baseline, run_key)
+from bench.tools.regression import ACCURACY_FLOOR, compare_to_baseline, load_baseline, make_baseline, run_key
 from tests.fixtures_results import make_summary, matched_summaries
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,14 +49,20 @@ def test_accuracy_tolerance_is_derived_from_the_seed_spread(runs):
     b = make_baseline(runs)
     no_div = b["runs"]["synthetic/tiny/matched/v2-no-div/p32"]["tolerance"]["top1"]
     sd = float(np.std([0.40, 0.42, 0.44], ddof=1))
-    assert no_div["sd"] == pytest.approx(sd) and no_div["n"] == 3 and no_div["k"] == pytest.approx(T_995_DF2, abs=1e-3)
+    assert (
+        no_div["sd"] == pytest.approx(sd)
+        and no_div["n"] == 3
+        and no_div["k"] == pytest.approx(T_995_DF2, abs=1e-3)
+    )
     assert no_div["value"] == pytest.approx(T_995_DF2 * sd * math.sqrt(2 / 3), rel=1e-4)
     # seeds that agree: the floor, not zero
     same = [make_summary("v2", seed=s, top1=0.7) for s in (0, 1, 2)]
     assert make_baseline(same)["runs"][V2]["tolerance"]["top1"]["value"] == ACCURACY_FLOOR
     # a wider alpha gives a tighter tolerance; 5 seeds a much tighter one than 3
-    assert make_baseline(runs, alpha=0.05)["runs"][V2]["tolerance"]["top1"]["value"] < \
-        b["runs"][V2]["tolerance"]["top1"]["value"]
+    assert (
+        make_baseline(runs, alpha=0.05)["runs"][V2]["tolerance"]["top1"]["value"]
+        < b["runs"][V2]["tolerance"]["top1"]["value"]
+    )
     five = [make_summary("v2", seed=s, top1=0.6 + 0.01 * (s % 3 - 1)) for s in range(5)]
     assert make_baseline(five)["runs"][V2]["tolerance"]["top1"]["k"] == pytest.approx(4.6041, abs=1e-3)
 
@@ -106,11 +112,16 @@ def test_gflops_and_time_ratio_tolerances(runs):
 def test_time_factor_grows_with_the_spread_of_per_seed_ratios():
     rows = []
     for s, v1_secs in enumerate((150.0, 200.0, 300.0)):
-        rows += [make_summary("v1", seed=s, train_seconds=v1_secs), make_summary("v2", seed=s, train_seconds=100.0)]
+        rows += [
+            make_summary("v1", seed=s, train_seconds=v1_secs),
+            make_summary("v2", seed=s, train_seconds=100.0),
+        ]
     f = make_baseline(rows)["time_ratios"][RATIO]["factor"]
     sd = float(np.std(np.log([1.5, 2.0, 3.0]), ddof=1))
     assert f["log_sd"] == pytest.approx(sd)
-    assert f["value"] == pytest.approx(math.exp(T_995_DF2 * sd * math.sqrt(2 / 3)), rel=1e-3) and f["value"] > 2
+    assert (
+        f["value"] == pytest.approx(math.exp(T_995_DF2 * sd * math.sqrt(2 / 3)), rel=1e-3) and f["value"] > 2
+    )
 
 
 def test_missing_and_extra_runs(runs):
@@ -142,11 +153,24 @@ def test_load_baseline_errors(tmp_path, runs):
 
 # baselines/tiny.json as format 1 wrote it (one seed, fixed tolerances)
 FORMAT_1 = {
-    "format": "adabench-baseline/1", "tolerances": {"accuracy_abs": 0.05, "gflops_rel": 0.001, "time_ratio_factor": 2.0},
-    "runs": {"synthetic/tiny/matched/v1/p24": {"top1": 0.9322916865348816, "map": None, "gflops_per_video": 0.013576192,
-                                               "train_seconds": 58.920287464990906, "seeds": [0]},
-             "synthetic/tiny/matched/v2/p24": {"top1": 0.828125, "map": None, "gflops_per_video": 0.013620224,
-                                               "train_seconds": 55.07395091500257, "seeds": [0]}},
+    "format": "adabench-baseline/1",
+    "tolerances": {"accuracy_abs": 0.05, "gflops_rel": 0.001, "time_ratio_factor": 2.0},
+    "runs": {
+        "synthetic/tiny/matched/v1/p24": {
+            "top1": 0.9322916865348816,
+            "map": None,
+            "gflops_per_video": 0.013576192,
+            "train_seconds": 58.920287464990906,
+            "seeds": [0],
+        },
+        "synthetic/tiny/matched/v2/p24": {
+            "top1": 0.828125,
+            "map": None,
+            "gflops_per_video": 0.013620224,
+            "train_seconds": 55.07395091500257,
+            "seeds": [0],
+        },
+    },
     "time_ratios": {"synthetic/tiny/matched/p24": 1.0698394882895639},
 }
 
@@ -169,8 +193,16 @@ def test_a_format_1_baseline_still_loads_and_compares_with_its_fixed_tolerances(
     old = format_1
     assert old["format"] == "adabench-baseline/1" and baseline_seeds(old) == [0]
     want = {k.split("/")[3]: v for k, v in old["runs"].items()}
-    runs = [make_summary(m, patch_size=24, top1=want[m]["top1"] + 0.04, gflops_per_video=want[m]["gflops_per_video"],
-                         train_seconds=want[m]["train_seconds"]) for m in ("v1", "v2")]
+    runs = [
+        make_summary(
+            m,
+            patch_size=24,
+            top1=want[m]["top1"] + 0.04,
+            gflops_per_video=want[m]["gflops_per_video"],
+            train_seconds=want[m]["train_seconds"],
+        )
+        for m in ("v1", "v2")
+    ]
     ok, lines = compare_to_baseline(runs, old)
     assert ok, lines
     assert any("(tolerance ±0.05)" in ln for ln in lines)
@@ -182,10 +214,18 @@ def test_gate_plans_every_baseline_seed_and_the_recipe(tmp_path, format_1):
     from tests.fixtures_runs import micro_set
 
     root = str(micro_set(tmp_path / "set", train=2, val=1, easy=True))
-    rows = [{**make_summary("v2", seed=s, patch_size=16), "epochs": 2,
-             "overrides": json.dumps({"frames": "4", "patch_size": "16"})} for s in (3, 5, 7)]
+    rows = [
+        {
+            **make_summary("v2", seed=s, patch_size=16),
+            "epochs": 2,
+            "overrides": json.dumps({"frames": "4", "patch_size": "16"}),
+        }
+        for s in (3, 5, 7)
+    ]
     configs = gate_configs(make_baseline(rows), str(tmp_path / "check"), data_root=root, workers=0)
-    assert [(c.method, c.seed, c.epochs, c.patch_size) for c in configs] == [("v2", s, 2, 16) for s in (3, 5, 7)]
+    assert [(c.method, c.seed, c.epochs, c.patch_size) for c in configs] == [
+        ("v2", s, 2, 16) for s in (3, 5, 7)
+    ]
     assert configs[0].overrides == {"frames": "4", "patch_size": "16"} and configs[0].init_state is None
     assert configs[0].data_root == root and configs[0].num_workers == 0
     # the format 1 tiny baseline: both methods, its one seed, sharing their initial state, V1 first

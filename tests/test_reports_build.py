@@ -1,4 +1,5 @@
 """build_report end to end on hand-written run directories (no training)."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ def report(tmp_path_factory):
 def test_report_links_exist(report):
     path, md, _ = report
     links = re.findall(r"\]\(([^)]+)\)", md)
-    pngs = [l for l in links if l.endswith(".png")]
+    pngs = [link for link in links if link.endswith(".png")]
     assert len(pngs) == 8  # 4 plots x 2 sections
     for link in links:
         assert (path.parent / link).is_file(), link
@@ -69,8 +70,18 @@ def test_sparse_runs_do_not_break_the_report(tmp_path):
     import warnings
 
     runs = tmp_path / "runs"
-    write_run(runs, make_summary("v1", stage_seconds=None, curve=[], data_wait_share=None, peak_memory_mb=None,
-                                 patch_eval=None, coverage=None))
+    write_run(
+        runs,
+        make_summary(
+            "v1",
+            stage_seconds=None,
+            curve=[],
+            data_wait_share=None,
+            peak_memory_mb=None,
+            patch_eval=None,
+            coverage=None,
+        ),
+    )
     write_run(runs, make_summary("v2", early_exit=[], map=0.3, arch=None))
     with warnings.catch_warnings():
         warnings.simplefilter("error")

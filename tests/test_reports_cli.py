@@ -1,4 +1,5 @@
 """`adabench report`, `adabench check` and `adabench bench` through the real entry point."""
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,25 @@ def test_check_rejects_a_bad_baseline_before_training(runs, tmp_path, capsys):
 
 
 def test_bench_command_json(capsys):
-    code, out, _ = _run(["bench", "--dataset", "synthetic", "--preset", "tiny", "--batch", "2", "--warmup", "0",
-                         "--repeats", "1", "--device", "cpu", "--json"], capsys)
+    code, out, _ = _run(
+        [
+            "bench",
+            "--dataset",
+            "synthetic",
+            "--preset",
+            "tiny",
+            "--batch",
+            "2",
+            "--warmup",
+            "0",
+            "--repeats",
+            "1",
+            "--device",
+            "cpu",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0
     rows = json.loads(out)
     assert [r["method"] for r in rows] == ["v1", "v2", "full_frame"]

@@ -1,4 +1,5 @@
 """Aggregation into the canonical frame, the Markdown tables, and the PNG plots."""
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,9 @@ def test_runs_frame_aggregation(frame):
     assert frame.loc[frame["variant"] == "no-aux", "method"].eq("v2").all()
     assert frame["acc"].between(0, 100).all() and set(frame["metric"]) == {"top-1"}
     # multi-label runs use mAP; CSV-style JSON strings are parsed back
-    ml = runs_frame([{**make_summary("v1", map=0.42), "patch_eval": '{"learned": 0.3}', "stop_gradient": "False"}])
+    ml = runs_frame(
+        [{**make_summary("v1", map=0.42), "patch_eval": '{"learned": 0.3}', "stop_gradient": "False"}]
+    )
     assert ml["acc"].iloc[0] == pytest.approx(42.0) and ml["metric"].iloc[0] == "mAP"
     assert ml["patch_eval"].iloc[0] == {"learned": 0.3} and ml["variant"].iloc[0] == "no-sg"
     assert variant_name({"diversity": False, "stop_gradient": 0}) == "no-div+no-sg"
@@ -37,7 +40,9 @@ def test_mean_std_helpers():
     assert fmt_mean_std([1.0, 2.0, 3.0]) == "2.0 ± 1.0"
     assert fmt_mean_std([5.0]) == "5.0" and fmt_mean_std([]) == "–"
     assert math.isnan(mean_std([4.0])[1])
-    assert time_unit(30) == (1.0, "s") and time_unit(600) == (60.0, "min") and time_unit(9000) == (3600.0, "h")
+    assert (
+        time_unit(30) == (1.0, "s") and time_unit(600) == (60.0, "min") and time_unit(9000) == (3600.0, "h")
+    )
 
 
 def test_efficiency_table(frame):
@@ -78,8 +83,12 @@ def test_plots_have_labels_units_legends(frame, tmp_path, name):
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
     assert "(" in ax.get_ylabel()  # a unit in parentheses
     assert ax.get_legend() is not None and ax.get_legend().get_texts()
-    units = {"accuracy_vs_gflops": "GFLOPs", "accuracy_vs_time": "(min)", "stage_time": "(min)",
-             "patch_modes": "(%)"}
+    units = {
+        "accuracy_vs_gflops": "GFLOPs",
+        "accuracy_vs_time": "(min)",
+        "stage_time": "(min)",
+        "patch_modes": "(%)",
+    }
     assert units[name] in ax.get_xlabel() + ax.get_ylabel()
 
 
@@ -95,7 +104,12 @@ def test_seeds_table_shows_whether_the_patch_follows_the_object():
     from tests.fixtures_results import make_summary
 
     tracks = {0: 0.9, 1: 0.94}
-    runs = [{**make_summary("v1", seed=s), "tracking": {"corr": c, "distance": 0.1, "constant_distance": 0.28,
-                                                        "spread": 0.2}} for s, c in tracks.items()]
+    runs = [
+        {
+            **make_summary("v1", seed=s),
+            "tracking": {"corr": c, "distance": 0.1, "constant_distance": 0.28, "spread": 0.2},
+        }
+        for s, c in tracks.items()
+    ]
     md = seeds_table(runs_frame(runs + [make_summary("v2", seed=0)]))
     assert "tracking corr" in md and "0.92 ± 0.03" in md and "0.10 ± 0.00 / 0.28 ± 0.00" in md

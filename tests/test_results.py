@@ -1,4 +1,5 @@
 """Results store: complete runs become rows, incomplete or broken ones are skipped and named."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.runs.config import RunConfig
 from bench.errors import UsageError
+from bench.runs.config import RunConfig
 from bench.runs.results import collect_results, schema, schema_markdown, write_results
 from bench.runs.rundir import RunDir
 
@@ -19,14 +20,27 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "results-schema.md"
 
 def _summary(method: str, seed: int, top1: float, **kw) -> dict:
     s = {
-        "method": method, "dataset": "synthetic", "preset": "tiny", "arch": "matched", "patch_size": 32,
-        "seed": seed, "top1": top1, "map": None, "gflops_per_video": 0.5, "train_seconds": 100.0,
+        "method": method,
+        "dataset": "synthetic",
+        "preset": "tiny",
+        "arch": "matched",
+        "patch_size": 32,
+        "seed": seed,
+        "top1": top1,
+        "map": None,
+        "gflops_per_video": 0.5,
+        "train_seconds": 100.0,
         "stage_seconds": {"train": 100.0} if method == "v2" else {"stage1": 60.0, "stage2": 40.0},
-        "epoch_seconds": 20.0, "data_wait_share": 0.1, "peak_memory_mb": 300.0,
-        "patch_eval": {"learned": top1, "random": top1 - 0.2, "centre": top1 - 0.1}, "coverage": 0.8,
+        "epoch_seconds": 20.0,
+        "data_wait_share": 0.1,
+        "peak_memory_mb": 300.0,
+        "patch_eval": {"learned": top1, "random": top1 - 0.2, "centre": top1 - 0.1},
+        "coverage": 0.8,
         "early_exit": [{"budget": 0.3, "gflops": 0.3, "top1": top1 - 0.05}] if method == "v2" else None,
         "curve": [{"train_seconds": 50.0, "top1": top1 / 2}, {"train_seconds": 100.0, "top1": top1}],
-        "device": "cpu", "world_size": 1, "run_dir": "/elsewhere",
+        "device": "cpu",
+        "world_size": 1,
+        "run_dir": "/elsewhere",
     }
     s.update(kw)
     return s
@@ -44,13 +58,13 @@ def _layout(runs: Path) -> dict:
     v2.write_summary(_summary("v2", 0, 0.6))
     v1 = _run(runs, "v1", 0)
     v1.write_summary(_summary("v1", 0, 0.5, map=float("nan"), extra_note={"a": 1}))
-    running = _run(runs, "v2", 1)                      # still training: config + checkpoint only
+    running = _run(runs, "v2", 1)  # still training: config + checkpoint only
     (running.checkpoints_dir / "last.pt").write_bytes(b"x")
     broken = _run(runs, "v2", 2)
     broken.summary_path.write_text('{"method": "v2", "top1": ')
     partial = _run(runs, "v2", 3)
     partial.write_summary({"method": "v2", "dataset": "synthetic"})
-    flat = runs / "synthetic" / "v2" / "handmade"           # a flat config.yaml (no run: section)
+    flat = runs / "synthetic" / "v2" / "handmade"  # a flat config.yaml (no run: section)
     flat.mkdir(parents=True)
     (flat / "config.yaml").write_text(yaml.safe_dump({"method": "v2", "stop_gradient": False}))
     (flat / "summary.json").write_text(json.dumps(_summary("v2", 9, 0.7)))
@@ -68,7 +82,9 @@ def test_collect_rows_and_skips(tmp_path: Path) -> None:
     assert "lacks" in reasons[str(runs["partial"].path)] and "top1" in reasons[str(runs["partial"].path)]
 
     assert list(df.columns[: len(schema())]) == list(schema())
-    assert {"stage_seconds_stage1", "stage_seconds_stage2", "stage_seconds_train", "extra_note"} <= set(df.columns)
+    assert {"stage_seconds_stage1", "stage_seconds_stage2", "stage_seconds_train", "extra_note"} <= set(
+        df.columns
+    )
     v1 = df[df["method"] == "v1"].iloc[0]
     v2 = df[(df["method"] == "v2") & (df["seed"] == 0)].iloc[0]
     assert v1["stage_seconds_stage2"] == 40.0 and pd.isna(v1["stage_seconds_train"])
@@ -137,8 +153,12 @@ def test_group_hash_from_real_run_directories(tmp_path: Path) -> None:
     """config.yaml as RunDir.write_config writes it: seeds pool, another --epochs or --set does not."""
     runs = tmp_path / "runs"
     made = {}
-    for name, seed, kw in (("s0", 0, {}), ("s1", 1, {"device": "cpu", "num_workers": 2}),
-                           ("epochs", 0, {"epochs": 2}), ("set", 0, {"overrides": {"lr": "0.5"}})):
+    for name, seed, kw in (
+        ("s0", 0, {}),
+        ("s1", 1, {"device": "cpu", "num_workers": 2}),
+        ("epochs", 0, {"epochs": 2}),
+        ("set", 0, {"overrides": {"lr": "0.5"}}),
+    ):
         run = _run(runs, "v2", seed, data_root=str(tmp_path / "data"), **kw)
         run.write_summary(_summary("v2", seed, 0.5))
         made[name] = str(run.path)
@@ -147,7 +167,13 @@ def test_group_hash_from_real_run_directories(tmp_path: Path) -> None:
     assert h[made["s0"]] == h[made["s1"]]
     assert len({h[made["s0"]], h[made["epochs"]], h[made["set"]]}) == 3
     ident = json.loads(df.loc[df["run_dir"] == made["s0"], "identity"].iloc[0])
-    assert ident["preset.frames"] == 8 and ident["run.method"] == "v2" and ident["data_root"] == str(tmp_path / "data")
+    assert (
+        ident["preset.frames"] == 8
+        and ident["run.method"] == "v2"
+        and ident["data_root"] == str(tmp_path / "data")
+    )
     assert not {"run.seed", "run.device", "run.runs_dir", "run.num_workers", "run.data_root"} & set(ident)
     row = df[df["run_dir"] == made["set"]].iloc[0]
-    assert json.loads(row["overrides"]) == {"lr": "0.5"} and row["skip_bad"] is False and pd.isna(row["epochs"])
+    assert (
+        json.loads(row["overrides"]) == {"lr": "0.5"} and row["skip_bad"] is False and pd.isna(row["epochs"])
+    )

@@ -11,6 +11,7 @@ Issue 14: the references read their data with ``--workers 0``, the killed and re
 ``--workers 2`` (persistent workers), so the equalities also show that the result depends neither on
 the number of loader workers nor on where they were killed.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,32 @@ import json
 import pytest
 import torch
 
-from bench.training.checkpoint import read_checkpoint
 from bench.io import read_csv_rows
-from tests.fixtures_runs import base_args, kill_when, micro_set, one_thread, only_run_dir, run_in_process, start
+from bench.training.checkpoint import read_checkpoint
+from tests.fixtures_runs import (
+    base_args,
+    kill_when,
+    micro_set,
+    one_thread,
+    only_run_dir,
+    run_in_process,
+    start,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 __all__ = ["one_thread"]
 
 V2_EPOCHS = ["--set", "epochs=5"]
-V1_EPOCHS = ["--set", "pretrain_epochs=1", "--set", "stage1_epochs=3", "--set", "stage2_epochs=2",
-             "--set", "stage3_epochs=1"]
+V1_EPOCHS = [
+    "--set",
+    "pretrain_epochs=1",
+    "--set",
+    "stage1_epochs=3",
+    "--set",
+    "stage2_epochs=2",
+    "--set",
+    "stage3_epochs=1",
+]
 WORKERS = ["--workers", "2"]  # the killed and resumed runs (the references read with 0)
 
 
@@ -41,8 +58,10 @@ def _summary(run_dir):
 
 
 def _same_weights(a, b) -> bool:
-    wa, wb = read_checkpoint(a / "checkpoints" / "last.pt")["modules"]["net"], \
-        read_checkpoint(b / "checkpoints" / "last.pt")["modules"]["net"]
+    wa, wb = (
+        read_checkpoint(a / "checkpoints" / "last.pt")["modules"]["net"],
+        read_checkpoint(b / "checkpoints" / "last.pt")["modules"]["net"],
+    )
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -57,13 +76,18 @@ def _stale_lock(run_dir) -> int:
 
 
 def test_v2_killed_mid_epoch_resumes_to_the_same_result(tmp_path, data_root):
-    args = lambda name, *more: base_args("v2", data_root, tmp_path / name, "--deterministic", *V2_EPOCHS,  # noqa: E731
-                                         *more)
+    def args(name, *more):
+        return base_args("v2", data_root, tmp_path / name, "--deterministic", *V2_EPOCHS, *more)
+
     assert run_in_process(args("straight")) == 0
     straight = only_run_dir(tmp_path / "straight", "v2")
 
     proc = start(args("killed", *WORKERS))
-    ckpt = lambda: (d := only_run_dir(tmp_path / "killed", "v2")) is not None and (d / "checkpoints/last.pt").is_file()  # noqa: E731,E501
+
+    def ckpt():
+        d = only_run_dir(tmp_path / "killed", "v2")
+        return d is not None and (d / "checkpoints/last.pt").is_file()
+
     kill_when(proc, ckpt)
     run_dir = only_run_dir(tmp_path / "killed", "v2")
     assert _stale_lock(run_dir) == proc.pid
@@ -87,10 +111,12 @@ def _rows(run_dir):
 
 
 def test_v1_killed_mid_stage_and_between_stages_resumes_to_the_same_result(tmp_path, data_root):
-    args = base_args("v1", data_root, tmp_path / "killed", "--deterministic", "--rl", "reinforce", *V1_EPOCHS,
-                     *WORKERS)
-    ref_args = base_args("v1", data_root, tmp_path / "straight", "--deterministic", "--rl", "reinforce",
-                         *V1_EPOCHS)
+    args = base_args(
+        "v1", data_root, tmp_path / "killed", "--deterministic", "--rl", "reinforce", *V1_EPOCHS, *WORKERS
+    )
+    ref_args = base_args(
+        "v1", data_root, tmp_path / "straight", "--deterministic", "--rl", "reinforce", *V1_EPOCHS
+    )
     assert run_in_process(ref_args) == 0
     straight = only_run_dir(tmp_path / "straight", "v1")
 

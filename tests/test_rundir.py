@@ -1,4 +1,5 @@
 """Run directory naming, manifest, summary and the single-writer lock."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import io
-from bench.runs.config import RunConfig
 from bench.errors import UsageError
+from bench.runs.config import RunConfig
 from bench.runs.rundir import RunDir, collect_manifest, pid_alive
 
 
@@ -30,8 +31,9 @@ def test_name_is_a_pure_function_of_the_config(tmp_path: Path) -> None:
     assert RunDir.for_config(dataclasses.replace(cfg, progress=False, num_workers=3)) == run
     assert RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": False})) != run
     # the same resolved configuration, however it is spelled, is the same run
-    assert RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": "false"})) == \
-        RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": False}))
+    assert RunDir.for_config(dataclasses.replace(cfg, overrides={"diversity": "false"})) == RunDir.for_config(
+        dataclasses.replace(cfg, overrides={"diversity": False})
+    )
     assert RunDir.for_config(dataclasses.replace(cfg, epochs=cfg.resolve_preset().train.epochs)) == run
     with pytest.raises(ValueError, match="patch_size"):
         RunDir.for_config(dataclasses.replace(cfg, patch_size=None))
@@ -49,7 +51,7 @@ def test_files_and_completion(tmp_path: Path) -> None:
     assert run.read_metrics()[0]["top1"] == "0.25"
     run.log("epoch 0 done\n")
     assert run.log_path.read_text().strip().endswith("epoch 0 done")
-    run.summary_path.write_text("{\"top1\": ")  # a malformed summary is not a complete run
+    run.summary_path.write_text('{"top1": ')  # a malformed summary is not a complete run
     assert not run.is_complete()
     run.write_summary({"top1": 0.5, "map": float("nan")})
     assert run.is_complete() and run.read_summary() == {"top1": 0.5, "map": None}
@@ -70,11 +72,18 @@ def test_manifest_contents_and_bad_items(tmp_path: Path) -> None:
     run.write_manifest(m)
     run.add_bad_items([("a.mp4", "truncated"), ("b.mp4", "frame count 10, header says 12")])
     run.add_bad_items([("a.mp4", "truncated")])
-    assert run.read_manifest()["bad_items"] == [["a.mp4", "truncated"], ["b.mp4", "frame count 10, header says 12"]]
+    assert run.read_manifest()["bad_items"] == [
+        ["a.mp4", "truncated"],
+        ["b.mp4", "frame count 10, header says 12"],
+    ]
     # a resumed run keeps the bad items and the first start, and counts attempts
     run.write_manifest(collect_manifest(cfg, "cpu"))
     again = run.read_manifest()
-    assert again["attempt"] == 2 and again["first_started_utc"] == m["started_utc"] and len(again["bad_items"]) == 2
+    assert (
+        again["attempt"] == 2
+        and again["first_started_utc"] == m["started_utc"]
+        and len(again["bad_items"]) == 2
+    )
 
 
 def test_manifest_outside_git_has_no_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,8 +120,9 @@ def test_lock_from_another_host_is_respected(tmp_path: Path) -> None:
     assert run.lock_path.exists()
 
 
-def test_lock_from_another_host_without_a_heartbeat_for_a_while_is_taken_over(tmp_path: Path, capsys,
-                                                                             monkeypatch) -> None:
+def test_lock_from_another_host_without_a_heartbeat_for_a_while_is_taken_over(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
     """Issue 21 case 5: a requeued job lands on another host; the old holder's heartbeat stopped."""
     import bench.runs.runlock as runlock
 

@@ -1,4 +1,5 @@
 """Single-process runtime helpers: device resolution, seeding, determinism, gathering."""
+
 from __future__ import annotations
 
 import random
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.training import runtime
 from bench.errors import UsageError
+from bench.training import runtime
 
 
 def test_resolve_device() -> None:

@@ -3,6 +3,7 @@ hand-written Student t (bench/tdist.py, Abramowitz & Stegun 26.7.3-4 inverted by
 below as the reference) gave on the committed baseline's per-seed values, and the gate's tolerances must
 equal the ones recorded in baselines/tiny.json when it was made. The paired bootstrap interval (n >= 5)
 is reproducible and sits around the mean."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.tools.regression import accuracy_tolerance, ratio_factor
 from bench.stats import BOOTSTRAP_MIN, bootstrap_interval, pair_by_seed, paired_effect, t_interval, t_quantile
+from bench.tools.regression import accuracy_tolerance, ratio_factor
 
 BASELINE = Path(__file__).resolve().parent.parent / "baselines" / "tiny.json"
 
 
-# ---------------------------------------------------------------- the old formula (bench/tdist.py before issue 23)
+# ---------------------------------------------------------------- the old formula (bench/tdist.py before
+# issue 23)
 def _old_central_mass(t: float, df: int) -> float:
     if t <= 0:
         return 0.0
@@ -88,8 +90,9 @@ def test_scipy_t_intervals_equal_the_old_ones_on_the_baseline(baseline):
         assert iv.lo == pytest.approx(lo, rel=1e-9, abs=1e-12), name
         assert iv.hi == pytest.approx(hi, rel=1e-9, abs=1e-12), name
         for level in (0.9, 0.95, 0.99):
-            assert t_quantile(level, len(values) - 1) == pytest.approx(_old_quantile(level, len(values) - 1),
-                                                                      rel=1e-9)
+            assert t_quantile(level, len(values) - 1) == pytest.approx(
+                _old_quantile(level, len(values) - 1), rel=1e-9
+            )
 
 
 def test_gate_tolerances_equal_the_recorded_ones(baseline):
@@ -113,7 +116,7 @@ def test_paired_bootstrap_interval(baseline):
     assert iv.boot is not None and iv.boot == bootstrap_interval(diffs)  # fixed random state: reproducible
     lo, hi = iv.boot
     assert lo < iv.mean < hi and hi - lo > 0
-    assert t_interval(diffs[:BOOTSTRAP_MIN - 1]).boot is None  # too few seeds: t interval only
+    assert t_interval(diffs[: BOOTSTRAP_MIN - 1]).boot is None  # too few seeds: t interval only
     assert bootstrap_interval([0.2] * 6) == (0.2, 0.2)
 
 

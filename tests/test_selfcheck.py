@@ -1,8 +1,11 @@
-"""Issue 24: ``adabench selfcheck`` (``make gpu-check``) runs on the CPU as a dry run, so it cannot rot between GPU
-visits. The default suite runs every check but the DDP one (two torchrun ranks: about 20 s of starting processes
+"""Issue 24: ``adabench selfcheck`` (``make gpu-check``) runs on the CPU as a dry run, so it cannot rot
+between GPU
+visits. The default suite runs every check but the DDP one (two torchrun ranks: about 20 s of starting
+processes
 on 2 cores) and every timing part at tiny shapes; the whole dry run, exactly as ``--device cpu`` runs it, is
 marked slow.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,13 +13,16 @@ import json
 
 import pytest
 import torch
+from fixtures_runs import one_thread, run_in_process  # noqa: F401 (fixture)
 
 from bench.methods import get_method, method_names
 from bench.tools.selfcheck import CHECKS, FAIL, PASS, SKIPPED
-from fixtures_runs import one_thread, run_in_process  # noqa: F401 (fixture)
 
 QUICK = tuple(c.name for c in CHECKS if c.name != "DDP averages gradients")
-CPU_SKIPS = {"fp16 + GradScaler trains", "--compile matches eager"}  # the CUDA path; minutes of compiling on a CPU
+CPU_SKIPS = {
+    "fp16 + GradScaler trains",
+    "--compile matches eager",
+}  # the CUDA path; minutes of compiling on a CPU
 
 
 def _record(out):
@@ -42,7 +48,10 @@ def test_cpu_dry_run_subset_passes_and_writes_checks_and_timings(tmp_path, capsy
     record, checks = _record(out)
     assert list(checks) == list(QUICK), checks
     assert all(c["status"] == PASS for n, c in checks.items() if n not in CPU_SKIPS), checks
-    assert checks["fp16 + GradScaler trains"]["status"] == SKIPPED and "CUDA" in checks["fp16 + GradScaler trains"]["detail"]
+    assert (
+        checks["fp16 + GradScaler trains"]["status"] == SKIPPED
+        and "CUDA" in checks["fp16 + GradScaler trains"]["detail"]
+    )
     assert record["passed"] and record["environment"]["device"] == "cpu"
     for name in method_names():  # every registered method was checked, by name
         assert f"{name}:" in checks["fp32 step = CPU step"]["detail"]
@@ -50,7 +59,9 @@ def test_cpu_dry_run_subset_passes_and_writes_checks_and_timings(tmp_path, capsy
     t = record["timings"]
     assert not t["errors"] and t["shapes"]["name"] == "tiny"
     steps = {(r["method"], r["step"], r["precision"]) for r in t["train_steps"]}
-    assert {(m, s) for m, s, _ in steps} == {(m, s) for m in method_names() for s in get_method(m).stage_names}
+    assert {(m, s) for m, s, _ in steps} == {
+        (m, s) for m in method_names() for s in get_method(m).stage_names
+    }
     assert {p for _, _, p in steps} >= {"fp32"}
     assert all(0 < r["utilisation"] and r["peak_gflops"] > 0 for r in t["train_steps"])
     assert [r["method"] for r in t["inference"]] == [*method_names(), "full_frame"]
@@ -60,13 +71,30 @@ def test_cpu_dry_run_subset_passes_and_writes_checks_and_timings(tmp_path, capsy
     md = (out / "gpu-check.md").read_text()
     assert "## Checks" in md and "### Training steps" in md and "fraction of peak" in md
     printed = capsys.readouterr().out
-    assert "selfcheck passed" in printed and all(f"pass    {n}" in printed for n in QUICK if n not in CPU_SKIPS)
+    assert "selfcheck passed" in printed and all(
+        f"pass    {n}" in printed for n in QUICK if n not in CPU_SKIPS
+    )
 
 
 def test_a_check_that_does_not_fit_is_skipped_saying_so(tmp_path, capsys):
     out = tmp_path / "out"
-    assert run_in_process(["selfcheck", "--device", "cpu", "--out", str(out), "--budget", "0.5",
-                           "--check", "exact resume", "--no-timings"]) == 0
+    assert (
+        run_in_process(
+            [
+                "selfcheck",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--budget",
+                "0.5",
+                "--check",
+                "exact resume",
+                "--no-timings",
+            ]
+        )
+        == 0
+    )
     _, checks = _record(out)
     assert checks["exact resume"]["status"] == SKIPPED and "budget" in checks["exact resume"]["detail"]
 
@@ -88,7 +116,8 @@ def test_fp32_comparison_catches_a_device_difference():
 
 
 def test_cpu_random_draws_on_the_cpu_generator_for_any_device_request():
-    """Inside ``cpu_random`` a draw asked for on another device (here 'meta', standing in for CUDA) is made by the
+    """Inside ``cpu_random`` a draw asked for on another device (here 'meta', standing in for CUDA) is made by
+    the
     CPU generator and moved: it consumes the CPU generator exactly as the same draw on the CPU does."""
     from bench.tools.selfcheck_steps import cpu_random
 
@@ -122,7 +151,9 @@ def test_official_snapshot_folder_from_a_checkout_or_a_git_directory(tmp_path, m
     from bench.tools.official_code import official_modules, snapshot_folder
 
     monkeypatch.delenv("ADABENCH_OFFICIAL_X", raising=False)
-    assert snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s0") is None  # unset: the part is skipped
+    assert (
+        snapshot_folder("ADABENCH_OFFICIAL_X", "code", tmp_path / "s0") is None
+    )  # unset: the part is skipped
     repo = tmp_path / "repo"
     (repo / "code" / "models").mkdir(parents=True)
     (repo / "code" / "models" / "__init__.py").write_text("WHO = 'official'\n")

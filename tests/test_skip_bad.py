@@ -1,6 +1,7 @@
 """Issue 21 case 4: ``--skip-bad`` drops a bad item (never substitutes the next one), counts what was
 evaluated, lists each skipped item once, and says so on the console and in the report; claims over runs
 that skipped different validation items are marked."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,34 @@ from tests.fixtures_results import matched_summaries, write_run
 from tests.fixtures_runs import one_thread, run_in_process
 
 __all__ = ["one_thread"]
-ARGS = ["--method", "v2", "--dataset", "jester", "--device", "cpu", "--workers", "0", "--no-progress", "--quiet",
-        "--set", "frames=4", "--set", "glance_frames=4", "--set", "input_size=32", "--set", "resize=32",
-        "--set", "patch_size=16", "--set", "glance_size=16", "--set", "batch_size=2", "--set", "epochs=1"]
+ARGS = [
+    "--method",
+    "v2",
+    "--dataset",
+    "jester",
+    "--device",
+    "cpu",
+    "--workers",
+    "0",
+    "--no-progress",
+    "--quiet",
+    "--set",
+    "frames=4",
+    "--set",
+    "glance_frames=4",
+    "--set",
+    "input_size=32",
+    "--set",
+    "resize=32",
+    "--set",
+    "patch_size=16",
+    "--set",
+    "glance_size=16",
+    "--set",
+    "batch_size=2",
+    "--set",
+    "epochs=1",
+]
 
 
 def _set_with_a_corrupt_val_folder(root: Path) -> Path:
@@ -25,7 +51,9 @@ def _set_with_a_corrupt_val_folder(root: Path) -> Path:
     for split in ("train", "val"):
         for k in range(4):
             write_frames(root / "f" / f"{split[0]}{k}", 8)
-        (root / f"{split}_videofolder.txt").write_text("".join(f"f/{split[0]}{k} 8 {k % 2}\n" for k in range(4)))
+        (root / f"{split}_videofolder.txt").write_text(
+            "".join(f"f/{split[0]}{k} 8 {k % 2}\n" for k in range(4))
+        )
     for f in (root / "f" / "v2").iterdir():
         f.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     return root
@@ -34,7 +62,9 @@ def _set_with_a_corrupt_val_folder(root: Path) -> Path:
 def test_a_corrupt_val_folder_is_dropped_counted_once_and_reported(tmp_path, capsys, one_thread):
     root = _set_with_a_corrupt_val_folder(tmp_path / "jester")
     runs = tmp_path / "runs"
-    assert run_in_process(["run", *ARGS, "--data-root", str(root), "--runs-dir", str(runs), "--skip-bad"]) == 0
+    assert (
+        run_in_process(["run", *ARGS, "--data-root", str(root), "--runs-dir", str(runs), "--skip-bad"]) == 0
+    )
     out = capsys.readouterr().out
     assert "--skip-bad: 1 val item skipped (listed in manifest.json)" in out and " train item" not in out
     run_dir = next(runs.rglob("summary.json")).parent

@@ -1,4 +1,5 @@
 """Issue 21 item 9: the smaller ones, each with a test."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -23,13 +24,19 @@ def _cli(argv, capsys):
 
 def test_report_on_an_empty_or_wrong_runs_dir_says_so(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    code, _, err = _cli(["report", "--runs-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")], capsys)
+    code, _, err = _cli(
+        ["report", "--runs-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")], capsys
+    )
     assert code == 2 and err.count("\n") == 1 and "no complete runs (no run directories)" in err
     assert not (tmp_path / "r" / "report.md").exists()
     half = write_run(tmp_path / "half", make_summary("v2"), complete=False)
-    code, _, err = _cli(["report", "--runs-dir", str(tmp_path / "half"), "--out", str(tmp_path / "r")], capsys)
+    code, _, err = _cli(
+        ["report", "--runs-dir", str(tmp_path / "half"), "--out", str(tmp_path / "r")], capsys
+    )
     assert code == 2 and f"1 incomplete run directory, e.g. {half}" in err
-    code, _, err = _cli(["report", "--runs-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r")], capsys)
+    code, _, err = _cli(
+        ["report", "--runs-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "r")], capsys
+    )
     assert code == 2 and "nope" in err
 
 
@@ -71,8 +78,14 @@ def test_gflops_axis_does_not_stretch_a_tiny_cost_difference(tmp_path):
 
 
 def test_plot_labels_name_a_configuration_in_words_not_by_hash():
-    df = pd.DataFrame({"method": ["v2", "v2"], "variant": ["full", "full"], "group_hash": ["4c32ffad", "65e5c835"],
-                       "config_words": ["lr=0.5", "lr=0.02 (default)"]})
+    df = pd.DataFrame(
+        {
+            "method": ["v2", "v2"],
+            "variant": ["full", "full"],
+            "group_hash": ["4c32ffad", "65e5c835"],
+            "config_words": ["lr=0.5", "lr=0.02 (default)"],
+        }
+    )
     labels = list(_run_labels(df))
     assert labels[0].endswith("[lr=0.5]") and labels[1].endswith("[lr=0.02 (default)]")
     assert not any(h in "".join(labels) for h in df["group_hash"])
@@ -82,12 +95,16 @@ def test_list_keys_lists_every_set_key_with_its_default_per_method(capsys):
     code, out, _ = _cli(["run", "--list-keys"], capsys)
     assert code == 0
     for m in all_methods():
-        block = out.split(f"{m.name} (synthetic, tiny preset, matched architecture):\n", 1)[1].split("\n\n")[0]
+        block = out.split(f"{m.name} (synthetic, tiny preset, matched architecture):\n", 1)[1].split("\n\n")[
+            0
+        ]
         shown = {ln.split(" = ")[0].strip() for ln in block.splitlines() if " = " in ln}
         settable = set(preset_keys("synthetic", "tiny", m.name)) - {"dataset", "name", "method", "arch"}
         assert settable <= shown and len(shown) == len(settable)
 
 
 def test_a_mistyped_set_key_gets_did_you_mean(tmp_path, capsys):
-    code, _, err = _cli(["run", "--method", "v2", "--data-root", str(tmp_path), "--set", "batch_sise=4"], capsys)
+    code, _, err = _cli(
+        ["run", "--method", "v2", "--data-root", str(tmp_path), "--set", "batch_sise=4"], capsys
+    )
     assert code == 2 and "batch_sise: did you mean batch_size?" in err and "--list-keys" in err

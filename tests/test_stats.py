@@ -1,5 +1,6 @@
 """The claims' statistics: t quantiles against published values, the paired t interval on known inputs,
 its coverage for 3-10 seeds, verdicts, and pairing by seed."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from bench.stats import (FAILS, HOLDS, INCONCLUSIVE, Interval, pair_by_seed, paired_effect, ratio_interval,
-                           t_central_mass, t_interval, t_quantile, verdict)
+from bench.stats import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    Interval,
+    pair_by_seed,
+    paired_effect,
+    ratio_interval,
+    t_central_mass,
+    t_interval,
+    t_quantile,
+    verdict,
+)
 
 # two-sided 95 % critical values of Student's t (any statistics table)
 T975 = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 9: 2.2622, 29: 2.0452, 120: 1.9799}
@@ -52,21 +64,21 @@ def test_coverage_is_nominal_for_few_seeds(n):
     """Over many simulated experiments the 95 % interval contains the true mean about 95 % of the time."""
     rng = np.random.default_rng(12345)
     samples = rng.normal(2.0, 3.0, size=(3000, n))
-    intervals = [t_interval(x, bootstrap=False) for x in samples]   # the t interval's coverage; no resampling
+    intervals = [t_interval(x, bootstrap=False) for x in samples]  # the t interval's coverage; no resampling
     covered = np.mean([iv.lo <= 2.0 <= iv.hi for iv in intervals])
     assert 0.935 <= covered <= 0.965
 
 
 def test_verdicts():
-    clear = t_interval([2.1, 1.9, 2.3, 2.0])          # a clear effect
-    null = t_interval([0.5, -0.4, 0.1, -0.3])         # no effect
+    clear = t_interval([2.1, 1.9, 2.3, 2.0])  # a clear effect
+    null = t_interval([0.5, -0.4, 0.1, -0.3])  # no effect
     reversed_ = t_interval([-2.1, -1.9, -2.3, -2.0])  # the other way
     assert verdict(clear) == HOLDS and verdict(null) == INCONCLUSIVE and verdict(reversed_) == FAILS
     assert verdict(t_interval([5.0])) == INCONCLUSIVE  # n < 2
     assert verdict(t_interval([0.0, 0.0, 0.0])) == INCONCLUSIVE  # exactly no effect: not "holds"
     # a minimum effect: speed-up >= 1.5x on log ratios
     m = math.log(1.5)
-    assert verdict(t_interval(np.log([1.2, 1.25, 1.22])), m) == FAILS      # faster, but surely below 1.5x
+    assert verdict(t_interval(np.log([1.2, 1.25, 1.22])), m) == FAILS  # faster, but surely below 1.5x
     assert verdict(t_interval(np.log([1.3, 1.8, 1.5])), m) == INCONCLUSIVE
     assert verdict(t_interval(np.log([1.9, 2.0, 2.1])), m) == HOLDS
     assert verdict(Interval(1.0, 0.5, 1.5, 3), minimum=0.4) == HOLDS

@@ -1,6 +1,7 @@
 """Issue 23: every run writes TensorBoard events (``<run>/tb/``) whose scalars equal metrics.csv's, read back
 with TensorBoard's own event reader; the end-of-run values come from the summary; ``--no-tensorboard``
 writes none; a resumed history is written once."""
+
 from __future__ import annotations
 
 import csv
@@ -24,9 +25,29 @@ def _read_scalars(tb_dir):
 
 
 def _argv(root, runs, *extra):
-    return ["run", "--method", "v1", "--method", "v2", "--data-root", str(root), "--runs-dir", str(runs),
-            "--device", "cpu", "--workers", "0", "--no-progress", "--quiet", "--epochs", "1", "--precision", "fp32",
-            *V1_ARGS, *extra]
+    return [
+        "run",
+        "--method",
+        "v1",
+        "--method",
+        "v2",
+        "--data-root",
+        str(root),
+        "--runs-dir",
+        str(runs),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        *V1_ARGS,
+        *extra,
+    ]
 
 
 def test_matched_run_tensorboard_scalars_equal_metrics_csv(tmp_path, one_thread):
@@ -48,12 +69,18 @@ def test_matched_run_tensorboard_scalars_equal_metrics_csv(tmp_path, one_thread)
                 assert scalars[tag][step] == pytest.approx(float(text), rel=1e-6, abs=1e-30), (d, col, step)
                 compared += 1
         assert compared >= 8 * len(rows)
-        assert all(len(v) == len(rows) for k, v in scalars.items() if k.startswith("time/"))  # step time, data wait
-        assert sum(len(v) for k, v in scalars.items() if k.startswith(("train/", "lr/", "val/", "time/"))) == \
-            sum(1 for r in rows for c, t in r.items() if c not in ("stage", "epoch") and t != "")  # nothing else
+        assert all(
+            len(v) == len(rows) for k, v in scalars.items() if k.startswith("time/")
+        )  # step time, data wait
+        assert sum(
+            len(v) for k, v in scalars.items() if k.startswith(("train/", "lr/", "val/", "time/"))
+        ) == sum(
+            1 for r in rows for c, t in r.items() if c not in ("stage", "epoch") and t != ""
+        )  # nothing else
         stages = list(dict.fromkeys(r["stage"] for r in rows))  # the stage boundaries of a multi-stage method
-        assert [scalars["stage/index"][s] for s in range(1, len(rows) + 1)] == \
-            [float(stages.index(r["stage"])) for r in rows]
+        assert [scalars["stage/index"][s] for s in range(1, len(rows) + 1)] == [
+            float(stages.index(r["stage"])) for r in rows
+        ]
         summary = json.loads((d / "summary.json").read_text())
         for name, value in summary["patch_eval"].items():  # learned / random / centre at the end
             assert scalars[f"final/patch_eval/{name}"][len(rows)] == pytest.approx(value, rel=1e-6)
@@ -69,8 +96,24 @@ def test_matched_run_tensorboard_scalars_equal_metrics_csv(tmp_path, one_thread)
 def test_no_tensorboard_and_resumed_history(tmp_path, one_thread):
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs = tmp_path / "runs"
-    argv = ["run", "--method", "v2", "--data-root", str(root), "--runs-dir", str(runs), "--device", "cpu",
-            "--workers", "0", "--no-progress", "--quiet", "--epochs", "1", *V2_ARGS]
+    argv = [
+        "run",
+        "--method",
+        "v2",
+        "--data-root",
+        str(root),
+        "--runs-dir",
+        str(runs),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--quiet",
+        "--epochs",
+        "1",
+        *V2_ARGS,
+    ]
     try:
         assert run_in_process([*argv, "--no-tensorboard"]) == 0
     finally:

@@ -1,4 +1,5 @@
 """Throughput measurement discipline and the full-frame baseline's shape and FLOPs."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -8,7 +9,7 @@ import torch
 from torch import nn
 
 from bench.models.backbones import Backbone
-from bench.tools.throughput import (FullFrameNet, full_frame_gflops, measure_interleaved, measure_throughput)
+from bench.tools.throughput import FullFrameNet, full_frame_gflops, measure_interleaved, measure_throughput
 
 
 class _Counting(nn.Module):
@@ -39,8 +40,9 @@ def test_measure_throughput_discipline():
 
 def test_interleaved_times_every_model_each_repeat():
     a, b = _Counting(), _Counting()
-    out = measure_interleaved({"a": (a, torch.randn(2, 6)), "b": (b, torch.randn(1, 6))}, batch=2, warmup=1,
-                              repeats=3)
+    out = measure_interleaved(
+        {"a": (a, torch.randn(2, 6)), "b": (b, torch.randn(1, 6))}, batch=2, warmup=1, repeats=3
+    )
     assert set(out) == {"a", "b"} and len(a.calls) == len(b.calls) == 4
     assert all(c[0] == 2 for c in b.calls)
 

@@ -1,4 +1,5 @@
 """Parameter groups by name, the cosine schedule, clipping, the NaN guard and freezing."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,14 @@ import torch
 from torch import nn
 
 from bench.errors import TrainingDivergedError
-from bench.training.optim import (check_finite, clip_gradients, cosine_schedule, make_sgd,
-                            param_groups_by_name, set_trainable)
+from bench.training.optim import (
+    check_finite,
+    clip_gradients,
+    cosine_schedule,
+    make_sgd,
+    param_groups_by_name,
+    set_trainable,
+)
 
 
 class Net(nn.Module):
@@ -29,8 +36,12 @@ def _names(model: nn.Module, group) -> set:
 
 def test_param_groups_cover_every_parameter_once() -> None:
     net = Net()
-    groups = param_groups_by_name(net, {"glance": 0.5, "policy": 0.1, "classifier": 5.0, "glance.1": 2.0},
-                                  base_lr=0.01, weight_decay=1e-4)
+    groups = param_groups_by_name(
+        net,
+        {"glance": 0.5, "policy": 0.1, "classifier": 5.0, "glance.1": 2.0},
+        base_lr=0.01,
+        weight_decay=1e-4,
+    )
     by_name = {g["name"]: g for g in groups}
     assert set(by_name) == {"glance", "glance.1", "policy", "classifier", "rest"}
     assert _names(net, by_name["policy"]) == {"policy.weight", "policy.bias"}
@@ -65,7 +76,7 @@ def test_cosine_runs_exactly_the_given_epochs() -> None:
         opt.step()
         sched.step()
     expected = [0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
-    assert [lr[0] for lr in lrs] == pytest.approx(expected)       # 1, .854, .5, .146: no epoch at lr 0
+    assert [lr[0] for lr in lrs] == pytest.approx(expected)  # 1, .854, .5, .146: no epoch at lr 0
     assert [lr[1] for lr in lrs] == pytest.approx([0.1 * e for e in expected])  # ratio kept per group
     assert min(lr[0] for lr in lrs) > 0
     with pytest.raises(ValueError):
@@ -88,5 +99,3 @@ def test_check_finite() -> None:
         with pytest.raises(TrainingDivergedError, match="stage 2, epoch 3, step 17") as e:
             check_finite(bad, "stage 2, epoch 3, step 17")
         assert "\n" not in str(e.value)
-
-

@@ -1,5 +1,6 @@
 """`adabench tune`: the held-out split, the symmetric grid, the winners, and the whole path end to end on a
 micro synthetic set (2 candidates per method, 1 epoch), including the report's tuning paragraph."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures_runs import V1_ARGS, micro_set, one_thread, run_in_process  # noqa: F401 (fixture)
 
-from bench.runs.config import RunConfig
 from bench.data.holdout import holdout_split
 from bench.errors import UsageError
+from bench.runs.config import RunConfig
 from bench.tools.tune import FACTORS, TuneSpec, grid, pick_winners, plan_tuning
-from fixtures_runs import V1_ARGS, micro_set, one_thread, run_in_process  # noqa: F401 (fixture)
 
 
 def test_holdout_split_is_stratified_disjoint_and_fixed():
@@ -44,7 +45,7 @@ def test_each_method_gets_the_same_grid_around_its_preset_value(tmp_path):
     plans = plan_tuning(_spec(tmp_path, seeds=(0, 1)))
     assert len(plans) == 2 * len(FACTORS) * 2
     for m, field in (("v1", "policy_lr"), ("v2", "policy_lr_ratio")):
-        cands = [c for c, _ in plans if c.method == m][:len(FACTORS)]
+        cands = [c for c, _ in plans if c.method == m][: len(FACTORS)]
         default = getattr(RunConfig(method=m).resolve_preset().train, field)
         assert [dict(c.values)[field] for c in cands] == pytest.approx([default * f for f in FACTORS])
     assert [cfg.method for _, cfg in plans[:4]] == ["v1", "v2", "v1", "v2"]  # methods interleaved
@@ -90,12 +91,34 @@ def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsy
 
     root = micro_set(tmp_path / "set", train=5, val=2)
     monkeypatch.chdir(tmp_path)
-    argv = ["tune", "--data-root", str(root), "--seed", "0", "--factor", "0.5", "--factor", "2", "--epochs", "1",
-            "--runs-dir", "runs-tune", "--out", "docs/tuning/synthetic", "--device", "cpu", "--workers", "0",
-            "--no-progress", *V1_ARGS]
+    argv = [
+        "tune",
+        "--data-root",
+        str(root),
+        "--seed",
+        "0",
+        "--factor",
+        "0.5",
+        "--factor",
+        "2",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        "runs-tune",
+        "--out",
+        "docs/tuning/synthetic",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--no-progress",
+        *V1_ARGS,
+    ]
     assert run_in_process(argv) == 0
     out = capsys.readouterr().out
-    lr = get_preset("synthetic", "tiny", method="v1").train.policy_lr  # the grid is centred on the preset's value
+    lr = get_preset(
+        "synthetic", "tiny", method="v1"
+    ).train.policy_lr  # the grid is centred on the preset's value
     assert f"tune: 4 runs: v1 policy_lr={lr * 0.5:g}, policy_lr={lr * 2:g}; v2" in out
     assert "run 4/4" in out and "winners:" in out
     rec = json.loads((tmp_path / "docs/tuning/synthetic/tuning.json").read_text())
@@ -128,13 +151,19 @@ def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsy
     names = frame["run_dir"].map(lambda d: Path(d).name)
 
     def runs_of(method, winner):
-        dirs = [Path(d).name for r in rec["candidates"] if r["method"] == method and r["winner"] == winner
-                for d in r["run_dirs"]]
+        dirs = [
+            Path(d).name
+            for r in rec["candidates"]
+            if r["method"] == method and r["winner"] == winner
+            for d in r["run_dirs"]
+        ]
         return frame[names.isin(dirs)]
 
     v1_won, v2_lost = runs_of("v1", True), runs_of("v2", False)
     assert len(v1_won) == len(v2_lost) == 1
     para = tuning_text(pd.concat([v1_won, v2_lost]), tmp_path / "docs/tuning")
     assert "AdaFocusV1 policy_lr = " in para and "(the winner)" in para and "(not the winner" in para
-    bare = build_report(tmp_path / "runs-tune", tmp_path / "report2", tuning_dir=tmp_path / "nowhere").read_text()
+    bare = build_report(
+        tmp_path / "runs-tune", tmp_path / "report2", tuning_dir=tmp_path / "nowhere"
+    ).read_text()
     assert "No tuning record for synthetic/tiny/matched" in bare and "policy_lr_ratio" in bare

@@ -1,5 +1,6 @@
 """Issue 21 cases 7 and 8: the last tracebacks are one-line usage errors (exit 2, before any data is read
 or directory made), and an option of a method that is not selected is refused, naming its method."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,9 @@ from tests.fixtures_runs import run_in_process
 
 def _one_line(argv, capsys, tmp_path) -> str:
     runs = tmp_path / "runs"
-    code = run_in_process(["run", "--data-root", str(tmp_path), "--runs-dir", str(runs), "--device", "cpu", *argv])
+    code = run_in_process(
+        ["run", "--data-root", str(tmp_path), "--runs-dir", str(runs), "--device", "cpu", *argv]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -18,14 +21,22 @@ def _one_line(argv, capsys, tmp_path) -> str:
     return err
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--method", "v2", "--set", "lr=1e39"], "--set lr=1e+39: out of range"),
-    (["--method", "v2", "--patch-size", "1", "--precision", "bf16"],
-     "--patch-size 1: the focus backbone tiny accepts patches of at least 8 pixels"),
-    (["--method", "v1", "--patch-size", "7"], "at least 8 pixels (its stride); expected 8..56"),
-    (["--method", "v2", "--seed", "99999999999999999999"], "'--seed': 99999999999999999999 is not in the range"),
-    (["--method", "v2", "--seed", "-1"], "'--seed': -1 is not in the range"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--method", "v2", "--set", "lr=1e39"], "--set lr=1e+39: out of range"),
+        (
+            ["--method", "v2", "--patch-size", "1", "--precision", "bf16"],
+            "--patch-size 1: the focus backbone tiny accepts patches of at least 8 pixels",
+        ),
+        (["--method", "v1", "--patch-size", "7"], "at least 8 pixels (its stride); expected 8..56"),
+        (
+            ["--method", "v2", "--seed", "99999999999999999999"],
+            "'--seed': 99999999999999999999 is not in the range",
+        ),
+        (["--method", "v2", "--seed", "-1"], "'--seed': -1 is not in the range"),
+    ],
+)
 def test_former_tracebacks_are_one_line_usage_errors(argv, expected, capsys, tmp_path):
     assert expected in _one_line(argv, capsys, tmp_path)
 
@@ -38,7 +49,9 @@ def test_an_option_of_a_method_not_selected_names_its_method(capsys, tmp_path):
         for opt in owner.options:
             value = [opt.choices[-1]] if opt.choices else []
             err = _one_line(["--method", other.name, opt.flag, *value], capsys, tmp_path)
-            assert f"{opt.flag} is an option of method {owner.name}" in err and f"--method {other.name}" in err
+            assert (
+                f"{opt.flag} is an option of method {owner.name}" in err and f"--method {other.name}" in err
+            )
 
 
 def test_a_selected_methods_option_is_still_accepted(tmp_path):

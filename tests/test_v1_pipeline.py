@@ -2,28 +2,41 @@
 
 Each full run trains all four stages for one or two epochs on 16 tiny videos (a few seconds).
 """
+
 from __future__ import annotations
 
 import hashlib
-
 
 import pytest
 import torch
 
 import adafocus_v1.method as method_mod
 from adafocus_v1.stages import STAGE_NAMES, apply_stage_modes, stage_specs
-from bench.training.checkpoint import read_checkpoint
-from bench.runs.config import RunConfig
 from bench.errors import UsageError
 from bench.models import build_network
 from bench.presets import get_preset
-from bench.runs.rundir import RunDir
+from bench.runs.config import RunConfig
 from bench.runs.resolved import ResolvedRun
+from bench.runs.rundir import RunDir
 from bench.runs.runner import run_method
+from bench.training.checkpoint import read_checkpoint
 
-SMALL = dict(frames=4, input_size=32, resize=32, patch_size=16, glance_size=16, classifier_hidden=16,
-             policy_hidden="[16]", policy_conv_channels=8, grid_n=3, batch_size=4, pretrain_epochs=1,
-             stage1_epochs=2, stage2_epochs=2, stage3_epochs=1)
+SMALL = dict(
+    frames=4,
+    input_size=32,
+    resize=32,
+    patch_size=16,
+    glance_size=16,
+    classifier_hidden=16,
+    policy_hidden="[16]",
+    policy_conv_channels=8,
+    grid_n=3,
+    batch_size=4,
+    pretrain_epochs=1,
+    stage1_epochs=2,
+    stage2_epochs=2,
+    stage3_epochs=1,
+)
 OPTION_FIELDS = {"rl": "rl_algorithm", "reward": "reward", "stage3": "stage3"}
 
 
@@ -44,15 +57,29 @@ def data_root(tmp_path_factory):
     from bench.data import generate_synthetic
 
     out = tmp_path_factory.mktemp("synth") / "set"
-    return str(generate_synthetic(out, classes=2, videos_per_class=(8, 4), frames=4, size=32, object_size=8,
-                                  clutter=2, workers=1))
+    return str(
+        generate_synthetic(
+            out, classes=2, videos_per_class=(8, 4), frames=4, size=32, object_size=8, clutter=2, workers=1
+        )
+    )
 
 
 def _cfg(tmp_path, data_root, name="runs", **kw) -> RunConfig:
     sets = {OPTION_FIELDS[k]: kw.pop(k) for k in list(kw) if k in OPTION_FIELDS}
-    cfg = RunConfig(method="v1", dataset="synthetic", data_root=data_root, preset="tiny", seed=3,
-                    device="cpu", runs_dir=str(tmp_path / name), num_workers=0, progress=False, quiet=True,
-                    overrides={**SMALL, **sets}, **kw)
+    cfg = RunConfig(
+        method="v1",
+        dataset="synthetic",
+        data_root=data_root,
+        preset="tiny",
+        seed=3,
+        device="cpu",
+        runs_dir=str(tmp_path / name),
+        num_workers=0,
+        progress=False,
+        quiet=True,
+        overrides={**SMALL, **sets},
+        **kw,
+    )
     cfg.patch_size = SMALL["patch_size"]
     return cfg
 
@@ -79,7 +106,9 @@ def test_full_run_summary_checkpoints_and_metrics(tmp_path, data_root):
     assert set(summary["stage_seconds"]) == set(STAGE_NAMES)
     assert all(s > 0 for s in summary["stage_seconds"].values())
     assert summary["train_seconds"] == pytest.approx(sum(summary["stage_seconds"].values()))
-    assert summary["stage_device_seconds"] == {k: v * summary["world_size"] for k, v in summary["stage_seconds"].items()}
+    assert summary["stage_device_seconds"] == {
+        k: v * summary["world_size"] for k, v in summary["stage_seconds"].items()
+    }
     assert summary["rl"] == "reinforce" and summary["stage3_mode"] == "official"
     assert set(summary["patch_eval"]) == {"learned", "random", "centre"}
     assert set(summary["after_stage2"]["patch_eval"]) == {"learned", "random", "centre"}
@@ -117,20 +146,32 @@ def test_frozen_modules_and_bn_buffers_are_bit_identical(tmp_path, data_root, st
     cfg = _cfg(tmp_path, data_root, stage3=stage3)
     _, run = _run(cfg)
     fp = {s: _fingerprints(cfg, run, s) for s in STAGE_NAMES}
-    unchanged = {"stage1": ("glance", "focus.head", "policy"),
-                 "stage2": ("glance", "focus.backbone", "focus.head", "classifier"),
-                 "stage3": ("glance", "focus.head", "policy") + (("focus.backbone",) if stage3 == "official" else ())}
-    changed = {"stage1": ("focus.backbone", "classifier"), "stage2": ("policy",),
-               "stage3": ("classifier",) + (("focus.backbone",) if stage3 == "paper" else ())}
+    unchanged = {
+        "stage1": ("glance", "focus.head", "policy"),
+        "stage2": ("glance", "focus.backbone", "focus.head", "classifier"),
+        "stage3": ("glance", "focus.head", "policy") + (("focus.backbone",) if stage3 == "official" else ()),
+    }
+    changed = {
+        "stage1": ("focus.backbone", "classifier"),
+        "stage2": ("policy",),
+        "stage3": ("classifier",) + (("focus.backbone",) if stage3 == "paper" else ()),
+    }
     for k in (1, 2, 3):
         before, after = fp[STAGE_NAMES[k - 1]], fp[STAGE_NAMES[k]]
         for part in unchanged[STAGE_NAMES[k]]:
             assert before[part] == after[part], f"{part} changed in stage {k}"
         for part in changed[STAGE_NAMES[k]]:
             assert before[part] != after[part], f"{part} did not train in stage {k}"
-    stats = [{k: v for k, v in _weights(run, f"{s}.pt").items() if k.startswith("focus.backbone.")
-              and k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")} for s in STAGE_NAMES[2:]]
-    assert stats[0] and all(torch.equal(stats[0][k], stats[1][k]) for k in stats[0])   # f_L BN statistics kept
+    stats = [
+        {
+            k: v
+            for k, v in _weights(run, f"{s}.pt").items()
+            if k.startswith("focus.backbone.")
+            and k.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")
+        }
+        for s in STAGE_NAMES[2:]
+    ]
+    assert stats[0] and all(torch.equal(stats[0][k], stats[1][k]) for k in stats[0])  # f_L BN statistics kept
 
 
 def test_stage_modes_are_explicit():
@@ -146,7 +187,8 @@ def test_stage_modes_are_explicit():
     apply_stage_modes(net, specs[1])
     assert net.focus.backbone.training and not net.focus.head.training and net.classifier.training
     assert not net.focus.head.fc.weight.requires_grad and net.focus.backbone.stages[0][0].weight.requires_grad
-    # stage 3 (paper) tunes f_L's weights with its BatchNorm statistics frozen, as the original keeps f_L in eval
+    # stage 3 (paper) tunes f_L's weights with its BatchNorm statistics frozen, as the original keeps f_L in
+    # eval
     apply_stage_modes(net, specs[3])
     bns = [m for m in net.focus.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     convs = [m for m in net.focus.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -170,7 +212,7 @@ def test_resume_mid_stage_after_interruption(tmp_path, data_root, monkeypatch):
     straight, run_a = _run(_cfg(tmp_path, data_root, "a"))
     real, calls = method_mod.rl_step, []
 
-    def interrupted(*a, **kw):   # dies in the second epoch of stage 2
+    def interrupted(*a, **kw):  # dies in the second epoch of stage 2
         calls.append(1)
         if len(calls) == 5:
             raise KeyboardInterrupt
@@ -233,6 +275,10 @@ def test_ppo_with_one_epoch_equals_reinforce_and_more_epochs_differ(tmp_path, da
         _, run = _run(cfg)
         w = _weights(run, "stage2.pt")
         policies[name] = {n: t for n, t in w.items() if n.startswith("policy.")}
-    same = [torch.allclose(policies["ppo1"][n], policies["reinforce"][n], atol=1e-6) for n in policies["ppo1"]]
+    same = [
+        torch.allclose(policies["ppo1"][n], policies["reinforce"][n], atol=1e-6) for n in policies["ppo1"]
+    ]
     assert all(same)
-    assert not all(torch.allclose(policies["ppo1"][n], policies["ppo2"][n], atol=1e-6) for n in policies["ppo1"])
+    assert not all(
+        torch.allclose(policies["ppo1"][n], policies["ppo2"][n], atol=1e-6) for n in policies["ppo1"]
+    )

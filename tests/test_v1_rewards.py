@@ -1,4 +1,5 @@
 """Stage-2 rewards on a hand-made model that recognises a bright object when its patch covers it."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,13 +7,21 @@ import torch
 
 from adafocus_v1.rewards import step_rewards, true_class_prob
 from adafocus_v1.stage2 import sample_actions, step_confidences
-from bench.models import random_pixel_locations
-from bench.models import (AdaFocusNet, FocusNet, GlanceNet, GRUClassifier, PoolingClassifier, RecurrentPolicy,
-                          TSNAverage, VideoPolicy)
+from bench.models import (
+    AdaFocusNet,
+    FocusNet,
+    GlanceNet,
+    GRUClassifier,
+    PoolingClassifier,
+    RecurrentPolicy,
+    TSNAverage,
+    VideoPolicy,
+    random_pixel_locations,
+)
 from bench.models.backbones import Backbone
 
 S, P, T = 32, 16, 4
-OBJ = (2, 2)          # object's top-left corner (row, col): fully inside the patch at location (0, 0)
+OBJ = (2, 2)  # object's top-left corner (row, col): fully inside the patch at location (0, 0)
 
 
 class Brightness(Backbone):
@@ -21,12 +30,12 @@ class Brightness(Backbone):
     out_channels = 1
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((1, 2, 3), keepdim=True)   # [N,1,1,1]
+        return x.mean((1, 2, 3), keepdim=True)  # [N,1,1,1]
 
 
 def _frames(b: int) -> torch.Tensor:
     x = torch.zeros(b, T, 3, S, S)
-    x[..., OBJ[0]:OBJ[0] + 8, OBJ[1]:OBJ[1] + 8] = 1.0
+    x[..., OBJ[0] : OBJ[0] + 8, OBJ[1] : OBJ[1] + 8] = 1.0
     return x
 
 
@@ -34,22 +43,26 @@ def _net(kind: str) -> AdaFocusNet:
     glance, focus = GlanceNet(Brightness(), 2), FocusNet(Brightness(), 2)
     if kind == "tsn":
         clf = TSNAverage(1, 1, 2)
-        with torch.no_grad():   # class 1 iff bright patch; the glance sees no difference
-            clf.glance_fc.fc.weight.zero_(); clf.glance_fc.fc.bias.zero_()
+        with torch.no_grad():  # class 1 iff bright patch; the glance sees no difference
+            clf.glance_fc.fc.weight.zero_()
+            clf.glance_fc.fc.bias.zero_()
             clf.focus_fc.fc.weight.copy_(torch.tensor([[-20.0], [20.0]]))
             clf.focus_fc.fc.bias.copy_(torch.tensor([2.0, -2.0]))
         policy = VideoPolicy(T, 1, (8,), "gaussian", value_head=True)
         return AdaFocusNet(glance, focus, policy, clf, patch_size=P, variant="video", crop="hard").eval()
     if kind == "pooling":
         clf = PoolingClassifier(2, 1, 2, T)
-        with torch.no_grad():   # hidden = relu(brightness of the focus patch)
-            clf.mlp[0].weight.copy_(torch.tensor([[0.0, 1.0]])); clf.mlp[0].bias.zero_()
+        with torch.no_grad():  # hidden = relu(brightness of the focus patch)
+            clf.mlp[0].weight.copy_(torch.tensor([[0.0, 1.0]]))
+            clf.mlp[0].bias.zero_()
     else:
         clf = GRUClassifier(2, 1, 2, T)
-        with torch.no_grad():   # hidden = tanh-ish memory of the focus brightness
-            clf.gru.weight_ih_l0.zero_(); clf.gru.weight_hh_l0.zero_(); clf.gru.bias_hh_l0.zero_()
-            clf.gru.bias_ih_l0.copy_(torch.tensor([-10.0, 0.0, 0.0]))   # update gate closed -> h = n
-            clf.gru.weight_ih_l0[2, 1] = 10.0                              # n = tanh(10 * brightness)
+        with torch.no_grad():  # hidden = tanh-ish memory of the focus brightness
+            clf.gru.weight_ih_l0.zero_()
+            clf.gru.weight_hh_l0.zero_()
+            clf.gru.bias_hh_l0.zero_()
+            clf.gru.bias_ih_l0.copy_(torch.tensor([-10.0, 0.0, 0.0]))  # update gate closed -> h = n
+            clf.gru.weight_ih_l0[2, 1] = 10.0  # n = tanh(10 * brightness)
     with torch.no_grad():
         clf.heads.weight.zero_()
         clf.heads.weight[:, 0, 1] = 20.0
@@ -58,8 +71,9 @@ def _net(kind: str) -> AdaFocusNet:
     return AdaFocusNet(glance, focus, policy, clf, patch_size=P, variant="frame", crop="hard").eval()
 
 
-@pytest.mark.parametrize("kind,cover_step", [("pooling", 0), ("pooling", T - 1), ("gru", 0), ("gru", T - 1),
-                                             ("tsn", 0)])
+@pytest.mark.parametrize(
+    "kind,cover_step", [("pooling", 0), ("pooling", T - 1), ("gru", 0), ("gru", T - 1), ("tsn", 0)]
+)
 def test_reward_positive_when_patch_covers_object(kind, cover_step):
     """The policy's patch covers the object at ``cover_step`` only; the random baseline never does.
 
@@ -72,9 +86,9 @@ def test_reward_positive_when_patch_covers_object(kind, cover_step):
     batch = {"frames": frames, "label": labels}
     _, g_feats = net.glance_forward(frames)
     tp = 1 if kind == "tsn" else T
-    elsewhere = torch.ones(b, tp, 2)                  # bottom-right: rows/cols 16..31, no object
+    elsewhere = torch.ones(b, tp, 2)  # bottom-right: rows/cols 16..31, no object
     policy = elsewhere.clone()
-    policy[:, cover_step] = 0.0                       # top-left: rows/cols 0..15 contain the object
+    policy[:, cover_step] = 0.0  # top-left: rows/cols 0..15 contain the object
     conf_pol, conf_rand = step_confidences(net, batch, g_feats, policy, elsewhere)
     r = step_rewards(conf_pol, conf_rand, "random", 2)
     assert r.shape == (b, tp)
@@ -119,8 +133,8 @@ def test_gaussian_sample_keeps_raw_action_and_clamps_location():
     net = _net("tsn")
     out = net.policy_forward(net.glance_forward(_frames(64))[0])
     raw, loc = sample_actions(out)
-    assert (raw < 0).any() or (raw > 1).any()          # some samples fall outside [0, 1] ...
-    assert loc.min() >= 0 and loc.max() <= 1             # ... but the patch location never does
+    assert (raw < 0).any() or (raw > 1).any()  # some samples fall outside [0, 1] ...
+    assert loc.min() >= 0 and loc.max() <= 1  # ... but the patch location never does
     assert torch.equal(loc, raw.clamp(0, 1))
 
 

@@ -1,4 +1,5 @@
 """V1's RL algorithms as pure functions: returns, losses, and two bandits with known answers."""
+
 from __future__ import annotations
 
 import pytest

@@ -8,6 +8,7 @@ patterned object sits (the glance sees its marker, only a patch on it tells the 
 object's class through the learned policy's patch. Steps, modes and optimisers are the method's own
 (its registry entry's ``plan``), with the driver's plain update.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ from typing import Callable, Dict, List
 
 import pytest
 import torch
+from fixtures_plan import plan_stages
+from fixtures_video_tasks import CLASSES, PATCH, S, motion_batch, object_batch, texture_batch, video_preset
 
 from bench.models import build_network
-from fixtures_plan import plan_stages
-from fixtures_video_tasks import (CLASSES, PATCH, S, motion_batch, object_batch, texture_batch, video_preset)
 
 CHANCE = math.log(CLASSES)
 BATCH = 32
@@ -29,6 +30,7 @@ def _update(opt: torch.optim.Optimizer) -> Callable:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
     return update
 
 
@@ -39,7 +41,9 @@ def _train(stage, make_batch: Callable, steps: int, g: torch.Generator) -> List[
     return [{k: v.item() for k, v in stage.step(make_batch(BATCH, g), update).items()} for _ in range(steps)]
 
 
-def _sgd_stage(net, preset, k: int, make_batch: Callable, steps: int, g: torch.Generator) -> List[Dict[str, float]]:
+def _sgd_stage(
+    net, preset, k: int, make_batch: Callable, steps: int, g: torch.Generator
+) -> List[Dict[str, float]]:
     return _train(plan_stages("v1", net, preset, CLASSES)[k], make_batch, steps, g)
 
 
@@ -87,18 +91,19 @@ def test_stage1_focus_and_classifier_learn_from_random_patches(v1):
 
 def test_stage2_gaussian_policy_moves_to_the_object_and_stage3_learns_through_it():
     """Whether the policy *can* move to the object, given an f_L that reads patches: stage 1 tunes f_L at 0.01
-    (the paper's Sth-Sth stage 1 keeps f_L nearly frozen, 1/1000 of f_C's lr, after 50 epochs of stage 0, which
+    (the paper's Sth-Sth stage 1 keeps f_L nearly frozen, 1/1000 of f_C's lr, after 50 epochs of stage 0,
+    which
     these 30 steps are not) and the policy's Adam lr is 5e-4 (80 steps are ~1 % of a paper stage 2)."""
     torch.manual_seed(0)
     preset = video_preset("v1", policy_lr=5e-4, stage1_backbone_lr=0.01)
     net, g = build_network(preset, num_classes=CLASSES), torch.Generator().manual_seed(0)
-    _sgd_stage(net, preset, 0, object_batch, 30, g)      # f_L learns the patterns (on whole frames)
-    _sgd_stage(net, preset, 1, texture_batch, 30, g)     # f_C learns them from patches
+    _sgd_stage(net, preset, 0, object_batch, 30, g)  # f_L learns the patterns (on whole frames)
+    _sgd_stage(net, preset, 1, texture_batch, 30, g)  # f_C learns them from patches
     probe = object_batch(256, torch.Generator().manual_seed(1))
     start = _policy_distance(net, probe)
     stats = _train(plan_stages("v1", net, preset, CLASSES)[2], object_batch, 80, g)
     end = _policy_distance(net, probe)
-    assert end < 0.75 * start, (start, end)   # 0.5 before the scale model (128-channel glance); 0.62 measured
+    assert end < 0.75 * start, (start, end)  # 0.5 before the scale model (128-channel glance); 0.62 measured
     assert _tail(stats, "reward", 20) > 0.02
     hist = _sgd_stage(net, preset, 3, object_batch, 30, g)
     assert _tail(hist, "loss") < 0.5 * CHANCE
@@ -110,7 +115,7 @@ def test_v2_learns_the_same_tasks(task):
     g = torch.Generator().manual_seed(0)
     preset = video_preset("v2")
     net = build_network(preset, num_classes=CLASSES)
-    (stage,) = plan_stages("v2", net, preset, CLASSES)   # V2's one stage, groups and lrs as it trains them
+    (stage,) = plan_stages("v2", net, preset, CLASSES)  # V2's one stage, groups and lrs as it trains them
     hist = _train(stage, task, 40, g)
     assert _tail(hist, "classifier") < 0.3 * CHANCE
 

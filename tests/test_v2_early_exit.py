@@ -1,4 +1,5 @@
 """Conditional early exit: pure functions on per-step logits."""
+
 import math
 
 import pytest
@@ -12,7 +13,10 @@ def _logits(n=400, steps=6, k=5, seed=0):
     labels = torch.randint(0, k, (n,), generator=g)
     # later steps are more confident and more often right, like a real per-step classifier
     noise = torch.randn(n, steps, k, generator=g)
-    signal = torch.nn.functional.one_hot(labels, k).float()[:, None, :] * torch.linspace(0.2, 2.5, steps)[None, :, None]
+    signal = (
+        torch.nn.functional.one_hot(labels, k).float()[:, None, :]
+        * torch.linspace(0.2, 2.5, steps)[None, :, None]
+    )
     return noise + signal, labels
 
 

@@ -1,10 +1,11 @@
 """The paper presets run one full V2 training step (both passes, all techniques) on CPU at batch 1."""
+
 import torch
+from fixtures_plan import plan_stages
 
 from adafocus_v2.objective import V2Objective
 from bench.models import build_network, without_weight_files
 from bench.presets import get_preset
-from fixtures_plan import plan_stages
 
 
 def _one_step(preset):
@@ -30,7 +31,12 @@ def _one_step(preset):
 
 def test_paper_frame_preset_mobilenetv2_resnet50_16_frames():
     preset = get_preset("actnet", "paper", method="v2")
-    assert (preset.frames, preset.input_size, preset.glance_backbone, preset.focus_backbone) == (16, 224, "mbv2", "res50")
+    assert (preset.frames, preset.input_size, preset.glance_backbone, preset.focus_backbone) == (
+        16,
+        224,
+        "mbv2",
+        "res50",
+    )
     _one_step(preset)
 
 

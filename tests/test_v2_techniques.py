@@ -1,14 +1,15 @@
 """Each V2 training technique, switched off, changes the step exactly as its name says."""
+
 import pytest
 import torch
 import torch.nn.functional as F
+from fixtures_plan import plan_stages
 
 from adafocus_v2.losses import pass_loss
-from adafocus_v2.objective import V2Objective
 from adafocus_v2.method import lr_ratios
+from adafocus_v2.objective import V2Objective
 from bench.models import build_network
 from bench.presets import get_preset
-from fixtures_plan import plan_stages
 
 B = 3
 
@@ -113,8 +114,14 @@ def test_parameter_groups_follow_the_papers_lr_ratios(preset):
     lr = preset.train.lr
     lrs = {g["name"]: g["lr"] for g in opt.param_groups}
     t = preset.train  # the tiny preset's policy ratio is tuned (docs/tuning); the paper's are 0.5 / 0.1 / 5
-    assert lrs == pytest.approx({"glance": t.glance_lr_ratio * lr, "focus": lr, "policy": t.policy_lr_ratio * lr,
-                                 "classifier": t.classifier_lr_ratio * lr})
+    assert lrs == pytest.approx(
+        {
+            "glance": t.glance_lr_ratio * lr,
+            "focus": lr,
+            "policy": t.policy_lr_ratio * lr,
+            "classifier": t.classifier_lr_ratio * lr,
+        }
+    )
     paper = get_preset("actnet", "paper", method="v2").train
     assert (paper.glance_lr_ratio, paper.policy_lr_ratio, paper.classifier_lr_ratio) == (0.5, 0.1, 5.0)
     n_params = sum(len(g["params"]) for g in opt.param_groups)

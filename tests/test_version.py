@@ -1,4 +1,5 @@
 """Issue 23: ``adabench --version`` prints the installed package version and the git commit that runs."""
+
 from __future__ import annotations
 
 import importlib.metadata

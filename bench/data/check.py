@@ -3,6 +3,7 @@
 A problem is anything ``run`` would stop on; a warning is something it copes with (a video whose header
 promises more frames than decode: training samples over the frames that do).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,8 @@ Found = Tuple[Optional[str], Optional[str]]  # (problem, warning)
 
 
 def _decode_frames(rec: VideoRecord) -> Optional[str]:
-    """Decode every frame of a folder whose frames are all present: the first undecodable one, or mixed sizes."""
+    """Decode every frame of a folder whose frames are all present: the first undecodable one, or mixed
+    sizes."""
     folder = Path(rec.path)
     count = rec.num_frames if rec.num_frames is not None else max(frame_numbers(folder, rec.template))
     bad, first, shapes = 0, None, set()
@@ -46,14 +48,16 @@ def _check_record(rec: VideoRecord, full: bool) -> Found:
 
 
 def _split_problems(index: Index, split: str) -> List[str]:
-    """An empty split: ``run`` has nothing to train or evaluate on (a missing list file is already a problem)."""
+    """An empty split: ``run`` has nothing to train or evaluate on (a missing list file is already a
+    problem)."""
     if index.records or any(p.endswith(": file not found") for p in index.problems):
         return []
     return [f"{index.list_file or split}: split '{split}' has no videos"]
 
 
-def check_dataset(name: str, root, *, full_decode: bool = False,
-                  progress: Optional[Callable[[str, int, int], None]] = None) -> CheckReport:
+def check_dataset(
+    name: str, root, *, full_decode: bool = False, progress: Optional[Callable[[str, int, int], None]] = None
+) -> CheckReport:
     """Validate dataset ``name`` under ``root``: layout, list lines, labels, frames and videos.
 
     Missing root or an unrecognised layout raise ``DatasetNotFoundError`` (nothing else can be checked).

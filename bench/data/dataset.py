@@ -14,6 +14,7 @@ Randomness: ``load_item(i, rng)`` draws every random choice of item ``i`` (TSN o
 ``rng``; the loader passes ``item_rng(seed, epoch_key, i)`` so items do not depend on worker RNGs.
 ``dataset[i]`` draws a fresh stream from torch's global RNG.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,15 +35,25 @@ from bench.data.types import ClipSpec, DatasetInfo, Index, VideoRecord
 from bench.errors import DataError
 
 
-
 class VideoDataset(Dataset):
-    """Clips of one split. Attributes: ``num_classes``, ``classes``, ``multilabel``, ``flip``, ``bad_items``."""
+    """Clips of one split. Attributes: ``num_classes``, ``classes``, ``multilabel``, ``flip``,
+    ``bad_items``."""
 
     #: ``preflight`` opens every item's header; False for datasets that decoded every item when built.
     needs_preflight = True
 
-    def __init__(self, info: DatasetInfo, index: Index, root: Path, split: str, spec: ClipSpec, *,
-                 train: bool, backend: str = "auto", skip_bad: bool = False) -> None:
+    def __init__(
+        self,
+        info: DatasetInfo,
+        index: Index,
+        root: Path,
+        split: str,
+        spec: ClipSpec,
+        *,
+        train: bool,
+        backend: str = "auto",
+        skip_bad: bool = False,
+    ) -> None:
         self.info = info
         self.name = info.name
         self.root = Path(root)
@@ -131,18 +142,24 @@ class VideoDataset(Dataset):
             self._bad_size, self._bad_paths = size, {p for p, _ in self.bad_items}
         return self._bad_paths
 
-    def sample_indices(self, num_frames: int, rng: np.random.Generator) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    def sample_indices(
+        self, num_frames: int, rng: np.random.Generator
+    ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """(focus ``[T]``, glance ``[Tg]`` or None) 0-based frame indices, in model order."""
         spec = self.spec
-        focus = order_frames(tsn_indices(num_frames, spec.frames, train=self.train, rng=rng), spec.frame_order)
+        focus = order_frames(
+            tsn_indices(num_frames, spec.frames, train=self.train, rng=rng), spec.frame_order
+        )
         glance = None
         if spec.glance_frames is not None:  # sampled independently of the focus frames, as TSM does
-            glance = order_frames(tsn_indices(num_frames, spec.glance_frames, train=self.train, rng=rng),
-                                  spec.frame_order)
+            glance = order_frames(
+                tsn_indices(num_frames, spec.glance_frames, train=self.train, rng=rng), spec.frame_order
+            )
         return focus, glance
 
-    def read_clip(self, rec: VideoRecord, j: int,
-                  rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    def read_clip(
+        self, rec: VideoRecord, j: int, rng: np.random.Generator
+    ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """uint8 frames ``[T (+ Tg), H, W, 3]`` plus the focus and glance indices used."""
         chosen: Dict[str, object] = {}
 
@@ -166,7 +183,9 @@ class VideoDataset(Dataset):
                 have = count_frames(folder, rec.template)
                 if rec.num_frames is None or have >= rec.num_frames:
                     raise
-                raise DataError(f"{e}; {rec.source} lists {rec.num_frames} frames, the folder has {have}") from None
+                raise DataError(
+                    f"{e}; {rec.source} lists {rec.num_frames} frames, the folder has {have}"
+                ) from None
         return frames, chosen["focus"], chosen["glance"]  # type: ignore[return-value]
 
     def source_boxes(self, j: int, focus: np.ndarray) -> Optional[np.ndarray]:
@@ -189,17 +208,28 @@ class VideoDataset(Dataset):
         labels = torch.full((MAX_LABELS,), -1, dtype=torch.int64)
         labels[: len(rec.labels)] = torch.tensor(rec.labels, dtype=torch.int64)
         src = self.source_boxes(j, focus)
-        boxes = (torch.full((t, 4), float("nan")) if src is None
-                 else map_boxes(torch.as_tensor(src, dtype=torch.float32), geo, (h, w)))
-        item = {"frames": clip[:t], "label": labels[0].clone(), "labels": labels, "boxes": boxes,
-                "index": torch.tensor(j, dtype=torch.int64)}
+        boxes = (
+            torch.full((t, 4), float("nan"))
+            if src is None
+            else map_boxes(torch.as_tensor(src, dtype=torch.float32), geo, (h, w))
+        )
+        item = {
+            "frames": clip[:t],
+            "label": labels[0].clone(),
+            "labels": labels,
+            "boxes": boxes,
+            "index": torch.tensor(j, dtype=torch.int64),
+        }
         if separate:
-            item["glance"] = apply_geometry(raw[t:], train_geometry(h, w, spec.input_size, self.info.scales,
-                                                                   self.flip, rng))
+            item["glance"] = apply_geometry(
+                raw[t:], train_geometry(h, w, spec.input_size, self.info.scales, self.flip, rng)
+            )
         elif glance is not None:
             item["glance"] = clip[t:]
         return item
 
     def __repr__(self) -> str:
-        return (f"VideoDataset({self.name}, split={self.split}, layout={self.layout}, videos={len(self)}, "
-                f"classes={self.num_classes}, train={self.train})")
+        return (
+            f"VideoDataset({self.name}, split={self.split}, layout={self.layout}, videos={len(self)}, "
+            f"classes={self.num_classes}, train={self.train})"
+        )

@@ -8,6 +8,7 @@ A patch *holds* it when the region lies wholly inside the patch. For a patch sid
 Both are expectations over the generator's trajectories (``trajectory`` / ``drift_trajectory``), drawn with
 their own seed: the same distribution as the benchmark's videos, not the same draws.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Sequence
@@ -18,7 +19,8 @@ from bench.data.synthetic import SynthParams, drift_trajectory, marker_border, t
 
 
 def regions(p: SynthParams, videos: int = 4000, seed: int = 12345) -> np.ndarray:
-    """Top-left corners ``[videos * frames, 2]`` of the discriminative region, and its side (returned apart)."""
+    """Top-left corners ``[videos * frames, 2]`` of the discriminative region, and its side (returned
+    apart)."""
     rng = np.random.default_rng(seed)
     move = trajectory if p.motion == "arc" else drift_trajectory
     xy = np.concatenate([move(p, rng) for _ in range(videos)])
@@ -38,7 +40,9 @@ def _axis_random(u: np.ndarray, r: int, size: int, patch: int) -> np.ndarray:
     return np.clip(hi - lo, 0, None) / span
 
 
-def hit_probabilities(p: SynthParams, patch_sizes: Sequence[int], videos: int = 4000) -> Dict[int, Dict[str, float]]:
+def hit_probabilities(
+    p: SynthParams, patch_sizes: Sequence[int], videos: int = 4000
+) -> Dict[int, Dict[str, float]]:
     """{P: {"random": chance, "centre": chance}} for each patch side P (see the module docstring)."""
     xy = regions(p, videos).astype(float)
     r = region_side(p)

@@ -5,6 +5,7 @@ The split is a function of the items' class labels and the fraction only (by ite
 class, shuffled with a fixed seed), so every method, candidate and training seed of a sweep sees the same
 train' and holdout items and candidates are compared on identical videos.
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Sequence, Tuple
@@ -31,8 +32,11 @@ def item_labels(dataset: Any) -> List[int]:
     return [int(r.labels[0]) for r in records]
 
 
-def holdout_split(labels: Sequence[int], fraction: float, seed: int = HOLDOUT_SEED) -> Tuple[List[int], List[int]]:
-    """(train' indices, holdout indices), both sorted: per class, ``round(fraction * n)`` of its items (at least
+def holdout_split(
+    labels: Sequence[int], fraction: float, seed: int = HOLDOUT_SEED
+) -> Tuple[List[int], List[int]]:
+    """(train' indices, holdout indices), both sorted: per class, ``round(fraction * n)`` of its items (at
+    least
     one, and at least one left for training when it has two or more) drawn by a permutation seeded with
     ``(seed, class)``. A one-line UsageError when the holdout would be empty or take a class's only item."""
     fraction = check_fraction(fraction)
@@ -41,8 +45,10 @@ def holdout_split(labels: Sequence[int], fraction: float, seed: int = HOLDOUT_SE
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         if len(idx) < 2:
-            raise UsageError(f"--holdout {fraction:g}: class {int(c)} has {len(idx)} training item(s); "
-                             "holding one out would leave none to train on")
+            raise UsageError(
+                f"--holdout {fraction:g}: class {int(c)} has {len(idx)} training item(s); "
+                "holding one out would leave none to train on"
+            )
         k = min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))
         order = np.random.default_rng([int(seed), int(c)]).permutation(len(idx))
         held += idx[order[:k]].tolist()

@@ -4,6 +4,7 @@ Parsers never stop at the first bad line: every problem becomes one line ``file:
 in the returned ``problems`` list, so ``adabench data check`` can show them all. A missing file is
 also a problem; callers decide whether that is fatal.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ def read_class_names(path: Path, problems: List[str]) -> List[str]:
 
 
 # ------------------------------------------------------------------------------------------ 20BN CSV
-def parse_20bn_csv(path: Path, class_index: Dict[str, int], labels_file: Path, make_path: Callable[[str], str],
-                   template: Optional[str], problems: List[str]) -> List[VideoRecord]:
+def parse_20bn_csv(
+    path: Path,
+    class_index: Dict[str, int],
+    labels_file: Path,
+    make_path: Callable[[str], str],
+    template: Optional[str],
+    problems: List[str],
+) -> List[VideoRecord]:
     """``id;label`` lines of the official Jester / Sth-Sth V1 CSVs; labels are looked up by name."""
     records = []
     for no, ln in read_lines(path, problems):
@@ -51,13 +58,16 @@ def parse_20bn_csv(path: Path, class_index: Dict[str, int], labels_file: Path, m
         if label not in class_index:
             problems.append(f"{path}:{no}: label '{label}' is not in {labels_file}")
             continue
-        records.append(VideoRecord(make_path(vid), (class_index[label],), None, template, f"{path}:{no}", vid))
+        records.append(
+            VideoRecord(make_path(vid), (class_index[label],), None, template, f"{path}:{no}", vid)
+        )
     return records
 
 
 # ------------------------------------------------------------------------------------------ TSM lists
-def _check_labels(tokens: Sequence[str], num_classes: int, where: str, class_file: Path,
-                  problems: List[str]) -> Optional[Tuple[int, ...]]:
+def _check_labels(
+    tokens: Sequence[str], num_classes: int, where: str, class_file: Path, problems: List[str]
+) -> Optional[Tuple[int, ...]]:
     labels: List[int] = []
     for t in tokens:
         try:
@@ -73,9 +83,17 @@ def _check_labels(tokens: Sequence[str], num_classes: int, where: str, class_fil
     return tuple(labels[:MAX_LABELS])
 
 
-def parse_frame_list(path: Path, sep: Optional[str], num_classes: int, class_file: Path,
-                     make_path: Callable[[str], str], template: Optional[str], problems: List[str],
-                     multilabel: bool = False, min_frames: int = 1) -> Tuple[List[VideoRecord], int]:
+def parse_frame_list(
+    path: Path,
+    sep: Optional[str],
+    num_classes: int,
+    class_file: Path,
+    make_path: Callable[[str], str],
+    template: Optional[str],
+    problems: List[str],
+    multilabel: bool = False,
+    min_frames: int = 1,
+) -> Tuple[List[VideoRecord], int]:
     """Rows ``path num_frames label`` (TSM, Mini-K; ``sep=None`` = whitespace, path may hold spaces) or
     ``path,num_frames,label[,label2[,label3]]`` (ActivityNet / FCVID, ``sep=','``, ``multilabel``).
 
@@ -115,8 +133,16 @@ def parse_frame_list(path: Path, sep: Optional[str], num_classes: int, class_fil
             dropped += 1
             continue
         video = is_video_path(name)
-        records.append(VideoRecord(make_path(name), labels, None if video else num_frames,
-                                   None if video else template, where, name))
+        records.append(
+            VideoRecord(
+                make_path(name),
+                labels,
+                None if video else num_frames,
+                None if video else template,
+                where,
+                name,
+            )
+        )
     return records, dropped
 
 
@@ -150,8 +176,13 @@ def parse_sthv2_labels(path: Path, problems: List[str]) -> List[str]:
     return [by_index[i] for i in sorted(by_index)]
 
 
-def parse_sthv2_split(path: Path, class_index: Dict[str, int], labels_file: Path,
-                      make_path: Callable[[str], str], problems: List[str]) -> List[VideoRecord]:
+def parse_sthv2_split(
+    path: Path,
+    class_index: Dict[str, int],
+    labels_file: Path,
+    make_path: Callable[[str], str],
+    problems: List[str],
+) -> List[VideoRecord]:
     """``something-something-v2-{train,validation}.json``: entries with ``id`` and ``template``.
 
     The class is the template with its brackets removed ("Putting [something] on a surface").

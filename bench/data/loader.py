@@ -9,6 +9,7 @@ The shuffling order is a function of (seed, epoch key) too.
 Batches are the item dict with a leading B: ``frames`` float32 ``[B, T, 3, S, S]``, ``label`` ``[B]``,
 ``labels`` ``[B, 3]``, ``boxes`` ``[B, T, 4]``, ``index`` ``[B]`` (and ``glance`` ``[B, Tg, 3, S, S]``).
 """
+
 from __future__ import annotations
 
 import random
@@ -44,14 +45,26 @@ class EpochSampler(Sampler):
     ``set_epoch(key)`` fixes the key of the next pass; a pass without it uses the previous key + 1.
     """
 
-    def __init__(self, dataset: Dataset, *, shuffle: bool, seed: int, distributed: bool = False,
-                 drop_last: bool = False, num_replicas: Optional[int] = None, rank: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        shuffle: bool,
+        seed: int,
+        distributed: bool = False,
+        drop_last: bool = False,
+        num_replicas: Optional[int] = None,
+        rank: Optional[int] = None,
+    ) -> None:
         self.n = len(dataset)  # type: ignore[arg-type]
         self.shuffle = shuffle
         self.seed = int(seed)
         self.next_key = 0
-        self.shard = DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed,
-                                        drop_last=drop_last) if distributed else None
+        self.shard = (
+            DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+            if distributed
+            else None
+        )
 
     def set_epoch(self, epoch_key: int) -> None:
         self.next_key = int(epoch_key)
@@ -83,7 +96,8 @@ def _flatten(dataset: Dataset) -> Tuple[Dataset, Optional[List[int]]]:
 
 
 class KeyedItems(Dataset):
-    """Reads ``(epoch_key, i)`` as item ``i`` of ``dataset`` with ``item_rng(seed, epoch_key, j)``, where ``j``
+    """Reads ``(epoch_key, i)`` as item ``i`` of ``dataset`` with ``item_rng(seed, epoch_key, j)``, where
+    ``j``
     is the item's index in the underlying dataset (``Subset``s are looked through). Datasets without
     ``load_item`` are indexed plainly."""
 
@@ -104,13 +118,22 @@ class KeyedItems(Dataset):
 
 def collate_items(items: List[Any]) -> Any:
     """The default collate without the items a ``skip_bad`` dataset dropped (None); None when every item
-    of the batch was dropped (the loops skip it: ``EpochTimer.iterate``, ``bench.training.evaluation.collect``)."""
+    of the batch was dropped (the loops skip it: ``EpochTimer.iterate``,
+    ``bench.training.evaluation.collect``)."""
     kept = [item for item in items if item is not None]
     return default_collate(kept) if kept else None
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int, seed: int,
-                distributed: bool = False, drop_last: Optional[bool] = None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    train: bool,
+    num_workers: int,
+    seed: int,
+    distributed: bool = False,
+    drop_last: Optional[bool] = None,
+) -> DataLoader:
     """DataLoader whose order and items are functions of (``seed``, epoch key) only.
 
     Training shuffles and drops the last partial batch (``drop_last=None`` -> ``train``). With

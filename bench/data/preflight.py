@@ -5,6 +5,7 @@ Header level only (a few milliseconds per item): a frame folder exists and holds
 line promises (the files are counted, not decoded); a video container opens and reports a frame count.
 ``adabench data check --full-decode`` is the thorough (slow) version.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,9 @@ from bench.data.readers import frame_numbers, probe_video
 from bench.data.types import VideoRecord
 from bench.errors import DataError
 
-PROBE_THREADS = 8  # the probes wait on the file system; threads overlap that (scandir and PyAV release the GIL)
+PROBE_THREADS = (
+    8  # the probes wait on the file system; threads overlap that (scandir and PyAV release the GIL)
+)
 
 
 def frames_problem(rec: VideoRecord) -> Optional[str]:
@@ -25,12 +28,15 @@ def frames_problem(rec: VideoRecord) -> Optional[str]:
         return f"{folder}: frame folder not found (listed at {rec.source})"
     nums = set(frame_numbers(folder, rec.template))
     if not nums:
-        return f"{folder}: no frames matching {rec.template.format(1).replace('1', '%')} (listed at {rec.source})"
+        pattern = rec.template.format(1).replace("1", "%")
+        return f"{folder}: no frames matching {pattern} (listed at {rec.source})"
     expected = rec.num_frames if rec.num_frames is not None else max(nums)
     missing = [i for i in range(1, expected + 1) if i not in nums]
     if missing:
-        return (f"{folder / rec.template.format(missing[0])}: missing frame "
-                f"({len(missing)} of {expected} missing; listed at {rec.source})")
+        return (
+            f"{folder / rec.template.format(missing[0])}: missing frame "
+            f"({len(missing)} of {expected} missing; listed at {rec.source})"
+        )
     return None
 
 
@@ -67,10 +73,14 @@ def preflight(dataset, skip_bad: bool = False, threads: int = PROBE_THREADS) -> 
     if not skip_bad:
         path, reason = bad[0][1]
         more = f" (and {len(bad) - 1} more of {len(records)} items)" if len(bad) > 1 else ""
-        raise DataError(f"{path}: {reason}{more}; found before training by the preflight; "
-                        f"`adabench data check --dataset {dataset.name} --data-root {dataset.root}` lists them")
+        raise DataError(
+            f"{path}: {reason}{more}; found before training by the preflight; "
+            f"`adabench data check --dataset {dataset.name} --data-root {dataset.root}` lists them"
+        )
     if len(bad) == len(records):
-        raise DataError(f"{dataset.root}: no readable videos in split '{dataset.split}' "
-                        f"({len(bad)} broken, e.g. {bad[0][1][0]}: {bad[0][1][1]})")
+        raise DataError(
+            f"{dataset.root}: no readable videos in split '{dataset.split}' "
+            f"({len(bad)} broken, e.g. {bad[0][1][0]}: {bad[0][1][1]})"
+        )
     dataset.drop_records(dict(bad))
     return [item for _, item in bad]

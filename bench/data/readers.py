@@ -4,6 +4,7 @@ Video readers are opened per item inside ``Dataset.__getitem__`` and closed righ
 created in the parent process hangs forked DataLoader workers and cannot be pickled for spawned ones.
 Every failure becomes a one-line ``DataError`` naming the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -191,7 +192,11 @@ def open_video(path: Path, backend: str = "auto"):
         raise UsageError(f"unknown video backend '{backend}'; expected one of: {', '.join(BACKENDS)}")
     if not Path(path).is_file():
         raise DataError(f"{path}: video file not found")
-    order = {"auto": ["decord", "pyav"] if have_decord() else ["pyav"], "decord": ["decord"], "pyav": ["pyav"]}[backend]
+    order = {
+        "auto": ["decord", "pyav"] if have_decord() else ["pyav"],
+        "decord": ["decord"],
+        "pyav": ["pyav"],
+    }[backend]
     errors = []
     for name in order:
         try:
@@ -208,7 +213,8 @@ def open_video(path: Path, backend: str = "auto"):
 
 
 def read_video(path: Path, indices_for, backend: str = "auto") -> Tuple[np.ndarray, int]:
-    """Open ``path``, pick indices with ``indices_for(num_frames)``, return (uint8 ``[N, H, W, 3]``, num_frames).
+    """Open ``path``, pick indices with ``indices_for(num_frames)``, return (uint8 ``[N, H, W, 3]``,
+    num_frames).
 
     Indices are clamped to the decodable frame count the reader reports. A header that promises more
     frames than the stream holds (a truncated file whose index survived): PyAV samples again over the
@@ -252,8 +258,9 @@ def _duration_frames(stream, container) -> int:
     return 0
 
 
-def probe_video(path: Path, full: bool = False,
-                header_only: bool = False) -> Tuple[int, Optional[str], Optional[str]]:
+def probe_video(
+    path: Path, full: bool = False, header_only: bool = False
+) -> Tuple[int, Optional[str], Optional[str]]:
     """Check a video with PyAV: (frame count, problem or None, warning or None).
 
     ``header_only``: open the container and read the frame count from its header (decode the first
@@ -274,7 +281,7 @@ def probe_video(path: Path, full: bool = False,
             if header_only and promised > 0:
                 return promised, None, None
             n = 0
-            for n, _ in enumerate(c.decode(stream), start=1):
+            for n, _ in enumerate(c.decode(stream), start=1):  # noqa: B007 (n: frames decoded, read below)
                 if not full:
                     break
             if n == 0:
@@ -282,8 +289,14 @@ def probe_video(path: Path, full: bool = False,
             if not full:
                 return promised or n, None, None
             if promised and n < 0.9 * promised:
-                return n, None, (f"{path}: truncated video ({n} decodable frames, the header says {promised}; "
-                                 f"training samples over the {n})")
+                return (
+                    n,
+                    None,
+                    (
+                        f"{path}: truncated video ({n} decodable frames, the header says {promised}; "
+                        f"training samples over the {n})"
+                    ),
+                )
             return n, None, None
     except Exception as e:
         return 0, f"{path}: cannot decode video ({_first_line(e)})", None

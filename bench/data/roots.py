@@ -5,6 +5,7 @@ generated dataset (the synthetic benchmarks) without a root is always its defaul
 the cache (``$ADABENCH_CACHE`` or ``./.cache``). Every failure is
 one line saying where it looked, which layout it expected and where the README explains it.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,13 @@ from typing import List, Optional, Union
 from bench.data.datasets import dataset_source
 from bench.errors import DatasetNotFoundError
 
-DATA_ENV = "ADABENCH_DATA"   # a directory holding one root per dataset: $ADABENCH_DATA/<name>
+DATA_ENV = "ADABENCH_DATA"  # a directory holding one root per dataset: $ADABENCH_DATA/<name>
 README_HINT = "the README's Datasets section explains the layout and how to get it"
 
 
 def candidate_roots(name: str) -> List[Path]:
-    """Where ``name`` is looked for without ``--data-root``: ``$ADABENCH_DATA/<name>`` (when set), ``data/<name>``."""
+    """Where ``name`` is looked for without ``--data-root``: ``$ADABENCH_DATA/<name>`` (when set),
+    ``data/<name>``."""
     env = os.environ.get(DATA_ENV)
     return ([Path(env) / name] if env else []) + [Path("data") / name]
 
@@ -41,8 +43,10 @@ def resolve_data_root(name: str, data_root: Optional[Union[str, Path]] = None) -
         found = next((p for p in looked if p.is_dir()), None)
         if found is None:
             raise DatasetNotFoundError(
-                f"--dataset {name}: no data found (looked in {', '.join(map(str, looked))}; give --data-root DIR "
-                f"or set ${DATA_ENV}); expected {source.markers()} in the root; {README_HINT}")
+                f"--dataset {name}: no data found (looked in {', '.join(map(str, looked))}; give "
+                f"--data-root DIR "
+                f"or set ${DATA_ENV}); expected {source.markers()} in the root; {README_HINT}"
+            )
         data_root = found
     try:
         source.detect(Path(data_root))

@@ -2,6 +2,7 @@
 
 All indices are 0-based (the file templates add 1 where the on-disk names start at 1).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -21,12 +22,14 @@ def item_rng(seed: int, epoch_key: int, index: int) -> np.random.Generator:
 
 
 def global_rng() -> np.random.Generator:
-    """A fresh stream drawn from torch's global RNG (items read without a loader; ``torch.manual_seed`` fixes it)."""
+    """A fresh stream drawn from torch's global RNG (items read without a loader; ``torch.manual_seed``
+    fixes it)."""
     return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
 
 
-def tsn_indices(num_frames: int, segments: int, *, train: bool,
-                rng: Optional[np.random.Generator] = None) -> np.ndarray:
+def tsn_indices(
+    num_frames: int, segments: int, *, train: bool, rng: Optional[np.random.Generator] = None
+) -> np.ndarray:
     """TSN sampling: split ``[0, num_frames)`` into ``segments`` equal parts and take one frame from each.
 
     Training takes a uniformly random frame inside each segment; evaluation takes the segment centre

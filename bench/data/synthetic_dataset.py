@@ -3,6 +3,7 @@
 Decoded frames of a split are cached once as uint8 ``[N, F, H, W, 3]`` in ``<root>/cache/<split>-<key>.npy``
 (memory-mapped afterwards), so epochs never re-decode JPEGs or videos. Boxes come from ``boxes.json``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -95,7 +96,9 @@ class SyntheticDataset(VideoDataset):
         path = self._cache_path()  # fewer records when unreadable ones were skipped
         shapes = {c.shape for c in clips}
         if len(shapes) != 1:
-            raise DataError(f"{self.root}: synthetic videos differ in shape {sorted(shapes)[:3]}; regenerate the set")
+            raise DataError(
+                f"{self.root}: synthetic videos differ in shape {sorted(shapes)[:3]}; regenerate the set"
+            )
         arr = np.stack(clips)
         try:
             path.parent.mkdir(exist_ok=True)
@@ -145,10 +148,14 @@ class _SyntheticSource(DatasetSource):
     generated = True
 
     def __init__(self, info: DatasetInfo, params: Dict[str, Any]) -> None:
-        super().__init__(info, [twentybn_csv("synthetic", "frames", "{:05d}.jpg", strict=True),
-                                twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"),
-                                             strict=True)])
-        self.params = dict(params)     # SynthParams fields of the default set (the rest: SynthParams defaults)
+        super().__init__(
+            info,
+            [
+                twentybn_csv("synthetic", "frames", "{:05d}.jpg", strict=True),
+                twentybn_csv("synthetic", "frames", "{:05d}.jpg", videos=("videos", ".mp4"), strict=True),
+            ],
+        )
+        self.params = dict(params)  # SynthParams fields of the default set (the rest: SynthParams defaults)
 
     def default_root(self) -> Path:
         from bench.data.synthetic_files import default_cache_dir, ensure_synthetic
@@ -162,16 +169,43 @@ _EXACT = "no flip and no crop jitter, so the fine patterns and the boxes stay ex
 def _register(name: str, params: Dict[str, Any], text: str) -> _SyntheticSource:
     p = SynthParams(**params)
     variant = "video" if p.ordered else "frame"
-    return register_source(_SyntheticSource(
-        DatasetInfo(name, [], flip=False, scales=(1.0,), num_classes=p.classes, variant=variant,
-                    description=f"{text}; boxes known; {_EXACT}"), params))
+    return register_source(
+        _SyntheticSource(
+            DatasetInfo(
+                name,
+                [],
+                flip=False,
+                scales=(1.0,),
+                num_classes=p.classes,
+                variant=variant,
+                description=f"{text}; boxes known; {_EXACT}",
+            ),
+            params,
+        )
+    )
 
 
-SYNTHETIC = _register("synthetic", PAPER_FRAME, "the synthetic focus benchmark in the papers' regime (docs/benchmarks.md): "
-                      "an object drifting anywhere, a coarse cue the glance sees, fine patterns only a patch resolves")
-SYNTHETIC_HARD = _register("synthetic_hard", HARD_FRAME, "the hard regime: a small object far off-centre on an arc, "
-                           "no coarse cue; random and centre patches rarely hold it")
-SYNTHETIC_VIDEO = _register("synthetic_video", PAPER_VIDEO, "the Sth-Sth/Jester variant's benchmark in the papers' "
-                            "regime (one patch location per video): the order of two fine patterns decides")
-SYNTHETIC_VIDEO_HARD = _register("synthetic_video_hard", HARD_VIDEO, "the video variant's hard regime: the object "
-                                 "near one spot far off-centre, passing the centre only briefly")
+SYNTHETIC = _register(
+    "synthetic",
+    PAPER_FRAME,
+    "the synthetic focus benchmark in the papers' regime (docs/benchmarks.md): "
+    "an object drifting anywhere, a coarse cue the glance sees, fine patterns only a patch resolves",
+)
+SYNTHETIC_HARD = _register(
+    "synthetic_hard",
+    HARD_FRAME,
+    "the hard regime: a small object far off-centre on an arc, "
+    "no coarse cue; random and centre patches rarely hold it",
+)
+SYNTHETIC_VIDEO = _register(
+    "synthetic_video",
+    PAPER_VIDEO,
+    "the Sth-Sth/Jester variant's benchmark in the papers' "
+    "regime (one patch location per video): the order of two fine patterns decides",
+)
+SYNTHETIC_VIDEO_HARD = _register(
+    "synthetic_video_hard",
+    HARD_VIDEO,
+    "the video variant's hard regime: the object "
+    "near one spot far off-centre, passing the centre only briefly",
+)

@@ -11,6 +11,7 @@
 ``video`` layout: the same files with ``videos/<id>.mp4`` (lossless H.264 RGB via PyAV) instead of frames/.
 Writes are atomic: everything goes to a temporary sibling directory that is renamed into place.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,8 @@ import json
 import os
 import shutil
 import uuid
-from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -54,7 +55,9 @@ def save_mp4(frames: np.ndarray, path: Path, fps: int = FPS) -> None:
             c.mux(pkt)
 
 
-def _write_videos(out: Path, p: SynthParams, layout: str, jobs: List[Tuple[str, str, int, int]]) -> Dict[str, list]:
+def _write_videos(
+    out: Path, p: SynthParams, layout: str, jobs: List[Tuple[str, str, int, int]]
+) -> Dict[str, list]:
     """Render and write ``jobs`` (split, id, label, k); returns {id: boxes}. Runs in worker processes."""
     media = out / ("frames" if layout == "frames" else "videos")
     boxes = {}
@@ -89,8 +92,14 @@ def _write_set(out: Path, p: SynthParams, layout: str, workers: int) -> None:
         (out / f"{PREFIX}-{fname}.csv").write_text("".join(rows))
     ordered = {vid: boxes[vid] for _, vid, _, _ in jobs}
     (out / "boxes.json").write_text(json.dumps({"format": "x0,y0,x1,y1 pixels per frame", "boxes": ordered}))
-    meta = {"generator_version": GENERATOR_VERSION, "layout": layout, "params": p.to_dict(),
-            "classes": names, "frame_size": p.size, "jpeg_quality": JPEG_QUALITY if layout == "frames" else None}
+    meta = {
+        "generator_version": GENERATOR_VERSION,
+        "layout": layout,
+        "params": p.to_dict(),
+        "classes": names,
+        "frame_size": p.size,
+        "jpeg_quality": JPEG_QUALITY if layout == "frames" else None,
+    }
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -114,15 +123,18 @@ def make_params(**params) -> SynthParams:
     fields = set(SynthParams.__dataclass_fields__)
     unknown = sorted(set(params) - fields)
     if unknown:
-        raise UsageError(f"synthetic: unknown parameter(s) {', '.join(unknown)}; expected: {', '.join(sorted(fields))}")
+        raise UsageError(
+            f"synthetic: unknown parameter(s) {', '.join(unknown)}; expected: {', '.join(sorted(fields))}"
+        )
     if "videos_per_class" in params and isinstance(params["videos_per_class"], int):
         n = params["videos_per_class"]
         params["videos_per_class"] = (n, max(1, n // 4))
     return SynthParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
-def generate_synthetic(out: Union[str, Path], *, layout: str = "frames", seed: int = 0,
-                       workers: Optional[int] = None, **params) -> Path:
+def generate_synthetic(
+    out: Union[str, Path], *, layout: str = "frames", seed: int = 0, workers: Optional[int] = None, **params
+) -> Path:
     """Render and write the synthetic benchmark into ``out`` (must not exist or be empty); returns ``out``.
 
     ``params`` are ``SynthParams`` fields (classes, videos_per_class, frames, size, object_size, clutter,
@@ -155,8 +167,9 @@ def params_key(layout: str, p: SynthParams) -> str:
     return hashlib.sha1(blob).hexdigest()[:10]
 
 
-def ensure_synthetic(cache_dir: Union[str, Path], *, layout: str = "frames", workers: Optional[int] = None,
-                     **params) -> Path:
+def ensure_synthetic(
+    cache_dir: Union[str, Path], *, layout: str = "frames", workers: Optional[int] = None, **params
+) -> Path:
     """Generate the benchmark once into ``cache_dir/synthetic-<layout>-<key>`` (key = hash of the params).
 
     Re-using a complete set (its ``meta.json`` exists) costs nothing; concurrent callers each generate

@@ -6,6 +6,7 @@ dataset allows it. Evaluation: resize the short side to ``resize``, centre crop 
 The geometry is drawn once per item and applied to the focus frames, the glance frames and the boxes,
 so a location chosen on the glance view points at the same content in the focus view.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,13 +23,27 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Offsets of the multi-scale crop in quarters of the free space (x, y): corners, centre, edge
 # midpoints and the four inner quarter points (TSN's "more fixed crops").
-_FIX_OFFSETS = ((0, 0), (4, 0), (0, 4), (4, 4), (2, 2), (0, 2), (4, 2), (2, 4), (2, 0),
-                (1, 1), (3, 1), (1, 3), (3, 3))
+_FIX_OFFSETS = (
+    (0, 0),
+    (4, 0),
+    (0, 4),
+    (4, 4),
+    (2, 2),
+    (0, 2),
+    (4, 2),
+    (2, 4),
+    (2, 0),
+    (1, 1),
+    (3, 1),
+    (1, 3),
+    (3, 3),
+)
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """resize the frame to ``pre`` (h, w) if set -> crop ``box`` (y0, x0, h, w) -> resize to ``out`` -> flip."""
+    """resize the frame to ``pre`` (h, w) if set -> crop ``box`` (y0, x0, h, w) -> resize to ``out`` ->
+    flip."""
 
     pre: Optional[Tuple[int, int]]
     box: Tuple[int, int, int, int]
@@ -41,13 +56,21 @@ def eval_geometry(h: int, w: int, input_size: int, resize: int) -> Geometry:
     scale = resize / min(h, w)
     rh, rw = (h, w) if min(h, w) == resize else (max(resize, round(h * scale)), max(resize, round(w * scale)))
     y0, x0 = (rh - input_size) // 2, (rw - input_size) // 2
-    return Geometry(pre=None if (rh, rw) == (h, w) else (rh, rw), box=(y0, x0, input_size, input_size),
-                    out=input_size)
+    return Geometry(
+        pre=None if (rh, rw) == (h, w) else (rh, rw), box=(y0, x0, input_size, input_size), out=input_size
+    )
 
 
-def train_geometry(h: int, w: int, input_size: int, scales: Sequence[float], allow_flip: bool,
-                   rng: Optional[np.random.Generator] = None) -> Geometry:
-    """Random TSN multi-scale crop (+ flip when ``allow_flip``), drawn from ``rng`` (default: ``global_rng()``)."""
+def train_geometry(
+    h: int,
+    w: int,
+    input_size: int,
+    scales: Sequence[float],
+    allow_flip: bool,
+    rng: Optional[np.random.Generator] = None,
+) -> Geometry:
+    """Random TSN multi-scale crop (+ flip when ``allow_flip``), drawn from ``rng`` (default:
+    ``global_rng()``)."""
     base = min(h, w)
     sizes = [max(1, int(base * s)) for s in scales]
     pairs = [(ch, cw) for i, ch in enumerate(sizes) for j, cw in enumerate(sizes) if abs(i - j) <= 1]
@@ -80,7 +103,7 @@ def apply_geometry(frames: np.ndarray, geo: Geometry, normalize: bool = True) ->
     if geo.pre is not None:
         x = _resize(x, geo.pre)
     y0, x0, ch, cw = geo.box
-    x = x[:, y0:y0 + ch, x0:x0 + cw]
+    x = x[:, y0 : y0 + ch, x0 : x0 + cw]
     if (ch, cw) != (geo.out, geo.out):
         x = _resize(x, (geo.out, geo.out))
     if geo.flip:
@@ -102,7 +125,8 @@ def map_boxes(boxes: torch.Tensor, geo: Geometry, src_hw: Tuple[int, int]) -> to
         b = b * b.new_tensor([sx, sy, sx, sy])
     y0, x0, ch, cw = geo.box
     b = (b - b.new_tensor([x0, y0, x0, y0])) * b.new_tensor(
-        [geo.out / cw, geo.out / ch, geo.out / cw, geo.out / ch])
+        [geo.out / cw, geo.out / ch, geo.out / cw, geo.out / ch]
+    )
     if geo.flip:
         b = torch.stack([geo.out - b[:, 2], b[:, 1], geo.out - b[:, 0], b[:, 3]], dim=1)
     b = b.clamp(0, geo.out)

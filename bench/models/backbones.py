@@ -5,6 +5,7 @@ Every backbone maps frames ``x [N, 3, H, W]`` to ``(fmap [N, C, h, w], pooled [N
 torchvision / ImageNet state dicts load directly. TSM variants expect ``N = videos * num_segments``
 with each video's frames consecutive.
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,7 +78,7 @@ def load_state(module: nn.Module, path: str, what: str) -> List[str]:
     for k, v in _read_state(path, what).items():
         for prefix in ("module.", "backbone.", "base_model."):
             if k.startswith(prefix):
-                k = k[len(prefix):]
+                k = k[len(prefix) :]
         stripped[k] = v
     try:
         converted = to_torchvision(stripped)
@@ -114,7 +115,9 @@ def _finish(backbone: Backbone, name: str, pretrained: Optional[str]) -> Backbon
     return backbone
 
 
-def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int, width: float = 1.0) -> Backbone:
+def _mbv2(
+    pretrained: Optional[str], num_segments: Optional[int], shift_div: int, width: float = 1.0
+) -> Backbone:
     net = MobileNetV2Backbone(_torchvision_net("mbv2", width))
     if num_segments:
         # shift at the start of every inverted-residual block that has an identity path
@@ -124,7 +127,9 @@ def _mbv2(pretrained: Optional[str], num_segments: Optional[int], shift_div: int
     return net
 
 
-def _res50(pretrained: Optional[str], num_segments: Optional[int], shift_div: int, width: float = 1.0) -> Backbone:
+def _res50(
+    pretrained: Optional[str], num_segments: Optional[int], shift_div: int, width: float = 1.0
+) -> Backbone:
     net = ResNetBackbone(_torchvision_net("res50", width))
     if num_segments:
         for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
@@ -140,51 +145,82 @@ def _need_segments(name: str, num_segments: Optional[int]) -> int:
 
 
 @BACKBONES.register("mbv2")
-def mbv2(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
-         width: float = 1.0) -> Backbone:
+def mbv2(
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    width: float = 1.0,
+) -> Backbone:
     return _finish(_mbv2(pretrained, None, shift_div, width), "mbv2", pretrained)
 
 
 @BACKBONES.register("res50")
-def res50(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
-          width: float = 1.0) -> Backbone:
+def res50(
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    width: float = 1.0,
+) -> Backbone:
     return _finish(_res50(pretrained, None, shift_div, width), "res50", pretrained)
 
 
 @BACKBONES.register("tsm_mbv2")
-def tsm_mbv2(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
-             width: float = 1.0) -> Backbone:
+def tsm_mbv2(
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    width: float = 1.0,
+) -> Backbone:
     seg = _need_segments("tsm_mbv2", num_segments)
     return _finish(_mbv2(pretrained, seg, shift_div, width), "tsm_mbv2", pretrained)
 
 
 @BACKBONES.register("tsm_res50")
-def tsm_res50(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
-              width: float = 1.0) -> Backbone:
+def tsm_res50(
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    width: float = 1.0,
+) -> Backbone:
     seg = _need_segments("tsm_res50", num_segments)
     return _finish(_res50(pretrained, seg, shift_div, width), "tsm_res50", pretrained)
 
 
 @BACKBONES.register("tiny")
-def tiny(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
-         width: float = 1.0) -> Backbone:
+def tiny(
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    width: float = 1.0,
+) -> Backbone:
     return _finish(TinyBackbone(width=width), "tiny", pretrained)
 
 
 @BACKBONES.register("tiny_tsm")
-def tiny_tsm(pretrained: Optional[str] = None, num_segments: Optional[int] = None, shift_div: int = 8,
-             width: float = 1.0) -> Backbone:
+def tiny_tsm(
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    width: float = 1.0,
+) -> Backbone:
     seg = _need_segments("tiny_tsm", num_segments)
     return _finish(TinyBackbone(num_segments=seg, shift_div=shift_div, width=width), "tiny_tsm", pretrained)
 
 
-def create_backbone(name: str, *, pretrained: Optional[str] = None, num_segments: Optional[int] = None,
-                    shift_div: int = 8, option: Optional[str] = None, width: float = 1.0) -> Backbone:
+def create_backbone(
+    name: str,
+    *,
+    pretrained: Optional[str] = None,
+    num_segments: Optional[int] = None,
+    shift_div: int = 8,
+    option: Optional[str] = None,
+    width: float = 1.0,
+) -> Backbone:
     """Build a registered backbone. ``pretrained``: a spec of ``bench.models.weights.resolve_pretrained``
     (None/"none", "imagenet", "textures" or a local path); ``option`` names it in error messages."""
     BACKBONES.get(name)  # an unknown name is reported before any weights are fetched
     file = resolve_pretrained(pretrained, name, option or "pretrained", width)
-    extra = {} if width == 1.0 else {"width": width}   # a backbone with one width needs no width argument
+    extra = {} if width == 1.0 else {"width": width}  # a backbone with one width needs no width argument
     return BACKBONES.create(name, pretrained=file, num_segments=num_segments, shift_div=shift_div, **extra)
 
 
@@ -200,5 +236,7 @@ def check_patch_size(preset: Any) -> None:
     """A one-line ``UsageError`` when the preset's patch is smaller than its focus backbone accepts."""
     least = min_input_size(preset.focus_backbone)
     if preset.patch_size < least:
-        raise UsageError(f"--patch-size {preset.patch_size}: the focus backbone {preset.focus_backbone} accepts "
-                         f"patches of at least {least} pixels (its stride); expected {least}..{preset.input_size}")
+        raise UsageError(
+            f"--patch-size {preset.patch_size}: the focus backbone {preset.focus_backbone} accepts "
+            f"patches of at least {least} pixels (its stride); expected {least}..{preset.input_size}"
+        )

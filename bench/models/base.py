@@ -1,5 +1,6 @@
 """The backbone base class and the tiny CPU backbone (kept apart from the registry in ``backbones.py`` so that
 the weight resolver can build the tiny net for its texture pre-training without importing the registry)."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -37,20 +38,30 @@ class TinyBackbone(Backbone):
 
     Stages of 3x3 convolutions (default channels 16/32/64/128, strides 2/2/2/1, so a 32x32 input
     gives a 4x4 map and a 24x24 patch a 3x3 map; ~1.7 and ~1.0 MFLOPs). Narrow early stages keep
-    the CPU backward pass cheap (convolution backward dominates a tiny training step). With ``num_segments`` set, the input of every
+    the CPU backward pass cheap (convolution backward dominates a tiny training step). With ``num_segments``
+    set, the input of every
     stage after the first is temporally shifted (TSM's in-place variant: the tiny net has no
     residual branch to put the shift in).
     """
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64, 128), strides: Sequence[int] = (2, 2, 2, 1),
-                 num_segments: Optional[int] = None, shift_div: int = 8, width: float = 1.0) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int] = (16, 32, 64, 128),
+        strides: Sequence[int] = (2, 2, 2, 1),
+        num_segments: Optional[int] = None,
+        shift_div: int = 8,
+        width: float = 1.0,
+    ) -> None:
         super().__init__()
-        channels = [max(1, int(round(c * width))) for c in channels]   # width: the small glance (bench.scale)
+        channels = [max(1, int(round(c * width))) for c in channels]  # width: the small glance (bench.scale)
         layers = []
         c_in = 3
         for c, s in zip(channels, strides):
-            layers.append(nn.Sequential(nn.Conv2d(c_in, c, 3, s, 1, bias=False), nn.BatchNorm2d(c),
-                                        nn.ReLU(inplace=True)))
+            layers.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in, c, 3, s, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)
+                )
+            )
             c_in = c
         self.stages = nn.Sequential(*layers)
         self.out_channels = c_in

@@ -1,4 +1,5 @@
 """``build_network(preset, num_classes)``: the one place a Preset becomes an AdaFocusNet."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,24 +16,41 @@ from bench.models.policies import RecurrentPolicy, VideoPolicy
 
 def _policy(p: Any, glance: GlanceNet) -> nn.Module:
     map_hw = glance.map_size(p.input_size)
-    common = dict(head=p.policy_head, grid_n=p.grid_n, std=p.action_std, conv_channels=p.policy_conv_channels,
-                  norm=p.policy_norm, act=p.policy_act, value_head=p.policy_value_head)
+    common = dict(
+        head=p.policy_head,
+        grid_n=p.grid_n,
+        std=p.action_std,
+        conv_channels=p.policy_conv_channels,
+        norm=p.policy_norm,
+        act=p.policy_act,
+        value_head=p.policy_value_head,
+    )
     if p.policy_type == "recurrent":
         if len(p.policy_hidden) != 1:
             raise ValueError(f"the recurrent policy takes one hidden size, got {p.policy_hidden}")
         return RecurrentPolicy(glance.out_channels, map_hw, p.policy_hidden[0], **common)
     if p.policy_type == "video":
         tg = p.glance_frames or p.frames
-        return VideoPolicy(glance.out_channels * tg, map_hw, tuple(p.policy_hidden), gru=p.policy_gru, **common)
+        return VideoPolicy(
+            glance.out_channels * tg, map_hw, tuple(p.policy_hidden), gru=p.policy_gru, **common
+        )
     raise ValueError(f"unknown policy_type {p.policy_type!r}")
 
 
 def _classifier(p: Any, glance_dim: int, focus_dim: int, num_classes: int) -> nn.Module:
     if p.classifier == "pooling":
-        return PoolingClassifier(glance_dim + focus_dim, p.classifier_hidden, num_classes, p.frames, p.dropout)
+        return PoolingClassifier(
+            glance_dim + focus_dim, p.classifier_hidden, num_classes, p.frames, p.dropout
+        )
     if p.classifier == "gru":
-        return GRUClassifier(glance_dim + focus_dim, p.classifier_hidden, num_classes, p.frames, p.dropout,
-                             shared_head=p.classifier_shared_head)
+        return GRUClassifier(
+            glance_dim + focus_dim,
+            p.classifier_hidden,
+            num_classes,
+            p.frames,
+            p.dropout,
+            shared_head=p.classifier_shared_head,
+        )
     if p.classifier == "tsn":
         return TSNAverage(glance_dim, focus_dim, num_classes, p.dropout, detach=p.tsn_detach)
     raise ValueError(f"unknown classifier {p.classifier!r}")
@@ -47,17 +65,39 @@ def build_network(preset: Any, num_classes: Optional[int] = None) -> AdaFocusNet
     p = preset
     num_classes = num_classes or p.num_classes
     tg = p.glance_frames or p.frames
-    glance = GlanceNet(create_backbone(p.glance_backbone, pretrained=p.glance_pretrained, num_segments=tg,
-                                       shift_div=p.shift_div, option="glance_pretrained", width=p.glance_width),
-                       num_classes, p.glance_size, p.fc_dropout, align_corners=p.glance_align_corners,
-                       antialias=p.glance_antialias, feature_dropout=p.feature_dropout)
-    focus = FocusNet(create_backbone(p.focus_backbone, pretrained=p.focus_pretrained, num_segments=p.frames,
-                                     shift_div=p.shift_div, option="focus_pretrained"),
-                     num_classes, p.fc_dropout if p.focus_fc_dropout is None else p.focus_fc_dropout,
-                     feature_dropout=p.feature_dropout)
+    glance = GlanceNet(
+        create_backbone(
+            p.glance_backbone,
+            pretrained=p.glance_pretrained,
+            num_segments=tg,
+            shift_div=p.shift_div,
+            option="glance_pretrained",
+            width=p.glance_width,
+        ),
+        num_classes,
+        p.glance_size,
+        p.fc_dropout,
+        align_corners=p.glance_align_corners,
+        antialias=p.glance_antialias,
+        feature_dropout=p.feature_dropout,
+    )
+    focus = FocusNet(
+        create_backbone(
+            p.focus_backbone,
+            pretrained=p.focus_pretrained,
+            num_segments=p.frames,
+            shift_div=p.shift_div,
+            option="focus_pretrained",
+        ),
+        num_classes,
+        p.fc_dropout if p.focus_fc_dropout is None else p.focus_fc_dropout,
+        feature_dropout=p.feature_dropout,
+    )
     policy = _policy(p, glance)
     classifier = _classifier(p, glance.out_channels, focus.out_channels, num_classes)
-    net = AdaFocusNet(glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop)
+    net = AdaFocusNet(
+        glance, focus, policy, classifier, patch_size=p.patch_size, variant=p.variant, crop=p.crop
+    )
     if p.head_init_std is not None:
         init_heads(net, p.head_init_std)
     return net

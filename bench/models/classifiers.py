@@ -8,10 +8,12 @@
 
 Classifiers and heads run in fp32 under autocast (``bench.training.precision``): logits feed the losses, the
 early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]``
-(the last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and ``replaced_step_logits(feats, alt)``: for
+(the last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and
+``replaced_step_logits(feats, alt)``: for
 every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
 state from frames < t is kept (V1's "random patch from the same state" reward baseline).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +44,9 @@ class PerStepHeads(nn.Module):
     forward(x [B,T,D]) -> [B,T,K] with head t applied to step t (T <= steps), batched with bmm.
     """
 
-    def __init__(self, steps: int, in_dim: int, num_classes: int, dropout: float = 0.0,
-                 shared: bool = False) -> None:
+    def __init__(
+        self, steps: int, in_dim: int, num_classes: int, dropout: float = 0.0, shared: bool = False
+    ) -> None:
         super().__init__()
         self.steps, self.shared = steps, shared
         n = 1 if shared else steps
@@ -62,7 +65,7 @@ class PerStepHeads(nn.Module):
         x = self.dropout(x)
         if self.shared:
             return torch.matmul(x, self.weight[0]) + self.bias[0]
-        out = torch.bmm(x.transpose(0, 1), self.weight[:t]) + self.bias[:t, None]   # [T,B,K]
+        out = torch.bmm(x.transpose(0, 1), self.weight[:t]) + self.bias[:t, None]  # [T,B,K]
         return out.transpose(0, 1)
 
     def one(self, x: torch.Tensor, t: int) -> torch.Tensor:
@@ -93,8 +96,9 @@ class PoolingClassifier(nn.Module):
         return self.heads(torch.cummax(self.embed(feats), dim=1).values)
 
     @full_precision
-    def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
-             ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = running max [B,hidden] or None -> (logits [B,K], new state)."""
         h = self.embed(feat_t[:, None])[:, 0]
         state = h if state is None else torch.maximum(state, h)
@@ -105,7 +109,9 @@ class PoolingClassifier(nn.Module):
         return self.logits_and_replaced(feats, alt)[1]
 
     @full_precision
-    def logits_and_replaced(self, feats: torch.Tensor, alt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_replaced(
+        self, feats: torch.Tensor, alt: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """(``forward(feats)``, ``replaced_step_logits(feats, alt)``) sharing the embedding of ``feats``."""
         running = torch.cummax(self.embed(feats), dim=1).values
         h_alt = self.embed(alt)
@@ -119,8 +125,15 @@ class GRUClassifier(nn.Module):
     forward(feats [B,T,D]) -> logits [B,T,K].
     """
 
-    def __init__(self, in_dim: int, hidden: int, num_classes: int, steps: int, dropout: float = 0.0,
-                 shared_head: bool = False) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        num_classes: int,
+        steps: int,
+        dropout: float = 0.0,
+        shared_head: bool = False,
+    ) -> None:
         super().__init__()
         self.gru = nn.GRU(in_dim, hidden)  # time-major: bench.models.gru.run_gru
         self.heads = PerStepHeads(steps, hidden, num_classes, dropout, shared=shared_head)
@@ -132,8 +145,9 @@ class GRUClassifier(nn.Module):
         return self.heads(out)
 
     @full_precision
-    def step(self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
-             ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, feat_t: torch.Tensor, state: Optional[torch.Tensor], t: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """feat_t [B,D], state = GRU hidden [1,B,H] or None -> (logits [B,K], new state)."""
         out, state = run_gru(self.gru, feat_t[:, None], state)
         return self.heads.one(out[:, 0], t), state
@@ -143,11 +157,13 @@ class GRUClassifier(nn.Module):
         return self.logits_and_replaced(feats, alt)[1]
 
     @full_precision
-    def logits_and_replaced(self, feats: torch.Tensor, alt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_replaced(
+        self, feats: torch.Tensor, alt: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """(``forward(feats)``, ``replaced_step_logits(feats, alt)``) sharing the GRU pass over ``feats``."""
         b, t, d = feats.shape
         out, _ = run_gru(self.gru, feats)
-        prev = torch.cat([out.new_zeros(b, 1, out.shape[-1]), out[:, :-1]], dim=1)   # h_{t-1}
+        prev = torch.cat([out.new_zeros(b, 1, out.shape[-1]), out[:, :-1]], dim=1)  # h_{t-1}
         y, _ = run_gru(self.gru, alt.reshape(b * t, 1, d), prev.reshape(1, b * t, -1).contiguous())
         return self.heads(out), self.heads(y.view(b, t, -1))
 
@@ -159,8 +175,9 @@ class TSNAverage(nn.Module):
     through their auxiliary heads).
     """
 
-    def __init__(self, glance_dim: int, focus_dim: int, num_classes: int, dropout: float = 0.0,
-                 detach: bool = False) -> None:
+    def __init__(
+        self, glance_dim: int, focus_dim: int, num_classes: int, dropout: float = 0.0, detach: bool = False
+    ) -> None:
         super().__init__()
         self.glance_fc = AuxHead(glance_dim, num_classes, dropout)
         self.focus_fc = AuxHead(focus_dim, num_classes, dropout)

@@ -5,6 +5,7 @@ A location is a float tensor ``[..., 2]`` = (row, col) in [0, 1]; the patch's to
 discrete grid (not differentiable in the location); V2 samples the patch bilinearly with
 ``grid_sample`` (differentiable in the location). Both are batched: no loop over samples.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -16,7 +17,9 @@ import torch.nn.functional as F
 _FLOOR_EPS = 1e-4
 
 
-def grid_positions(n: int, device: Optional[torch.device] = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def grid_positions(
+    n: int, device: Optional[torch.device] = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The n*n candidate locations {0, 1/(n-1), ..., 1}^2, row-major: ``[n*n, 2]`` (row, col)."""
     if n < 2:
         raise ValueError(f"grid_positions: n must be >= 2, got {n}")
@@ -27,8 +30,9 @@ def grid_positions(n: int, device: Optional[torch.device] = None, dtype: torch.d
 
 def _check(frames: torch.Tensor, loc: torch.Tensor, size: int) -> None:
     if frames.dim() != 4 or loc.shape != (frames.shape[0], 2):
-        raise ValueError(f"crop: expected frames [N,C,H,W] and loc [N,2], got {tuple(frames.shape)} "
-                         f"and {tuple(loc.shape)}")
+        raise ValueError(
+            f"crop: expected frames [N,C,H,W] and loc [N,2], got {tuple(frames.shape)} and {tuple(loc.shape)}"
+        )
     if size > min(frames.shape[-2:]):
         raise ValueError(f"crop: patch size {size} exceeds frame size {tuple(frames.shape[-2:])}")
 
@@ -46,8 +50,8 @@ def hard_crop(frames: torch.Tensor, loc: torch.Tensor, size: int) -> torch.Tenso
     n, _, h, w = frames.shape
     off = crop_offsets(loc, h, w, size)
     steps = torch.arange(size, device=frames.device)
-    rows = off[:, 0:1] + steps                                     # [N,P]
-    cols = off[:, 1:2] + steps                                     # [N,P]
+    rows = off[:, 0:1] + steps  # [N,P]
+    cols = off[:, 1:2] + steps  # [N,P]
     batch = torch.arange(n, device=frames.device)[:, None, None]
     # advanced indices around a slice: result is [N, P, P, C]
     patches = frames.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
@@ -68,26 +72,37 @@ def interp_crop(frames: torch.Tensor, loc: torch.Tensor, size: int) -> torch.Ten
     # normalised coords: x_in = (P/W) * x_out + (x0 + (x0 + P))/W - 1  (same for rows with H); the
     # translation is rounded exactly as the V2 code rounds it, so patches equal its patches bit for bit
     # (a 1-ulp difference in the grid moves bilinear samples enough to show in train-mode gradients)
-    theta = torch.stack([
-        torch.stack([zeros + size / w, zeros, -1 + (x0 + (x0 + size)) / w], dim=1),
-        torch.stack([zeros, zeros + size / h, -1 + (y0 + (y0 + size)) / h], dim=1),
-    ], dim=1)                                                      # [N,2,3]
+    theta = torch.stack(
+        [
+            torch.stack([zeros + size / w, zeros, -1 + (x0 + (x0 + size)) / w], dim=1),
+            torch.stack([zeros, zeros + size / h, -1 + (y0 + (y0 + size)) / h], dim=1),
+        ],
+        dim=1,
+    )  # [N,2,3]
     grid = F.affine_grid(theta.to(frames.dtype), [n, c, size, size], align_corners=False)
     return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_locations(shape: Sequence[int], device: Optional[torch.device] = None,
-                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def random_locations(
+    shape: Sequence[int], device: Optional[torch.device] = None, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Uniform locations ``[*shape, 2]`` in [0, 1): for the interpolated crop, which takes any real position
     (V2's diversity pass and random-patch evaluation, as the official code's ``torch.rand_like``)."""
     return torch.rand(*shape, 2, device=device, generator=generator)
 
 
-def random_pixel_locations(shape: Sequence[int], frame_size: int, patch_size: int, device: torch.device,
-                           generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Uniformly random locations ``[*shape, 2]`` on the integer offsets 0..S-P (inclusive): for the hard crop,
+def random_pixel_locations(
+    shape: Sequence[int],
+    frame_size: int,
+    patch_size: int,
+    device: torch.device,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Uniformly random locations ``[*shape, 2]`` on the integer offsets 0..S-P (inclusive): for the hard
+    crop,
     which cuts at whole pixels (V1's random patches). ``random_locations`` would round there, giving the first
-    and last offsets half the weight of the others; here every valid top-left corner is equally likely, the last
+    and last offsets half the weight of the others; here every valid top-left corner is equally likely, the
+    last
     one included (the original's ``randint(0, S - P)`` never picks it)."""
     span = frame_size - patch_size
     if span <= 0:

@@ -9,6 +9,7 @@
   ``flops_aux_heads``: V2's published figures include them, V1's inference does not evaluate them).
 - Ops fvcore cannot count are listed in ``unsupported`` (they contribute 0), never silently dropped.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,21 +39,25 @@ class FlopsReport:
     by_component: Dict[str, float]
     per_step: List[float]
     unsupported: Dict[str, int] = field(default_factory=dict)
-    params_m: float = 0.0             # parameters (millions), whole network
+    params_m: float = 0.0  # parameters (millions), whole network
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
     def text(self, info: Dict[str, Any]) -> str:
         """What ``adabench flops`` prints: ``info`` (what was counted), the total and each component."""
-        lines = [" ".join(f"{k}={v}" for k, v in info.items()),
-                 f"GFLOPs per video: {self.gflops_per_video:.3f}   params: {self.params_m:.2f} M"]
+        lines = [
+            " ".join(f"{k}={v}" for k, v in info.items()),
+            f"GFLOPs per video: {self.gflops_per_video:.3f}   params: {self.params_m:.2f} M",
+        ]
         lines += [f"  {name:<11} {value:9.4f}" for name, value in self.by_component.items()]
         if len(self.per_step) > 1:
             lines.append("cumulative GFLOPs per step: " + ", ".join(f"{v:.4g}" for v in self.per_step))
         if self.unsupported:
-            lines.append("counted as zero (unsupported by fvcore): "
-                         + ", ".join(f"{op} x{n}" for op, n in self.unsupported.items()))
+            lines.append(
+                "counted as zero (unsupported by fvcore): "
+                + ", ".join(f"{op} x{n}" for op, n in self.unsupported.items())
+            )
         return "\n".join(lines)
 
 
@@ -80,8 +85,9 @@ def gru_flop_jit(inputs: Sequence[Any], outputs: Sequence[Any]) -> int:
     return samples_steps * per_step
 
 
-def gru_closed_form(batch: int, steps: int, in_dim: int, hidden: int, layers: int = 1,
-                    bidirectional: bool = False) -> int:
+def gru_closed_form(
+    batch: int, steps: int, in_dim: int, hidden: int, layers: int = 1, bidirectional: bool = False
+) -> int:
     """Reference count for tests: B * T * sum_l D * 3H(I_l + H)."""
     d = 2 if bidirectional else 1
     total = 0

@@ -11,6 +11,7 @@ Two costs of ``nn.GRU`` on CPU that a training step does not need to pay:
 Same parameters (``nn.GRU``'s, so state dicts are unchanged), same gates (r, z, n as in ``nn.GRU``), same
 values; the gradients equal ``nn.GRU``'s up to summation order (``tests/test_gru.py``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Tuple
@@ -60,7 +61,7 @@ class GRURecurrence(torch.autograd.Function):
             torch.cat([d_pre_r, d_pre_z, d_pre_n * r], 1, out=d_gh[t])
             dh = dh * z + d_gh[t] @ w_hh
         h_prevs = torch.stack([s[0] for s in steps])
-        d_w = d_gh.flatten(0, 1).t() @ h_prevs.flatten(0, 1)   # one product for every step
+        d_w = d_gh.flatten(0, 1).t() @ h_prevs.flatten(0, 1)  # one product for every step
         return d_gi, dh, d_w, d_gh.sum((0, 1))
 
 

@@ -14,6 +14,7 @@ keys, or is dropped and why); this module applies them:
 ``save_model`` writes the network with its resolved preset; ``load_model(path)`` rebuilds it with no
 other argument. The file holds tensors and plain values only (``torch.load(weights_only=True)``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,10 @@ class ImportReport:
 
     def lines(self) -> List[str]:
         """A human summary, one fact per line."""
-        out = [f"{self.source} ({self.layout}): {self.mapped} tensors mapped, {len(self.dropped)} dropped, "
-               f"{len(self.initialised)} left as initialised"]
+        out = [
+            f"{self.source} ({self.layout}): {self.mapped} tensors mapped, {len(self.dropped)} dropped, "
+            f"{len(self.initialised)} left as initialised"
+        ]
         out += [f"  dropped {k}: {why}" for k, why in _grouped(self.dropped)]
         out += [f"  initialised {k}: {why}" for k, why in _grouped(self.initialised)]
         if self.ignored_entries:
@@ -94,7 +97,9 @@ def _grouped(items: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
     groups: Dict[Tuple[str, str], List[str]] = {}
     for key, why in items:
         groups.setdefault((key.rsplit(".", 1)[0], why), []).append(key)
-    return [(f"{mod}.* ({len(keys)})" if len(keys) > 1 else keys[0], why) for (mod, why), keys in groups.items()]
+    return [
+        (f"{mod}.* ({len(keys)})" if len(keys) > 1 else keys[0], why) for (mod, why), keys in groups.items()
+    ]
 
 
 # ----------------------------------------------------------------------------- reading
@@ -107,7 +112,9 @@ def _tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def unpack_state(obj: Any, path: PathLike, split: Mapping[str, str] = {}) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+def unpack_state(
+    obj: Any, path: PathLike, split: Mapping[str, str] = {}
+) -> Tuple[Dict[str, torch.Tensor], List[str]]:
     """A checkpoint object -> (flat state dict without ``module.`` prefixes, top-level entries not read).
 
     The whole-model state dict is the first of ``state_dict``, ``model_state_dict``, ``model`` (or the
@@ -130,14 +137,16 @@ def unpack_state(obj: Any, path: PathLike, split: Mapping[str, str] = {}) -> Tup
             for k, v in obj[entry].items():
                 state.setdefault(prefix + _unwrap_key(k), v)
     if not state:
-        raise UsageError(f"checkpoint '{path}' holds no state dict (top-level entries: "
-                         f"{', '.join(map(str, list(obj)[:8]))})")
+        raise UsageError(
+            f"checkpoint '{path}' holds no state dict (top-level entries: "
+            f"{', '.join(map(str, list(obj)[:8]))})"
+        )
     return state, [str(k) for k in obj if k not in used]
 
 
 def _unwrap_key(key: str) -> str:
     while key.startswith("module."):  # DataParallel / DistributedDataParallel
-        key = key[len("module."):]
+        key = key[len("module.") :]
     return key
 
 
@@ -154,16 +163,28 @@ def _targets(rule: Rule, m: re.Match, source: str) -> Tuple[str, ...]:
 def resnet_rules(src: str, dst: str) -> List[Rule]:
     """A ResNet body under ``src`` (torchvision names, TSM wrappers, or its children as a Sequential)
     -> our ``dst`` backbone."""
-    return [Rule(re.escape(src) + r"((?:conv1|bn1|layer[1-4])\..*)", lambda m: dst + strip_shift_wrappers(m.group(1))),
-            Rule(re.escape(src) + r"([014-7]\..*)",
-                 lambda m: dst + strip_shift_wrappers(sequential_resnet_key(m.group(1))))]
+    return [
+        Rule(
+            re.escape(src) + r"((?:conv1|bn1|layer[1-4])\..*)",
+            lambda m: dst + strip_shift_wrappers(m.group(1)),
+        ),
+        Rule(
+            re.escape(src) + r"([014-7]\..*)",
+            lambda m: dst + strip_shift_wrappers(sequential_resnet_key(m.group(1))),
+        ),
+    ]
 
 
 def mbv2_rules(src: str, dst: str, *, tonylins: bool) -> List[Rule]:
-    """A MobileNetV2 ``features`` stack under ``src`` (torchvision or tonylins names, TSM wrappers) -> ``dst``."""
+    """A MobileNetV2 ``features`` stack under ``src`` (torchvision or tonylins names, TSM wrappers) ->
+    ``dst``."""
     if tonylins:
-        return [Rule(re.escape(src) + r"(features\..*)",
-                     lambda m: dst + tonylins_mbv2_key(strip_shift_wrappers(m.group(1))))]
+        return [
+            Rule(
+                re.escape(src) + r"(features\..*)",
+                lambda m: dst + tonylins_mbv2_key(strip_shift_wrappers(m.group(1))),
+            )
+        ]
     return [Rule(re.escape(src) + r"(features\..*)", lambda m: dst + strip_shift_wrappers(m.group(1)))]
 
 
@@ -174,13 +195,17 @@ def head_rule(src: str, name: str, why: str) -> Rule:
 
 def _check_shape(source: str, src: str, dst: str, got: torch.Size, want: torch.Size) -> None:
     if got != want:
-        raise UsageError(f"{source}: tensor '{src}' has shape {tuple(got)} but the network's '{dst}' "
-                         f"is {tuple(want)}")
+        raise UsageError(
+            f"{source}: tensor '{src}' has shape {tuple(got)} but the network's '{dst}' is {tuple(want)}"
+        )
 
 
-def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
-                  target: Mapping[str, torch.Tensor], source: str = "checkpoint"
-                  ) -> Tuple[Dict[str, torch.Tensor], ImportReport]:
+def convert_state(
+    official: Mapping[str, torch.Tensor],
+    layout: OfficialLayout,
+    target: Mapping[str, torch.Tensor],
+    source: str = "checkpoint",
+) -> Tuple[Dict[str, torch.Tensor], ImportReport]:
     """Map ``official`` onto the keys and shapes of ``target`` (our network's state dict)."""
     compiled = [(re.compile(r.pattern), r) for r in layout.rules]
     report = ImportReport(source, "", layout.name)
@@ -190,7 +215,9 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
     for key, value in official.items():
         match = next(((m, r) for rx, r in compiled for m in [rx.fullmatch(key)] if m), None)
         if match is None:
-            raise UsageError(f"{source}: tensor '{key}' {tuple(value.shape)} maps to nothing in the {layout.name} layout")
+            raise UsageError(
+                f"{source}: tensor '{key}' {tuple(value.shape)} maps to nothing in the {layout.name} layout"
+            )
         m, rule = match
         if rule.to is None:
             report.dropped.append((key, rule.why))
@@ -201,7 +228,9 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
             slot = _SLOT.match(dst)
             base = slot.group(1) if slot else dst
             if base not in target:
-                raise UsageError(f"{source}: tensor '{key}' maps to '{base}', which the network does not have")
+                raise UsageError(
+                    f"{source}: tensor '{key}' maps to '{base}', which the network does not have"
+                )
             if slot:
                 slots.setdefault(base, {})[int(slot.group(2))] = (key, tensor)
                 continue
@@ -213,8 +242,10 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
         want = target[base].shape
         missing = [i for i in range(want[0]) if i not in parts]
         if missing or len(parts) != want[0]:
-            raise UsageError(f"{source}: '{base}' needs {want[0]} per-step tensors, the checkpoint has "
-                             f"{len(parts)} (indices {sorted(parts)})")
+            raise UsageError(
+                f"{source}: '{base}' needs {want[0]} per-step tensors, the checkpoint has "
+                f"{len(parts)} (indices {sorted(parts)})"
+            )
         for key, tensor in parts.values():
             _check_shape(source, key, f"{base}[i]", tensor.shape, want[1:])
         out[base] = torch.stack([parts[i][1] for i in range(want[0])]).to(target[base].dtype)
@@ -223,15 +254,24 @@ def convert_state(official: Mapping[str, torch.Tensor], layout: OfficialLayout,
         why = next((w for prefix, w in layout.absent.items() if key.startswith(prefix)), None)
         if why is None:
             more = len([k for k in unfilled if not any(k.startswith(p) for p in layout.absent)]) - 1
-            raise UsageError(f"{source}: the checkpoint has no tensor for the network's '{key}'"
-                             + (f" (and {more} more)" if more > 0 else "") + f" in the {layout.name} layout")
+            raise UsageError(
+                f"{source}: the checkpoint has no tensor for the network's '{key}'"
+                + (f" (and {more} more)" if more > 0 else "")
+                + f" in the {layout.name} layout"
+            )
         report.initialised.append((key, why))
     return out, report
 
 
 # ----------------------------------------------------------------------------- files
-def official_paper_preset(method: str, dataset: str, *, patch_size: Optional[int] = None,
-                          glance_arch: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> Any:
+def official_paper_preset(
+    method: str,
+    dataset: str,
+    *,
+    patch_size: Optional[int] = None,
+    glance_arch: Optional[str] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> Any:
     """``method``'s ``paper`` preset with ``--arch paper`` that its official checkpoints of ``dataset`` fit
     (official checkpoints do not record the patch size: ``patch_size`` is the one they were trained with)."""
     from bench.presets import get_preset
@@ -255,15 +295,26 @@ def import_official(src: PathLike, preset: Any, layout: OfficialLayout, out: Pat
     return report
 
 
-def save_model(path: PathLike, net: AdaFocusNet, preset: Any, source: Optional[Mapping[str, Any]] = None) -> Path:
+def save_model(
+    path: PathLike, net: AdaFocusNet, preset: Any, source: Optional[Mapping[str, Any]] = None
+) -> Path:
     """Write ``net``'s weights with ``preset`` (resolved) so that ``load_model(path)`` rebuilds it."""
-    return atomic_torch_save({"format": FORMAT, "version": FORMAT_VERSION, "preset": preset.to_dict(),
-                              "state_dict": net.state_dict(), "source": dict(source or {})}, path)
+    return atomic_torch_save(
+        {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "preset": preset.to_dict(),
+            "state_dict": net.state_dict(),
+            "source": dict(source or {}),
+        },
+        path,
+    )
 
 
 def preset_from_dict(d: Mapping[str, Any]) -> Any:
     """A ``Preset`` from its ``to_dict()`` form; a one-line UsageError if the fields changed since."""
     from bench.presets import Preset
+
     fields = {f.name for f in dataclasses.fields(Preset)}
     unknown = sorted(set(d) - fields)
     if unknown:
@@ -280,12 +331,15 @@ def preset_from_dict(d: Mapping[str, Any]) -> Any:
 def _train_params(values: Mapping[str, Any]) -> Any:
     """The method's own hyper-parameters (its registry entry's dataclass) from their saved mapping."""
     from bench.methods import get_method
+
     try:
         method = get_method(str(values.get("method")))
         default = method.params(values["name"], values["variant"], values["dataset"])
         return dataclasses.replace(default, **values["train"])
     except (KeyError, TypeError, ValueError) as e:
-        raise UsageError(f"saved preset: the {values.get('method')} parameters do not fit this version ({e})") from None
+        raise UsageError(
+            f"saved preset: the {values.get('method')} parameters do not fit this version ({e})"
+        ) from None
 
 
 def read_model(path: PathLike) -> Tuple[AdaFocusNet, Any, Dict[str, Any]]:
@@ -298,7 +352,9 @@ def read_model(path: PathLike) -> Tuple[AdaFocusNet, Any, Dict[str, Any]]:
     try:
         net.load_state_dict(obj["state_dict"], strict=True)
     except RuntimeError as e:
-        raise UsageError(f"'{path}': weights do not fit the saved preset ({str(e).splitlines()[0]})") from None
+        raise UsageError(
+            f"'{path}': weights do not fit the saved preset ({str(e).splitlines()[0]})"
+        ) from None
     return net.eval(), preset, dict(obj.get("source") or {})
 
 

@@ -17,6 +17,7 @@ wild use three other layouts of the same tensors:
 
 All functions work on backbone-relative keys (no ``module.``/wrapper prefixes).
 """
+
 from __future__ import annotations
 
 import re

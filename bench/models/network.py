@@ -9,6 +9,7 @@ Two variants:
 
 Every piece is usable alone (V1's staged/RL training, V2's random-patch pass reuses the glance).
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, Optional, Tuple
@@ -37,12 +38,20 @@ class GlanceNet(nn.Module):
     ``head(pooled)`` -> [N,K].
     """
 
-    def __init__(self, backbone: Backbone, num_classes: int, glance_size: Optional[int] = None,
-                 dropout: float = 0.0, align_corners: bool = True, antialias: bool = False,
-                 feature_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        glance_size: Optional[int] = None,
+        dropout: float = 0.0,
+        align_corners: bool = True,
+        antialias: bool = False,
+        feature_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
-        # on the pooled feature, before every head that reads it (TSN: one mask for the fused and the aux head)
+        # on the pooled feature, before every head that reads it (TSN: one mask for the fused and the aux
+        # head)
         self.feature_dropout = nn.Dropout(feature_dropout)
         self.head = AuxHead(backbone.out_channels, num_classes, dropout)
         self.glance_size, self.align_corners, self.antialias = glance_size, align_corners, antialias
@@ -58,10 +67,13 @@ class GlanceNet(nn.Module):
         if self.glance_size and tuple(x.shape[-2:]) != (self.glance_size, self.glance_size):
             size = (self.glance_size, self.glance_size)
             if self.antialias:
-                return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners, antialias=True)
+                return F.interpolate(
+                    x, size=size, mode="bilinear", align_corners=self.align_corners, antialias=True
+                )
             n, c, h, w = x.shape
-            x = F.interpolate(x.reshape(1, n * c, h, w), size=size, mode="bilinear",
-                              align_corners=self.align_corners).view(n, c, *size)
+            x = F.interpolate(
+                x.reshape(1, n * c, h, w), size=size, mode="bilinear", align_corners=self.align_corners
+            ).view(n, c, *size)
         return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -76,15 +88,26 @@ class GlanceNet(nn.Module):
 class FocusNet(GlanceNet):
     """Backbone on the patch + auxiliary head (no resize)."""
 
-    def __init__(self, backbone: Backbone, num_classes: int, dropout: float = 0.0, feature_dropout: float = 0.0) -> None:
+    def __init__(
+        self, backbone: Backbone, num_classes: int, dropout: float = 0.0, feature_dropout: float = 0.0
+    ) -> None:
         super().__init__(backbone, num_classes, None, dropout, feature_dropout=feature_dropout)
 
 
 class AdaFocusNet(nn.Module):
     """The composed network; see the module docstring for the two variants."""
 
-    def __init__(self, glance: GlanceNet, focus: FocusNet, policy: nn.Module, classifier: nn.Module, *,
-                 patch_size: int, variant: str = "frame", crop: str = "interp") -> None:
+    def __init__(
+        self,
+        glance: GlanceNet,
+        focus: FocusNet,
+        policy: nn.Module,
+        classifier: nn.Module,
+        *,
+        patch_size: int,
+        variant: str = "frame",
+        crop: str = "interp",
+    ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
@@ -109,16 +132,18 @@ class AdaFocusNet(nn.Module):
         """
         return self.policy(maps.detach() if detach else maps)
 
-    def focus_forward(self, frames: torch.Tensor, locations: torch.Tensor,
-                      crop: Optional[str] = None) -> torch.Tensor:
+    def focus_forward(
+        self, frames: torch.Tensor, locations: torch.Tensor, crop: Optional[str] = None
+    ) -> torch.Tensor:
         """frames [B,T,3,H,W], locations [B,T,2] or [B,1,2] (broadcast) -> focus pooled [B,T,Df]."""
         b, t = frames.shape[:2]
         patches = self.crop_patches(frames, locations, crop)
         _, pooled = self.focus(patches.flatten(0, 1))
         return pooled.view(b, t, -1)
 
-    def crop_patches(self, frames: torch.Tensor, locations: torch.Tensor,
-                     crop: Optional[str] = None) -> torch.Tensor:
+    def crop_patches(
+        self, frames: torch.Tensor, locations: torch.Tensor, crop: Optional[str] = None
+    ) -> torch.Tensor:
         """frames [B,T,3,H,W], locations [B,T|1,2] -> patches [B,T,3,P,P]."""
         b, t = frames.shape[:2]
         loc = locations.expand(b, t, 2).reshape(b * t, 2)
@@ -137,10 +162,18 @@ class AdaFocusNet(nn.Module):
         return frames.shape[0], (frames.shape[1] if self.variant == "frame" else 1)
 
     # ------------------------------------------------------------------ composed
-    def forward(self, frames: torch.Tensor, glance: Optional[torch.Tensor] = None, *,
-                patch_mode: str = "policy", locations: Optional[torch.Tensor] = None,
-                detach_glance: bool = True, policy_mode: str = "greedy", aux: bool = True,
-                generator: Optional[torch.Generator] = None) -> Dict[str, Any]:
+    def forward(
+        self,
+        frames: torch.Tensor,
+        glance: Optional[torch.Tensor] = None,
+        *,
+        patch_mode: str = "policy",
+        locations: Optional[torch.Tensor] = None,
+        detach_glance: bool = True,
+        policy_mode: str = "greedy",
+        aux: bool = True,
+        generator: Optional[torch.Generator] = None,
+    ) -> Dict[str, Any]:
         """frames [B,T,3,H,W]; glance [B,Tg,3,H,W] (video variant; defaults to ``frames``).
 
         Locations come from ``locations`` if given ([B,T,2] or [B,1,2]), else from ``patch_mode``:

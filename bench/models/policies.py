@@ -8,6 +8,7 @@ Both trunks also carry a value head (critic) for V1's actor-critic RL. The polic
 depends on its own actions (it sees glance maps only), so all steps are computed at once and
 ``evaluate(maps, actions)`` re-scores stored actions under the current parameters.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ class PolicyOutput:
     grid: Optional[torch.Tensor] = None
     std: float = 0.25
 
-    def act(self, mode: str = "greedy", generator: Optional[torch.Generator] = None
-            ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def act(
+        self, mode: str = "greedy", generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """-> (actions, locations [B,T',2]). Actions: long ``[B,T']`` (categorical) or ``[B,T',2]``.
 
         ``greedy`` takes the argmax / the mean; ``sample`` draws from the distribution (the sigmoid
@@ -104,7 +106,9 @@ class _BatchNorm1d(nn.BatchNorm1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] == 1:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         return super().forward(x)
 
 
@@ -121,8 +125,17 @@ def _hw(map_hw: Union[int, Sequence[int]]) -> Tuple[int, int]:
 class _Policy(nn.Module):
     """Shared pieces: a conv1x1 map encoder, the action head and the value head."""
 
-    def __init__(self, in_channels: int, map_hw: Union[int, Sequence[int]], head: str, grid_n: Optional[int],
-                 std: float, conv_channels: int, norm: bool, act: str) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        map_hw: Union[int, Sequence[int]],
+        head: str,
+        grid_n: Optional[int],
+        std: float,
+        conv_channels: int,
+        norm: bool,
+        act: str,
+    ) -> None:
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"policy head must be one of {HEADS}, got {head!r}")
@@ -134,7 +147,9 @@ class _Policy(nn.Module):
         layers += [nn.BatchNorm2d(conv_channels)] if norm else []
         self.map_encoder = nn.Sequential(*layers, _act(act), nn.Flatten())
         self.flat_dim = conv_channels * h * w
-        self.register_buffer("grid", grid_positions(grid_n) if head == "categorical" else None, persistent=False)
+        self.register_buffer(
+            "grid", grid_positions(grid_n) if head == "categorical" else None, persistent=False
+        )
         self.out_dim = grid_n * grid_n if head == "categorical" else 2
 
     @staticmethod
@@ -151,8 +166,9 @@ class _Policy(nn.Module):
         value = self.value(hidden).squeeze(-1) if self.value is not None else None
         return PolicyOutput(self.head_type, params, hidden, value, self.grid, self.std)
 
-    def evaluate(self, maps: torch.Tensor, actions: torch.Tensor
-                 ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    def evaluate(
+        self, maps: torch.Tensor, actions: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """Re-score stored actions: -> (log_prob [B,T'], entropy [B,T'], value [B,T'] or None)."""
         out = self(maps)
         return out.log_prob(actions), out.entropy(), out.value
@@ -164,9 +180,20 @@ class RecurrentPolicy(_Policy):
     forward(maps [B,T,C,h,w]) -> PolicyOutput with T' = T (one location per frame).
     """
 
-    def __init__(self, in_channels: int, map_hw: Union[int, Sequence[int]], hidden: int, head: str,
-                 grid_n: Optional[int] = None, std: float = 0.25, *, conv_channels: int = 64,
-                 norm: bool = True, act: str = "tanh", value_head: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        map_hw: Union[int, Sequence[int]],
+        hidden: int,
+        head: str,
+        grid_n: Optional[int] = None,
+        std: float = 0.25,
+        *,
+        conv_channels: int = 64,
+        norm: bool = True,
+        act: str = "tanh",
+        value_head: bool = True,
+    ) -> None:
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         self.encoder = self._mlp([self.flat_dim, hidden], norm, act)
         self.gru = nn.GRU(hidden, hidden)  # time-major (bench.models.gru.run_gru)
@@ -190,10 +217,21 @@ class VideoPolicy(_Policy):
     forward(maps [B,Tg,C,h,w]) -> PolicyOutput with T' = 1.
     """
 
-    def __init__(self, in_channels: int, map_hw: Union[int, Sequence[int]],
-                 hidden: Union[int, Sequence[int]] = (1024, 512), head: str = "sigmoid",
-                 grid_n: Optional[int] = None, std: float = 0.25, *, conv_channels: int = 64,
-                 norm: bool = True, act: str = "tanh", gru: bool = False, value_head: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        map_hw: Union[int, Sequence[int]],
+        hidden: Union[int, Sequence[int]] = (1024, 512),
+        head: str = "sigmoid",
+        grid_n: Optional[int] = None,
+        std: float = 0.25,
+        *,
+        conv_channels: int = 64,
+        norm: bool = True,
+        act: str = "tanh",
+        gru: bool = False,
+        value_head: bool = True,
+    ) -> None:
         super().__init__(in_channels, map_hw, head, grid_n, std, conv_channels, norm, act)
         widths = [hidden] if isinstance(hidden, int) else list(hidden)
         self.encoder = self._mlp([self.flat_dim, *widths], norm, act)
@@ -206,9 +244,11 @@ class VideoPolicy(_Policy):
     @full_precision  # fp32 under autocast: locations, log-probabilities, values
     def forward(self, maps: torch.Tensor) -> PolicyOutput:
         b = maps.shape[0]
-        stacked = maps.reshape(b, -1, *maps.shape[-2:])            # [B, Tg*C, h, w]
+        stacked = maps.reshape(b, -1, *maps.shape[-2:])  # [B, Tg*C, h, w]
         if stacked.shape[1] != self.in_channels:
-            raise ValueError(f"VideoPolicy expects {self.in_channels} stacked channels, got {stacked.shape[1]}")
+            raise ValueError(
+                f"VideoPolicy expects {self.in_channels} stacked channels, got {stacked.shape[1]}"
+            )
         hidden = self.encoder(self.map_encoder(stacked)).unsqueeze(1)  # [B,1,H]
         if self.gru is not None:
             hidden, _ = run_gru(self.gru, hidden)

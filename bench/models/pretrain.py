@@ -11,6 +11,7 @@ videos (no objects, markers, clutter, trajectories or class pairs), so no benchm
 Deterministic by seed and cached on disk (``$ADABENCH_CACHE`` or ``./.cache``, under ``pretrained/``,
 keyed by the recipe version). Both methods get the same weights: the tiny preset names them for V1 and V2.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,20 +24,33 @@ import torch
 from torch import nn
 
 RECIPE_VERSION = 1
-RECIPE = dict(size=24, cell=2, batch=64, steps=300, lr=0.05, momentum=0.9, weight_decay=1e-4,
-              contrast=(30.0, 100.0), background=(40.0, 200.0), noise=6.0, seed=0)
-_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255   # the data layer's normalisation
+RECIPE = dict(
+    size=24,
+    cell=2,
+    batch=64,
+    steps=300,
+    lr=0.05,
+    momentum=0.9,
+    weight_decay=1e-4,
+    contrast=(30.0, 100.0),
+    background=(40.0, 200.0),
+    noise=6.0,
+    seed=0,
+)
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255  # the data layer's normalisation
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
 
-def texture_batch(n: int, rng: np.random.Generator, size: int = 24, cell: int = 2) -> Tuple[torch.Tensor, torch.Tensor]:
+def texture_batch(
+    n: int, rng: np.random.Generator, size: int = 24, cell: int = 2
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """``n`` random texture crops, normalised float ``[n, 3, size, size]``, and their family ``[n]`` int64."""
     from bench.data.synthetic import PATTERNS, pattern
 
     period = 2 * cell
-    bank = np.stack([pattern(name, size + 2 * period, cell) for name in PATTERNS])   # [K, S+2p, S+2p]
+    bank = np.stack([pattern(name, size + 2 * period, cell) for name in PATTERNS])  # [K, S+2p, S+2p]
     y = rng.integers(0, len(PATTERNS), n)
-    oy, ox = rng.integers(0, 2 * period, (2, n))                                    # random phase
+    oy, ox = rng.integers(0, 2 * period, (2, n))  # random phase
     r = np.arange(size)
     tex = bank[y[:, None, None], (oy[:, None] + r)[:, :, None], (ox[:, None] + r)[:, None, :]]  # [n, S, S]
     lo, hi = RECIPE["contrast"]
@@ -53,7 +67,9 @@ def pretrain_textures(backbone: nn.Module, out_channels: int) -> nn.Module:
     torch.manual_seed(RECIPE["seed"])
     head = nn.Linear(out_channels, 5)
     params = list(backbone.parameters()) + list(head.parameters())
-    opt = torch.optim.SGD(params, lr=RECIPE["lr"], momentum=RECIPE["momentum"], weight_decay=RECIPE["weight_decay"])
+    opt = torch.optim.SGD(
+        params, lr=RECIPE["lr"], momentum=RECIPE["momentum"], weight_decay=RECIPE["weight_decay"]
+    )
     backbone.train()
     for _ in range(RECIPE["steps"]):
         x, y = texture_batch(RECIPE["batch"], rng, RECIPE["size"], RECIPE["cell"])
@@ -71,14 +87,15 @@ def textures_path(name: str) -> Path:
 
 
 def texture_weights(name: str, make: Callable[[], nn.Module]) -> Path:
-    """Path of backbone ``name``'s texture weights, pre-training (``make()`` -> fresh backbone) on first use."""
+    """Path of backbone ``name``'s texture weights, pre-training (``make()`` -> fresh backbone) on first
+    use."""
     path = textures_path(name)
     if path.is_file():
         return path
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # deterministic and polite on shared cores; ~5 s
+    torch.set_num_threads(1)  # deterministic and polite on shared cores; ~5 s
     try:
-        with torch.random.fork_rng():   # whether the cache existed must not change the caller's random stream
+        with torch.random.fork_rng():  # whether the cache existed must not change the caller's random stream
             torch.manual_seed(RECIPE["seed"])
             bb = make()
             pretrain_textures(bb, bb.out_channels)

@@ -4,6 +4,7 @@ Applied at the start of a residual branch ("blockres"), so the identity path kee
 features. Implemented as a forward pre-hook so the wrapped module keeps its parameter names and
 torchvision/ImageNet state dicts load unchanged.
 """
+
 from __future__ import annotations
 
 from typing import Any, Tuple
@@ -25,9 +26,9 @@ def temporal_shift(x: torch.Tensor, num_segments: int, shift_div: int = 8) -> to
     x = x.view(nt // num_segments, num_segments, c, h, w)
     fold = c // shift_div
     zeros = x.new_zeros(x.shape[0], 1, fold, h, w)
-    left = torch.cat([x[:, 1:, :fold], zeros], dim=1)               # t takes t+1
-    right = torch.cat([zeros, x[:, :-1, fold:2 * fold]], dim=1)     # t takes t-1
-    out = torch.cat([left, right, x[:, :, 2 * fold:]], dim=2)
+    left = torch.cat([x[:, 1:, :fold], zeros], dim=1)  # t takes t+1
+    right = torch.cat([zeros, x[:, :-1, fold : 2 * fold]], dim=1)  # t takes t-1
+    out = torch.cat([left, right, x[:, :, 2 * fold :]], dim=2)
     return out.view(nt, c, h, w)
 
 

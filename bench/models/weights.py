@@ -17,6 +17,7 @@ both backbones and adds each file's SHA-256, for the run manifest, and fails bef
 ``timing_weights(preset)``: for timing commands, which never download (speed does not depend on weight
 values): each backbone keeps weights already on this machine, the others start random, said in one line.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,9 +61,11 @@ def imagenet_file(arch: str, option: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(url, str(path), hash_prefix=m.group(1) if m else None, progress=False)
     except Exception as e:  # offline, proxy, disk full, hash mismatch
-        raise UsageError(f"{option}=imagenet: cannot get torchvision's ImageNet weights for {arch} from {url} "
-                         f"({type(e).__name__}); put that file at {path}, give a local file with "
-                         f"--set {option}=PATH, or train from scratch with --set {option}=none") from None
+        raise UsageError(
+            f"{option}=imagenet: cannot get torchvision's ImageNet weights for {arch} from {url} "
+            f"({type(e).__name__}); put that file at {path}, give a local file with "
+            f"--set {option}=PATH, or train from scratch with --set {option}=none"
+        ) from None
     return path
 
 
@@ -79,14 +82,19 @@ def resolve_pretrained(spec: Optional[str], backbone: str, option: str, width: f
         return None
     if spec == "imagenet":
         if backbone not in IMAGENET_ARCH:
-            raise UsageError(f"{option}=imagenet: backbone {backbone} has no ImageNet weights; "
-                             f"give a local file (PATH) or none")
+            raise UsageError(
+                f"{option}=imagenet: backbone {backbone} has no ImageNet weights; "
+                f"give a local file (PATH) or none"
+            )
         return str(imagenet_file(IMAGENET_ARCH[backbone], option))
     if spec == "textures":
         if backbone not in TEXTURE_BACKBONES:
-            raise UsageError(f"{option}=textures: only the tiny backbones have texture weights, not {backbone}")
+            raise UsageError(
+                f"{option}=textures: only the tiny backbones have texture weights, not {backbone}"
+            )
         from bench.models.base import TinyBackbone
         from bench.models.pretrain import texture_weights
+
         name = "tiny" if width == 1.0 else f"tiny-w{width:g}"
         return str(texture_weights(name, lambda: TinyBackbone(width=width)))
     if not os.path.isfile(spec):
@@ -97,9 +105,15 @@ def resolve_pretrained(spec: Optional[str], backbone: str, option: str, width: f
 def _safe_globals() -> list:
     """Accuracies saved as numpy scalars, pickled by numpy 1.x ("numpy.core") or 2.x ("numpy._core")."""
     import numpy as np
+
     scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar
     dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32")]
-    return [np.dtype, *dtypes, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
+    return [
+        np.dtype,
+        *dtypes,
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+    ]
 
 
 def safe_load(path: Any, what: str) -> Any:
@@ -112,8 +126,10 @@ def safe_load(path: Any, what: str) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt, not a torch file, or pickled objects
         if "Weights only load failed" in str(e):
-            detail = ("it holds pickled Python objects, which are not loaded without trusting them; re-save "
-                      "just its state dict (ckpt['state_dict']) to a file and use that")
+            detail = (
+                "it holds pickled Python objects, which are not loaded without trusting them; re-save "
+                "just its state dict (ckpt['state_dict']) to a file and use that"
+            )
         else:
             detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise UsageError(f"{what} '{path}': cannot read it as a torch checkpoint: {detail}") from None
@@ -156,8 +172,9 @@ def weight_sources(preset: Any) -> Dict[str, WeightSource]:
     for role in ROLES:
         spec, backbone = getattr(preset, f"{role}_pretrained"), getattr(preset, f"{role}_backbone")
         file = resolve_pretrained(spec, backbone, f"{role}_pretrained")
-        out[role] = WeightSource(role, backbone, None if is_none(spec) else str(spec), file,
-                                 sha256_file(file) if file else None)
+        out[role] = WeightSource(
+            role, backbone, None if is_none(spec) else str(spec), file, sha256_file(file) if file else None
+        )
     return out
 
 
@@ -169,6 +186,7 @@ def local_weight_file(spec: Optional[str], backbone: str) -> Optional[str]:
         path = imagenet_cache_path(IMAGENET_ARCH[backbone]) if backbone in IMAGENET_ARCH else None
     elif spec == "textures":
         from bench.models.pretrain import textures_path
+
         path = textures_path("tiny") if backbone in TEXTURE_BACKBONES else None
     else:
         path = Path(spec)
@@ -188,6 +206,8 @@ def timing_weights(preset: Any) -> Tuple[Any, Optional[str]]:
             missing.append(f"{role} ({backbone}: {spec})")
     if not missing:
         return preset, None
-    note = (f"weights: random for {', '.join(missing)}: not on this machine and timing never downloads "
-            "(step times do not depend on weight values)")
+    note = (
+        f"weights: random for {', '.join(missing)}: not on this machine and timing never downloads "
+        "(step times do not depend on weight values)"
+    )
     return dataclasses.replace(preset, **changes), note

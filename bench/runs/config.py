@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-# "adabench": this harness's protocol (last-epoch model, softmax early exit, thresholds from evaluation-transform
+# "adabench": this harness's protocol (last-epoch model, softmax early exit, thresholds from
+# evaluation-transform
 # training logits, glance and focus views cropped alike); "official": the official code's (docs/design.md
 # §Protocols). The protocol is part of a run's identity; the default is left out of the hash so run
 # directories named before the option existed keep their names.
@@ -52,7 +53,8 @@ class RunConfig:
     progress: bool = True           # progress bars on a terminal
     quiet: bool = False             # no per-epoch console lines
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
-    protocol: str = DEFAULT_PROTOCOL  # PROTOCOLS: model selection, early exit, augmentation (part of the identity)
+    # PROTOCOLS: model selection, early exit, augmentation (part of the identity)
+    protocol: str = DEFAULT_PROTOCOL
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
     precision: str = "auto"         # "auto" | "fp32" | "bf16" | "fp16" (bench.training.precision); hashed resolved
     channels_last: str = "auto"     # "auto" | "on" | "off": memory layout of the network (speed only)
@@ -94,7 +96,8 @@ class RunConfig:
         return resolve_precision(self.precision, resolve_device(self.device))
 
     def identity(self) -> Dict[str, Any]:
-        """What defines *what* is computed (``computation_identity`` of the options and the resolved preset)."""
+        """What defines *what* is computed (``computation_identity`` of the options and the resolved
+        preset)."""
         return computation_identity({**self.to_dict(), "precision": self.resolved_precision()},
                                     self.resolve_preset().to_dict())
 
@@ -111,7 +114,8 @@ def computation_identity(run: Mapping[str, Any], preset: Mapping[str, Any]) -> D
     """What a run computes, from its options (``RunConfig.to_dict()``, precision resolved) and its resolved
     preset: the options without ``PRESENTATION``, the default protocol and a zero holdout left out (older run
     directories keep their names), whether it starts from a matched experiment's shared initial weights, and
-    the preset. ``RunConfig.config_hash`` hashes it; ``bench.runs.identity`` reads it back from config.yaml."""
+    the preset. ``RunConfig.config_hash`` hashes it; ``bench.runs.identity`` reads it back from
+    config.yaml."""
     d = {k: v for k, v in run.items() if k not in PRESENTATION}
     if d.get("protocol", DEFAULT_PROTOCOL) == DEFAULT_PROTOCOL:
         d.pop("protocol", None)

@@ -46,7 +46,8 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
         hints = [f"{k}: did you mean {close[0]}?" for k in unknown
                  if (close := difflib.get_close_matches(k, every, 1))]
         raise UsageError(f"--set: unknown preset field(s): {', '.join(unknown)} (no method of {', '.join(methods)} "
-                         f"has them){' ' + ' '.join(hints) if hints else ''} `adabench run --list-keys` lists every "
+                         f"has them){' ' + ' '.join(hints) if hints else ''} `adabench run --list-keys` "
+                         f"lists every "
                          "key with its default")
     own = {m: {**{k: v for k, v in base.overrides.items() if k in keys[m]}, **dict((method_sets or {}).get(m, {}))}
            for m in methods}

@@ -25,7 +25,8 @@ from bench.runs.config import SPELLING, computation_identity
 # directory's hash reads it too). Of the other config.yaml sections (e.g. an evaluated checkpoint's) only
 # the seed and the stored hash are left out. ``data_root`` is replaced by the absolute root (``ROOT``).
 EXCLUDE: Dict[str, tuple] = {"run": ("seed", "data_root", "config_hash")}
-NOT_SECTIONS = ("config_hash",)  # top-level config.yaml entries that are not option sections (it hashes the seed)
+# top-level config.yaml entries that are not option sections (it hashes the seed)
+NOT_SECTIONS = ("config_hash",)
 MANIFEST_KEYS = ("git_commit", "git_dirty", "precision", "protocol")
 ROOT = "data_root"
 NESTED = "train"  # the preset section of the method's own hyper-parameters

@@ -1,4 +1,5 @@
-"""``ResolvedRun``: one run's configuration resolved once (preset, precision, protocol, hash, method) and passed
+"""``ResolvedRun``: one run's configuration resolved once (preset, precision, protocol, hash, method) and
+passed
 down, so nothing below the planner resolves it again or tests the protocol by name.
 
 ``Protocol`` holds what ``--protocol`` changes in shared code, as data: model selection, the learning curve's
@@ -28,7 +29,8 @@ class Protocol:
 PROTOCOL_RULES: Dict[str, Protocol] = {
     "adabench": Protocol("adabench", select_best=False, curve_on_full_split=False, curve_every_epoch=(),
                          independent_views=False),
-    # the official codes: best-validation checkpoint, selected on the whole validation split; the Sth-Sth/Jester
+    # the official codes: best-validation checkpoint, selected on the whole validation split; the
+    # Sth-Sth/Jester
     # scripts validate every epoch and augment glance and focus views apart
     "official": Protocol("official", select_best=True, curve_on_full_split=True, curve_every_epoch=("video",),
                          independent_views=True),

@@ -49,7 +49,8 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "patch_eval_centre": ("float", "top-1 of the same model with centre patches, fraction"),
     "coverage": ("float", "frames whose patch covers the object (synthetic data), fraction; else NaN"),
     "tracking": ("json", "does the learned patch follow the object from video to video (synthetic data): "
-                         "{corr, distance, constant_distance, spread} (bench.training.metrics.location_tracking)"),
+                         "{corr, distance, constant_distance, spread} "
+                         "(bench.training.metrics.location_tracking)"),
     "device": ("str", "device the run trained on, e.g. cpu, cuda:0"),
     "world_size": ("int", "number of training processes"),
     "config_hash": ("str", "8-hex hash of the run's identity with its seed (config.yaml; names the run directory)"),
@@ -77,8 +78,10 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),
     "epochs_trained": ("json", "epochs the run trained, summary.json's `epochs` (V1: all stages)"),
     "identity": ("json", "what group_hash hashes: what the run computes (bench.runs.config.computation_identity, "
-                         "the definition its run directory's hash uses) flattened to section.key, without the "
-                         "seed, plus data_root and manifest.json's git_commit, git_dirty, precision, protocol "
+                         "the definition its run directory's hash uses) flattened to section.key, without "
+                         "the "
+                         "seed, plus data_root and manifest.json's git_commit, git_dirty, precision, "
+                         "protocol "
                          "(bench/runs/identity.py)"),
     "skipped_items": ("json", "--skip-bad: {train: [paths], val: [paths]} of the items the run dropped (never "
                               "replaced); missing or empty = none"),
@@ -112,7 +115,8 @@ CONFIG_KEYS = ("config_hash", "deterministic")
 RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuration column takes
 # configuration columns -> the identity keys they show (first present wins)
 IDENTITY_COLUMNS = {
-    "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),  # else config.yaml (_spelling)
+    # else config.yaml (_spelling)
+    "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),
     "skip_bad": ("run.skip_bad",), "holdout": ("run.holdout",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
     "precision": ("manifest.precision", "run.precision", "preset.precision"),
     "git_commit": ("manifest.git_commit",), "git_dirty": ("manifest.git_dirty",),

@@ -45,7 +45,8 @@ class RunData:
     num_workers: int
     make: Callable[[str, bool], Any]
     loader: Callable[[Any, bool], Any]
-    holdout: Optional[Dict[str, Any]] = None  # the held-out split that replaces val (RunConfig.holdout), if any
+    # the held-out split that replaces val (RunConfig.holdout), if any
+    holdout: Optional[Dict[str, Any]] = None
 
     @property
     def eval_split(self) -> str:
@@ -76,7 +77,8 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = Tr
 
     ``train=False``: evaluation only (no training loader; the training split is opened when a method asks
     for ``train_eval_loader``). ``curve_on_full_split``: the learning curve scores the whole validation split
-    (the official codes select their checkpoint there); ``independent_views``: the glance view is augmented on its
+    (the official codes select their checkpoint there); ``independent_views``: the glance view is augmented on
+    its
     own (both from the run's ``bench.runs.resolved.Protocol``)."""
     from bench.data import ClipSpec, create_dataset, make_loader, preflight, resolve_data_root
 

@@ -1,7 +1,8 @@
 """``run_method(resolved, run)``: one complete run of any registered method into its run directory.
 
 The same for every method: data (``bench.runs.rundata``) -> network (the matched experiment's shared initial
-weights) -> the method's stages under ``bench.training.driver.Driver`` (resumable) -> evaluation with learned / random /
+weights) -> the method's stages under ``bench.training.driver.Driver`` (resumable) -> evaluation with learned
+/ random /
 centre patches on the whole validation split -> FLOPs -> the method's own summary keys -> ``summary.json``
 (written last, and only once the method's last stage has run). With ``RunConfig.holdout`` the held-out part
 of the training split takes the validation split's place (``bench.data.holdout``; summary ``eval_split``).
@@ -61,7 +62,8 @@ class RunContext:
         return evaluate(self.net, loader, self.device, patch_mode=patch_mode, **self.eval_kwargs())
 
     def final_results(self) -> Dict[str, EvalResult]:
-        """The evaluation every trained run and every evaluated checkpoint ends with: learned / random / centre
+        """The evaluation every trained run and every evaluated checkpoint ends with: learned / random /
+        centre
         patches on the whole validation split (the holdout when tuning)."""
         return patch_eval_results(self.net, self.data.val_loader, self.device, **self.eval_kwargs())
 
@@ -172,7 +174,8 @@ def _holdout_manifest(data: RunData) -> Dict[str, Any]:
 
 def _summary(ctx: RunContext, state: TrainState, stages: List[Any], final: Optional[Dict[str, EvalResult]],
              bad: List[Any]) -> Dict[str, Any]:
-    """The run's model (its last epoch, or its best validation point with ``select_best``) evaluated on the whole
+    """The run's model (its last epoch, or its best validation point with ``select_best``) evaluated on the
+    whole
     validation split (``final``: already done by the driver's last epoch), FLOPs, and the summary. ``bad``
     receives the items --skip-bad dropped on every rank (gathered after the method's summary keys, which may
     read more of the training split)."""

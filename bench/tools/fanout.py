@@ -6,12 +6,14 @@ CommandFunction``), so a job trains, resumes and writes its run directory as ``a
 anything is submitted, the shared initial state of every matched cell is written here, by the same calls a
 local run makes (``write_initial_state``), so runs on different nodes start from the same weights whatever
 job starts first. Re-submitting skips complete runs and runs that are running, and resumes interrupted ones
-(a killed run's stale ``run.lock`` is taken over). ``<runs_dir>/_experiments/<experiment>.plan.json`` lists the
+(a killed run's stale ``run.lock`` is taken over). ``<runs_dir>/_experiments/<experiment>.plan.json`` lists
+the
 planned run directories and the jobs submitted for them; ``status`` reads it.
 
 ``--launcher local`` is submitit's LocalExecutor: the jobs are processes on this machine that outlive the
 command (how the tests exercise this path); ``slurm`` submits with sbatch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bench import io
-from bench.runs.config import RunConfig
 from bench.errors import UsageError
+from bench.runs.config import RunConfig
 from bench.runs.rundir import RunDir, pid_alive
 
 LAUNCHERS = ("none", "local", "slurm")
@@ -36,8 +38,8 @@ DEFAULT_HOURS = 72.0  # a job's time limit without --slurm-time (submitit's loca
 
 @dataclass(frozen=True)
 class LaunchSpec:
-    launcher: str                  # "local" | "slurm"
-    nproc: int = 1                 # processes per run (torchrun inside the job)
+    launcher: str  # "local" | "slurm"
+    nproc: int = 1  # processes per run (torchrun inside the job)
     gpus_per_run: int = 0
     partition: Optional[str] = None
     hours: Optional[float] = None
@@ -47,10 +49,13 @@ class LaunchSpec:
         if self.launcher == "slurm" and not self.partition:
             raise UsageError("--launcher slurm: give --slurm-partition (the partition the jobs run in)")
         if self.launcher == "slurm" and shutil.which("sbatch") is None:
-            raise UsageError("--launcher slurm: sbatch not found; submit from a Slurm login node (or use --launcher "
-                             "local)")
+            raise UsageError(
+                "--launcher slurm: sbatch not found; submit from a Slurm login node (or use --launcher local)"
+            )
         if self.launcher not in ("slurm",) and (self.partition or self.account):
-            raise UsageError(f"--slurm-partition/--slurm-account: only with --launcher slurm, not {self.launcher}")
+            raise UsageError(
+                f"--slurm-partition/--slurm-account: only with --launcher slurm, not {self.launcher}"
+            )
 
 
 # ------------------------------------------------------------------------------ the plan file
@@ -62,9 +67,13 @@ def write_plan(experiment_file: Path, configs: Sequence[RunConfig]) -> Path:
     """The planned run directories of an experiment (kept with its jobs, if any)."""
     path = plan_path(experiment_file)
     old = io.read_json(path) if path.is_file() else {}
-    runs = [{"index": k, "run_dir": str(RunDir.for_config(c).path.resolve()), "label": run_label(c)}
-            for k, c in enumerate(configs)]
-    io.atomic_write_json(path, {"experiment": str(experiment_file), "runs": runs, "jobs": old.get("jobs", {})})
+    runs = [
+        {"index": k, "run_dir": str(RunDir.for_config(c).path.resolve()), "label": run_label(c)}
+        for k, c in enumerate(configs)
+    ]
+    io.atomic_write_json(
+        path, {"experiment": str(experiment_file), "runs": runs, "jobs": old.get("jobs", {})}
+    )
     return path
 
 
@@ -76,10 +85,11 @@ def run_label(cfg: RunConfig) -> str:
 
 # ------------------------------------------------------------------------------ before submission
 def write_initial_state(cfg: RunConfig) -> None:
-    """The shared initial weights of ``cfg``'s cell, made by the calls ``bench.runs.runner.run_method`` makes before
+    """The shared initial weights of ``cfg``'s cell, made by the calls ``bench.runs.runner.run_method`` makes
+    before
     it saves them (seeding, data, weights, network), so they equal what the cell's first local run writes."""
-    from bench.runs.experiment import share_initial_state
     from bench.models import build_network, weight_sources
+    from bench.runs.experiment import share_initial_state
     from bench.runs.resolved import ResolvedRun
     from bench.runs.rundata import build_data
     from bench.training.runtime import start_process
@@ -88,14 +98,20 @@ def write_initial_state(cfg: RunConfig) -> None:
     # no preflight here (opening every video header draws no random numbers; the jobs' runs still do it)
     run = ResolvedRun.of(dataclasses.replace(cfg, preflight=False))
     preset = run.preset
-    data = build_data(run.cfg, preset, env, independent_views=run.protocol.independent_views,
-                      curve_on_full_split=run.protocol.curve_on_full_split)
+    data = build_data(
+        run.cfg,
+        preset,
+        env,
+        independent_views=run.protocol.independent_views,
+        curve_on_full_split=run.protocol.curve_on_full_split,
+    )
     weight_sources(preset)
     share_initial_state(build_network(preset, num_classes=data.num_classes), cfg.init_state)
 
 
 def write_initial_states(configs: Sequence[RunConfig], echo: Callable[[str], None]) -> None:
-    """Every matched cell's shared initial state that does not exist yet, from the cell's first planned run."""
+    """Every matched cell's shared initial state that does not exist yet, from the cell's first planned
+    run."""
     firsts: Dict[str, RunConfig] = {}
     for cfg in configs:
         if cfg.init_state and not RunDir.for_config(cfg).is_complete():
@@ -111,8 +127,13 @@ def _executor(spec: LaunchSpec, folder: Path) -> Any:
     import submitit
 
     executor = submitit.AutoExecutor(folder=str(folder), cluster=spec.launcher)
-    params: Dict[str, Any] = dict(name="adabench", timeout_min=int(60 * (spec.hours or DEFAULT_HOURS)), nodes=1,
-                                  tasks_per_node=1, gpus_per_node=spec.gpus_per_run)
+    params: Dict[str, Any] = dict(
+        name="adabench",
+        timeout_min=int(60 * (spec.hours or DEFAULT_HOURS)),
+        nodes=1,
+        tasks_per_node=1,
+        gpus_per_node=spec.gpus_per_run,
+    )
     if spec.launcher == "slurm":
         params["slurm_partition"] = spec.partition
         if spec.account:
@@ -123,20 +144,37 @@ def _executor(spec: LaunchSpec, folder: Path) -> Any:
 
 def job_command(experiment_file: Path, index: int, nproc: int, command: str = "run") -> List[str]:
     """What a job runs: the same ``adabench run`` (or ``demo``) as locally, on one planned run."""
-    cmd = [sys.executable, "-m", "cli", command, "--config", str(Path(experiment_file).resolve()), "--launcher", "none",
-           "--plan-index", str(index)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli",
+        command,
+        "--config",
+        str(Path(experiment_file).resolve()),
+        "--launcher",
+        "none",
+        "--plan-index",
+        str(index),
+    ]
     return cmd + (["--nproc", str(nproc)] if nproc > 1 else [])
 
 
 def select_planned(configs: Sequence[RunConfig], index: int) -> List[RunConfig]:
     """``--plan-index K`` (what a job runs): the K-th planned run only."""
     if not 0 <= index < len(configs):
-        raise UsageError(f"--plan-index {index}: the experiment plans {len(configs)} run(s) (0..{len(configs) - 1})")
+        raise UsageError(
+            f"--plan-index {index}: the experiment plans {len(configs)} run(s) (0..{len(configs) - 1})"
+        )
     return [configs[index]]
 
 
-def submit(configs: Sequence[RunConfig], experiment_file: Path, spec: LaunchSpec,
-           echo: Callable[[str], None] = print, command: str = "run") -> Dict[str, str]:
+def submit(
+    configs: Sequence[RunConfig],
+    experiment_file: Path,
+    spec: LaunchSpec,
+    echo: Callable[[str], None] = print,
+    command: str = "run",
+) -> Dict[str, str]:
     """One job per planned run that is neither complete nor running; prints and returns {run_dir: job id}."""
     import submitit
 
@@ -153,15 +191,25 @@ def submit(configs: Sequence[RunConfig], experiment_file: Path, spec: LaunchSpec
         if state in ("done", "running") or "queued" in detail:
             echo(f"run {k + 1}/{len(configs)}: {run_label(cfg)}: {state}{detail}, not submitted")
             continue
-        job = executor.submit(submitit.helpers.CommandFunction(job_command(experiment_file, k, spec.nproc, command),
-                                                               cwd=os.getcwd()))
-        record["jobs"][str(run.path)] = {"job_id": str(job.job_id), "launcher": spec.launcher, "folder": str(folder),
-                                         "host": socket.gethostname()}
+        job = executor.submit(
+            submitit.helpers.CommandFunction(
+                job_command(experiment_file, k, spec.nproc, command), cwd=os.getcwd()
+            )
+        )
+        record["jobs"][str(run.path)] = {
+            "job_id": str(job.job_id),
+            "launcher": spec.launcher,
+            "folder": str(folder),
+            "host": socket.gethostname(),
+        }
         submitted[str(run.path)] = str(job.job_id)
         echo(f"run {k + 1}/{len(configs)}: {run_label(cfg)}: submitted job {job.job_id}")
     io.atomic_write_json(plan, record)
-    echo(f"{len(submitted)} job(s) submitted ({spec.launcher}); `adabench status --runs-dir {configs[0].runs_dir}` "
-         "follows them, re-running this command resumes what failed")
+    echo(
+        f"{len(submitted)} job(s) submitted ({spec.launcher}); `adabench status --runs-dir "
+        f"{configs[0].runs_dir}` "
+        "follows them, re-running this command resumes what failed"
+    )
     return submitted
 
 
@@ -207,9 +255,19 @@ def _job_alive(job: Optional[Dict[str, Any]]) -> Optional[bool]:
             state = submitit.SlurmJob(job["folder"], job["job_id"]).state
         except Exception:  # noqa: BLE001 - no sacct here: cannot tell
             return None
-        return state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED")
+        return state in (
+            "PENDING",
+            "RUNNING",
+            "REQUEUED",
+            "CONFIGURING",
+            "COMPLETING",
+            "RESIZING",
+            "SUSPENDED",
+        )
     if job.get("host") == socket.gethostname():
-        return pid_alive(int(job["job_id"])) if str(job["job_id"]).isdigit() else None  # local: the controller's pid
+        return (
+            pid_alive(int(job["job_id"])) if str(job["job_id"]).isdigit() else None
+        )  # local: the controller's pid
     return None
 
 
@@ -236,11 +294,14 @@ def run_state(run: RunDir, job: Optional[Dict[str, Any]] = None) -> Tuple[str, s
 
 
 def status_lines(runs_dir: str) -> List[str]:
-    """One line per planned run of every experiment started in ``runs_dir`` (its ``_experiments/*.plan.json``)."""
+    """One line per planned run of every experiment started in ``runs_dir`` (its
+    ``_experiments/*.plan.json``)."""
     plans = sorted((Path(runs_dir) / "_experiments").glob("*.plan.json"))
     if not plans:
-        raise UsageError(f"--runs-dir {runs_dir}: no planned experiment there (_experiments/*.plan.json); "
-                         "`adabench run` writes one")
+        raise UsageError(
+            f"--runs-dir {runs_dir}: no planned experiment there (_experiments/*.plan.json); "
+            "`adabench run` writes one"
+        )
     out: List[str] = []
     for plan in plans:
         record = io.read_json(plan)

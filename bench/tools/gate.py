@@ -1,9 +1,11 @@
-"""``adabench check``: the regression gate's orchestration (the comparison itself is ``bench.tools.regression``).
+"""``adabench check``: the regression gate's orchestration (the comparison itself is
+``bench.tools.regression``).
 
 Without ``--runs-dir`` it re-trains the runs a baseline was made from (its methods, variants, overrides and
 every one of its seeds) afresh into a new ``runs-check/<UTC time>/`` (a gate must not reuse runs made by
 older code), then compares; ``update`` writes a baseline from the runs instead.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,21 +31,35 @@ def recipes(baseline: Mapping[str, Any]) -> List[Dict[str, Any]]:
         rec = baseline["runs"][key].get("recipe")
         if rec is None:
             dataset, preset, arch, method, patch = key.split("/")
-            rec = {"method": method.split("-")[0], "dataset": dataset, "preset": preset, "arch": arch,
-                   "patch_size": int(patch[1:]), "epochs": None, "overrides": {}, "precision": "fp32",
-                   "shared_init": len(keys) > 1,
-                   "creates_init": key == keys[0]}
+            rec = {
+                "method": method.split("-")[0],
+                "dataset": dataset,
+                "preset": preset,
+                "arch": arch,
+                "patch_size": int(patch[1:]),
+                "epochs": None,
+                "overrides": {},
+                "precision": "fp32",
+                "shared_init": len(keys) > 1,
+                "creates_init": key == keys[0],
+            }
         out.append(dict(rec))
     return sorted(out, key=lambda r: not r["creates_init"])
 
 
-def gate_configs(baseline: Mapping[str, Any], runs_dir: str, *, data_root: Optional[str] = None,
-                 device: str = "auto", workers: Optional[int] = None) -> List[Any]:
+def gate_configs(
+    baseline: Mapping[str, Any],
+    runs_dir: str,
+    *,
+    data_root: Optional[str] = None,
+    device: str = "auto",
+    workers: Optional[int] = None,
+) -> List[Any]:
     """The RunConfigs that re-run the baseline: every key with every baseline seed, seeds outermost."""
     import dataclasses
 
-    from bench.runs.config import RunConfig
     from bench.data import resolve_data_root
+    from bench.runs.config import RunConfig
     from bench.runs.experiment import init_state_path
 
     configs = []
@@ -52,11 +68,23 @@ def gate_configs(baseline: Mapping[str, Any], runs_dir: str, *, data_root: Optio
         for rec in recipes(baseline):
             if rec["dataset"] not in roots:
                 roots[rec["dataset"]] = str(resolve_data_root(rec["dataset"], data_root))
-            cfg = RunConfig(method=rec["method"], dataset=rec["dataset"], data_root=roots[rec["dataset"]],
-                            preset=rec["preset"], arch=rec["arch"], patch_size=rec["patch_size"], seed=seed,
-                            epochs=rec["epochs"], device=device, runs_dir=runs_dir, num_workers=workers,
-                            progress=False, quiet=True, overrides=dict(rec["overrides"]),
-                            precision=rec.get("precision", "fp32"))
+            cfg = RunConfig(
+                method=rec["method"],
+                dataset=rec["dataset"],
+                data_root=roots[rec["dataset"]],
+                preset=rec["preset"],
+                arch=rec["arch"],
+                patch_size=rec["patch_size"],
+                seed=seed,
+                epochs=rec["epochs"],
+                device=device,
+                runs_dir=runs_dir,
+                num_workers=workers,
+                progress=False,
+                quiet=True,
+                overrides=dict(rec["overrides"]),
+                precision=rec.get("precision", "fp32"),
+            )
             if rec["shared_init"]:
                 cfg = dataclasses.replace(cfg, init_state=str(init_state_path(cfg)))
             cfg.resolve_preset()
@@ -64,11 +92,17 @@ def gate_configs(baseline: Mapping[str, Any], runs_dir: str, *, data_root: Optio
     return configs
 
 
-
-def run_gate_experiment(baseline: Dict[str, Any], echo: Callable[[str], None] = print, *,
-                        data_root: Optional[str] = None, device: str = "auto", workers: Optional[int] = None) -> str:
+def run_gate_experiment(
+    baseline: Dict[str, Any],
+    echo: Callable[[str], None] = print,
+    *,
+    data_root: Optional[str] = None,
+    device: str = "auto",
+    workers: Optional[int] = None,
+) -> str:
     """Re-train the runs a regression baseline was made from (its methods, variants, overrides and every one
-    of its seeds: ``bench.tools.regression.gate_configs``) afresh into a new ``runs-check/<UTC time>/`` (a gate must
+    of its seeds: ``bench.tools.regression.gate_configs``) afresh into a new ``runs-check/<UTC time>/`` (a
+    gate must
     not reuse runs made by older code); returns that directory."""
     import datetime
 
@@ -78,20 +112,33 @@ def run_gate_experiment(baseline: Dict[str, Any], echo: Callable[[str], None] = 
         k += 1
         runs_dir = f"{stamp}-{k}"
     configs = gate_configs(baseline, runs_dir, data_root=data_root, device=device, workers=workers)
-    echo(f"check: training the baseline's {len(configs)} runs (seeds {', '.join(map(str, baseline_seeds(baseline)))})"
-         f" into {runs_dir}")
+    echo(
+        f"check: training the baseline's {len(configs)} runs (seeds "
+        f"{', '.join(map(str, baseline_seeds(baseline)))})"
+        f" into {runs_dir}"
+    )
     run_all(configs, echo)
     return runs_dir
 
 
-def check(baseline_path: str, *, runs_dir: Optional[str] = None, tolerances: Optional[Mapping[str, float]] = None,
-          alpha: Optional[float] = None, update: bool = False, data_root: Optional[str] = None,
-          device: str = "auto", workers: Optional[int] = None, echo: Callable[[str], None] = print) -> bool:
-    """Compare runs (``runs_dir``, or the baseline's re-trained afresh) with the baseline; True when every check
+def check(
+    baseline_path: str,
+    *,
+    runs_dir: Optional[str] = None,
+    tolerances: Optional[Mapping[str, float]] = None,
+    alpha: Optional[float] = None,
+    update: bool = False,
+    data_root: Optional[str] = None,
+    device: str = "auto",
+    workers: Optional[int] = None,
+    echo: Callable[[str], None] = print,
+) -> bool:
+    """Compare runs (``runs_dir``, or the baseline's re-trained afresh) with the baseline; True when every
+    check
     is within tolerance. ``update``: write the baseline from ``runs_dir`` instead (True)."""
     from bench.io import atomic_write_json, check_writable_dir
-    from bench.tools.regression import compare_to_baseline, load_baseline, make_baseline
     from bench.runs.results import collect_results
+    from bench.tools.regression import compare_to_baseline, load_baseline, make_baseline
 
     baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
     if update:

@@ -1,13 +1,18 @@
 """Running a method's official code from a local snapshot, to time it beside ours (``adabench selfcheck``).
 
 Nothing of the official code is in this repository. A method's registry entry may declare an
-``OfficialStep`` (``bench.methods``): the environment variable that names a checkout of its official repository
-(or a git directory of one: its HEAD is extracted to a temporary folder), the folder inside it, and a ``build``
-function that makes one official training step. ``official_modules`` makes that folder importable for as long as
+``OfficialStep`` (``bench.methods``): the environment variable that names a checkout of its official
+repository
+(or a git directory of one: its HEAD is extracted to a temporary folder), the folder inside it, and a
+``build``
+function that makes one official training step. ``official_modules`` makes that folder importable for as long
+as
 the step is timed: its top-level packages (``models``, ``ops``, ...) shadow nothing of ours and are forgotten
-afterwards; on a CPU the tensor and module ``cuda`` methods are no-ops (the official code calls them unconditionally); logging packages the
+afterwards; on a CPU the tensor and module ``cuda`` methods are no-ops (the official code calls them
+unconditionally); logging packages the
 official trainers import but a step does not need are stubbed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,13 +45,16 @@ def snapshot_folder(env: str, folder: str, scratch: Path) -> Optional[Path]:
     git_dir = path / ".git" if (path / ".git").is_dir() else path
     if (git_dir / "HEAD").is_file():
         scratch.mkdir(parents=True, exist_ok=True)
-        tar = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "HEAD", folder], capture_output=True)
+        tar = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "archive", "HEAD", folder], capture_output=True
+        )
         if tar.returncode == 0:
             subprocess.run(["tar", "-x", "-C", str(scratch)], input=tar.stdout, check=True)
             if (scratch / folder).is_dir():
                 return scratch / folder
-    raise UsageError(f"{env}={root}: expected a checkout (or git directory) of the official code with a folder "
-                     f"'{folder}'")
+    raise UsageError(
+        f"{env}={root}: expected a checkout (or git directory) of the official code with a folder '{folder}'"
+    )
 
 
 def _theirs(name: str) -> bool:
@@ -55,7 +63,8 @@ def _theirs(name: str) -> bool:
 
 @contextlib.contextmanager
 def official_modules(folder: Path, device: torch.device) -> Iterator[None]:
-    """``folder`` importable, the ``cuda`` methods no-ops off CUDA (on CUDA: the current device is ``device``)."""
+    """``folder`` importable, the ``cuda`` methods no-ops off CUDA (on CUDA: the current device is
+    ``device``)."""
     saved_path = list(sys.path)
     saved_cuda = (torch.Tensor.cuda, nn.Module.cuda)
     stubs = [s for s in _STUBS if s not in sys.modules]

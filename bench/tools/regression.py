@@ -24,6 +24,7 @@ Format 1 baselines (one seed, fixed tolerances) are still read. Baseline runs mi
 fail; results without a baseline entry are only noted. Runs of one key from several configurations
 (``group_hash``) are never averaged: ``make_baseline`` refuses and ``compare_to_baseline`` fails that key.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from bench.stats import t_quantile
 from bench.errors import AdabenchError, UsageError
+from bench.stats import t_quantile
 
 FORMAT = "adabench-baseline/2"
 FORMATS = ("adabench-baseline/1", FORMAT)
@@ -47,8 +48,8 @@ DERIVATION = {
     "accuracy": "tolerance = max(floor, k * sd * sqrt(2 / n)), k = t(1 - alpha / 2, n - 1)",
     "time_ratio": "factor = max(floor, exp(k * sd(ln per-seed ratio) * sqrt(2 / n))), k as above",
     "why": "the gate re-runs the baseline's n seeds; as a fresh draw, the difference of two n-seed means has "
-           "sd * sqrt(2 / n); the t quantile with n - 1 degrees of freedom covers sd being estimated from n "
-           "seeds, so an unchanged method fails a check with probability <= alpha",
+    "sd * sqrt(2 / n); the t quantile with n - 1 degrees of freedom covers sd being estimated from n "
+    "seeds, so an unchanged method fails a check with probability <= alpha",
 }
 
 
@@ -105,8 +106,10 @@ def mixed_configurations(rows: Sequence[Mapping[str, Any]]) -> Dict[str, List[st
 
 
 def _mixed_text(key: str, hashes: Sequence[str]) -> str:
-    return (f"{key}: the runs come from {len(hashes)} configurations (group_hash {', '.join(hashes)}); "
-            "they are not averaged: use a runs directory with one configuration")
+    return (
+        f"{key}: the runs come from {len(hashes)} configurations (group_hash {', '.join(hashes)}); "
+        "they are not averaged: use a runs directory with one configuration"
+    )
 
 
 def _by_seed(rows: Sequence[Mapping[str, Any]], col: str) -> Dict[int, float]:
@@ -118,13 +121,17 @@ def _by_seed(rows: Sequence[Mapping[str, Any]], col: str) -> Dict[int, float]:
     return {s: sum(v) / len(v) for s, v in sorted(acc.items())}
 
 
-def accuracy_tolerance(values: Sequence[float], alpha: float = ALPHA, floor: float = ACCURACY_FLOOR) -> Dict[str, Any]:
+def accuracy_tolerance(
+    values: Sequence[float], alpha: float = ALPHA, floor: float = ACCURACY_FLOOR
+) -> Dict[str, Any]:
     n, sd = len(values), _sd(values)
     k = t_quantile(1 - alpha, n - 1)
     return {"value": max(floor, k * sd * math.sqrt(2 / n)), "sd": sd, "n": n, "k": k, "floor": floor}
 
 
-def ratio_factor(ratios: Sequence[float], alpha: float = ALPHA, floor: float = TIME_FACTOR_FLOOR) -> Dict[str, Any]:
+def ratio_factor(
+    ratios: Sequence[float], alpha: float = ALPHA, floor: float = TIME_FACTOR_FLOOR
+) -> Dict[str, Any]:
     logs = [math.log(r) for r in ratios]
     n, sd = len(logs), _sd(logs)
     k = t_quantile(1 - alpha, n - 1) if n > 1 else math.inf
@@ -139,11 +146,14 @@ def _aggregate(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
     out = {}
     for k, rs in sorted(by_key.items()):
         per_seed = {m: _by_seed(rs, m) for m in ACCURACY}
-        out[k] = {"top1": _mean(r["top1"] for r in rs), "map": _mean(r.get("map") for r in rs),
-                  "gflops_per_video": _mean(r["gflops_per_video"] for r in rs),
-                  "train_seconds": _mean(r["train_seconds"] for r in rs),
-                  "seeds": sorted(int(r["seed"]) for r in rs if not _is_missing(r.get("seed"))),
-                  "per_seed": {m: list(v.values()) if v else None for m, v in per_seed.items()}}
+        out[k] = {
+            "top1": _mean(r["top1"] for r in rs),
+            "map": _mean(r.get("map") for r in rs),
+            "gflops_per_video": _mean(r["gflops_per_video"] for r in rs),
+            "train_seconds": _mean(r["train_seconds"] for r in rs),
+            "seeds": sorted(int(r["seed"]) for r in rs if not _is_missing(r.get("seed"))),
+            "per_seed": {m: list(v.values()) if v else None for m, v in per_seed.items()},
+        }
     return out
 
 
@@ -160,13 +170,18 @@ def _time_ratios(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]
     out = {}
     for base, method in comparison_pairs(sorted({r["method"] for r in rows})):
         for g in sorted({g for g, _ in cells}):
-            a, b = _by_seed(cells.get((g, base.name), []), "train_seconds"), \
-                _by_seed(cells.get((g, method.name), []), "train_seconds")
+            a, b = (
+                _by_seed(cells.get((g, base.name), []), "train_seconds"),
+                _by_seed(cells.get((g, method.name), []), "train_seconds"),
+            )
             seeds = [s for s in a if s in b and b[s] > 0 and a[s] > 0]
             if seeds:
                 ratios = [a[s] / b[s] for s in seeds]
                 out[f"{g}/{base.name}:{method.name}"] = {
-                    "ratio": math.exp(sum(map(math.log, ratios)) / len(ratios)), "per_seed": ratios, "seeds": seeds}
+                    "ratio": math.exp(sum(map(math.log, ratios)) / len(ratios)),
+                    "per_seed": ratios,
+                    "seeds": seeds,
+                }
     return out
 
 
@@ -194,44 +209,74 @@ def _precision(row: Mapping[str, Any]) -> str:
 
 
 def _recipe(rs: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
-    """How the gate re-runs a key: method, patch, epochs, overrides, precision, and the shared initial state."""
+    """How the gate re-runs a key: method, patch, epochs, overrides, precision, and the shared initial
+    state."""
     r = rs[0]
     run, manifest = _run_files(r.get("run_dir"))
     overrides = r.get("overrides")
     overrides = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
-    return {"method": r["method"], "dataset": r["dataset"], "preset": r["preset"], "arch": r["arch"],
-            "patch_size": int(r["patch_size"]), "epochs": None if _is_missing(r.get("epochs")) else int(r["epochs"]),
-            "overrides": overrides, "precision": _precision(r),
-            "shared_init": run.get("init_state") is not None,
-            "creates_init": bool((manifest.get("initial_state") or {}).get("created"))}
+    return {
+        "method": r["method"],
+        "dataset": r["dataset"],
+        "preset": r["preset"],
+        "arch": r["arch"],
+        "patch_size": int(r["patch_size"]),
+        "epochs": None if _is_missing(r.get("epochs")) else int(r["epochs"]),
+        "overrides": overrides,
+        "precision": _precision(r),
+        "shared_init": run.get("init_state") is not None,
+        "creates_init": bool((manifest.get("initial_state") or {}).get("created")),
+    }
 
 
-def make_baseline(results: Any, tolerances: Optional[Mapping[str, float]] = None, *, alpha: float = ALPHA,
-                  min_seeds: int = MIN_SEEDS) -> Dict[str, Any]:
+def make_baseline(
+    results: Any,
+    tolerances: Optional[Mapping[str, float]] = None,
+    *,
+    alpha: float = ALPHA,
+    min_seeds: int = MIN_SEEDS,
+) -> Dict[str, Any]:
     """A JSON-able baseline from run results (a ``bench.runs.results`` DataFrame or summary dicts) of at least
-    ``min_seeds`` seeds per key. ``tolerances`` may set the floors (``accuracy_abs``, ``time_ratio_factor``)."""
+    ``min_seeds`` seeds per key. ``tolerances`` may set the floors (``accuracy_abs``,
+    ``time_ratio_factor``)."""
     rows = _records(results)
     if not rows:
         raise AdabenchError("no complete runs to make a baseline from")
     for key, hashes in mixed_configurations(rows).items():
         raise AdabenchError(_mixed_text(key, hashes))
     tol = dict(tolerances or {})
-    acc_floor, time_floor = tol.get("accuracy_abs", ACCURACY_FLOOR), tol.get("time_ratio_factor", TIME_FACTOR_FLOOR)
+    acc_floor, time_floor = (
+        tol.get("accuracy_abs", ACCURACY_FLOOR),
+        tol.get("time_ratio_factor", TIME_FACTOR_FLOOR),
+    )
     runs = _aggregate(rows)
     for key, entry in runs.items():
         seeds = sorted(set(entry["seeds"]))
         if len(seeds) < min_seeds:
-            raise AdabenchError(f"{key}: {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); a baseline needs "
-                                f">= {min_seeds} to measure the seed spread (e.g. --seed 0 --seed 1 --seed 2)")
-        entry["tolerance"] = {m: accuracy_tolerance(v, alpha, acc_floor)
-                              for m, v in entry["per_seed"].items() if v}
+            raise AdabenchError(
+                f"{key}: {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); a baseline needs "
+                f">= {min_seeds} to measure the seed spread (e.g. --seed 0 --seed 1 --seed 2)"
+            )
+        entry["tolerance"] = {
+            m: accuracy_tolerance(v, alpha, acc_floor) for m, v in entry["per_seed"].items() if v
+        }
         entry["recipe"] = _recipe([r for r in rows if run_key(r) == key])
     ratios = _time_ratios(rows)
     for entry in ratios.values():
         entry["factor"] = ratio_factor(entry["per_seed"], alpha, time_floor)
-    return {"format": FORMAT, "tolerances": {"gflops_rel": DEFAULT_TOLERANCES["gflops_rel"]},
-            "derivation": {**DERIVATION, "alpha": alpha, "accuracy_floor": acc_floor, "time_ratio_floor": time_floor},
-            "seeds": sorted({s for e in runs.values() for s in e["seeds"]}), "runs": runs, "time_ratios": ratios}
+    return {
+        "format": FORMAT,
+        "tolerances": {"gflops_rel": DEFAULT_TOLERANCES["gflops_rel"]},
+        "derivation": {
+            **DERIVATION,
+            "alpha": alpha,
+            "accuracy_floor": acc_floor,
+            "time_ratio_floor": time_floor,
+        },
+        "seeds": sorted({s for e in runs.values() for s in e["seeds"]}),
+        "runs": runs,
+        "time_ratios": ratios,
+    }
 
 
 def load_baseline(path: Union[str, Path]) -> Dict[str, Any]:
@@ -243,7 +288,11 @@ def load_baseline(path: Union[str, Path]) -> Dict[str, Any]:
         raise UsageError(f"--baseline {p}: no such file") from None
     except (OSError, ValueError) as e:
         raise UsageError(f"--baseline {p}: not readable JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("format") not in FORMATS or not isinstance(data.get("runs"), dict):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") not in FORMATS
+        or not isinstance(data.get("runs"), dict)
+    ):
         raise UsageError(f"--baseline {p}: expected an adabench baseline (format '{FORMAT}' with 'runs')")
     problem = _type_problem(data)
     if problem:
@@ -297,12 +346,14 @@ def _tolerance_for(want: Mapping[str, Any], metric: str, tol: Mapping[str, Any])
     if "accuracy_abs" in tol or not d:
         value = tol.get("accuracy_abs", DEFAULT_TOLERANCES["accuracy_abs"])
         return value, f"±{value:g}"
-    return d["value"], (f"±{d['value']:.4f} = max({d['floor']:g}, {d['k']:.2f} × sd {d['sd']:.4f} × "
-                        f"√(2/{d['n']}))")
+    return d["value"], (
+        f"±{d['value']:.4f} = max({d['floor']:g}, {d['k']:.2f} × sd {d['sd']:.4f} × √(2/{d['n']}))"
+    )
 
 
-def _check_run(key: str, got: Mapping[str, Any], want: Mapping[str, Any], tol: Mapping[str, Any],
-               gflops_rel: float) -> List[str]:
+def _check_run(
+    key: str, got: Mapping[str, Any], want: Mapping[str, Any], tol: Mapping[str, Any], gflops_rel: float
+) -> List[str]:
     lines = []
     for metric in ACCURACY:
         if _is_missing(want.get(metric)):
@@ -315,8 +366,13 @@ def _check_run(key: str, got: Mapping[str, Any], want: Mapping[str, Any], tol: M
     g, w = got["gflops_per_video"], want.get("gflops_per_video")
     if not _is_missing(w):
         rel = abs(g - w) / abs(w) if w else abs(g)
-        lines.append(_line(rel <= gflops_rel + 1e-12, f"{key} GFLOPs/video: {g:.6g} vs baseline {w:.6g} "
-                                                      f"({100 * rel:.3f}% off, tolerance {100 * gflops_rel:g}%)"))
+        lines.append(
+            _line(
+                rel <= gflops_rel + 1e-12,
+                f"{key} GFLOPs/video: {g:.6g} vs baseline {w:.6g} "
+                f"({100 * rel:.3f}% off, tolerance {100 * gflops_rel:g}%)",
+            )
+        )
     if want.get("seeds") is not None and list(want["seeds"]) != list(got["seeds"]):
         lines.append(f"note {key}: seeds {got['seeds']} vs baseline {list(want['seeds'])}")
     return lines
@@ -369,5 +425,7 @@ def compare_to_baseline(
         lines.append(f"note {key}: not in the baseline (not checked)")
     failed = sum(1 for ln in lines if ln.startswith("FAIL"))
     checked = sum(1 for ln in lines if ln.startswith(("ok", "FAIL")))
-    lines.append(f"{checked - failed}/{checked} checks within tolerance" + (f", {failed} failed" if failed else ""))
+    lines.append(
+        f"{checked - failed}/{checked} checks within tolerance" + (f", {failed} failed" if failed else "")
+    )
     return failed == 0 and checked > 0, lines

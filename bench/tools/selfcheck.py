@@ -2,12 +2,15 @@
 
 Each check is named, has a stated tolerance and ends ``pass``, ``fail`` or ``skipped`` with the reason (an
 exception in a check is a failure with its first line). The checks (``CHECKS``) run in order, each only when
-its estimated cost fits in what is left of the time budget; then the timings (``bench.tools.selfcheck_timings``),
-then the long optional checks (``--compile``) with what is left. ``DIR/gpu-check.json`` holds everything; ``DIR/gpu-check.md`` (``reports.selfcheck``) the two tables.
+its estimated cost fits in what is left of the time budget; then the timings
+(``bench.tools.selfcheck_timings``),
+then the long optional checks (``--compile``) with what is left. ``DIR/gpu-check.json`` holds everything;
+``DIR/gpu-check.md`` (``reports.selfcheck``) the two tables.
 On ``cuda`` with no visible CUDA device the command stops with one line (exit 2) before anything runs, so a
 CPU machine's CI stays green. Method knowledge comes from the registry only: every registered method is
 checked, by the stages its ``plan`` returns.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,16 +26,16 @@ import torch
 from bench.errors import UsageError
 
 DEFAULT_BUDGET_S = {"cuda": 480.0, "cpu": 120.0}
-COMPILE_PER_METHOD_S = {"cuda": 75.0, "cpu": 150.0}   # --compile check: compiling a method's backbones (guess)
+COMPILE_PER_METHOD_S = {"cuda": 75.0, "cpu": 150.0}  # --compile check: compiling a method's backbones (guess)
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
 
 @dataclass
 class CheckResult:
     name: str
-    status: str             # pass | fail | skipped
-    tolerance: str          # what "pass" means
-    detail: str             # what was measured, or why it failed or was skipped
+    status: str  # pass | fail | skipped
+    tolerance: str  # what "pass" means
+    detail: str  # what was measured, or why it failed or was skipped
     seconds: float = 0.0
 
 
@@ -55,26 +58,30 @@ class Budget:
 @dataclass
 class Context:
     device: torch.device
-    work: Path                      # scratch: the micro data set and runs
+    work: Path  # scratch: the micro data set and runs
     budget: Budget
-    sets: Dict[str, str] = field(default_factory=dict)   # the micro preset fields (bench.tools.selfcheck_runs.RUN_SETS)
+    sets: Dict[str, str] = field(
+        default_factory=dict
+    )  # the micro preset fields (bench.tools.selfcheck_runs.RUN_SETS)
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     tolerance: str
-    estimate: Dict[str, float]      # seconds on "cuda" / "cpu" (how much budget it needs to start)
+    estimate: Dict[str, float]  # seconds on "cuda" / "cpu" (how much budget it needs to start)
     run: Callable[[Context], Tuple[bool, str]]
-    after_timings: bool = False     # long and optional: runs with what the timings leave of the budget
+    after_timings: bool = False  # long and optional: runs with what the timings leave of the budget
 
 
 def check_device(device: torch.device) -> None:
     """One line and exit 2 when ``device`` cannot be used here (no CUDA device: the CPU machines' case)."""
     if device.type == "cuda" and not torch.cuda.is_available():
         built = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
-        raise UsageError(f"selfcheck --device cuda: no CUDA device is visible (torch {torch.__version__}, {built}); "
-                         "run it on a GPU machine, or --device cpu for the dry run")
+        raise UsageError(
+            f"selfcheck --device cuda: no CUDA device is visible (torch {torch.__version__}, {built}); "
+            "run it on a GPU machine, or --device cpu for the dry run"
+        )
     if device.type not in ("cuda", "cpu"):
         raise UsageError(f"selfcheck --device {device}: expected cuda or cpu")
 
@@ -83,16 +90,27 @@ def environment(device: torch.device) -> Dict[str, Any]:
     """Versions and the device: what a GPU report must start with."""
     from bench.training.precision import cpu_has_native_bf16, resolve_precision
 
-    env: Dict[str, Any] = {"torch": torch.__version__, "cuda": torch.version.cuda,
-                           "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-                           "python": platform.python_version(), "device": str(device),
-                           "auto_precision": resolve_precision("auto", device), "threads": torch.get_num_threads(),
-                           "cpu": platform.processor() or platform.machine(), "cpu_native_bf16": cpu_has_native_bf16()}
+    env: Dict[str, Any] = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "python": platform.python_version(),
+        "device": str(device),
+        "auto_precision": resolve_precision("auto", device),
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
+    }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        env.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
-                   capability=f"{props.major}.{props.minor}", gpus=torch.cuda.device_count(),
-                   bf16=torch.cuda.is_bf16_supported(), nccl=_nccl_version())
+        env.update(
+            gpu=props.name,
+            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+            capability=f"{props.major}.{props.minor}",
+            gpus=torch.cuda.device_count(),
+            bf16=torch.cuda.is_bf16_supported(),
+            nccl=_nccl_version(),
+        )
     return env
 
 
@@ -112,9 +130,11 @@ def _environment_check(ctx: Context) -> Tuple[bool, str]:
     return ok, ", ".join(f"{k} {env[k]}" for k in keys if k in env)
 
 
-def _every_method(fn: Callable[[str], Tuple[bool, str]], budget: Optional[Budget] = None, each: float = 0.0
-                  ) -> Tuple[bool, str]:
-    """``fn`` for every registered method; passes when all pass. With ``budget``: a method is started only while
+def _every_method(
+    fn: Callable[[str], Tuple[bool, str]], budget: Optional[Budget] = None, each: float = 0.0
+) -> Tuple[bool, str]:
+    """``fn`` for every registered method; passes when all pass. With ``budget``: a method is started only
+    while
     ``each`` seconds are left (the others are listed as skipped; none started: the check is skipped)."""
     from bench.methods import method_names
 
@@ -125,14 +145,18 @@ def _every_method(fn: Callable[[str], Tuple[bool, str]], budget: Optional[Budget
             continue
         results.append((name, *fn(name)))
     if not results:
-        raise SkipCheck(f"does not fit in the budget: about {each:.0f} s per method, {budget.left():.0f} s left")
+        raise SkipCheck(
+            f"does not fit in the budget: about {each:.0f} s per method, {budget.left():.0f} s left"
+        )
     text = " | ".join(f"{n}: {'ok' if ok else 'FAILED'}: {d}" for n, ok, d in results)
-    return all(ok for _, ok, _ in results), text + (f" | not run (budget): {', '.join(left_out)}" if left_out else "")
+    return all(ok for _, ok, _ in results), text + (
+        f" | not run (budget): {', '.join(left_out)}" if left_out else ""
+    )
 
 
 def _auto_precision(ctx: Context) -> Tuple[bool, str]:
-    from bench.training.precision import resolve_precision
     from bench.tools.selfcheck_steps import precision_trains
+    from bench.training.precision import resolve_precision
 
     auto = resolve_precision("auto", ctx.device)
     return _every_method(lambda m: precision_trains(m, ctx.device, auto, ctx.sets))
@@ -142,8 +166,10 @@ def _fp16_scaler(ctx: Context) -> Tuple[bool, str]:
     from bench.tools.selfcheck_steps import precision_trains
 
     if ctx.device.type != "cuda":
-        raise SkipCheck("fp16 autocast with a GradScaler is the CUDA path (the scaler's overflow skip is checked "
-                        "on its own below)")
+        raise SkipCheck(
+            "fp16 autocast with a GradScaler is the CUDA path (the scaler's overflow skip is checked "
+            "on its own below)"
+        )
     return _every_method(lambda m: precision_trains(m, ctx.device, "fp16", ctx.sets))
 
 
@@ -160,15 +186,18 @@ def _fp32(ctx: Context) -> Tuple[bool, str]:
 
 
 def _compile(ctx: Context) -> Tuple[bool, str]:
-    from bench.training.precision import check_compile
     from bench.tools.selfcheck_steps import compile_matches_eager
+    from bench.training.precision import check_compile
 
     try:
         check_compile(ctx.device)
     except UsageError as e:
         return False, str(e)
-    return _every_method(lambda m: compile_matches_eager(m, ctx.device, ctx.sets), ctx.budget,
-                         COMPILE_PER_METHOD_S[ctx.device.type])
+    return _every_method(
+        lambda m: compile_matches_eager(m, ctx.device, ctx.sets),
+        ctx.budget,
+        COMPILE_PER_METHOD_S[ctx.device.type],
+    )
 
 
 def _run_check(name: str) -> Callable[[Context], Tuple[bool, str]]:
@@ -176,6 +205,7 @@ def _run_check(name: str) -> Callable[[Context], Tuple[bool, str]]:
         import bench.tools.selfcheck_runs as runs
 
         return getattr(runs, name)(ctx.device, ctx.work / name)
+
     return run
 
 
@@ -185,31 +215,70 @@ class SkipCheck(Exception):
 
 CHECKS = (
     Check("environment", "a matmul on the device is finite", {"cuda": 5, "cpu": 1}, _environment_check),
-    Check("fp32 step = CPU step", "every method and stage, 2 driver steps each from the same weights and random "
-          "draws: |loss - CPU loss| / |CPU loss| <= 1e-3 (TF32 off)", {"cuda": 20, "cpu": 15}, _fp32),
-    Check("auto precision trains", "every method and stage at --precision auto, 3 steps: losses and parameters "
-          "finite", {"cuda": 15, "cpu": 10}, _auto_precision),
-    Check("fp16 + GradScaler trains", "every method and stage at fp16 with loss scaling, 3 steps: finite",
-          {"cuda": 15, "cpu": 1}, _fp16_scaler),
-    Check("GradScaler skips an overflow", "an inf gradient: no parameter changes and the scale drops; the next "
-          "step updates", {"cuda": 10, "cpu": 5}, _scaler),
-    Check("tiny matched run", "every method, 1 epoch: config, manifest, metrics, log, last.pt and summary "
-          "written; a time > 0 for every stage; a peak-memory figure; the device recorded",
-          {"cuda": 40, "cpu": 20}, _run_check("matched_run")),
-    Check("DDP averages gradients", "torchrun ranks (NCCL on CUDA, gloo on CPU): averaged gradients exact to 1e-6; "
-          "parameters identical on every rank after a driver step of every method and stage",
-          {"cuda": 40, "cpu": 20}, _run_check("ddp_averages")),
-    Check("exact resume", "--deterministic, interrupted after the first checkpoint and re-run: per-epoch losses, "
-          "weights and top-1 identical to an uninterrupted run", {"cuda": 60, "cpu": 30},
-          _run_check("resume_is_exact")),
-    Check("--compile matches eager", "every method and stage, 2 fp32 steps: |compiled - eager| / |eager| <= 1e-3",
-          {"cuda": 75, "cpu": 150}, _compile, after_timings=True),
+    Check(
+        "fp32 step = CPU step",
+        "every method and stage, 2 driver steps each from the same weights and random "
+        "draws: |loss - CPU loss| / |CPU loss| <= 1e-3 (TF32 off)",
+        {"cuda": 20, "cpu": 15},
+        _fp32,
+    ),
+    Check(
+        "auto precision trains",
+        "every method and stage at --precision auto, 3 steps: losses and parameters finite",
+        {"cuda": 15, "cpu": 10},
+        _auto_precision,
+    ),
+    Check(
+        "fp16 + GradScaler trains",
+        "every method and stage at fp16 with loss scaling, 3 steps: finite",
+        {"cuda": 15, "cpu": 1},
+        _fp16_scaler,
+    ),
+    Check(
+        "GradScaler skips an overflow",
+        "an inf gradient: no parameter changes and the scale drops; the next step updates",
+        {"cuda": 10, "cpu": 5},
+        _scaler,
+    ),
+    Check(
+        "tiny matched run",
+        "every method, 1 epoch: config, manifest, metrics, log, last.pt and summary "
+        "written; a time > 0 for every stage; a peak-memory figure; the device recorded",
+        {"cuda": 40, "cpu": 20},
+        _run_check("matched_run"),
+    ),
+    Check(
+        "DDP averages gradients",
+        "torchrun ranks (NCCL on CUDA, gloo on CPU): averaged gradients exact to 1e-6; "
+        "parameters identical on every rank after a driver step of every method and stage",
+        {"cuda": 40, "cpu": 20},
+        _run_check("ddp_averages"),
+    ),
+    Check(
+        "exact resume",
+        "--deterministic, interrupted after the first checkpoint and re-run: per-epoch losses, "
+        "weights and top-1 identical to an uninterrupted run",
+        {"cuda": 60, "cpu": 30},
+        _run_check("resume_is_exact"),
+    ),
+    Check(
+        "--compile matches eager",
+        "every method and stage, 2 fp32 steps: |compiled - eager| / |eager| <= 1e-3",
+        {"cuda": 75, "cpu": 150},
+        _compile,
+        after_timings=True,
+    ),
 )
 
 
-def run_checks(ctx: Context, only: Optional[List[str]] = None, echo: Callable[[str], None] = print, *,
-               after_timings: bool = False, done: Callable[[List[CheckResult]], None] = lambda r: None
-               ) -> List[CheckResult]:
+def run_checks(
+    ctx: Context,
+    only: Optional[List[str]] = None,
+    echo: Callable[[str], None] = print,
+    *,
+    after_timings: bool = False,
+    done: Callable[[List[CheckResult]], None] = lambda r: None,
+) -> List[CheckResult]:
     """The checks of one phase in order (``only``: those names), each skipped when its estimate exceeds the
     budget left."""
     out = []
@@ -218,8 +287,13 @@ def run_checks(ctx: Context, only: Optional[List[str]] = None, echo: Callable[[s
             continue
         need = check.estimate.get(ctx.device.type, 60.0)
         if not ctx.budget.fits(need):
-            result = CheckResult(check.name, SKIPPED, check.tolerance, f"does not fit in the budget: needs about "
-                                 f"{need:.0f} s, {max(0.0, ctx.budget.left()):.0f} s left")
+            result = CheckResult(
+                check.name,
+                SKIPPED,
+                check.tolerance,
+                f"does not fit in the budget: needs about "
+                f"{need:.0f} s, {max(0.0, ctx.budget.left()):.0f} s left",
+            )
         else:
             result = _one(check, ctx)
         echo(f"  {result.status:7s} {result.name} ({result.seconds:.1f} s): {result.detail[:300]}")
@@ -254,9 +328,15 @@ TIMING_ESTIMATES = {  # seconds to start a part: (device type, shapes) -> part -
 }
 
 
-def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = print,
-                out: Optional[Dict[str, Any]] = None, done: Callable[[], None] = lambda: None) -> Dict[str, Any]:
-    """The speed parts in order, each while the budget lasts, into ``out`` (``done()`` after each part); a part
+def run_timings(
+    ctx: Context,
+    shapes_name: str,
+    echo: Callable[[str], None] = print,
+    out: Optional[Dict[str, Any]] = None,
+    done: Callable[[], None] = lambda: None,
+) -> Dict[str, Any]:
+    """The speed parts in order, each while the budget lasts, into ``out`` (``done()`` after each part); a
+    part
     that raises is recorded under ``errors``."""
     import bench.tools.selfcheck_timings as timings
 
@@ -266,7 +346,9 @@ def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = pr
     out.update({"shapes": asdict(shapes), "skipped": [], "errors": []})
     parts = {
         "matmul": lambda: timings.matmul(ctx.device),
-        "train_steps": lambda: timings.train_steps(ctx.device, shapes, ctx.budget, est["train_steps"], out["skipped"]),
+        "train_steps": lambda: timings.train_steps(
+            ctx.device, shapes, ctx.budget, est["train_steps"], out["skipped"]
+        ),
         "inference": lambda: timings.inference(ctx.device, shapes),
         "official": lambda: timings.official(ctx.device, shapes, ctx.budget, est["official"], out["skipped"]),
     }
@@ -274,8 +356,10 @@ def run_timings(ctx: Context, shapes_name: str, echo: Callable[[str], None] = pr
         t0 = time.perf_counter()
         out[name] = []
         if name in ("matmul", "inference") and not ctx.budget.fits(est[name]):
-            out["skipped"].append(f"{name}: needs about {est[name]:.0f} s, {max(0.0, ctx.budget.left()):.0f} s of "
-                                  "the budget left")
+            out["skipped"].append(
+                f"{name}: needs about {est[name]:.0f} s, {max(0.0, ctx.budget.left()):.0f} s of "
+                "the budget left"
+            )
         else:
             try:
                 out[name] = part()
@@ -308,12 +392,21 @@ def dry_run_threads(device: torch.device, shapes: str) -> Iterator[None]:
 Save = Callable[[Dict[str, Any]], None]
 
 
-def run_selfcheck(device: torch.device, work: Path, *, budget_s: Optional[float] = None,
-                  shapes: Optional[str] = None, only: Optional[List[str]] = None, timings: bool = True,
-                  echo: Callable[[str], None] = print, save: Save = lambda record: None) -> Dict[str, Any]:
+def run_selfcheck(
+    device: torch.device,
+    work: Path,
+    *,
+    budget_s: Optional[float] = None,
+    shapes: Optional[str] = None,
+    only: Optional[List[str]] = None,
+    timings: bool = True,
+    echo: Callable[[str], None] = print,
+    save: Save = lambda record: None,
+) -> Dict[str, Any]:
     """The checks, then the timings, then the long optional checks, within the budget (default
     ``DEFAULT_BUDGET_S``); the whole record, also handed to ``save`` after every check and part (a GPU
-    session cut short still leaves what was measured). ``shapes``: the timings' shapes (default: paper on CUDA,
+    session cut short still leaves what was measured). ``shapes``: the timings' shapes (default: paper on
+    CUDA,
     tiny on a CPU)."""
     check_device(device)
     shapes = shapes or ("paper" if device.type == "cuda" else "tiny")
@@ -321,9 +414,16 @@ def run_selfcheck(device: torch.device, work: Path, *, budget_s: Optional[float]
         return _run_selfcheck(device, work, budget_s, shapes, only, timings, echo, save)
 
 
-def _run_selfcheck(device: torch.device, work: Path, budget_s: Optional[float], shapes: str,
-                   only: Optional[List[str]], timings: bool, echo: Callable[[str], None], save: Save
-                   ) -> Dict[str, Any]:
+def _run_selfcheck(
+    device: torch.device,
+    work: Path,
+    budget_s: Optional[float],
+    shapes: str,
+    only: Optional[List[str]],
+    timings: bool,
+    echo: Callable[[str], None],
+    save: Save,
+) -> Dict[str, Any]:
     from bench.tools.selfcheck_runs import RUN_SETS
 
     # deterministic cuBLAS for the resume check: read when cuBLAS starts, so before the first CUDA matmul
@@ -331,12 +431,18 @@ def _run_selfcheck(device: torch.device, work: Path, budget_s: Optional[float], 
     budget = Budget(DEFAULT_BUDGET_S[device.type] if budget_s is None else budget_s)
     ctx = Context(device, work, budget, dict(RUN_SETS))
     echo(f"selfcheck on {device}: budget {budget.seconds:.0f} s, {torch.get_num_threads()} CPU thread(s)")
-    record: Dict[str, Any] = {"environment": environment(device), "budget_s": budget.seconds, "complete": False}
+    record: Dict[str, Any] = {
+        "environment": environment(device),
+        "budget_s": budget.seconds,
+        "complete": False,
+    }
 
     def update(results: List[CheckResult]) -> Dict[str, Any]:
-        record.update(checks=results_dict(results), elapsed_s=budget.elapsed(),
-                      passed=not any(r.status == FAIL for r in results)
-                      and not record.get("timings", {}).get("errors"))
+        record.update(
+            checks=results_dict(results),
+            elapsed_s=budget.elapsed(),
+            passed=not any(r.status == FAIL for r in results) and not record.get("timings", {}).get("errors"),
+        )
         save(record)
         return record
 

@@ -1,6 +1,7 @@
 """The DDP check's worker: ``torchrun --nproc_per_node N -m bench.tools.selfcheck_ddp OUT.json cpu|cuda``.
 
-Every rank joins the group the way a run does (``bench.training.runtime.init_distributed``: NCCL on CUDA, gloo on CPU;
+Every rank joins the group the way a run does (``bench.training.runtime.init_distributed``: NCCL on CUDA, gloo
+on CPU;
 with one rank, which a run never groups, a one-rank group on the same backend), then:
 
 1. ``average_gradients`` on gradients that differ by rank must give their mean on every rank;
@@ -10,6 +11,7 @@ with one rank, which a run never groups, a one-rank group on the same backend), 
 
 Rank 0 writes ``{"backend", "world_size", "grad_error", "param_spread": {method/stage: max |difference|}}``.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,38 +29,52 @@ def _join(device_type: str) -> Any:
     env = init_distributed(device_type)
     if env.distributed:
         return env
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if device_type == "cuda" else env.device
+    device = (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if device_type == "cuda" else env.device
+    )
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://", rank=0,
-                            world_size=1, timeout=dist_timeout())
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        init_method="env://",
+        rank=0,
+        world_size=1,
+        timeout=dist_timeout(),
+    )
     return DistEnv(device=device)
 
 
 def _forced(env: Any) -> Any:
     """``env`` as the averaging code sees it; a one-rank group still goes through the all-reduce."""
-    return env if env.distributed else SimpleNamespace(distributed=True, world_size=1, rank=0, device=env.device)
+    return (
+        env if env.distributed else SimpleNamespace(distributed=True, world_size=1, rank=0, device=env.device)
+    )
 
 
 def _gradient_error(env: Any) -> float:
     from bench.training.runtime import average_gradients
 
     rank, world = dist.get_rank(), dist.get_world_size()
-    grads = [torch.full((5, 3), float(rank + 1), device=env.device), torch.arange(4.0, device=env.device) * rank]
+    grads = [
+        torch.full((5, 3), float(rank + 1), device=env.device),
+        torch.arange(4.0, device=env.device) * rank,
+    ]
     params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
     for p, g in zip(params, grads):
         p.grad = g.clone()
     average_gradients(params, _forced(env))
-    expected = [torch.full((5, 3), (world + 1) / 2, device=env.device),
-                torch.arange(4.0, device=env.device) * (world - 1) / 2]
+    expected = [
+        torch.full((5, 3), (world + 1) / 2, device=env.device),
+        torch.arange(4.0, device=env.device) * (world - 1) / 2,
+    ]
     return max(float((p.grad - e).abs().max()) for p, e in zip(params, expected))
 
 
 def _param_spread(env: Any) -> Dict[str, float]:
     from bench.methods import method_names
-    from bench.training.runtime import broadcast_module_state
     from bench.tools.selfcheck_runs import RUN_SETS
     from bench.tools.selfcheck_steps import build_stages, random_batch, tiny_preset
+    from bench.training.runtime import broadcast_module_state
 
     forced = _forced(env)
     out = {}
@@ -86,8 +102,12 @@ def main(out: str, device_type: str) -> None:
     from bench.io import atomic_write_json
 
     env = _join(device_type)
-    found = {"backend": dist.get_backend(), "world_size": dist.get_world_size(), "grad_error": _gradient_error(env),
-             "param_spread": _param_spread(env)}
+    found = {
+        "backend": dist.get_backend(),
+        "world_size": dist.get_world_size(),
+        "grad_error": _gradient_error(env),
+        "param_spread": _param_spread(env),
+    }
     if dist.get_rank() == 0:
         atomic_write_json(out, found)
     dist.barrier()

@@ -12,6 +12,7 @@
 Sth-Sth variant for inference, patch 128); ``tiny`` shapes run the same code in seconds (the CPU dry run).
 Every part asks the budget first and is skipped, with the reason, when its estimate does not fit.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +28,10 @@ import torch
 from bench.training.precision import resolve_precision
 from bench.training.timing import synchronize
 
-NO_WEIGHTS = {"glance_pretrained": None, "focus_pretrained": None}   # random weights: speed does not depend on them
+NO_WEIGHTS = {
+    "glance_pretrained": None,
+    "focus_pretrained": None,
+}  # random weights: speed does not depend on them
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,18 @@ def shapes_for(name: str, device: torch.device) -> Shapes:
     measurement)."""
     if name == "paper":
         gpu = device.type == "cuda"
-        return Shapes("paper", "actnet", "sthv2", "paper", 128, 16 if gpu else 2, 128 if gpu else 8,
-                      3 if gpu else 1, 10 if gpu else 3, NO_WEIGHTS)
+        return Shapes(
+            "paper",
+            "actnet",
+            "sthv2",
+            "paper",
+            128,
+            16 if gpu else 2,
+            128 if gpu else 8,
+            3 if gpu else 1,
+            10 if gpu else 3,
+            NO_WEIGHTS,
+        )
     from bench.tools.selfcheck_runs import RUN_SETS
 
     return Shapes("tiny", "synthetic", "synthetic", "tiny", None, 4, 4, 0, 1, dict(RUN_SETS))
@@ -73,8 +87,9 @@ def matmul(device: torch.device) -> List[Dict[str, Any]]:
     return [{"precision": p, "gflops": matmul_peak_gflops(device, p)} for p in precisions]
 
 
-def train_steps(device: torch.device, shapes: Shapes, budget: Any, estimate: float, skipped: List[str]
-                ) -> List[Dict[str, Any]]:
+def train_steps(
+    device: torch.device, shapes: Shapes, budget: Any, estimate: float, skipped: List[str]
+) -> List[Dict[str, Any]]:
     """Every method's stages at fp32 and auto, one method at a time (round-robin inside a method), while the
     budget lasts; each later method is estimated from the slowest so far."""
     from bench.methods import method_names
@@ -88,10 +103,18 @@ def train_steps(device: torch.device, shapes: Shapes, budget: Any, estimate: flo
             skipped.append(str(e))
             continue
         t0 = time.perf_counter()
-        rows += benchmark_train_steps(shapes.train_dataset, shapes.preset, patch_size=shapes.patch_size,
-                                      batch=shapes.train_batch, warmup=shapes.warmup, repeats=shapes.repeats,
-                                      device=device, precisions=("fp32", "auto"), methods=[name],
-                                      overrides=dict(shapes.overrides))
+        rows += benchmark_train_steps(
+            shapes.train_dataset,
+            shapes.preset,
+            patch_size=shapes.patch_size,
+            batch=shapes.train_batch,
+            warmup=shapes.warmup,
+            repeats=shapes.repeats,
+            device=device,
+            precisions=("fp32", "auto"),
+            methods=[name],
+            overrides=dict(shapes.overrides),
+        )
         estimate = max(estimate, time.perf_counter() - t0)
     return rows
 
@@ -99,9 +122,17 @@ def train_steps(device: torch.device, shapes: Shapes, budget: Any, estimate: flo
 def inference(device: torch.device, shapes: Shapes) -> List[Dict[str, Any]]:
     from bench.tools.throughput import benchmark_preset
 
-    return benchmark_preset(shapes.infer_dataset, shapes.preset, patch_size=shapes.patch_size,
-                            batch=shapes.infer_batch, warmup=shapes.warmup, repeats=shapes.repeats, device=device,
-                            precision="auto", channels_last="auto")
+    return benchmark_preset(
+        shapes.infer_dataset,
+        shapes.preset,
+        patch_size=shapes.patch_size,
+        batch=shapes.infer_batch,
+        warmup=shapes.warmup,
+        repeats=shapes.repeats,
+        device=device,
+        precision="auto",
+        channels_last="auto",
+    )
 
 
 def _timed(call: Callable[[], Any], device: torch.device) -> float:
@@ -112,11 +143,12 @@ def _timed(call: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, budget: Any, estimate: float
-                          ) -> Dict[str, Any]:
+def official_side_by_side(
+    method: Any, device: torch.device, shapes: Shapes, budget: Any, estimate: float
+) -> Dict[str, Any]:
     """The official step and ours at fp32 and auto, round-robin; raises ``Skip`` without a snapshot."""
-    from bench.tools.official_code import official_modules, scratch_dir, snapshot_folder
     from bench.presets import get_preset
+    from bench.tools.official_code import official_modules, scratch_dir, snapshot_folder
     from bench.tools.selfcheck_steps import build_stages, random_batch
 
     spec = method.official_step
@@ -126,8 +158,14 @@ def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, bud
     _fits(budget, estimate, spec.label)
     # the official code builds the paper's networks (224² frames); tiny shapes: 4 frames, one video
     paper = shapes.name == "paper"
-    preset = get_preset(spec.dataset, "paper", method=method.name, arch=spec.arch, **NO_WEIGHTS,
-                        **({} if paper else {"frames": 4}))
+    preset = get_preset(
+        spec.dataset,
+        "paper",
+        method=method.name,
+        arch=spec.arch,
+        **NO_WEIGHTS,
+        **({} if paper else {"frames": 4}),
+    )
     batch = shapes.train_batch if paper else 1
     dev_batch = {k: v.to(device) for k, v in random_batch(preset, batch).items()}
     calls: Dict[str, Callable[[], Any]] = {}
@@ -151,11 +189,20 @@ def official_side_by_side(method: Any, device: torch.device, shapes: Shapes, bud
                 if k >= shapes.warmup:
                     times[name].append(t)
     med = {name: statistics.median(t) for name, t in times.items()}
-    return {"method": method.name, "step": spec.stage, "label": spec.label, "dataset": spec.dataset,
-            "arch": spec.arch, "batch": batch, "frames": preset.frames, "patch_size": preset.patch_size,
-            "repeats": shapes.repeats, "official_s": med["official"],
-            **{f"{k.split()[1]}_s": v for k, v in med.items() if k != "official"},
-            **{f"{k.split()[1]}_ratio": v / med["official"] for k, v in med.items() if k != "official"}}
+    return {
+        "method": method.name,
+        "step": spec.stage,
+        "label": spec.label,
+        "dataset": spec.dataset,
+        "arch": spec.arch,
+        "batch": batch,
+        "frames": preset.frames,
+        "patch_size": preset.patch_size,
+        "repeats": shapes.repeats,
+        "official_s": med["official"],
+        **{f"{k.split()[1]}_s": v for k, v in med.items() if k != "official"},
+        **{f"{k.split()[1]}_ratio": v / med["official"] for k, v in med.items() if k != "official"},
+    }
 
 
 @contextlib.contextmanager
@@ -166,8 +213,9 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def official(device: torch.device, shapes: Shapes, budget: Any, estimate: float, skipped: List[str]
-             ) -> List[Dict[str, Any]]:
+def official(
+    device: torch.device, shapes: Shapes, budget: Any, estimate: float, skipped: List[str]
+) -> List[Dict[str, Any]]:
     from bench.methods import all_methods
 
     rows = []

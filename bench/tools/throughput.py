@@ -10,6 +10,7 @@ followed by a linear head and averaged logits (TSN-style). Its GFLOPs over a met
 the speed-up that FLOPs alone promise; the measured speed-up is usually smaller (memory traffic,
 small kernels, the policy's sequential steps).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -53,9 +54,15 @@ def _stats(times: List[float], batch: int) -> Dict[str, float]:
     }
 
 
-def measure_interleaved(models: Dict[str, Tuple[Callable[..., Any], Inputs]], *, batch: int, warmup: int = 3,
-                        repeats: int = 10, device: Union[str, torch.device] = "cpu",
-                        precision: str = "fp32") -> Dict[str, Dict[str, Any]]:
+def measure_interleaved(
+    models: Dict[str, Tuple[Callable[..., Any], Inputs]],
+    *,
+    batch: int,
+    warmup: int = 3,
+    repeats: int = 10,
+    device: Union[str, torch.device] = "cpu",
+    precision: str = "fp32",
+) -> Dict[str, Dict[str, Any]]:
     """``measure_throughput`` for several models at once, timed round-robin (one call of each per
     repeat) so that background load on a shared machine hits them all alike.
 
@@ -90,8 +97,15 @@ def measure_interleaved(models: Dict[str, Tuple[Callable[..., Any], Inputs]], *,
     return {name: {**_stats(t, batch), **meta} for name, t in times.items()}
 
 
-def measure_throughput(model_fn: Callable[..., Any], inputs: Inputs, *, batch: int, warmup: int = 3,
-                       repeats: int = 10, device: Optional[Union[str, torch.device]] = None) -> Dict[str, Any]:
+def measure_throughput(
+    model_fn: Callable[..., Any],
+    inputs: Inputs,
+    *,
+    batch: int,
+    warmup: int = 3,
+    repeats: int = 10,
+    device: Optional[Union[str, torch.device]] = None,
+) -> Dict[str, Any]:
     """Time ``model_fn(*inputs)`` on a batch of ``batch`` videos.
 
     inputs: a tensor [B, ...] or a tuple of them (B = ``batch``, or 1 to be repeated).
@@ -101,8 +115,9 @@ def measure_throughput(model_fn: Callable[..., Any], inputs: Inputs, *, batch: i
     """
     first = inputs if isinstance(inputs, torch.Tensor) else inputs[0]
     dev = torch.device(device) if device is not None else first.device
-    return measure_interleaved({"model": (model_fn, inputs)}, batch=batch, warmup=warmup, repeats=repeats,
-                               device=dev)["model"]
+    return measure_interleaved(
+        {"model": (model_fn, inputs)}, batch=batch, warmup=warmup, repeats=repeats, device=dev
+    )["model"]
 
 
 class FullFrameNet(nn.Module):
@@ -118,14 +133,15 @@ class FullFrameNet(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         b, t = frames.shape[:2]
-        _, pooled = self.backbone(frames.flatten(0, 1))   # [B*T, C]
+        _, pooled = self.backbone(frames.flatten(0, 1))  # [B*T, C]
         return self.head(pooled).view(b, t, -1).mean(1)
 
 
 def build_full_frame(preset: Any, num_classes: Optional[int] = None) -> FullFrameNet:
     """The full-frame baseline of a preset: its focus backbone (TSM over ``preset.frames`` if TSM)."""
-    bb = create_backbone(preset.focus_backbone, pretrained=None, num_segments=preset.frames,
-                         shift_div=preset.shift_div)
+    bb = create_backbone(
+        preset.focus_backbone, pretrained=None, num_segments=preset.frames, shift_div=preset.shift_div
+    )
     return FullFrameNet(bb, num_classes or preset.num_classes)
 
 
@@ -143,7 +159,8 @@ def full_frame_gflops(net: FullFrameNet, preset: Any) -> float:
             warnings.simplefilter("ignore")  # fvcore's tracer warnings
             fca = FlopCountAnalysis(net, (frames,))
             fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-            # a zero handle: set_op_handle(op, None) only marks the op ignored, fvcore's default handle still counts it
+            # a zero handle: set_op_handle(op, None) only marks the op ignored, fvcore's default handle still
+            # counts it
             fca.set_op_handle("aten::batch_norm", lambda inputs, outputs: 0)
             return fca.total() * 1e-9
     finally:
@@ -173,20 +190,33 @@ class MethodInference(nn.Module):
         return out["logits"][:, -1]
 
 
-def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "matched",
-                     patch_size: Optional[int] = None, batch: int = 8, warmup: int = 3, repeats: int = 10,
-                     device: Union[str, torch.device] = "cpu", methods: Optional[Sequence[str]] = None,
-                     seed: int = 0, precision: str = "fp32", channels_last: str = "off") -> List[Dict[str, Any]]:
+def benchmark_preset(
+    dataset: str,
+    preset_name: str = "tiny",
+    *,
+    arch: str = "matched",
+    patch_size: Optional[int] = None,
+    batch: int = 8,
+    warmup: int = 3,
+    repeats: int = 10,
+    device: Union[str, torch.device] = "cpu",
+    methods: Optional[Sequence[str]] = None,
+    seed: int = 0,
+    precision: str = "fp32",
+    channels_last: str = "off",
+) -> List[Dict[str, Any]]:
     """One row per network (each method's inference network, then the full-frame baseline):
     network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the
     baseline: ``gflops_ratio`` (baseline GFLOPs / this network's: the speed-up FLOPs promise) and
     ``measured_speedup`` (this network's median videos/s / the baseline's) and ``measured_speedup_best``
     (from the fastest call of each). Weights: the preset's when already on this
-    machine, else random (``timing_weights``; speed does not depend on them, nothing is downloaded; ``weights``
-    says which started random; the full-frame baseline is always random). ``precision`` / ``channels_last``: as ``adabench run``'s (``bench.training.precision``)."""
-    from bench.models.flops import count_flops
+    machine, else random (``timing_weights``; speed does not depend on them, nothing is downloaded;
+    ``weights``
+    says which started random; the full-frame baseline is always random). ``precision`` /
+    ``channels_last``: as ``adabench run``'s (``bench.training.precision``)."""
     from bench.methods import get_method, method_names
     from bench.models import build_network
+    from bench.models.flops import count_flops
     from bench.models.weights import timing_weights
     from bench.presets import get_preset
 
@@ -201,24 +231,44 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
     notes: Dict[str, Optional[str]] = {}
     for method in methods:
         torch.manual_seed(seed)
-        preset, notes[method] = timing_weights(get_preset(dataset, preset_name, method=method, arch=arch, **sizes))
+        preset, notes[method] = timing_weights(
+            get_preset(dataset, preset_name, method=method, arch=arch, **sizes)
+        )
         net = build_network(preset).to(dev)
         aux = get_method(method).flops_aux_heads  # the method's FLOPs rule (bench.models.flops)
         report = count_flops(net, preset, aux=aux)
         name = f"{get_method(method).title} {preset.patch_size}²"
-        models[name] = (MethodInference(prepare_network(net, channels_last=layout), aux), clip_inputs(preset, 1, dev))
-        rows.append({"network": name, "method": method, "patch_size": preset.patch_size,
-                     "gflops_per_video": report.gflops_per_video, "params_m": report.params_m})
+        models[name] = (
+            MethodInference(prepare_network(net, channels_last=layout), aux),
+            clip_inputs(preset, 1, dev),
+        )
+        rows.append(
+            {
+                "network": name,
+                "method": method,
+                "patch_size": preset.patch_size,
+                "gflops_per_video": report.gflops_per_video,
+                "params_m": report.params_m,
+            }
+        )
     if preset is None:
         raise ValueError("no methods given")
     torch.manual_seed(seed)
     full = build_full_frame(preset).to(dev)
     name = f"full-frame {preset.focus_backbone} {preset.input_size}²"
     models[name] = (prepare_network(full, channels_last=layout), clip_inputs(preset, 1, dev)[:1])
-    rows.append({"network": name, "method": "full_frame", "patch_size": preset.input_size,
-                 "gflops_per_video": full_frame_gflops(full, preset),
-                 "params_m": sum(p.numel() for p in full.parameters()) / 1e6})
-    speeds = measure_interleaved(models, batch=batch, warmup=warmup, repeats=repeats, device=dev, precision=precision)
+    rows.append(
+        {
+            "network": name,
+            "method": "full_frame",
+            "patch_size": preset.input_size,
+            "gflops_per_video": full_frame_gflops(full, preset),
+            "params_m": sum(p.numel() for p in full.parameters()) / 1e6,
+        }
+    )
+    speeds = measure_interleaved(
+        models, batch=batch, warmup=warmup, repeats=repeats, device=dev, precision=precision
+    )
     g_full = rows[-1]["gflops_per_video"]
     for r in rows:
         r.update(speeds[r["network"]])
@@ -227,8 +277,11 @@ def benchmark_preset(dataset: str, preset_name: str = "tiny", *, arch: str = "ma
         r["measured_speedup"] = r["videos_per_s"] / rows[-1]["videos_per_s"]
         # best-of-N: on a shared machine the fastest call is the least disturbed one
         r["measured_speedup_best"] = rows[-1]["ms_per_batch_min"] / r["ms_per_batch_min"]
-        r.update(dataset=dataset, preset=preset_name, arch=arch, channels_last=layout,
-                 weights=notes.get(r["method"]))
+        r.update(
+            dataset=dataset,
+            preset=preset_name,
+            arch=arch,
+            channels_last=layout,
+            weights=notes.get(r["method"]),
+        )
     return rows
-
-

@@ -1,9 +1,11 @@
 """``adabench bench --train-step``: the time of one training step of every method's every stage.
 
 The steps are what training runs: each registered method's ``plan(ctx)`` gives its stages, and each
-stage's step is timed through ``bench.training.driver.train_step`` with the driver's own ``make_update`` (backward,
+stage's step is timed through ``bench.training.driver.train_step`` with the driver's own ``make_update``
+(backward,
 gradient averaging, clipping, optimiser step) at the run's precision and memory layout
-(``bench.training.precision``). Inputs are random clips of the preset's shape; weights are the preset's when they
+(``bench.training.precision``). Inputs are random clips of the preset's shape; weights are the preset's when
+they
 are already on this machine, else random (``bench.models.weights.timing_weights``: speed does not depend on
 them, and nothing is downloaded; each row's ``weights`` says which).
 
@@ -15,6 +17,7 @@ clock). Achieved GFLOP/s = the step's FLOPs (``torch.utils.flop_counter``: forwa
 multiply-add, unlike ``adabench flops``' multiply-adds; convolution gradients counted as their forward,
 ``conv_backward_flops``) / the median time, next to the device's measured matmul peak at the same precision.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,11 +28,19 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from bench.training.driver import make_update, train_step
 from bench.errors import UsageError
 from bench.methods import PlanContext
-from bench.training.precision import DTYPES, grad_scaler, prepare_network, resolve_channels_last, resolve_precision
+from bench.training.driver import make_update, train_step
+from bench.training.precision import (
+    DTYPES,
+    grad_scaler,
+    prepare_network,
+    resolve_channels_last,
+    resolve_precision,
+)
 from bench.training.timing import synchronize
+
+CPU = torch.device("cpu")
 
 
 def matmul_peak_gflops(device: torch.device, precision: str, n: int = 2048, repeats: int = 5) -> float:
@@ -46,12 +57,24 @@ def matmul_peak_gflops(device: torch.device, precision: str, n: int = 2048, repe
         a @ b
         synchronize(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
-def conv_backward_flops(grad_out_shape: Sequence[int], x_shape: Sequence[int], w_shape: Sequence[int], _bias: Any,
-                        _stride: Any, _padding: Any, _dilation: Any, transposed: bool, _output_padding: Any,
-                        _groups: Any, output_mask: Sequence[bool], out_shape: Any = None, **_: Any) -> int:
+def conv_backward_flops(
+    grad_out_shape: Sequence[int],
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    _bias: Any,
+    _stride: Any,
+    _padding: Any,
+    _dilation: Any,
+    transposed: bool,
+    _output_padding: Any,
+    _groups: Any,
+    output_mask: Sequence[bool],
+    out_shape: Any = None,
+    **_: Any,
+) -> int:
     """FLOPs of ``aten::convolution_backward``: each requested gradient (input, weight) costs what the forward
     costs. (torch's own formula counts a grouped convolution's input gradient as if it were dense: 19x the
     forward for MobileNetV2's backward.)"""
@@ -63,7 +86,9 @@ def step_flops(call: Callable[[], Any]) -> float:
     """FLOPs of one ``call()`` (forward and backward ops, 2 per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
+    counter = FlopCounterMode(
+        display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops}
+    )
     with counter:
         call()
     return float(counter.get_total_flops())
@@ -81,11 +106,19 @@ class _Entry:
     cpu: List[float]
     flops: float = 0.0
     epochs: int = 0
-    info: Dict[str, Any] = field(default_factory=dict)   # the setting: dataset, preset, patch size, ...
+    info: Dict[str, Any] = field(default_factory=dict)  # the setting: dataset, preset, patch size, ...
 
 
-def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], device: torch.device, precision: str,
-             layout: str, seed: int, compile: bool = False) -> List[_Entry]:
+def _entries(
+    method_name: str,
+    preset: Any,
+    batch: Dict[str, torch.Tensor],
+    device: torch.device,
+    precision: str,
+    layout: str,
+    seed: int,
+    compile: bool = False,
+) -> List[_Entry]:
     """One entry per stage of ``method_name`` on its own network at ``precision``."""
     from bench.methods import get_method
     from bench.models import build_network
@@ -103,8 +136,19 @@ def _entries(method_name: str, preset: Any, batch: Dict[str, torch.Tensor], devi
         def call(stage: Any = stage, update: Any = update) -> Any:
             return train_step(stage, batch, update, device, precision)
 
-        out.append(_Entry(method_name, stage.name, precision, channels_last, call, stage.prepare, [], [],
-                          epochs=stage.epochs))
+        out.append(
+            _Entry(
+                method_name,
+                stage.name,
+                precision,
+                channels_last,
+                call,
+                stage.prepare,
+                [],
+                [],
+                epochs=stage.epochs,
+            )
+        )
     return out
 
 
@@ -112,8 +156,12 @@ def _batch(preset: Any, batch: int, device: torch.device) -> Dict[str, torch.Ten
     from bench.tools.throughput import clip_inputs
 
     clips = clip_inputs(preset, batch, device)
-    out = {"frames": clips[0], "label": torch.randint(0, preset.num_classes, (batch,),
-                                                      generator=torch.Generator().manual_seed(1)).to(device)}
+    out = {
+        "frames": clips[0],
+        "label": torch.randint(
+            0, preset.num_classes, (batch,), generator=torch.Generator().manual_seed(1)
+        ).to(device),
+    }
     if len(clips) > 1:
         out["glance"] = clips[1]
     return out
@@ -129,10 +177,24 @@ def _time(entry: _Entry, device: torch.device) -> None:
     entry.cpu.append(time.process_time() - c0)
 
 
-def _collect(dataset: str, preset_name: str, arch: str, patch_sizes: Sequence[Optional[int]], names: Sequence[str],
-             resolved: Sequence[str], batch: int, device: torch.device, channels_last: str, seed: int, compile: bool,
-             steps: Optional[Sequence[str]], once: Sequence[str], overrides: Dict[str, Any]) -> List[_Entry]:
-    """Entries of every (patch size, method, precision, stage); a stage named in ``once`` only at the first size."""
+def _collect(
+    dataset: str,
+    preset_name: str,
+    arch: str,
+    patch_sizes: Sequence[Optional[int]],
+    names: Sequence[str],
+    resolved: Sequence[str],
+    batch: int,
+    device: torch.device,
+    channels_last: str,
+    seed: int,
+    compile: bool,
+    steps: Optional[Sequence[str]],
+    once: Sequence[str],
+    overrides: Dict[str, Any],
+) -> List[_Entry]:
+    """Entries of every (patch size, method, precision, stage); a stage named in ``once`` only at the first
+    size."""
     from bench.models.weights import timing_weights
     from bench.presets import get_preset
 
@@ -140,12 +202,20 @@ def _collect(dataset: str, preset_name: str, arch: str, patch_sizes: Sequence[Op
     for i, size in enumerate(patch_sizes):
         for name in names:
             sizes = {} if size is None else {"patch_size": size}
-            preset, note = timing_weights(get_preset(dataset, preset_name, method=name, arch=arch,
-                                                     **{**overrides, **sizes}))
+            preset, note = timing_weights(
+                get_preset(dataset, preset_name, method=name, arch=arch, **{**overrides, **sizes})
+            )
             data = _batch(preset, batch, device)
-            info = dict(dataset=dataset, preset=preset_name, arch=arch, patch_size=preset.patch_size,
-                        frames=preset.frames, input_size=preset.input_size, preset_batch=preset.train.batch_size,
-                        weights=note)
+            info = dict(
+                dataset=dataset,
+                preset=preset_name,
+                arch=arch,
+                patch_size=preset.patch_size,
+                frames=preset.frames,
+                input_size=preset.input_size,
+                preset_batch=preset.train.batch_size,
+                weights=note,
+            )
             for precision in resolved:
                 for e in _entries(name, preset, data, device, precision, channels_last, seed, compile):
                     if (steps is None or e.step in steps) and not (i > 0 and e.step in once):
@@ -164,18 +234,32 @@ def _warm_up(entries: Sequence[_Entry], warmup: int, count_flops: bool) -> None:
                 e.call()
 
 
-def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str = "matched",
-                          patch_size: Optional[int] = None, batch: int = 2, warmup: int = 2, repeats: int = 5,
-                          device: torch.device = torch.device("cpu"), precisions: Sequence[str] = ("auto",),
-                          channels_last: str = "auto", methods: Optional[Sequence[str]] = None,
-                          steps: Optional[Sequence[str]] = None, seed: int = 0, compile: bool = False,
-                          patch_sizes: Optional[Sequence[int]] = None, once: Sequence[str] = (),
-                          count_flops: bool = True, overrides: Optional[Dict[str, Any]] = None
-                          ) -> List[Dict[str, Any]]:
+def benchmark_train_steps(
+    dataset: str,
+    preset_name: str = "tiny",
+    *,
+    arch: str = "matched",
+    patch_size: Optional[int] = None,
+    batch: int = 2,
+    warmup: int = 2,
+    repeats: int = 5,
+    device: torch.device = CPU,
+    precisions: Sequence[str] = ("auto",),
+    channels_last: str = "auto",
+    methods: Optional[Sequence[str]] = None,
+    steps: Optional[Sequence[str]] = None,
+    seed: int = 0,
+    compile: bool = False,
+    patch_sizes: Optional[Sequence[int]] = None,
+    once: Sequence[str] = (),
+    count_flops: bool = True,
+    overrides: Optional[Dict[str, Any]] = None,
+) -> List[Dict[str, Any]]:
     """One row per (method, stage, precision): ``method``, ``step`` (the stage's name), ``precision``,
     ``channels_last``, ``median_s``, ``min_s``, ``max_s``, ``cpu_median_s``, ``videos_per_s``,
     ``gflop_per_step``, ``achieved_gflops``, ``peak_gflops`` (matmul at that precision), ``utilisation``,
-    ``epochs`` (the stage's, in the preset's schedule), ``preset_batch`` (the preset's batch size), ``weights``
+    ``epochs`` (the stage's, in the preset's schedule), ``preset_batch`` (the preset's batch size),
+    ``weights``
     (None, or the line saying which backbones started random), and the setting (dataset, preset, arch,
     patch_size, batch, warmup, repeats, device, threads).
     ``steps``: only the stages with these names (default: all). ``compile``: backbones compiled (the warm-up
@@ -189,8 +273,22 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
     names = list(methods) if methods is not None else method_names()
     resolved = list(dict.fromkeys(resolve_precision(p, device) for p in precisions))
     sizes: List[Optional[int]] = list(patch_sizes) if patch_sizes else [patch_size]
-    entries = _collect(dataset, preset_name, arch, sizes, names, resolved, batch, device, channels_last, seed,
-                       compile, steps, once, overrides or {})
+    entries = _collect(
+        dataset,
+        preset_name,
+        arch,
+        sizes,
+        names,
+        resolved,
+        batch,
+        device,
+        channels_last,
+        seed,
+        compile,
+        steps,
+        once,
+        overrides or {},
+    )
     if not entries:
         known = sorted({s for n in names for s in get_method(n).stage_names})
         raise UsageError(f"--step {', '.join(steps or [])}: no such stage; the stages are {', '.join(known)}")
@@ -206,16 +304,38 @@ def benchmark_train_steps(dataset: str, preset_name: str = "tiny", *, arch: str 
     return rows
 
 
-def _row(e: _Entry, peak: Optional[float], compile: bool, batch: int, warmup: int, repeats: int,
-         device: torch.device) -> Dict[str, Any]:
+def _row(
+    e: _Entry,
+    peak: Optional[float],
+    compile: bool,
+    batch: int,
+    warmup: int,
+    repeats: int,
+    device: torch.device,
+) -> Dict[str, Any]:
     med = statistics.median(e.wall)
     flops = e.flops / 1e9 if e.flops else None
-    return {"method": e.method, "step": e.step, "precision": e.precision, "channels_last": e.channels_last,
-            "compile": compile, "median_s": med, "min_s": min(e.wall), "max_s": max(e.wall),
-            "cpu_median_s": statistics.median(e.cpu), "videos_per_s": batch / med, "gflop_per_step": flops,
-            "achieved_gflops": flops / med if flops else None, "peak_gflops": peak,
-            "utilisation": flops / med / peak if flops and peak else None, "epochs": e.epochs, **e.info,
-            "batch": batch, "warmup": warmup, "repeats": repeats, "device": str(device),
-            "threads": torch.get_num_threads(), "timed_at_patch": None}
-
-
+    return {
+        "method": e.method,
+        "step": e.step,
+        "precision": e.precision,
+        "channels_last": e.channels_last,
+        "compile": compile,
+        "median_s": med,
+        "min_s": min(e.wall),
+        "max_s": max(e.wall),
+        "cpu_median_s": statistics.median(e.cpu),
+        "videos_per_s": batch / med,
+        "gflop_per_step": flops,
+        "achieved_gflops": flops / med if flops else None,
+        "peak_gflops": peak,
+        "utilisation": flops / med / peak if flops and peak else None,
+        "epochs": e.epochs,
+        **e.info,
+        "batch": batch,
+        "warmup": warmup,
+        "repeats": repeats,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "timed_at_patch": None,
+    }

@@ -7,7 +7,8 @@ Procedure (the same for every method; nothing here knows a method by name):
    the preset's value of each field times each factor (``FACTORS``: 1/4, 1/2, 1, 2, 4), the product over
    its fields. Every tuned method must get a grid of the same size (refused otherwise).
 2. Every candidate of every method trains with the same preset, ``--epochs``, ``--set`` overrides, data and
-   seeds, through the ordinary runner (``bench.runs.runner.run_all``): one run directory per (candidate, seed),
+   seeds, through the ordinary runner (``bench.runs.runner.run_all``): one run directory per (candidate,
+   seed),
    in a runs directory of its own, resumable. All runs of one seed start from one shared initial state
    (as in a matched experiment), so the candidates are paired by seed.
 3. Each run trains on the training split minus a held-out part (``RunConfig.holdout``: stratified by
@@ -22,6 +23,7 @@ finds the optimum to within a factor of sqrt(2), finer than the seed spread of t
 +-4x spans the range between the published values and the CPU presets (V1's tiny policy lr is 6.7x its
 paper's). Five points per method keeps a 3-seed sweep of two methods at 30 tiny runs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,12 +35,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from bench import io
-from bench.runs.config import RunConfig
 from bench.errors import UsageError
+from bench.runs.config import RunConfig
 
 FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 SEEDS = (0, 1, 2)
-HOLDOUT = 0.2     # as large as the synthetic val split while keeping 80 % of the training videos
+HOLDOUT = 0.2  # as large as the synthetic val split while keeping 80 % of the training videos
 RUNS_DIR = "runs-tune"
 FORMAT = "adabench-tuning/1"
 
@@ -59,8 +61,8 @@ class TuneSpec:
 @dataclass(frozen=True)
 class Candidate:
     method: str
-    factors: Tuple[float, ...]              # one per tunable field
-    values: Tuple[Tuple[str, float], ...]   # (field, value)
+    factors: Tuple[float, ...]  # one per tunable field
+    values: Tuple[Tuple[str, float], ...]  # (field, value)
 
     @property
     def label(self) -> str:
@@ -109,12 +111,17 @@ def grid(cfg: RunConfig, factors: Sequence[float]) -> List[Candidate]:
         defaults[f] = float(v)
     out = []
     for combo in itertools.product(sorted(set(factors)), repeat=len(fields)):
-        out.append(Candidate(cfg.method, tuple(combo), tuple((f, _round(defaults[f] * k))
-                                                              for f, k in zip(fields, combo))))
+        out.append(
+            Candidate(
+                cfg.method, tuple(combo), tuple((f, _round(defaults[f] * k)) for f, k in zip(fields, combo))
+            )
+        )
     return out
 
 
-def plan_tuning(spec: TuneSpec, bases: Optional[Dict[str, RunConfig]] = None) -> List[Tuple[Candidate, RunConfig]]:
+def plan_tuning(
+    spec: TuneSpec, bases: Optional[Dict[str, RunConfig]] = None
+) -> List[Tuple[Candidate, RunConfig]]:
     """(candidate, run) for every seed x candidate x method, methods innermost (an interrupted sweep leaves
     comparable runs behind); one shared initial state per seed."""
     from bench.runs.experiment import init_state_path
@@ -123,14 +130,19 @@ def plan_tuning(spec: TuneSpec, bases: Optional[Dict[str, RunConfig]] = None) ->
     grids = {m: grid(cfg, spec.factors) for m, cfg in bases.items()}
     sizes = {m: len(g) for m, g in grids.items()}
     if len(set(sizes.values())) > 1:
-        raise UsageError("the methods' grids differ in size (" + ", ".join(f"{m}: {n}" for m, n in sizes.items())
-                         + "); a symmetric sweep needs the same number of tunable fields per method")
+        raise UsageError(
+            "the methods' grids differ in size ("
+            + ", ".join(f"{m}: {n}" for m, n in sizes.items())
+            + "); a symmetric sweep needs the same number of tunable fields per method"
+        )
     plans = []
     for seed in dict.fromkeys(spec.seeds):
         for i in range(len(next(iter(grids.values())))):
             for m in spec.methods:
                 cand = grids[m][i]
-                cfg = dataclasses.replace(bases[m], seed=seed, overrides={**bases[m].overrides, **dict(cand.values)})
+                cfg = dataclasses.replace(
+                    bases[m], seed=seed, overrides={**bases[m].overrides, **dict(cand.values)}
+                )
                 cfg.init_state = str(init_state_path(cfg))
                 cfg.resolve_preset()
                 plans.append((cand, cfg))
@@ -138,7 +150,8 @@ def plan_tuning(spec: TuneSpec, bases: Optional[Dict[str, RunConfig]] = None) ->
 
 
 def score_of(summary: Dict[str, Any]) -> Tuple[str, float]:
-    """(metric, value) a run is scored by: mAP when the dataset is multi-label, else top-1 (learned policy)."""
+    """(metric, value) a run is scored by: mAP when the dataset is multi-label, else top-1 (learned
+    policy)."""
     if summary.get("map") is not None:
         return "map", float(summary["map"])
     return "top1", float(summary["top1"])
@@ -160,10 +173,22 @@ def _rows(done: List[Tuple[Candidate, Dict[str, Any]]]) -> List[Dict[str, Any]]:
         scores = [score_of(s)[1] for s in sums]
         mean, sd = _stats(scores)
         patch = {k: _stats([s["patch_eval"][k] for s in sums])[0] for k in ("random", "centre")}
-        rows.append({"method": cand.method, "candidate": cand.label, "factors": list(cand.factors),
-                     "values": dict(cand.values), "seeds": [int(s["seed"]) for s in sums], "scores": scores,
-                     "mean": mean, "std": sd, "random_top1": patch["random"], "centre_top1": patch["centre"],
-                     "winner": False, "run_dirs": [s.get("run_dir") for s in sums]})
+        rows.append(
+            {
+                "method": cand.method,
+                "candidate": cand.label,
+                "factors": list(cand.factors),
+                "values": dict(cand.values),
+                "seeds": [int(s["seed"]) for s in sums],
+                "scores": scores,
+                "mean": mean,
+                "std": sd,
+                "random_top1": patch["random"],
+                "centre_top1": patch["centre"],
+                "winner": False,
+                "run_dirs": [s.get("run_dir") for s in sums],
+            }
+        )
     return rows
 
 
@@ -173,11 +198,21 @@ def pick_winners(rows: List[Dict[str, Any]], factors: Sequence[float]) -> Dict[s
     winners = {}
     for m in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == m]
-        best = min(mine, key=lambda r: (-round(r["mean"], 12), sum(abs(math.log(f)) for f in r["factors"]),
-                                        tuple(r["values"].values())))
+        best = min(
+            mine,
+            key=lambda r: (
+                -round(r["mean"], 12),
+                sum(abs(math.log(f)) for f in r["factors"]),
+                tuple(r["values"].values()),
+            ),
+        )
         best["winner"] = True
-        winners[m] = {"values": best["values"], "factors": best["factors"], "score": best["mean"],
-                      "at_edge": any(f in edge for f in best["factors"]) and len(set(factors)) > 1}
+        winners[m] = {
+            "values": best["values"],
+            "factors": best["factors"],
+            "score": best["mean"],
+            "at_edge": any(f in edge for f in best["factors"]) and len(set(factors)) > 1,
+        }
     return winners
 
 
@@ -209,9 +244,14 @@ def run_tuning(spec: TuneSpec, out: str, echo: Callable[[str], None] = print) ->
 
     bases = method_configs(spec)
     plans = plan_tuning(spec, bases)
-    echo(f"tune: {len(plans)} runs: " + "; ".join(
-        f"{m} {', '.join(c.label for c in dict.fromkeys(c for c, cfg in plans if c.method == m))}"
-        for m in spec.methods) + f"; seeds {', '.join(map(str, dict.fromkeys(spec.seeds)))}")
+    echo(
+        f"tune: {len(plans)} runs: "
+        + "; ".join(
+            f"{m} {', '.join(c.label for c in dict.fromkeys(c for c, cfg in plans if c.method == m))}"
+            for m in spec.methods
+        )
+        + f"; seeds {', '.join(map(str, dict.fromkeys(spec.seeds)))}"
+    )
     done = list(zip([c for c, _ in plans], run_all([cfg for _, cfg in plans], echo)))
     order = {m: i for i, m in enumerate(spec.methods)}
     rows = sorted(_rows(done), key=lambda r: (order[r["method"]], r["factors"]))
@@ -221,15 +261,29 @@ def run_tuning(spec: TuneSpec, out: str, echo: Callable[[str], None] = print) ->
     methods = {}
     for m, cfg in bases.items():
         train, fields = cfg.resolve_preset().train, get_method(m).tunable
-        methods[m] = {"title": get_method(m).title, "tunable": list(fields),
-                      "defaults": {f: getattr(train, f) for f in fields}, "winner": winners[m]}
+        methods[m] = {
+            "title": get_method(m).title,
+            "tunable": list(fields),
+            "defaults": {f: getattr(train, f) for f in fields},
+            "winner": winners[m],
+        }
     return {
-        "format": FORMAT, "dataset": first.dataset, "preset": first.preset, "arch": first.arch,
-        "variant": preset.variant, "patch_size": preset.patch_size, "epochs": spec.base.epochs,
-        "overrides": dict(spec.base.overrides), "seeds": list(dict.fromkeys(spec.seeds)),
-        "factors": sorted(set(spec.factors)), "holdout": dict(manifest.get("holdout") or {}),
-        "metric": score_of(done[0][1])[0], "command": tuning_command(spec, out),
-        "git_commit": manifest.get("git_commit"), "git_dirty": manifest.get("git_dirty"), "methods": methods,
+        "format": FORMAT,
+        "dataset": first.dataset,
+        "preset": first.preset,
+        "arch": first.arch,
+        "variant": preset.variant,
+        "patch_size": preset.patch_size,
+        "epochs": spec.base.epochs,
+        "overrides": dict(spec.base.overrides),
+        "seeds": list(dict.fromkeys(spec.seeds)),
+        "factors": sorted(set(spec.factors)),
+        "holdout": dict(manifest.get("holdout") or {}),
+        "metric": score_of(done[0][1])[0],
+        "command": tuning_command(spec, out),
+        "git_commit": manifest.get("git_commit"),
+        "git_dirty": manifest.get("git_dirty"),
+        "methods": methods,
         "candidates": rows,
     }
 

@@ -5,6 +5,7 @@ Everything stored is a tensor or a plain Python value, so loading works with
 ``torch.load(weights_only=True)``. Data-order randomness is not in here: loaders should
 draw their order from a generator seeded with (seed, epoch), which needs no state.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -145,10 +146,16 @@ def load_checkpoint(
     """
     p = Path(path)
     blob = read_checkpoint(p)
-    for kind, targets in (("modules", modules), ("optimizers", optimizers or {}), ("schedulers", schedulers or {})):
+    for kind, targets in (
+        ("modules", modules),
+        ("optimizers", optimizers or {}),
+        ("schedulers", schedulers or {}),
+    ):
         missing = sorted(set(targets) - set(blob[kind]))
         if missing:
-            raise UsageError(f"checkpoint {p} has no {kind} {', '.join(missing)}; delete it to restart that run")
+            raise UsageError(
+                f"checkpoint {p} has no {kind} {', '.join(missing)}; delete it to restart that run"
+            )
     try:
         for k, m in modules.items():
             unwrap(m).load_state_dict(blob["modules"][k])

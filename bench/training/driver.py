@@ -7,7 +7,8 @@ nothing else; the driver owns everything a fair comparison must hold equal:
   (``bench.data.set_epoch``), the progress bar, one console and log.txt line per epoch;
 - the update: ``update(loss)`` (zero_grad, backward, gradient averaging over ranks, clipping, step),
   which a step function calls once per optimiser step (V1's PPO calls it K times);
-- the numeric precision: every step of every stage runs under the run's ``autocast`` (``bench.training.precision``;
+- the numeric precision: every step of every stage runs under the run's ``autocast``
+(``bench.training.precision``;
   fp16 adds loss scaling), so the methods of a matched experiment always compute alike;
 - host synchronisation: step functions return detached tensors, which are summed on the device and read
   every ``LOG_EVERY`` steps (NaN guard and progress) and once at the end of the epoch — the same points
@@ -21,6 +22,7 @@ nothing else; the driver owns everything a fair comparison must hold equal:
   that ends below its best continues (and is checkpointed) from that point. The last stage's final epoch is
   scored by the runner on the whole split, which makes the same comparison (``TrainState.best``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,15 +32,15 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 import torch
 from tqdm import tqdm
 
-from bench.training.checkpoint import load_checkpoint, save_checkpoint
 from bench.data import set_epoch
 from bench.errors import UsageError
-from bench.training.resume import find_start
 from bench.runs.rundir import RunDir
+from bench.training.checkpoint import load_checkpoint, save_checkpoint
+from bench.training.optim import check_finite, check_finite_params, clip_gradients, cosine_schedule
 from bench.training.precision import autocast, grad_scaler
+from bench.training.resume import find_start
 from bench.training.runtime import DistEnv, all_reduce_mean, average_gradients, broadcast_module_state
 from bench.training.timing import EpochTimer, EpochTimes, StageClock
-from bench.training.optim import check_finite, check_finite_params, clip_gradients, cosine_schedule
 
 LOG_EVERY = 10  # steps between reads of the running loss (each read is a host synchronisation on CUDA)
 BATCH_KEYS = ("frames", "glance", "label")
@@ -63,12 +65,12 @@ class Stage:
     prepare: Callable[[], None]
     optimizer: Callable[[], torch.optim.Optimizer]
     step: Callable[[Batch, Update], Dict[str, torch.Tensor]]
-    cosine: bool = True                    # per-epoch cosine schedule; False: constant lr
-    grad_clip: Optional[float] = None      # max global gradient norm
-    curve: bool = True                     # learning-curve points after this stage's epochs
+    cosine: bool = True  # per-epoch cosine schedule; False: constant lr
+    grad_clip: Optional[float] = None  # max global gradient norm
+    curve: bool = True  # learning-curve points after this stage's epochs
     curve_modes: Tuple[str, ...] = ("policy",)  # patch modes evaluated for those points
-    end_eval: bool = False                 # full learned/random/centre evaluation when the stage ends
-    check: Callable[[], None] = lambda: None    # after each epoch, e.g. modes still as prepared
+    end_eval: bool = False  # full learned/random/centre evaluation when the stage ends
+    check: Callable[[], None] = lambda: None  # after each epoch, e.g. modes still as prepared
 
 
 @dataclass
@@ -76,21 +78,32 @@ class TrainState:
     """What survives a restart (stored in every checkpoint's ``extra``)."""
 
     clock: StageClock = field(default_factory=StageClock)
-    curve: List[Dict[str, Any]] = field(default_factory=list)     # {stage, epoch, train_seconds, top1, map}
-    history: List[Dict[str, Any]] = field(default_factory=list)   # metrics.csv rows
+    curve: List[Dict[str, Any]] = field(default_factory=list)  # {stage, epoch, train_seconds, top1, map}
+    history: List[Dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
     epoch_seconds: List[float] = field(default_factory=list)
-    results: Dict[str, Any] = field(default_factory=dict)         # e.g. "after_stage2": the end-of-stage eval
-    best: Dict[str, Any] = field(default_factory=dict)            # stage -> {epoch (0-based), score, top1, map}
+    results: Dict[str, Any] = field(default_factory=dict)  # e.g. "after_stage2": the end-of-stage eval
+    best: Dict[str, Any] = field(default_factory=dict)  # stage -> {epoch (0-based), score, top1, map}
 
     def extra(self) -> Dict[str, Any]:
-        return {"clock": self.clock.as_dict(), "curve": self.curve, "history": self.history,
-                "epoch_seconds": self.epoch_seconds, "results": self.results, "best": self.best}
+        return {
+            "clock": self.clock.as_dict(),
+            "curve": self.curve,
+            "history": self.history,
+            "epoch_seconds": self.epoch_seconds,
+            "results": self.results,
+            "best": self.best,
+        }
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any]) -> "TrainState":
-        return cls(StageClock.from_dict(extra.get("clock")), list(extra.get("curve", [])),
-                   list(extra.get("history", [])), list(extra.get("epoch_seconds", [])),
-                   dict(extra.get("results", {})), dict(extra.get("best", {})))
+        return cls(
+            StageClock.from_dict(extra.get("clock")),
+            list(extra.get("curve", [])),
+            list(extra.get("history", [])),
+            list(extra.get("epoch_seconds", [])),
+            dict(extra.get("results", {})),
+            dict(extra.get("best", {})),
+        )
 
 
 def selection_score(scores: Mapping[str, Any]) -> float:
@@ -119,8 +132,9 @@ def make_update(opt: torch.optim.Optimizer, scaler: Any, grad_clip: Optional[flo
     return update
 
 
-def train_step(stage: Stage, batch: Batch, update: Update, device: torch.device, precision: str
-               ) -> Dict[str, torch.Tensor]:
+def train_step(
+    stage: Stage, batch: Batch, update: Update, device: torch.device, precision: str
+) -> Dict[str, torch.Tensor]:
     """One training step of ``stage`` exactly as the driver runs it (``adabench bench --train-step`` times
     this): the stage's step under the run's autocast."""
     with autocast(device, precision):
@@ -144,12 +158,25 @@ class Driver:
         metrics row and its learning-curve point (None: the last epoch gets neither).
     """
 
-    def __init__(self, net: torch.nn.Module, stages: List[Stage], run: RunDir, loader: Iterable[Batch],
-                 env: DistEnv, *, seed: int, label: str, evaluate_curve: Callable[[Tuple[str, ...]], Dict[str, Any]],
-                 evaluate_end: Callable[[], Dict[str, Any]], curve_epochs: Callable[[int], Set[int]],
-                 evaluate_final: Optional[Callable[[], Dict[str, Any]]] = None,
-                 progress: bool = False, quiet: bool = True, select_best: bool = False,
-                 precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        stages: List[Stage],
+        run: RunDir,
+        loader: Iterable[Batch],
+        env: DistEnv,
+        *,
+        seed: int,
+        label: str,
+        evaluate_curve: Callable[[Tuple[str, ...]], Dict[str, Any]],
+        evaluate_end: Callable[[], Dict[str, Any]],
+        curve_epochs: Callable[[int], Set[int]],
+        evaluate_final: Optional[Callable[[], Dict[str, Any]]] = None,
+        progress: bool = False,
+        quiet: bool = True,
+        select_best: bool = False,
+        precision: str = "fp32",
+    ) -> None:
         self.net, self.stages, self.run, self.loader, self.env = net, stages, run, loader, env
         self.select_best = select_best
         self.precision = precision  # resolved (bench.training.precision.resolve_precision)
@@ -180,14 +207,18 @@ class Driver:
             self._say_resuming(start)
         for k in range(start.stage, last + 1):
             mid = start.mid_stage and k == start.stage
-            self.run_stage(k, start.epoch if k == start.stage else 0, resume_from=start.weights if mid else None)
+            self.run_stage(
+                k, start.epoch if k == start.stage else 0, resume_from=start.weights if mid else None
+            )
         return start.stage
 
     def _say_resuming(self, start: Any) -> None:
         """One line (console, even with --quiet, and log.txt): where a run with checkpoints continues."""
         stage = self.stages[start.stage]
-        line = (f"{self.label}: resuming at stage {stage.name} ({start.stage + 1} of {len(self.stages)}), epoch "
-                f"{start.epoch + 1}/{stage.epochs}, from {start.weights}")
+        line = (
+            f"{self.label}: resuming at stage {stage.name} ({start.stage + 1} of {len(self.stages)}), epoch "
+            f"{start.epoch + 1}/{stage.epochs}, from {start.weights}"
+        )
         if self.env.is_main:
             self.run.log(line)
             tqdm.write(line, file=sys.stderr)
@@ -215,20 +246,41 @@ class Driver:
             where = f"{stage.name}, epoch {epoch + 1}"
             check_finite(means["loss"], where)
             check_finite_params(self.net, where)  # never checkpoint a diverged network
-            broadcast_module_state(self.net, self.env)  # rank 0's BatchNorm statistics for eval and checkpoint
+            broadcast_module_state(
+                self.net, self.env
+            )  # rank 0's BatchNorm statistics for eval and checkpoint
             self._after_epoch(index, epoch, lrs, means, times)
             done = epoch == stage.epochs - 1
-            if done and index < len(self.stages) - 1:  # the last stage's model is chosen by the run (select_best)
+            if (
+                done and index < len(self.stages) - 1
+            ):  # the last stage's model is chosen by the run (select_best)
                 self._continue_from_best(stage)
-            save = dict(modules={"net": self.net}, optimizers={"opt": opt}, schedulers=scheds, scaler=scaler,
-                        stage=stage.name, epoch=epoch, env=self.env)
-            save_checkpoint(self.run.last_checkpoint, extra={**self.state.extra(), "stage_done": done}, **save)
+            save = dict(
+                modules={"net": self.net},
+                optimizers={"opt": opt},
+                schedulers=scheds,
+                scaler=scaler,
+                stage=stage.name,
+                epoch=epoch,
+                env=self.env,
+            )
+            save_checkpoint(
+                self.run.last_checkpoint, extra={**self.state.extra(), "stage_done": done}, **save
+            )
             if done and len(self.stages) > 1:
-                save_checkpoint(self.run.stage_checkpoint(stage.name), extra={**self.state.extra(),
-                                                                              "stage_done": True}, **save)
+                save_checkpoint(
+                    self.run.stage_checkpoint(stage.name),
+                    extra={**self.state.extra(), "stage_done": True},
+                    **save,
+                )
             if self._improved(stage.name, epoch):
-                save_checkpoint(self.run.best_checkpoint, modules={"net": self.net}, stage=stage.name, epoch=epoch,
-                                env=self.env)
+                save_checkpoint(
+                    self.run.best_checkpoint,
+                    modules={"net": self.net},
+                    stage=stage.name,
+                    epoch=epoch,
+                    env=self.env,
+                )
             if self.env.is_main:
                 self.run.write_metrics(self.state.history)
 
@@ -236,8 +288,12 @@ class Driver:
     def _note_best(self, stage: str, epoch: int, scores: Mapping[str, Any]) -> None:
         best = self.state.best.get(stage)
         if self.select_best and (best is None or selection_score(scores) > best["score"]):
-            self.state.best[stage] = {"epoch": epoch, "score": selection_score(scores), "top1": scores.get("top1"),
-                                      "map": scores.get("map")}
+            self.state.best[stage] = {
+                "epoch": epoch,
+                "score": selection_score(scores),
+                "top1": scores.get("top1"),
+                "map": scores.get("map"),
+            }
 
     def _improved(self, stage: str, epoch: int) -> bool:
         """This epoch became the stage's best (written to best.pt after last.pt, so a kill in between is
@@ -253,6 +309,7 @@ class Driver:
         tag = None
         if path.is_file():
             from bench.training.checkpoint import read_checkpoint
+
             blob = read_checkpoint(path)
             tag = (blob.get("stage"), blob.get("epoch"))
         if tag != (stage, epoch):
@@ -262,41 +319,70 @@ class Driver:
         """End of a stage: go on from its best curve point when the last epoch scored lower (the official
         trainers save only improving epochs, so the next stage starts from the best one)."""
         best = self.state.best.get(stage.name)
-        if best is not None and best["epoch"] != stage.epochs - 1 and any(
-                p["stage"] == stage.name and p["epoch"] == stage.epochs for p in self.state.curve):
+        if (
+            best is not None
+            and best["epoch"] != stage.epochs - 1
+            and any(p["stage"] == stage.name and p["epoch"] == stage.epochs for p in self.state.curve)
+        ):
             load_checkpoint(self.run.best_checkpoint, {"net": self.net}, restore_rng=False, env=self.env)
-            self.run.log(f"{stage.name}: continuing from its best epoch {best['epoch'] + 1} "
-                         f"(validation score {best['score']:.4f})")
+            self.run.log(
+                f"{stage.name}: continuing from its best epoch {best['epoch'] + 1} "
+                f"(validation score {best['score']:.4f})"
+            )
 
-    def _after_epoch(self, index: int, epoch: int, lrs: Dict[str, float], means: Dict[str, float],
-                     times: EpochTimes) -> None:
+    def _after_epoch(
+        self, index: int, epoch: int, lrs: Dict[str, float], means: Dict[str, float], times: EpochTimes
+    ) -> None:
         """Clock, curve point, end-of-stage evaluation, metrics row and the epoch's line."""
         stage, state = self.stages[index], self.state
         state.clock.add(stage.name, times)
         state.epoch_seconds.append(times.total_seconds)
-        row: Dict[str, Any] = {"stage": stage.name, "epoch": epoch + 1, **{f"lr_{k}": v for k, v in lrs.items()},
-                               **{f"train_{k}": v for k, v in means.items()},
-                               "train_seconds": times.total_seconds, "data_seconds": times.data_seconds,
-                               "cumulative_train_seconds": state.clock.total}
-        final = index == len(self.stages) - 1 and epoch == stage.epochs - 1  # scored on the whole split instead
+        row: Dict[str, Any] = {
+            "stage": stage.name,
+            "epoch": epoch + 1,
+            **{f"lr_{k}": v for k, v in lrs.items()},
+            **{f"train_{k}": v for k, v in means.items()},
+            "train_seconds": times.total_seconds,
+            "data_seconds": times.data_seconds,
+            "cumulative_train_seconds": state.clock.total,
+        }
+        final = (
+            index == len(self.stages) - 1 and epoch == stage.epochs - 1
+        )  # scored on the whole split instead
         if stage.curve and not final and epoch in self.curve_epochs(stage.epochs):
             scores = self.evaluate_curve(stage.curve_modes)
             row.update({f"val_{k}": v for k, v in scores.items()})
-            state.curve.append({"stage": stage.name, "epoch": epoch + 1, "train_seconds": state.clock.total,
-                                "top1": scores.get("top1"), "map": scores.get("map")})
+            state.curve.append(
+                {
+                    "stage": stage.name,
+                    "epoch": epoch + 1,
+                    "train_seconds": state.clock.total,
+                    "top1": scores.get("top1"),
+                    "map": scores.get("map"),
+                }
+            )
             self._note_best(stage.name, epoch, scores)
         if final and self.evaluate_final is not None:
             scores = self.evaluate_final()
             row.update({"val_top1": scores.get("top1"), "val_map": scores.get("map")})
-            state.curve.append({"stage": stage.name, "epoch": epoch + 1, "train_seconds": state.clock.total,
-                                "top1": scores.get("top1"), "map": scores.get("map")})
+            state.curve.append(
+                {
+                    "stage": stage.name,
+                    "epoch": epoch + 1,
+                    "train_seconds": state.clock.total,
+                    "top1": scores.get("top1"),
+                    "map": scores.get("map"),
+                }
+            )
         if epoch == stage.epochs - 1 and stage.end_eval:
             state.results[f"after_{stage.name}"] = self.evaluate_end()
         state.history.append(row)
         if self.env.is_main:
-            line = (f"{self.label} {stage.name} epoch {epoch + 1}/{stage.epochs}: loss {means['loss']:.4f}"
-                    + (f", val top-1 {100 * row['val_top1']:.1f}%" if row.get("val_top1") is not None else "")
-                    + f", {times.total_seconds:.1f} s (data {times.data_seconds:.1f} s)")
+            line = (
+                f"{self.label} {stage.name} epoch {epoch + 1}/{stage.epochs}: loss {means['loss']:.4f}"
+                + (f", val top-1 {100 * row['val_top1']:.1f}%" if row.get("val_top1") is not None else "")
+                + f", {times.total_seconds:.1f} s (data {times.data_seconds:.1f} s)"
+            )
             self.run.log(line + " " + " ".join(f"{k} {v:.4f}" for k, v in means.items() if k != "loss"))
             if self.echo:
                 tqdm.write(line, file=sys.stderr)
@@ -306,10 +392,20 @@ class Driver:
         timer = EpochTimer(self.device)
         sums: Dict[str, torch.Tensor] = {}
         steps = 0
-        bar = tqdm(timer.iterate(self.loader), total=_length(self.loader), leave=False, dynamic_ncols=True,
-                   desc=f"{self.label} {stage.name} {epoch + 1}/{stage.epochs}", disable=not self.show_bar)
+        bar = tqdm(
+            timer.iterate(self.loader),
+            total=_length(self.loader),
+            leave=False,
+            dynamic_ncols=True,
+            desc=f"{self.label} {stage.name} {epoch + 1}/{stage.epochs}",
+            disable=not self.show_bar,
+        )
         for raw in bar:
-            batch = {k: raw[k].to(self.device, non_blocking=self.device.type == "cuda") for k in BATCH_KEYS if k in raw}
+            batch = {
+                k: raw[k].to(self.device, non_blocking=self.device.type == "cuda")
+                for k in BATCH_KEYS
+                if k in raw
+            }
             parts = train_step(stage, batch, update, self.device, self.precision)
             for k, v in parts.items():
                 v = v.detach().float()
@@ -321,8 +417,10 @@ class Driver:
                 bar.set_postfix(loss=f"{loss:.3f}")
         bar.close()
         if steps == 0:
-            raise UsageError("no training batches: each process has fewer training videos than one batch (the last "
-                             "partial batch is dropped); lower it with --set batch_size=N")
+            raise UsageError(
+                "no training batches: each process has fewer training videos than one batch (the last "
+                "partial batch is dropped); lower it with --set batch_size=N"
+            )
         keys = sorted(sums)
         means = all_reduce_mean(torch.stack([sums[k] for k in keys]) / steps, self.env)
         return dict(zip(keys, means.tolist())), timer.result(self.env)

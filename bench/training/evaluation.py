@@ -9,6 +9,7 @@ Shapes: a batch is the data layer's dict (``frames`` [B,T,3,S,S], optional ``gla
 mAP is computed on softmax probabilities of the last step over the full class count
 (``bench.training.metrics.mean_average_precision``); top-1 on the last step's logits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class EvalResult:
     locations: torch.Tensor
     index: torch.Tensor
     patch_mode: str = "policy"
-    tracking: Optional[Dict[str, float]] = None   # does the patch follow the object (boxes known; metrics)
+    tracking: Optional[Dict[str, float]] = None  # does the patch follow the object (boxes known; metrics)
 
     @property
     def num_videos(self) -> int:
@@ -66,9 +67,16 @@ def _finite_or_none(x: float) -> Optional[float]:
 
 
 @torch.no_grad()
-def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device, *,
-            patch_mode: str = "policy", seed: int = 0, env: Optional[DistEnv] = None,
-            precision: str = "fp32") -> Dict[str, Any]:
+def collect(
+    net: nn.Module,
+    loader: Iterable[Mapping[str, torch.Tensor]],
+    device: torch.device,
+    *,
+    patch_mode: str = "policy",
+    seed: int = 0,
+    env: Optional[DistEnv] = None,
+    precision: str = "fp32",
+) -> Dict[str, Any]:
     """Run ``net`` over ``loader`` in eval mode and gather the raw outputs of every rank.
 
     Returns ``frame_hw`` (H, W) of the frames and CPU tensors: step_logits [N,T',K] float32,
@@ -84,8 +92,9 @@ def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device
     model.eval()
     rank = env.rank if env is not None else 0
     gen = _generator(device, seed + 7919 * rank) if patch_mode == "random" else None
-    parts: Dict[str, List[torch.Tensor]] = {k: [] for k in ("step_logits", "labels", "labels_multi", "locations",
-                                                            "boxes", "index")}
+    parts: Dict[str, List[torch.Tensor]] = {
+        k: [] for k in ("step_logits", "labels", "labels_multi", "locations", "boxes", "index")
+    }
     frame_hw = None
     try:
         for batch in loader:
@@ -103,9 +112,13 @@ def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device
             parts["labels"].append(label.cpu())
             parts["labels_multi"].append(batch.get("labels", label[:, None]).cpu())
             boxes = batch.get("boxes")
-            parts["boxes"].append(boxes.float().cpu() if boxes is not None else torch.full((b, t, 4), float("nan")))
+            parts["boxes"].append(
+                boxes.float().cpu() if boxes is not None else torch.full((b, t, 4), float("nan"))
+            )
             index = batch.get("index")
-            parts["index"].append(index.cpu() if index is not None else torch.full((b,), -1, dtype=torch.long))
+            parts["index"].append(
+                index.cpu() if index is not None else torch.full((b,), -1, dtype=torch.long)
+            )
     finally:
         model.train(was_training)
     if not parts["labels"]:
@@ -119,8 +132,9 @@ def collect(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device
     return {**cat, "frame_hw": frame_hw}
 
 
-def summarise(raw: Mapping[str, Any], *, patch_size: int, num_classes: int, multilabel: bool,
-              patch_mode: str = "policy") -> EvalResult:
+def summarise(
+    raw: Mapping[str, Any], *, patch_size: int, num_classes: int, multilabel: bool, patch_mode: str = "policy"
+) -> EvalResult:
     """Metrics of collected outputs (see ``collect``): top-1, mAP (multi-label only), coverage and
     tracking (``metrics.location_tracking``; only where object boxes are known)."""
     frame_hw = raw.get("frame_hw")
@@ -129,24 +143,47 @@ def summarise(raw: Mapping[str, Any], *, patch_size: int, num_classes: int, mult
     top1 = metrics.top1(last, raw["labels"])
     map_ = None
     if multilabel:
-        map_ = _finite_or_none(metrics.mean_average_precision(last.softmax(-1), raw["labels_multi"], num_classes))
+        map_ = _finite_or_none(
+            metrics.mean_average_precision(last.softmax(-1), raw["labels_multi"], num_classes)
+        )
     coverage, tracking = None, None
     boxes = raw["boxes"]
     if frame_hw is not None and boxes.numel() and bool(torch.isfinite(boxes).all(-1).any()):
         coverage = _finite_or_none(metrics.patch_coverage(raw["locations"], boxes, patch_size, frame_hw))
-        tracking = {k: _finite_or_none(v) for k, v in
-                    metrics.location_tracking(raw["locations"], boxes, patch_size, frame_hw).items()}
-    return EvalResult(top1, map_, coverage, logits, raw["labels"], raw["labels_multi"], raw["locations"],
-                      raw["index"], patch_mode, tracking)
+        tracking = {
+            k: _finite_or_none(v)
+            for k, v in metrics.location_tracking(raw["locations"], boxes, patch_size, frame_hw).items()
+        }
+    return EvalResult(
+        top1,
+        map_,
+        coverage,
+        logits,
+        raw["labels"],
+        raw["labels_multi"],
+        raw["locations"],
+        raw["index"],
+        patch_mode,
+        tracking,
+    )
 
 
 def _dataset_attr(loader: Any, name: str, default: Any) -> Any:
     return getattr(getattr(loader, "dataset", None), name, default)
 
 
-def evaluate(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device, *,
-             patch_mode: str = "policy", seed: int = 0, env: Optional[DistEnv] = None, precision: str = "fp32",
-             num_classes: Optional[int] = None, multilabel: Optional[bool] = None) -> EvalResult:
+def evaluate(
+    net: nn.Module,
+    loader: Iterable[Mapping[str, torch.Tensor]],
+    device: torch.device,
+    *,
+    patch_mode: str = "policy",
+    seed: int = 0,
+    env: Optional[DistEnv] = None,
+    precision: str = "fp32",
+    num_classes: Optional[int] = None,
+    multilabel: Optional[bool] = None,
+) -> EvalResult:
     """Evaluate ``net`` (an ``AdaFocusNet``, possibly DDP-wrapped) on ``loader``.
 
     patch_mode: ``policy`` (the learned locations), ``random`` (uniform, seeded by ``seed``) or
@@ -155,13 +192,15 @@ def evaluate(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], devic
     raw = collect(net, loader, device, patch_mode=patch_mode, seed=seed, env=env, precision=precision)
     k = num_classes or _dataset_attr(loader, "num_classes", raw["step_logits"].shape[-1])
     ml = _dataset_attr(loader, "multilabel", False) if multilabel is None else multilabel
-    return summarise(raw, patch_size=unwrap(net).patch_size, num_classes=k,
-                     multilabel=bool(ml), patch_mode=patch_mode)
+    return summarise(
+        raw, patch_size=unwrap(net).patch_size, num_classes=k, multilabel=bool(ml), patch_mode=patch_mode
+    )
 
 
-def patch_eval_results(net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device,
-                       **kw: Any) -> Dict[str, EvalResult]:
+def patch_eval_results(
+    net: nn.Module, loader: Iterable[Mapping[str, torch.Tensor]], device: torch.device, **kw: Any
+) -> Dict[str, EvalResult]:
     """``evaluate`` with the learned, random and centre patches -> {"learned", "random", "centre"}."""
-    return {name: evaluate(net, loader, device, patch_mode=mode, **kw) for name, mode in PATCH_EVAL_NAMES.items()}
-
-
+    return {
+        name: evaluate(net, loader, device, patch_mode=mode, **kw) for name, mode in PATCH_EVAL_NAMES.items()
+    }

@@ -6,6 +6,7 @@ rendezvous port on localhost), so ``adabench run --nproc 2 ...`` and
 worker reads torchrun's RANK / WORLD_SIZE / LOCAL_RANK and trains with DDP (``bench.training.runtime``).
 A failed rank ends the whole run (torchrun stops the others) and the launcher prints one line.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,14 +38,23 @@ def strip_option(argv: Sequence[str], name: str) -> List[str]:
 
 def under_torchrun() -> bool:
     """True inside a worker started by torchrun (or by ``launch``)."""
-    return "TORCHELASTIC_RUN_ID" in os.environ or os.environ.get(LAUNCHED_ENV) == "1" or \
-        int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return (
+        "TORCHELASTIC_RUN_ID" in os.environ
+        or os.environ.get(LAUNCHED_ENV) == "1"
+        or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    )
 
 
 def torchrun_args(argv: Sequence[str], nproc: int, module: str = "cli") -> List[str]:
     """torchrun's arguments for ``python -m <module> <argv without --nproc>`` on ``nproc`` local ranks."""
-    return ["--standalone", "--nproc_per_node", str(int(nproc)), "--module", module,
-            *strip_option(argv, "--nproc")]
+    return [
+        "--standalone",
+        "--nproc_per_node",
+        str(int(nproc)),
+        "--module",
+        module,
+        *strip_option(argv, "--nproc"),
+    ]
 
 
 def _threads_per_rank(nproc: int) -> int:
@@ -64,7 +74,9 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
     if nproc < 2:
         raise UsageError(f"--nproc {nproc}: launch needs at least 2 processes")
     if under_torchrun():
-        raise UsageError("--nproc: this process is already a distributed worker; use either torchrun or --nproc")
+        raise UsageError(
+            "--nproc: this process is already a distributed worker; use either torchrun or --nproc"
+        )
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -88,8 +100,9 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
     except SignalException as e:  # torchrun's own SIGINT/SIGTERM handler: the ranks were stopped
         if e.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
-        raise AdabenchError(f"stopped by signal {signal.Signals(e.sigval).name}; re-run the same command to "
-                            "resume") from None
+        raise AdabenchError(
+            f"stopped by signal {signal.Signals(e.sigval).name}; re-run the same command to resume"
+        ) from None
     finally:  # the workers' environment, not this process's
         for k, v in saved.items():
             if v is None:
@@ -98,8 +111,15 @@ def launch(argv: Sequence[str], nproc: int, module: str = "cli") -> None:
                 os.environ[k] = v
 
 
-_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "timed out", "Timed out",
-              "NCCL communicator was aborted", "Socket Timeout")
+_PEER_LOST = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "timed out",
+    "Timed out",
+    "NCCL communicator was aborted",
+    "Socket Timeout",
+)
 
 
 def peer_failure_message(exc: BaseException) -> Optional[str]:
@@ -111,8 +131,10 @@ def peer_failure_message(exc: BaseException) -> Optional[str]:
     if not any(marker in text for marker in _PEER_LOST):
         return None
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return (f"rank {os.environ.get('RANK', '?')}: lost the other ranks (one failed or hung; its message is the "
-            f"cause): {first[:200]}")
+    return (
+        f"rank {os.environ.get('RANK', '?')}: lost the other ranks (one failed or hung; its message is the "
+        f"cause): {first[:200]}"
+    )
 
 
 def main_rank() -> bool:
@@ -120,6 +142,12 @@ def main_rank() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-__all__ = ["launch", "torchrun_args", "strip_option", "under_torchrun", "main_rank", "peer_failure_message",
-           "LAUNCHED_ENV"]
-
+__all__ = [
+    "launch",
+    "torchrun_args",
+    "strip_option",
+    "under_torchrun",
+    "main_rank",
+    "peer_failure_message",
+    "LAUNCHED_ENV",
+]

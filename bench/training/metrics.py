@@ -1,6 +1,7 @@
 """Evaluation metrics as batched tensor functions: top-1, mean average precision over a
 fixed class count, patch coverage of a known object box and how a per-video location tracks it.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Tuple
@@ -48,7 +49,9 @@ def average_precision_per_class(scores: torch.Tensor, target: torch.Tensor) -> t
     end = torch.where(is_last, ranks, torch.full_like(ranks, n)).flip(0).cummin(0).values.flip(0)
     precision = tp.gather(0, end) / (end + 1).double()
     npos = pos.sum(0)
-    return torch.where(npos > 0, (precision * pos).sum(0) / npos.clamp(min=1), torch.full_like(npos, float("nan")))
+    return torch.where(
+        npos > 0, (precision * pos).sum(0) / npos.clamp(min=1), torch.full_like(npos, float("nan"))
+    )
 
 
 def mean_average_precision(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
@@ -79,8 +82,12 @@ def patch_boxes(locations: torch.Tensor, patch: int, frame_hw: Tuple[int, int]) 
 def box_fraction_inside(boxes: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
     """Share of each box's area inside the matching window; both ``[..., 4]`` (x0, y0, x1, y1).
     NaN where the box is unknown (NaN) or has no area."""
-    ix = (torch.minimum(boxes[..., 2], windows[..., 2]) - torch.maximum(boxes[..., 0], windows[..., 0])).clamp(min=0)
-    iy = (torch.minimum(boxes[..., 3], windows[..., 3]) - torch.maximum(boxes[..., 1], windows[..., 1])).clamp(min=0)
+    ix = (
+        torch.minimum(boxes[..., 2], windows[..., 2]) - torch.maximum(boxes[..., 0], windows[..., 0])
+    ).clamp(min=0)
+    iy = (
+        torch.minimum(boxes[..., 3], windows[..., 3]) - torch.maximum(boxes[..., 1], windows[..., 1])
+    ).clamp(min=0)
     area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
     frac = ix * iy / area
     return torch.where(area > 0, frac, torch.full_like(frac, float("nan")))
@@ -106,15 +113,18 @@ def patch_coverage(
     """
     if locations.shape[:-1] != boxes.shape[:-1]:
         raise ValueError(f"locations {tuple(locations.shape)} and boxes {tuple(boxes.shape)} disagree")
-    frac = box_fraction_inside(boxes.float(), patch_boxes(locations.float().to(boxes.device), patch, frame_hw))
+    frac = box_fraction_inside(
+        boxes.float(), patch_boxes(locations.float().to(boxes.device), patch, frame_hw)
+    )
     known = ~frac.isnan()
     if not bool(known.any()):
         return float("nan")
     return float((frac[known] >= min_fraction - 1e-6).float().mean())
 
 
-def location_tracking(locations: torch.Tensor, boxes: torch.Tensor, patch: int,
-                      frame_hw: Tuple[int, int]) -> Dict[str, float]:
+def location_tracking(
+    locations: torch.Tensor, boxes: torch.Tensor, patch: int, frame_hw: Tuple[int, int]
+) -> Dict[str, float]:
     """Does the patch follow the object from video to video? (Video variant: one location per video.)
 
     locations ``[N, T, 2]`` (row, col) in [0, 1], boxes ``[N, T, 4]`` as in ``patch_coverage``. Per
@@ -131,19 +141,23 @@ def location_tracking(locations: torch.Tensor, boxes: torch.Tensor, patch: int,
     h, w = frame_hw
     win = patch_boxes(locations.float(), patch, frame_hw)
     scale = boxes.new_tensor([w, h]).float()
-    pc = (win[..., :2] + win[..., 2:]) / 2 / scale                              # [N, T, 2] (x, y) fractions
+    pc = (win[..., :2] + win[..., 2:]) / 2 / scale  # [N, T, 2] (x, y) fractions
     oc = (boxes[..., :2] + boxes[..., 2:]).float() / 2 / scale
-    known = ~oc.isnan().any(-1)                                                 # [N, T]
+    known = ~oc.isnan().any(-1)  # [N, T]
     per_video = known.sum(1)
     keep = per_video > 0
     nan = float("nan")
     if not bool(keep.any()):
         return {"corr": nan, "distance": nan, "constant_distance": nan, "spread": nan}
     weight = known[keep].unsqueeze(-1).float()
-    pv = (pc[keep] * weight).sum(1) / per_video[keep, None]                      # [V, 2]
+    pv = (pc[keep] * weight).sum(1) / per_video[keep, None]  # [V, 2]
     ov = (torch.nan_to_num(oc[keep]) * weight).sum(1) / per_video[keep, None]
     pd, od = pv - pv.mean(0), ov - ov.mean(0)
     denom = pd.norm(dim=0) * od.norm(dim=0)
     corr = torch.where(denom > 0, (pd * od).sum(0) / denom.clamp(min=1e-12), torch.zeros_like(denom))
-    return {"corr": float(corr.mean()), "distance": float((pv - ov).norm(dim=-1).mean()),
-            "constant_distance": float(od.norm(dim=-1).mean()), "spread": float(pv.std(0, unbiased=False).mean())}
+    return {
+        "corr": float(corr.mean()),
+        "distance": float((pv - ov).norm(dim=-1).mean()),
+        "constant_distance": float(od.norm(dim=-1).mean()),
+        "spread": float(pv.std(0, unbiased=False).mean()),
+    }

@@ -2,6 +2,7 @@
 cosine, gradient clipping, the NaN guard, freezing, and a fingerprint to prove frozen
 modules stay untouched. Autocast and loss scaling live in ``bench.training.precision``.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 import torch
 from torch import nn
 
-from bench.training.checkpoint import unwrap
 from bench.errors import TrainingDivergedError
+from bench.training.checkpoint import unwrap
 
 
 def _matches(name: str, prefix: str) -> bool:
@@ -40,8 +41,13 @@ def param_groups_by_name(
             key = next((p for p in by_length if _matches(name, p)), "rest")
             groups.setdefault(key, []).append(param)
     return [
-        {"params": params, "name": key, "lr_ratio": float(ratios.get(key, 1.0)),
-         "lr": base_lr * float(ratios.get(key, 1.0)), "weight_decay": weight_decay}
+        {
+            "params": params,
+            "name": key,
+            "lr_ratio": float(ratios.get(key, 1.0)),
+            "lr": base_lr * float(ratios.get(key, 1.0)),
+            "weight_decay": weight_decay,
+        }
         for key, params in groups.items()
     ]
 
@@ -59,7 +65,9 @@ def make_sgd(
     groups = param_groups_by_name(model, ratios or {}, base_lr, weight_decay)
     if not groups:
         raise ValueError("no trainable parameters to optimise")
-    return torch.optim.SGD(groups, lr=base_lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+    return torch.optim.SGD(
+        groups, lr=base_lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov
+    )
 
 
 class CosineFactor:
@@ -136,5 +144,3 @@ def set_mode(module: nn.Module, train: bool) -> nn.Module:
     """``module.train(train)``: call it *after* the parent's ``.train()``, which would
     otherwise switch a frozen part's BatchNorm and dropout back to training behaviour."""
     return module.train(train)
-
-

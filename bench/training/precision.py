@@ -22,6 +22,7 @@ from those fp32 tensors. At the paper's shapes these parts are under 2 % of a st
 ``channels_last`` (NHWC) speeds up convolutions on CUDA and, measured, on AVX-512 CPUs with native bf16
 at either precision (docs/speed.md); ``resolve_channels_last`` decides ``auto``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -106,16 +107,19 @@ def fp32(fn: Callable[..., Any], *args: Any) -> Any:
 
 def full_precision(method: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator for a module method that must run in fp32 inside an autocast region (``fp32``)."""
+
     @functools.wraps(method)
     def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
         return fp32(lambda *a: method(self, *a, **kwargs), *args)
+
     return wrapped
 
 
 def resolve_channels_last(pref: Optional[str], device: torch.device) -> bool:
     """``on``/``off``/``auto`` -> whether the network runs in channels_last.
 
-    ``auto``: on CUDA; on a CPU of the class where it was measured faster, at fp32 and at bf16, for the tiny and
+    ``auto``: on CUDA; on a CPU of the class where it was measured faster, at fp32 and at bf16, for the tiny
+    and
     the paper backbones (an AVX-512 CPU with native bf16, docs/speed.md); off on other CPUs (not measured)."""
     pref = (pref or "auto").strip().lower()
     if pref not in LAYOUTS:
@@ -139,8 +143,10 @@ def check_compile(device: torch.device) -> None:
         fn(torch.ones(8, device=device))
     except Exception as e:  # noqa: BLE001 - any backend failure gets the same one-line error
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UsageError(f"--compile: torch.compile does not work on {device.type} here ({first[:200]}); "
-                         "run without --compile") from None
+        raise UsageError(
+            f"--compile: torch.compile does not work on {device.type} here ({first[:200]}); "
+            "run without --compile"
+        ) from None
 
 
 def prepare_network(net: torch.nn.Module, *, channels_last: bool, compile: bool = False) -> torch.nn.Module:

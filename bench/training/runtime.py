@@ -5,6 +5,7 @@ Distributed runs follow torchrun's contract (RANK, WORLD_SIZE, LOCAL_RANK, MASTE
 MASTER_PORT): NCCL on CUDA, gloo on CPU. Without those variables everything here
 degrades to a single process, and every collective helper is then the identity.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -33,7 +34,9 @@ def resolve_device(pref: str = "auto") -> torch.device:
         return torch.device("cpu")
     if pref == "cuda" or pref.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise UsageError(f"--device {pref}: CUDA is not available on this machine; use --device cpu or auto")
+            raise UsageError(
+                f"--device {pref}: CUDA is not available on this machine; use --device cpu or auto"
+            )
         device = torch.device(pref)
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise UsageError(f"--device {pref}: only {torch.cuda.device_count()} CUDA device(s) visible")
@@ -158,15 +161,17 @@ def init_distributed(device_pref: str = "auto") -> DistEnv:
     device = resolve_device(device_pref)
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise UsageError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) visible")
+            raise UsageError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) visible"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world_size,
-                                timeout=dist_timeout())
+        dist.init_process_group(
+            backend=backend, init_method="env://", rank=rank, world_size=world_size, timeout=dist_timeout()
+        )
     return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
-
 
 
 def start_process(device_pref: str, seed: int, deterministic: bool) -> DistEnv:
@@ -177,6 +182,7 @@ def start_process(device_pref: str, seed: int, deterministic: bool) -> DistEnv:
     configure_cuda_speed(env.device)
     seed_everything(seed, env.rank)
     return env
+
 
 def _as_tensor(x: Union[float, torch.Tensor], env: DistEnv) -> Tuple[torch.Tensor, bool]:
     if isinstance(x, torch.Tensor):
@@ -296,7 +302,7 @@ def average_gradients(params: Iterable[nn.Parameter], env: DistEnv) -> None:
     offset = 0
     for g in grads:
         n = g.numel()
-        g.copy_(flat[offset:offset + n].view_as(g))
+        g.copy_(flat[offset : offset + n].view_as(g))
         offset += n
 
 

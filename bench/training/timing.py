@@ -6,6 +6,7 @@ measures launch time, not work. ``Stopwatch`` synchronises at start and stop. ``
 synchronises only at the epoch boundaries (a sync per step would slow training down); the
 time the host spends blocked in ``next(loader)`` is the data wait, the rest is compute.
 """
+
 from __future__ import annotations
 
 import resource
@@ -61,8 +62,8 @@ class Stopwatch:
 
 @dataclass
 class EpochTimes:
-    total_seconds: float = 0.0   # wall-clock of the training loop (max over ranks)
-    data_seconds: float = 0.0    # blocked waiting for the next batch (mean over ranks)
+    total_seconds: float = 0.0  # wall-clock of the training loop (max over ranks)
+    data_seconds: float = 0.0  # blocked waiting for the next batch (mean over ranks)
     steps: int = 0
 
     @property
@@ -113,8 +114,9 @@ class EpochTimer:
         t = self.times
         if env is None or not env.distributed:
             return t
-        return EpochTimes(float(all_reduce_max(t.total_seconds, env)), float(all_reduce_mean(t.data_seconds, env)),
-                          t.steps)
+        return EpochTimes(
+            float(all_reduce_max(t.total_seconds, env)), float(all_reduce_mean(t.data_seconds, env)), t.steps
+        )
 
 
 @dataclass
@@ -126,7 +128,9 @@ class StageClock:
     data_seconds: Dict[str, float] = field(default_factory=dict)
 
     def add(self, stage: str, times: Union[EpochTimes, float]) -> None:
-        total, data = (times.total_seconds, times.data_seconds) if isinstance(times, EpochTimes) else (times, 0.0)
+        total, data = (
+            (times.total_seconds, times.data_seconds) if isinstance(times, EpochTimes) else (times, 0.0)
+        )
         self.seconds[stage] = self.seconds.get(stage, 0.0) + float(total)
         self.data_seconds[stage] = self.data_seconds.get(stage, 0.0) + float(data)
 

@@ -4,6 +4,7 @@ Run them with ``make bench`` (JSON in .benchmarks/latest.json). They time the ho
 that the method comparison depends on, on the tiny synthetic preset at batch 32:
 the patch crops, one training step per method, and the early-exit threshold search.
 """
+
 import pytest
 import torch
 
@@ -22,8 +23,10 @@ BATCH = 32
 
 def _batch(preset, generator):
     t, s = preset.frames, preset.input_size
-    return {"frames": torch.randn(BATCH, t, 3, s, s, generator=generator),
-            "label": torch.randint(0, preset.num_classes, (BATCH,), generator=generator)}
+    return {
+        "frames": torch.randn(BATCH, t, 3, s, s, generator=generator),
+        "label": torch.randint(0, preset.num_classes, (BATCH,), generator=generator),
+    }
 
 
 @pytest.fixture
