@@ -1,6 +1,6 @@
 # Two entry points, each creating or reusing a local .venv:
 #   make demo   install, then run the main job on the synthetic benchmark
-#   make test   install, then run the test suite
+#   make test   install, then lint (ruff), type-check (mypy) and run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -17,7 +17,11 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/adabench demo
 
+# lint and format check (ruff), type check (mypy; config in pyproject.toml), then the tests
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # Micro-benchmarks (pytest-benchmark), kept out of `make test`; then one training step of every method and
