@@ -5,6 +5,7 @@ command line. Its resolved form (with the resolved preset) is written to the run
 ``config.yaml`` and hashed into the run directory's name, so two commands that resolve to the same
 configuration, however they were spelled, share a run directory.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,18 @@ MAX_SEED = 2**31 - 1  # every seed consumer (torch, numpy, the item RNG) takes i
 # hash and the report's grouping (``bench.runs.identity``) both read it, so they agree by construction.
 # NOT_COMPUTATION: where or how a run is shown, how fast it runs, which stages one invocation ran
 # (``init_state`` is a path: whether one exists is ``shared_init``).
-NOT_COMPUTATION = ("runs_dir", "progress", "quiet", "num_workers", "device", "stages", "init_state", "preflight",
-                   "channels_last", "compile")
+NOT_COMPUTATION = (
+    "runs_dir",
+    "progress",
+    "quiet",
+    "num_workers",
+    "device",
+    "stages",
+    "init_state",
+    "preflight",
+    "channels_last",
+    "compile",
+)
 # SPELLING: how the preset was asked for; the resolved preset (``preset``) holds what they change
 SPELLING = ("overrides", "epochs", "patch_size")
 PRESENTATION = NOT_COMPUTATION + SPELLING  # left out of the identity (and so of the hash)
@@ -35,30 +46,30 @@ PRESENTATION = NOT_COMPUTATION + SPELLING  # left out of the identity (and so of
 
 @dataclass
 class RunConfig:
-    method: str                     # a registered method name (``adabench methods``)
+    method: str  # a registered method name (``adabench methods``)
     dataset: str = "synthetic"
     data_root: Optional[str] = None  # absolute; None: the synthetic benchmark's cache
-    preset: str = "tiny"            # "paper" | "tiny"
-    arch: str = "matched"           # "matched" | "paper"
+    preset: str = "tiny"  # "paper" | "tiny"
+    arch: str = "matched"  # "matched" | "paper"
     patch_size: Optional[int] = None  # None: the preset's
     seed: int = 0
-    epochs: Optional[int] = None    # --epochs (None: the preset's; the method decides how it applies)
-    device: str = "auto"            # "auto" | "cpu" | "cuda" | "cuda:N"
+    epochs: Optional[int] = None  # --epochs (None: the preset's; the method decides how it applies)
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     runs_dir: str = "runs"
     deterministic: bool = False
     skip_bad: bool = False
-    preflight: bool = True          # open every item's header before training (--no-preflight)
+    preflight: bool = True  # open every item's header before training (--no-preflight)
     num_workers: Optional[int] = None  # None: chosen from the machine
-    init_state: Optional[str] = None   # shared initial weights (matched experiments)
-    progress: bool = True           # progress bars on a terminal
-    quiet: bool = False             # no per-epoch console lines
+    init_state: Optional[str] = None  # shared initial weights (matched experiments)
+    progress: bool = True  # progress bars on a terminal
+    quiet: bool = False  # no per-epoch console lines
     stages: Optional[Tuple[int, ...]] = None  # multi-stage methods: the stages to run (None: all)
     # PROTOCOLS: model selection, early exit, augmentation (part of the identity)
     protocol: str = DEFAULT_PROTOCOL
     overrides: Dict[str, Any] = field(default_factory=dict)  # preset fields (--set key=value, method options)
-    precision: str = "auto"         # "auto" | "fp32" | "bf16" | "fp16" (bench.training.precision); hashed resolved
-    channels_last: str = "auto"     # "auto" | "on" | "off": memory layout of the network (speed only)
-    compile: bool = False           # torch.compile the backbones (speed only, opt-in)
+    precision: str = "auto"  # "auto" | "fp32" | "bf16" | "fp16" (bench.training.precision); hashed resolved
+    channels_last: str = "auto"  # "auto" | "on" | "off": memory layout of the network (speed only)
+    compile: bool = False  # torch.compile the backbones (speed only, opt-in)
     # > 0: train on the rest of the train split and evaluate on this fraction of it instead of val
     # (bench.data.holdout; `adabench tune` scores candidates this way, never on val)
     holdout: float = 0.0
@@ -85,8 +96,14 @@ class RunConfig:
         overrides = dict(self.overrides)
         if self.patch_size is not None:
             overrides["patch_size"] = self.patch_size
-        return get_preset(self.dataset, self.preset, method=self.method, arch=self.arch, epochs_option=self.epochs,
-                          **overrides)
+        return get_preset(
+            self.dataset,
+            self.preset,
+            method=self.method,
+            arch=self.arch,
+            epochs_option=self.epochs,
+            **overrides,
+        )
 
     def resolved_precision(self) -> str:
         """The precision this run computes in on its device (``auto`` resolved, bench.training.precision)."""
@@ -98,8 +115,9 @@ class RunConfig:
     def identity(self) -> Dict[str, Any]:
         """What defines *what* is computed (``computation_identity`` of the options and the resolved
         preset)."""
-        return computation_identity({**self.to_dict(), "precision": self.resolved_precision()},
-                                    self.resolve_preset().to_dict())
+        return computation_identity(
+            {**self.to_dict(), "precision": self.resolved_precision()}, self.resolve_preset().to_dict()
+        )
 
     def config_hash(self) -> str:
         return identity_hash(self.identity())

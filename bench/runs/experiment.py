@@ -6,6 +6,7 @@ cell starts from one saved initial state. Whichever method builds its network fi
 saves it; the others load every tensor whose name and shape match (only the parts that
 differ by method, such as the policy's output head, keep their own initialisation).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,13 +18,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from bench.runs.config import RunConfig
 from bench.errors import UsageError
+from bench.runs.config import RunConfig
 
 
-def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Optional[int]] = (),
-              seeds: Sequence[int] = (), method_sets: Optional[Mapping[str, Mapping[str, Any]]] = None
-              ) -> List[RunConfig]:
+def plan_runs(
+    base: RunConfig,
+    methods: Sequence[str],
+    patch_sizes: Sequence[Optional[int]] = (),
+    seeds: Sequence[int] = (),
+    method_sets: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> List[RunConfig]:
     """One RunConfig per (patch size, seed, method), in an order that interleaves methods.
 
     ``base.overrides`` (``--set``) go to every method that has the field (a field no method has is a
@@ -43,22 +48,40 @@ def plan_runs(base: RunConfig, methods: Sequence[str], patch_sizes: Sequence[Opt
     unknown = sorted(k for k in base.overrides if not any(k in keys[m] for m in methods))
     if unknown:
         every = sorted(set().union(*keys.values()))
-        hints = [f"{k}: did you mean {close[0]}?" for k in unknown
-                 if (close := difflib.get_close_matches(k, every, 1))]
-        raise UsageError(f"--set: unknown preset field(s): {', '.join(unknown)} (no method of {', '.join(methods)} "
-                         f"has them){' ' + ' '.join(hints) if hints else ''} `adabench run --list-keys` "
-                         f"lists every "
-                         "key with its default")
-    own = {m: {**{k: v for k, v in base.overrides.items() if k in keys[m]}, **dict((method_sets or {}).get(m, {}))}
-           for m in methods}
+        hints = [
+            f"{k}: did you mean {close[0]}?"
+            for k in unknown
+            if (close := difflib.get_close_matches(k, every, 1))
+        ]
+        raise UsageError(
+            f"--set: unknown preset field(s): {', '.join(unknown)} (no method of {', '.join(methods)} "
+            f"has them){' ' + ' '.join(hints) if hints else ''} `adabench run --list-keys` "
+            f"lists every "
+            "key with its default"
+        )
+    own = {
+        m: {
+            **{k: v for k, v in base.overrides.items() if k in keys[m]},
+            **dict((method_sets or {}).get(m, {})),
+        }
+        for m in methods
+    }
     precision = base.resolved_precision()  # one precision for every method of the experiment
-    default_patch = dataclasses.replace(base, method=methods[0], overrides=own[methods[0]]).resolve_preset().patch_size
+    default_patch = (
+        dataclasses.replace(base, method=methods[0], overrides=own[methods[0]]).resolve_preset().patch_size
+    )
     plans = []
     for patch in list(dict.fromkeys(patch_sizes)) or [default_patch]:
         for seed in list(dict.fromkeys(seeds)) or [base.seed]:
             for method in methods:
-                cfg = dataclasses.replace(base, method=method, patch_size=patch, seed=seed, overrides=own[method],
-                                          precision=precision)
+                cfg = dataclasses.replace(
+                    base,
+                    method=method,
+                    patch_size=patch,
+                    seed=seed,
+                    overrides=own[method],
+                    precision=precision,
+                )
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
                 check_patch_size(cfg.resolve_preset())  # validates every override now
@@ -107,12 +130,13 @@ def share_initial_state(net: nn.Module, path: Optional[str]) -> Dict[str, object
     try:
         shared = torch.load(target, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same one-line error
-        raise UsageError(f"shared initial state {target} is unreadable ({e}); delete it to re-create") from None
+        raise UsageError(
+            f"shared initial state {target} is unreadable ({e}); delete it to re-create"
+        ) from None
     matching = {k: v for k, v in shared.items() if k in own and own[k].shape == v.shape}
     net.load_state_dict(matching, strict=False)
     kept = sorted(k for k in own if k not in matching)
     return {"created": False, "loaded": len(matching), "kept_own": kept}
-
 
 
 def with_ablations(plans: List[RunConfig]) -> List[RunConfig]:
@@ -121,8 +145,11 @@ def with_ablations(plans: List[RunConfig]) -> List[RunConfig]:
     come first, so an interrupted experiment has the main comparison."""
     from bench.methods import get_method
 
-    extra = [dataclasses.replace(cfg, overrides={**cfg.overrides, a.field: False})
-             for cfg in plans for a in get_method(cfg.method).ablations]
+    extra = [
+        dataclasses.replace(cfg, overrides={**cfg.overrides, a.field: False})
+        for cfg in plans
+        for a in get_method(cfg.method).ablations
+    ]
     return plans + extra
 
 

@@ -10,6 +10,7 @@ and adds from ``manifest.json`` the code version and what the runner resolved at
 ``group_hash`` hashes it; ``identity_hash(identity, drop=...)`` hashes it with keys left out (e.g. the
 method, to find the runs of one matched experiment).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,7 +53,7 @@ def launch_dir(run_dir: Path, runs_dir: Any) -> Optional[Path]:
     if len(above) < 3:
         return None
     base = above[2]
-    if ".." in parts or (parts and list(base.parts[-len(parts):]) != parts):
+    if ".." in parts or (parts and list(base.parts[-len(parts) :]) != parts):
         return None
     return Path(*base.parts[: len(base.parts) - len(parts)]) if parts else base
 
@@ -84,7 +85,9 @@ def run_identity(run_dir: Path, config: Any, manifest: Any) -> Dict[str, Any]:
         skip = EXCLUDE.get(name, ())
         flat.update({f"{name}.{k}": io.to_jsonable(v) for k, v in _flatten(options).items() if k not in skip})
     manifest = manifest if isinstance(manifest, Mapping) else {}
-    flat[ROOT] = absolute_root(manifest.get("dataset_root", run.get("data_root")), run_dir, run.get("runs_dir"))
+    flat[ROOT] = absolute_root(
+        manifest.get("dataset_root", run.get("data_root")), run_dir, run.get("runs_dir")
+    )
     flat.update({f"manifest.{k}": io.to_jsonable(manifest[k]) for k in MANIFEST_KEYS if k in manifest})
     return flat
 

@@ -6,6 +6,7 @@ down, so nothing below the planner resolves it again or tests the protocol by na
 cadence and split, the views' augmentation. A method reads ``protocol.name`` as a key of its own table
 (e.g. V2's early-exit calibration), never in an if-test of shared code.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,20 +21,30 @@ class Protocol:
     """What one ``--protocol`` means for every method (docs/design.md §Protocols)."""
 
     name: str
-    select_best: bool            # the run's model is its best validation point, not its last epoch
-    curve_on_full_split: bool    # learning-curve points score the whole validation split
-    curve_every_epoch: tuple     # variants whose official scripts validate after every epoch
-    independent_views: bool      # the glance view gets its own crop and flip
+    select_best: bool  # the run's model is its best validation point, not its last epoch
+    curve_on_full_split: bool  # learning-curve points score the whole validation split
+    curve_every_epoch: tuple  # variants whose official scripts validate after every epoch
+    independent_views: bool  # the glance view gets its own crop and flip
 
 
 PROTOCOL_RULES: Dict[str, Protocol] = {
-    "adabench": Protocol("adabench", select_best=False, curve_on_full_split=False, curve_every_epoch=(),
-                         independent_views=False),
+    "adabench": Protocol(
+        "adabench",
+        select_best=False,
+        curve_on_full_split=False,
+        curve_every_epoch=(),
+        independent_views=False,
+    ),
     # the official codes: best-validation checkpoint, selected on the whole validation split; the
     # Sth-Sth/Jester
     # scripts validate every epoch and augment glance and focus views apart
-    "official": Protocol("official", select_best=True, curve_on_full_split=True, curve_every_epoch=("video",),
-                         independent_views=True),
+    "official": Protocol(
+        "official",
+        select_best=True,
+        curve_on_full_split=True,
+        curve_every_epoch=("video",),
+        independent_views=True,
+    ),
 }
 
 
@@ -41,16 +52,16 @@ PROTOCOL_RULES: Dict[str, Protocol] = {
 class ResolvedRun:
     """A planned run with everything resolved: built by ``ResolvedRun.of`` and never resolved again."""
 
-    cfg: RunConfig               # precision resolved: config.yaml records what runs
-    preset: Any                  # bench.presets.Preset
-    method: Any                  # bench.methods.Method
+    cfg: RunConfig  # precision resolved: config.yaml records what runs
+    preset: Any  # bench.presets.Preset
+    method: Any  # bench.methods.Method
     protocol: Protocol
     config_hash: str
 
     @classmethod
     def of(cls, cfg: RunConfig) -> "ResolvedRun":
-        from bench.runs.config import computation_identity, identity_hash
         from bench.methods import get_method
+        from bench.runs.config import computation_identity, identity_hash
 
         cfg = dataclasses.replace(cfg, precision=cfg.resolved_precision())
         preset = cfg.resolve_preset()

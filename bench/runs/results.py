@@ -7,6 +7,7 @@ A run counts only when its ``summary.json`` exists, parses and has the identity 
 read half-written: it is skipped and named with the reason. The columns are ``SCHEMA``
 (also rendered in ``docs/results-schema.md``).
 """
+
 from __future__ import annotations
 
 import io as _stdio
@@ -17,16 +18,18 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import pandas as pd
 
 from bench import io
-
-from bench.runs import identity
 from bench.errors import UsageError
 from bench.methods import all_columns
+from bench.runs import identity
 
 # column -> (kind, meaning). Kinds: str, int (nullable Int64), float (float64, NaN = missing),
 # bool (True/False/None), json (JSON text or None). Fractions are in [0, 1].
 SCHEMA: Dict[str, Tuple[str, str]] = {
-    "kind": ("str", "trained (adabench run) or evaluated (adabench evaluate of a checkpoint; never pooled with "
-                    "trained runs)"),
+    "kind": (
+        "str",
+        "trained (adabench run) or evaluated (adabench evaluate of a checkpoint; never pooled with "
+        "trained runs)",
+    ),
     "method": ("str", "training method (its registered name)"),
     "dataset": ("str", "dataset name"),
     "preset": ("str", "hyper-parameter preset: paper or tiny"),
@@ -37,10 +40,16 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "map": ("float", "mean average precision over classes with positives, fraction; NaN if single-label"),
     "gflops_per_video": ("float", "inference GFLOPs (multiply-adds) per video, full model"),
     "train_seconds": ("float", "training wall-clock over all stages, evaluation excluded, s"),
-    "train_seconds_no_pretrain": ("float", "train_seconds less the method's backbone pre-training stages on the "
-                                           "target data (its entry's pretraining_stages; V1: stage 0), s"),
-    "regime": ("json", "the scale model's quantities for this run next to the paper preset's: {kept, epochs, "
-                       "sgd_lr, tuned} -> {name: [value, paper value]} (bench.regime)"),
+    "train_seconds_no_pretrain": (
+        "float",
+        "train_seconds less the method's backbone pre-training stages on the "
+        "target data (its entry's pretraining_stages; V1: stage 0), s",
+    ),
+    "regime": (
+        "json",
+        "the scale model's quantities for this run next to the paper preset's: {kept, epochs, "
+        "sgd_lr, tuned} -> {name: [value, paper value]} (bench.regime)",
+    ),
     "epoch_seconds": ("float", "mean training wall-clock per epoch, s"),
     "data_wait_share": ("float", "share of training time spent waiting for data, fraction"),
     "peak_memory_mb": ("float", "peak memory: CUDA tensors, or process peak RSS on CPU, MiB"),
@@ -48,49 +57,81 @@ SCHEMA: Dict[str, Tuple[str, str]] = {
     "patch_eval_random": ("float", "top-1 of the same model with uniformly random patches, fraction"),
     "patch_eval_centre": ("float", "top-1 of the same model with centre patches, fraction"),
     "coverage": ("float", "frames whose patch covers the object (synthetic data), fraction; else NaN"),
-    "tracking": ("json", "does the learned patch follow the object from video to video (synthetic data): "
-                         "{corr, distance, constant_distance, spread} "
-                         "(bench.training.metrics.location_tracking)"),
+    "tracking": (
+        "json",
+        "does the learned patch follow the object from video to video (synthetic data): "
+        "{corr, distance, constant_distance, spread} "
+        "(bench.training.metrics.location_tracking)",
+    ),
     "device": ("str", "device the run trained on, e.g. cpu, cuda:0"),
     "world_size": ("int", "number of training processes"),
-    "config_hash": ("str", "8-hex hash of the run's identity with its seed (config.yaml; names the run directory)"),
-    "group_hash": ("str", "8-hex hash of `identity`: runs with equal group_hash differ only in their seed, "
-                          "and only they are pooled over seeds"),
-    "data_root": ("str", "dataset root the run read, absolute (manifest.json dataset_root, else config.yaml "
-                         "data_root; a relative one is joined to the directory the run was started from)"),
+    "config_hash": (
+        "str",
+        "8-hex hash of the run's identity with its seed (config.yaml; names the run directory)",
+    ),
+    "group_hash": (
+        "str",
+        "8-hex hash of `identity`: runs with equal group_hash differ only in their seed, "
+        "and only they are pooled over seeds",
+    ),
+    "data_root": (
+        "str",
+        "dataset root the run read, absolute (manifest.json dataset_root, else config.yaml "
+        "data_root; a relative one is joined to the directory the run was started from)",
+    ),
     "epochs": ("int", "--epochs given to the run (config.yaml); missing = the preset's schedule"),
     "overrides": ("json", "every --set override, {field: value} (config.yaml)"),
     "skip_bad": ("bool", "--skip-bad: unreadable items replaced (config.yaml)"),
-    "holdout": ("float", "fraction of the train split held out and evaluated on instead of val (`adabench tune`; "
-                         "config.yaml); missing = val"),
-    "protocol": ("str", "adabench or official (--protocol: model selection, early-exit calibration, view "
-                        "augmentation; config.yaml); missing = adabench"),
+    "holdout": (
+        "float",
+        "fraction of the train split held out and evaluated on instead of val (`adabench tune`; "
+        "config.yaml); missing = val",
+    ),
+    "protocol": (
+        "str",
+        "adabench or official (--protocol: model selection, early-exit calibration, view "
+        "augmentation; config.yaml); missing = adabench",
+    ),
     "precision": ("str", "numeric precision, when the run records one (manifest.json or config.yaml)"),
     "git_commit": ("str", "code version: the git commit the run trained with (manifest.json)"),
     "git_dirty": ("bool", "the checkout had uncommitted changes (manifest.json)"),
     "deterministic": ("bool", "deterministic algorithms requested (config.yaml)"),
     "stage_seconds": ("json", "training seconds per stage, {stage: s}"),
-    "stage_device_seconds": ("json", "device-seconds per stage: training seconds x devices used (world size), "
-                                     "{stage: s}"),
+    "stage_device_seconds": (
+        "json",
+        "device-seconds per stage: training seconds x devices used (world size), {stage: s}",
+    ),
     "train_device_seconds": ("float", "training device-seconds over all stages: train_seconds x world size"),
     "patch_eval": ("json", "{learned, random, centre} top-1, as in summary.json"),
     "early_exit": ("json", "early-exit curve of a method that has one: list of {budget, gflops, top1}"),
     "curve": ("json", "accuracy over training: list of {train_seconds, top1}"),
     "epochs_trained": ("json", "epochs the run trained, summary.json's `epochs` (V1: all stages)"),
-    "identity": ("json", "what group_hash hashes: what the run computes (bench.runs.config.computation_identity, "
-                         "the definition its run directory's hash uses) flattened to section.key, without "
-                         "the "
-                         "seed, plus data_root and manifest.json's git_commit, git_dirty, precision, "
-                         "protocol "
-                         "(bench/runs/identity.py)"),
-    "skipped_items": ("json", "--skip-bad: {train: [paths], val: [paths]} of the items the run dropped (never "
-                              "replaced); missing or empty = none"),
-    "selected_checkpoint": ("json", "--protocol official: the stage and epoch whose weights the run reports (its "
-                                    "best validation point) and the last epoch's scores"),
+    "identity": (
+        "json",
+        "what group_hash hashes: what the run computes (bench.runs.config.computation_identity, "
+        "the definition its run directory's hash uses) flattened to section.key, without "
+        "the "
+        "seed, plus data_root and manifest.json's git_commit, git_dirty, precision, "
+        "protocol "
+        "(bench/runs/identity.py)",
+    ),
+    "skipped_items": (
+        "json",
+        "--skip-bad: {train: [paths], val: [paths]} of the items the run dropped (never "
+        "replaced); missing or empty = none",
+    ),
+    "selected_checkpoint": (
+        "json",
+        "--protocol official: the stage and epoch whose weights the run reports (its "
+        "best validation point) and the last epoch's scores",
+    ),
     "checkpoint": ("str", "evaluated: the checkpoint file evaluated"),
     "checkpoint_sha256": ("str", "evaluated: its SHA-256"),
-    "source": ("json", "evaluated: where the checkpoint came from (the official file and SHA-256 it was imported "
-                       "from, or the run directory, stage and epoch)"),
+    "source": (
+        "json",
+        "evaluated: where the checkpoint came from (the official file and SHA-256 it was imported "
+        "from, or the run directory, stage and epoch)",
+    ),
     "run_dir": ("str", "where the run directory was found"),
 }
 METHOD_COLUMNS_AFTER = "git_dirty"  # each registered method's own columns (Method.columns) follow this one
@@ -116,10 +157,15 @@ RENAMED = {"epochs": "epochs_trained"}  # summary keys whose name a configuratio
 # configuration columns -> the identity keys they show (first present wins)
 IDENTITY_COLUMNS = {
     # else config.yaml (_spelling)
-    "data_root": (identity.ROOT,), "epochs": ("run.epochs",), "overrides": ("run.overrides",),
-    "skip_bad": ("run.skip_bad",), "holdout": ("run.holdout",), "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
+    "data_root": (identity.ROOT,),
+    "epochs": ("run.epochs",),
+    "overrides": ("run.overrides",),
+    "skip_bad": ("run.skip_bad",),
+    "holdout": ("run.holdout",),
+    "protocol": ("run.protocol", "manifest.protocol", "preset.protocol"),
     "precision": ("manifest.precision", "run.precision", "preset.precision"),
-    "git_commit": ("manifest.git_commit",), "git_dirty": ("manifest.git_dirty",),
+    "git_commit": ("manifest.git_commit",),
+    "git_dirty": ("manifest.git_dirty",),
 }
 MARKER_FILES = ("summary.json", "config.yaml", "manifest.json", "metrics.csv")
 
@@ -245,8 +291,10 @@ def _typed_frame(rows: List[Dict[str, Any]]) -> pd.DataFrame:
             df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) or v != v else json.dumps(v))
     if df.empty:
         return df
-    return df.sort_values(["dataset", "method", "preset", "arch", "patch_size", "group_hash", "seed", "run_dir"],
-                          na_position="last").reset_index(drop=True)
+    return df.sort_values(
+        ["dataset", "method", "preset", "arch", "patch_size", "group_hash", "seed", "run_dir"],
+        na_position="last",
+    ).reset_index(drop=True)
 
 
 def write_results(df: pd.DataFrame, out_dir: Any) -> Tuple[Path, Path]:
@@ -265,4 +313,3 @@ def schema_markdown() -> str:
     lines += [f"| `{c}` | {kind} | {meaning} |" for c, (kind, meaning) in schema().items()]
     lines.append(f"| `{STAGE_PREFIX}<stage>` | float | {STAGE_MEANING} |")
     return "\n".join(lines) + "\n"
-

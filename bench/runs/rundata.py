@@ -3,6 +3,7 @@ and is evaluated with (train, val, learning curve; training videos in evaluation
 ``RunConfig.holdout`` a held-out part of the training split takes the validation split's place
 (``bench.data.holdout``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from bench.runs.config import RunConfig
 from bench.presets import Preset
+from bench.runs.config import RunConfig
 from bench.training.runtime import DistEnv, default_num_workers, local_world_size
 
 CURVE_VIDEOS = 1024  # the learning curve is scored on at most this many validation videos (evenly spaced)
@@ -52,8 +53,9 @@ class RunData:
     def eval_split(self) -> str:
         return "val" if self.holdout is None else "holdout"
 
-    def train_eval_loader(self, max_videos: Optional[int], *, augmented: bool = False, seed: Optional[int] = None
-                          ) -> Any:
+    def train_eval_loader(
+        self, max_videos: Optional[int], *, augmented: bool = False, seed: Optional[int] = None
+    ) -> Any:
         """Training videos, unshuffled: with the evaluation transform (default) or the training augmentation
         (``augmented``); at most ``max_videos`` of them (None: all), evenly spaced, or drawn at random with
         ``seed``."""
@@ -67,12 +69,21 @@ class RunData:
             from bench.data.holdout import subset
 
             g = torch.Generator().manual_seed(int(seed))
-            return self.loader(subset(ds, sorted(torch.randperm(len(ds), generator=g)[:max_videos].tolist())), False)
+            return self.loader(
+                subset(ds, sorted(torch.randperm(len(ds), generator=g)[:max_videos].tolist())), False
+            )
         return self.loader(ds if max_videos is None else even_subset(ds, max_videos), False)
 
 
-def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = True, independent_views: bool = False,
-               curve_on_full_split: bool = False) -> RunData:
+def build_data(
+    cfg: RunConfig,
+    preset: Preset,
+    env: DistEnv,
+    *,
+    train: bool = True,
+    independent_views: bool = False,
+    curve_on_full_split: bool = False,
+) -> RunData:
     """Train (augmented), val, and learning-curve loaders with the method's batch size (per rank).
 
     ``train=False``: evaluation only (no training loader; the training split is opened when a method asks
@@ -83,8 +94,14 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = Tr
     from bench.data import ClipSpec, create_dataset, make_loader, preflight, resolve_data_root
 
     root = resolve_data_root(cfg.dataset, cfg.data_root)
-    spec = ClipSpec(frames=preset.frames, glance_frames=preset.glance_frames, input_size=preset.input_size,
-                    resize=preset.resize, frame_order=preset.frame_order, independent_views=independent_views)
+    spec = ClipSpec(
+        frames=preset.frames,
+        glance_frames=preset.glance_frames,
+        input_size=preset.input_size,
+        resize=preset.resize,
+        frame_order=preset.frame_order,
+        independent_views=independent_views,
+    )
     workers = default_num_workers(local_world_size()) if cfg.num_workers is None else cfg.num_workers
 
     def make(split: str, train: bool) -> Any:
@@ -94,8 +111,14 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = Tr
         return ds
 
     def loader(ds: Any, train: bool) -> Any:
-        return make_loader(ds, preset.batch_size, train=train, num_workers=workers, seed=cfg.seed,
-                           distributed=env.distributed)
+        return make_loader(
+            ds,
+            preset.batch_size,
+            train=train,
+            num_workers=workers,
+            seed=cfg.seed,
+            distributed=env.distributed,
+        )
 
     train_ds = make("train", True) if train else None
     holdout = None
@@ -108,8 +131,19 @@ def build_data(cfg: RunConfig, preset: Preset, env: DistEnv, *, train: bool = Tr
     classes = train_ds if train_ds is not None else val_ds
     val_loader = loader(val_ds, False)
     curve_loader = val_loader if curve_on_full_split else loader(even_subset(val_ds, CURVE_VIDEOS), False)
-    return RunData(loader(train_ds, True) if train_ds is not None else None, val_loader, curve_loader,
-                   classes.num_classes, bool(classes.multilabel), datasets, Path(root), workers, make, loader, holdout)
+    return RunData(
+        loader(train_ds, True) if train_ds is not None else None,
+        val_loader,
+        curve_loader,
+        classes.num_classes,
+        bool(classes.multilabel),
+        datasets,
+        Path(root),
+        workers,
+        make,
+        loader,
+        holdout,
+    )
 
 
 def _hold_out(make: Callable[[str, bool], Any], train_ds: Any, fraction: float) -> tuple:
@@ -120,6 +154,11 @@ def _hold_out(make: Callable[[str, bool], Any], train_ds: Any, fraction: float) 
     eval_ds = make("train", False)
     if len(eval_ds) != len(train_ds):
         raise RuntimeError("the train split read twice has different lengths; the holdout would not line up")
-    info = {"fraction": fraction, "seed": HOLDOUT_SEED, "train_videos": len(keep), "holdout_videos": len(held),
-            "train_indices": keep}
+    info = {
+        "fraction": fraction,
+        "seed": HOLDOUT_SEED,
+        "train_videos": len(keep),
+        "holdout_videos": len(held),
+        "train_indices": keep,
+    }
     return subset(train_ds, keep), subset(eval_ds, held), info

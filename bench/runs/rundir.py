@@ -28,6 +28,7 @@ Typical use in a runner::
         ...  # per epoch: run.write_metrics(rows); save_checkpoint(run.last_checkpoint, ...)
         run.write_summary(summary)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,11 +48,12 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from bench import io
-
+from bench.errors import UsageError
 from bench.runs import tensorboard_log
 from bench.runs.config import RunConfig
-from bench.errors import UsageError
-from bench.runs.runlock import Heartbeat, lock_record, pid_alive, stale_reason  # noqa: F401 (pid_alive: re-exported)
+
+# noqa: F401 (pid_alive: re-exported)
+from bench.runs.runlock import Heartbeat, lock_record, stale_reason
 
 MANIFEST_PACKAGES = ("torch", "torchvision", "fvcore", "decord", "av", "numpy", "pandas")
 
@@ -154,7 +156,8 @@ class RunDir:
         directory (computed from them when not given)."""
         preset_dict = dataclasses.asdict(preset) if dataclasses.is_dataclass(preset) else dict(preset)
         io.atomic_write_yaml(
-            self.config_path, {"config_hash": config_hash or cfg.config_hash(), "run": cfg.to_dict(), "preset": preset_dict}
+            self.config_path,
+            {"config_hash": config_hash or cfg.config_hash(), "run": cfg.to_dict(), "preset": preset_dict},
         )
 
     def read_config(self) -> Dict[str, Any]:
@@ -235,8 +238,12 @@ class RunDir:
                     f"since {holder.get('since')}; wait for it, or delete {self.lock_path.name} if it is gone"
                 )
             if holder and holder.get("host") not in (None, socket.gethostname()):
-                print(f"taking over {self.lock_path} from pid {holder.get('pid')} on {holder.get('host')}: {reason}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"taking over {self.lock_path} from pid {holder.get('pid')} on {holder.get('host')}: "
+                    f"{reason}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             io.atomic_write_json(self.lock_path, lock_record(utc_now()))
 
     def release_lock(self) -> None:
@@ -303,8 +310,18 @@ class RunDir:
 
 
 # What a run directory holds before the run's first checkpoint (``locked`` removes only these).
-_BOOKKEEPING = frozenset({"config.yaml", "manifest.json", "log.txt", "metrics.csv", ".metrics.csv.lock", "run.lock",
-                          ".run.lock.guard", "checkpoints"})
+_BOOKKEEPING = frozenset(
+    {
+        "config.yaml",
+        "manifest.json",
+        "log.txt",
+        "metrics.csv",
+        ".metrics.csv.lock",
+        "run.lock",
+        ".run.lock.guard",
+        "checkpoints",
+    }
+)
 
 
 def _merge_bad(old: Iterable[Sequence[str]], new: Iterable[Sequence[str]]) -> List[List[str]]:
@@ -350,8 +367,11 @@ def _version(package: str) -> Optional[str]:
 
 
 def collect_manifest(
-    cfg: RunConfig, device: Any, world_size: int = 1, config_hash: Optional[str] = None,
-    extra: Optional[Mapping[str, Any]] = None
+    cfg: RunConfig,
+    device: Any,
+    world_size: int = 1,
+    config_hash: Optional[str] = None,
+    extra: Optional[Mapping[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Everything needed to tell where a number came from: code version, environment,
     hardware, seed and determinism. ``extra`` entries (e.g. dataset checksum) are merged in."""

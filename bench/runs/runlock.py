@@ -8,6 +8,7 @@ The lock holds ``{pid, host, since, heartbeat, heartbeat_every}``. While a run h
   ``STALE_BEATS`` heartbeat periods: the holder stopped beating, so it is gone. A lock from another host
   without a heartbeat (written before heartbeats existed) cannot be shown stale and is respected.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,13 @@ STALE_BEATS = 3
 
 def lock_record(since: str) -> Dict[str, Any]:
     """What this process writes into run.lock."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "since": since, "heartbeat": time.time(),
-            "heartbeat_every": HEARTBEAT_SECONDS}
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": since,
+        "heartbeat": time.time(),
+        "heartbeat_every": HEARTBEAT_SECONDS,
+    }
 
 
 def pid_alive(pid: int) -> bool:

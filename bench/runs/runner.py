@@ -7,6 +7,7 @@ centre patches on the whole validation split -> FLOPs -> the method's own summar
 (written last, and only once the method's last stage has run). With ``RunConfig.holdout`` the held-out part
 of the training split takes the validation split's place (``bench.data.holdout``; summary ``eval_split``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,22 +16,30 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from bench.training.checkpoint import load_checkpoint, unwrap
-from bench.runs.config import RunConfig
-from bench.training.driver import Driver, TrainState, selection_score
-from bench.training.evaluation import EvalResult, evaluate, patch_eval_results
-from bench.runs.experiment import share_initial_state
-from bench.models.flops import count_flops
 from bench.methods import PlanContext, RunOutcome
 from bench.models import build_network, weight_sources
-from bench.training.precision import prepare_network, resolve_channels_last
+from bench.models.flops import count_flops
+from bench.runs.config import RunConfig
+from bench.runs.experiment import share_initial_state
 from bench.runs.resolved import ResolvedRun
-from bench.training.resume import parse_stages
 from bench.runs.rundata import RunData, build_data
 from bench.runs.rundir import RunDir, collect_manifest
-from bench.training.runtime import (DistEnv, barrier, broadcast_module_state, broadcast_object, cpu_threads, gather_objects,
-                           local_world_size, start_process)
 from bench.runs.summary import build_summary, skipped_counts
+from bench.training.checkpoint import load_checkpoint, unwrap
+from bench.training.driver import Driver, TrainState, selection_score
+from bench.training.evaluation import EvalResult, evaluate, patch_eval_results
+from bench.training.precision import prepare_network, resolve_channels_last
+from bench.training.resume import parse_stages
+from bench.training.runtime import (
+    DistEnv,
+    barrier,
+    broadcast_module_state,
+    broadcast_object,
+    cpu_threads,
+    gather_objects,
+    local_world_size,
+    start_process,
+)
 from bench.training.timing import reset_peak_memory
 
 
@@ -51,12 +60,27 @@ class RunContext:
 
     def plan_context(self) -> PlanContext:
         cfg = self.run.cfg
-        return PlanContext(self.net, self.run.preset, self.data.num_classes, self.data.multilabel, self.env,
-                           cfg.precision, cfg.seed, cfg.dataset, cfg.protocol, self.data.train_eval_loader)
+        return PlanContext(
+            self.net,
+            self.run.preset,
+            self.data.num_classes,
+            self.data.multilabel,
+            self.env,
+            cfg.precision,
+            cfg.seed,
+            cfg.dataset,
+            cfg.protocol,
+            self.data.train_eval_loader,
+        )
 
     def eval_kwargs(self) -> Dict[str, Any]:
-        return dict(seed=self.run.cfg.seed, env=self.env, precision=self.run.cfg.precision,
-                    num_classes=self.data.num_classes, multilabel=self.data.multilabel)
+        return dict(
+            seed=self.run.cfg.seed,
+            env=self.env,
+            precision=self.run.cfg.precision,
+            num_classes=self.data.num_classes,
+            multilabel=self.data.multilabel,
+        )
 
     def evaluate(self, loader: Any, patch_mode: str = "policy") -> EvalResult:
         return evaluate(self.net, loader, self.device, patch_mode=patch_mode, **self.eval_kwargs())
@@ -88,8 +112,11 @@ class _Evaluations:
 
     def end_of_stage(self) -> Dict[str, Any]:
         res = self.ctx.final_results()
-        return {"patch_eval": {n: r.top1 for n, r in res.items()}, "map": res["learned"].map,
-                "coverage": res["learned"].coverage}
+        return {
+            "patch_eval": {n: r.top1 for n, r in res.items()},
+            "map": res["learned"].map,
+            "coverage": res["learned"].coverage,
+        }
 
     def last_epoch(self) -> Dict[str, Any]:
         self.final = self.ctx.final_results()
@@ -99,7 +126,9 @@ class _Evaluations:
 def _bad_items(datasets: List[Any], env: DistEnv) -> List[Any]:
     """Skipped items of every rank (each rank reads its own shard): (split, path, reason), one per path
     and split."""
-    mine = [(getattr(ds, "split", "train"), *item) for ds in datasets for item in getattr(ds, "bad_items", [])]
+    mine = [
+        (getattr(ds, "split", "train"), *item) for ds in datasets for item in getattr(ds, "bad_items", [])
+    ]
     first: Dict[tuple, Any] = {}
     for split, path, reason in (item for items in gather_objects(mine, env) for item in items):
         first.setdefault((split, path), (split, path, reason))
@@ -117,8 +146,13 @@ def run_method(resolved: ResolvedRun, run: RunDir) -> Dict[str, Any]:
     if run.is_complete() and last == count - 1:
         return run.read_summary()
     env = start_process(cfg.device, cfg.seed, cfg.deterministic)
-    data = build_data(cfg, preset, env, independent_views=resolved.protocol.independent_views,
-                      curve_on_full_split=resolved.protocol.curve_on_full_split)
+    data = build_data(
+        cfg,
+        preset,
+        env,
+        independent_views=resolved.protocol.independent_views,
+        curve_on_full_split=resolved.protocol.curve_on_full_split,
+    )
     if env.device.type == "cpu":  # --deterministic: float reductions must not depend on --workers (issue 21)
         torch.set_num_threads(cpu_threads(0 if cfg.deterministic else data.num_workers, local_world_size()))
     if env.is_main:  # resolve (download) the backbone weights once, before the ranks build their networks
@@ -139,19 +173,46 @@ def run_method(resolved: ResolvedRun, run: RunDir) -> Dict[str, Any]:
     with run.locked() if env.is_main else contextlib.nullcontext():
         if env.is_main:
             run.write_config(cfg, preset, resolved.config_hash)
-            run.write_manifest(collect_manifest(cfg, env.device, env.world_size, resolved.config_hash, extra={
-                "dataset_root": str(data.root.resolve()), "num_classes": data.num_classes,
-                "precision": cfg.precision, "channels_last": channels_last, "compile": cfg.compile,
-                "torch_threads": torch.get_num_threads(), "initial_state": shared, "weights": weights,
-                "stages": [s.name for s in stages[first:last + 1]], "variant": resolved.variant,
-                **_holdout_manifest(data)}))
+            run.write_manifest(
+                collect_manifest(
+                    cfg,
+                    env.device,
+                    env.world_size,
+                    resolved.config_hash,
+                    extra={
+                        "dataset_root": str(data.root.resolve()),
+                        "num_classes": data.num_classes,
+                        "precision": cfg.precision,
+                        "channels_last": channels_last,
+                        "compile": cfg.compile,
+                        "torch_threads": torch.get_num_threads(),
+                        "initial_state": shared,
+                        "weights": weights,
+                        "stages": [s.name for s in stages[first : last + 1]],
+                        "variant": resolved.variant,
+                        **_holdout_manifest(data),
+                    },
+                )
+            )
         reset_peak_memory(env.device)
         evals = _Evaluations(ctx)
-        driver = Driver(net, stages, run, data.train_loader, env, seed=cfg.seed, label=method.title,
-                        evaluate_curve=evals.curve, evaluate_end=evals.end_of_stage,
-                        evaluate_final=evals.last_epoch, curve_epochs=resolved.curve_epochs,
-                        progress=cfg.progress, quiet=cfg.quiet, select_best=resolved.protocol.select_best,
-                        precision=cfg.precision)
+        driver = Driver(
+            net,
+            stages,
+            run,
+            data.train_loader,
+            env,
+            seed=cfg.seed,
+            label=method.title,
+            evaluate_curve=evals.curve,
+            evaluate_end=evals.end_of_stage,
+            evaluate_final=evals.last_epoch,
+            curve_epochs=resolved.curve_epochs,
+            progress=cfg.progress,
+            quiet=cfg.quiet,
+            select_best=resolved.protocol.select_best,
+            precision=cfg.precision,
+        )
         trained = driver.fit(first, last)
         if trained is not None and env.is_main and run.is_complete():  # the directory's model changed
             run.summary_path.unlink()
@@ -172,8 +233,13 @@ def _holdout_manifest(data: RunData) -> Dict[str, Any]:
     return {"holdout": {k: v for k, v in data.holdout.items() if k != "train_indices"}}
 
 
-def _summary(ctx: RunContext, state: TrainState, stages: List[Any], final: Optional[Dict[str, EvalResult]],
-             bad: List[Any]) -> Dict[str, Any]:
+def _summary(
+    ctx: RunContext,
+    state: TrainState,
+    stages: List[Any],
+    final: Optional[Dict[str, EvalResult]],
+    bad: List[Any],
+) -> Dict[str, Any]:
     """The run's model (its last epoch, or its best validation point with ``select_best``) evaluated on the
     whole
     validation split (``final``: already done by the driver's last epoch), FLOPs, and the summary. ``bad``
@@ -192,14 +258,31 @@ def _summary(ctx: RunContext, state: TrainState, stages: List[Any], final: Optio
     return _assemble(ctx, state, results, ran, kind="trained", skipped=skipped, extra=extra)
 
 
-def _assemble(ctx: RunContext, state: TrainState, results: Dict[str, EvalResult], ran: List[Any], *, kind: str,
-              skipped: Optional[Callable[[], Dict[str, List[str]]]] = None, extra: Optional[Dict[str, Any]] = None
-              ) -> Dict[str, Any]:
+def _assemble(
+    ctx: RunContext,
+    state: TrainState,
+    results: Dict[str, EvalResult],
+    ran: List[Any],
+    *,
+    kind: str,
+    skipped: Optional[Callable[[], Dict[str, List[str]]]] = None,
+    extra: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     flops = count_flops(unwrap(ctx.net), ctx.run.preset, aux=ctx.run.method.flops_aux_heads)
     outcome = RunOutcome(results, flops, tuple(s.name for s in ran), dict(state.results))
-    return build_summary(ctx.run, ctx.plan_context(), outcome, state, state.curve, {s.name: s.epochs for s in ran},
-                         eval_split=ctx.data.eval_split, run_dir=str(ctx.dir.path), kind=kind, skipped=skipped,
-                         extra=extra)
+    return build_summary(
+        ctx.run,
+        ctx.plan_context(),
+        outcome,
+        state,
+        state.curve,
+        {s.name: s.epochs for s in ran},
+        eval_split=ctx.data.eval_split,
+        run_dir=str(ctx.dir.path),
+        kind=kind,
+        skipped=skipped,
+        extra=extra,
+    )
 
 
 def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, EvalResult]) -> tuple:
@@ -214,8 +297,14 @@ def _select_best(ctx: RunContext, state: Any, stage: Any, results: Dict[str, Eva
         results = ctx.final_results()
         chosen = {"stage": stage.name, "epoch": best["epoch"] + 1, "top1": best["top1"], "map": best["map"]}
     criterion = "mAP" if last.get("map") is not None else "top-1"
-    return results, {"selected_checkpoint": {**chosen, "split": ctx.data.eval_split, "criterion": criterion,
-                                             "last_epoch": last}}
+    return results, {
+        "selected_checkpoint": {
+            **chosen,
+            "split": ctx.data.eval_split,
+            "criterion": criterion,
+            "last_epoch": last,
+        }
+    }
 
 
 def evaluation_summary(ctx: RunContext, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -236,10 +325,16 @@ def summary_line(summary: Dict[str, Any]) -> str:
         + "  patches learned/random/centre "
         + "/".join(f"{100 * summary['patch_eval'][k]:.1f}" for k in ("learned", "random", "centre"))
         + (f"  coverage {100 * summary['coverage']:.0f}%" if summary.get("coverage") is not None else "")
-        + (f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
-           if exits else "")
-        + "".join(f"\n  --skip-bad: {n} {split} item{'s' if n != 1 else ''} skipped (listed in manifest.json)"
-                  for split, n in skipped_counts(summary).items()))
+        + (
+            f"  early exit {min(p['gflops'] for p in exits):.3g}-{max(p['gflops'] for p in exits):.3g} GFLOPs"
+            if exits
+            else ""
+        )
+        + "".join(
+            f"\n  --skip-bad: {n} {split} item{'s' if n != 1 else ''} skipped (listed in manifest.json)"
+            for split, n in skipped_counts(summary).items()
+        )
+    )
 
 
 def _eta(seconds: Dict[str, List[float]], remaining: List[str]) -> Optional[float]:
@@ -275,17 +370,20 @@ def run_all(configs: List[RunConfig], echo: Callable[[str], None] = print) -> Li
         complete = run.is_complete()
         if main_rank():
             eta = _eta(spent, [c.method for c in configs[i:]])
-            echo(f"run {i + 1}/{len(configs)}: {resolved.label}"
-                 + (" (already complete, not re-trained)" if complete else "")
-                 + (f"; about {_duration(eta)} left" if eta is not None and not complete else ""))
+            echo(
+                f"run {i + 1}/{len(configs)}: {resolved.label}"
+                + (" (already complete, not re-trained)" if complete else "")
+                + (f"; about {_duration(eta)} left" if eta is not None and not complete else "")
+            )
         t0 = time.perf_counter()
         try:
             summary = run_method(resolved, run)
         except DataError as e:  # a broken video or frame: say how to go on without it
             if cfg.skip_bad:
                 raise
-            raise DataError(f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json") \
-                from None
+            raise DataError(
+                f"{e}; --skip-bad skips unreadable items and lists them in the run's manifest.json"
+            ) from None
         if not complete:
             spent.setdefault(cfg.method, []).append(time.perf_counter() - t0)
         summaries.append(summary)

@@ -18,6 +18,7 @@ A process writes a run's events once from its history and then only what is new,
 history comes back from its checkpoint) starts its event files afresh and never shows an epoch twice.
 ``tensorboard --logdir runs`` shows every run, named by its directory (method, patch, seed, hash).
 """
+
 from __future__ import annotations
 
 import math
@@ -94,8 +95,10 @@ def _writer(run_path: Path) -> Optional[Tuple[Any, Set[Tuple[str, int]]]]:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard not installed: the runs go on, metrics.csv has everything
             if not _warned:
-                print("note: tensorboard is not installed: no TensorBoard logs (metrics.csv has every value)",
-                      file=sys.stderr)
+                print(
+                    "note: tensorboard is not installed: no TensorBoard logs (metrics.csv has every value)",
+                    file=sys.stderr,
+                )
                 _warned = True
             return None
         tb = run_path / TB_DIR
