@@ -16,7 +16,8 @@ import pytest
 from bench import io
 from bench.errors import UsageError
 from bench.runs.config import RunConfig
-from bench.runs.rundir import RunDir, collect_manifest, pid_alive
+from bench.runs.rundir import RunDir, collect_manifest
+from bench.runs.runlock import pid_alive
 
 
 def _cfg(tmp_path: Path, **kw) -> RunConfig:

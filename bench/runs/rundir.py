@@ -51,8 +51,6 @@ from bench import io
 from bench.errors import UsageError
 from bench.runs import tensorboard_log
 from bench.runs.config import RunConfig
-
-# noqa: F401 (pid_alive: re-exported)
 from bench.runs.runlock import Heartbeat, lock_record, stale_reason
 
 MANIFEST_PACKAGES = ("torch", "torchvision", "fvcore", "decord", "av", "numpy", "pandas")

@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from bench import io
 from bench.errors import UsageError
 from bench.runs.config import RunConfig
-from bench.runs.rundir import RunDir, pid_alive
+from bench.runs.rundir import RunDir
+from bench.runs.runlock import pid_alive
 
 LAUNCHERS = ("none", "local", "slurm")
 SUBMITIT_DIR = "_submitit"
