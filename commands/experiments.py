@@ -216,9 +216,10 @@ def run_cmd(
         compile=compile_,
     )
     own = method_option_values(method_options, methods)
-    plan_runs(base, methods, patch_sizes, seeds, own)  # every option, before any data
-    base.data_root = str(resolve_data_root(dataset, data_root))  # may generate the synthetic benchmark
-    configs = plan_runs(base, methods, patch_sizes, seeds, own)
+    # every option is validated before the data root is resolved (which may generate the synthetic benchmark)
+    configs = plan_runs(
+        base, methods, patch_sizes, seeds, own, data_root=lambda: str(resolve_data_root(dataset, data_root))
+    )
     if plan_index is not None:  # a job of a fanned-out experiment: its one run
         configs = select_planned(configs, plan_index)
     elif not under_torchrun():  # the experiment file that reproduces this command, and its planned runs

@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ def plan_runs(
     patch_sizes: Sequence[Optional[int]] = (),
     seeds: Sequence[int] = (),
     method_sets: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    data_root: Optional[Callable[[], str]] = None,
 ) -> List[RunConfig]:
     """One RunConfig per (patch size, seed, method), in an order that interleaves methods.
 
@@ -36,7 +37,8 @@ def plan_runs(
     an interrupted experiment leaves matched pairs behind. Without patch sizes, the first method's preset's
     is used; without seeds, ``base.seed``. ``base.precision`` is resolved once, so every run records the
     precision it computes in and all methods share it. Every configuration is resolved (and so validated)
-    here, before anything runs. Duplicates are dropped.
+    here, before anything runs. Duplicates are dropped. ``data_root()``, when given, is called once every
+    option has been validated (it may generate the synthetic benchmark) and sets every run's data root.
     """
     from bench.models.backbones import check_patch_size
     from bench.presets import preset_keys
@@ -85,8 +87,11 @@ def plan_runs(
                 if len(methods) > 1 and cfg.init_state is None:
                     cfg.init_state = str(init_state_path(cfg))
                 check_patch_size(cfg.resolve_preset())  # validates every override now
-                plans.append(matched_twin(cfg) if len(methods) == 1 else cfg)
-    return plans
+                plans.append(cfg)
+    if data_root is not None:
+        root = data_root()
+        plans = [dataclasses.replace(cfg, data_root=root) for cfg in plans]
+    return [matched_twin(cfg) for cfg in plans] if len(methods) == 1 else plans
 
 
 def matched_twin(cfg: RunConfig) -> RunConfig:
