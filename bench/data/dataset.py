@@ -113,7 +113,7 @@ class VideoDataset(Dataset):
             self._record_bad(path, reason)
 
     # ---------------------------------------------------------------------------------- items
-    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+    def __getitem__(self, i: int) -> Optional[Dict[str, torch.Tensor]]:
         return self.load_item(int(i), global_rng())
 
     def load_item(self, i: int, rng: np.random.Generator) -> Optional[Dict[str, torch.Tensor]]:
@@ -171,6 +171,7 @@ class VideoDataset(Dataset):
         if rec.is_video:
             frames, _ = read_video(Path(rec.path), pick, self.backend)
         else:
+            assert rec.template is not None  # not a video file: a frame folder, which has a template
             folder = Path(rec.path)
             num = rec.num_frames if rec.num_frames is not None else count_frames(folder, rec.template)
             if num < 1:

@@ -60,7 +60,7 @@ class EpochSampler(Sampler):
         self.shuffle = shuffle
         self.seed = int(seed)
         self.next_key = 0
-        self.shard = (
+        self.shard: Optional[DistributedSampler[Any]] = (
             DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
             if distributed
             else None

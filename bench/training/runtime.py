@@ -197,9 +197,9 @@ def _all_reduce(x: Number, env: DistEnv, op: Any, mean: bool = False) -> Number:
     dist.all_reduce(t, op=op)
     if mean:
         t = t / env.world_size
-    if was_tensor:
-        return t.to(x.device)  # type: ignore[union-attr,return-value]
-    return float(t.item())  # type: ignore[return-value]
+    if isinstance(x, torch.Tensor):  # == was_tensor, spelled so the type checker narrows x
+        return t.to(x.device)
+    return float(t.item())
 
 
 def all_reduce_mean(x: Number, env: DistEnv) -> Number:
