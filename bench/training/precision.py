@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Dict, Optional
 
 import torch
 
@@ -47,7 +47,7 @@ def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes
-        caps = getattr(torch.cpu, "get_capabilities", dict)()
+        caps: Dict[str, Any] = getattr(torch.cpu, "get_capabilities", dict)()
         return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
