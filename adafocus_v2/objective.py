@@ -15,7 +15,7 @@ place:
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -63,8 +63,9 @@ class V2Objective(nn.Module):
 
     def random_pass(
         self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]
-    ) -> Dict[str, torch.Tensor]:
-        """Focus + classifier on uniformly random patches, glance features from the policy pass."""
+    ) -> Dict[str, Any]:
+        """Focus + classifier on uniformly random patches, glance features from the policy pass (a dict like
+        the network's output: ``focus_logits`` None without auxiliary supervision)."""
         b, t = frames.shape[:2]
         shape = self.net.decision_shape(frames, None)
         locations = random_locations(shape, frames.device).expand(b, t, 2)

@@ -13,7 +13,7 @@ Batches are the item dict with a leading B: ``frames`` float32 ``[B, T, 3, S, S]
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -160,7 +160,7 @@ def make_loader(
     )
 
 
-def set_epoch(loader: DataLoader, epoch_key: int) -> None:
+def set_epoch(loader: Iterable[Any], epoch_key: int) -> None:
     """Make the next pass over ``loader`` the pass of ``epoch_key`` (any int, e.g. ``1000 * stage + epoch``):
     its order, its shard under DDP and every item's randomness. Call it before each epoch; a resumed
     run that calls it with the same key gets the same batches.
