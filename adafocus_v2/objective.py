@@ -61,9 +61,7 @@ class V2Objective(nn.Module):
             )
         return combine_passes(policy, random)
 
-    def random_pass(
-        self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]
-    ) -> Dict[str, Any]:
+    def random_pass(self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]) -> Dict[str, Any]:
         """Focus + classifier on uniformly random patches, glance features from the policy pass (a dict like
         the network's output: ``focus_logits`` None without auxiliary supervision)."""
         b, t = frames.shape[:2]

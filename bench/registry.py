@@ -11,7 +11,6 @@ from typing import Any, Callable, Dict, Generic, List, Optional, TypeVar, cast
 
 from bench.errors import UsageError
 
-
 T = TypeVar("T")
 
 

@@ -92,7 +92,9 @@ def split(df: pd.DataFrame, setting_of, variant_keys: Sequence[str]) -> List[Tup
         return [("", df.drop(columns="_setting"))]
     out = []
     methods = sorted(choices)
-    combos: List[Dict[str, Optional[Dict[str, Any]]]] = [dict(zip(methods, c)) for c in itertools.product(*(choices[m] for m in methods))]
+    combos: List[Dict[str, Optional[Dict[str, Any]]]] = [
+        dict(zip(methods, c)) for c in itertools.product(*(choices[m] for m in methods))
+    ]
     if (
         len(combos) > MAX_COMBINATIONS
     ):  # e.g. a tuning sweep: each configuration with the single-config methods
