@@ -56,7 +56,7 @@ class EpochSampler(Sampler):
         num_replicas: Optional[int] = None,
         rank: Optional[int] = None,
     ) -> None:
-        self.n = len(dataset)  # type: ignore[arg-type]
+        self.n = len(dataset)  # type: ignore[arg-type]  # torch's Dataset stub declares no __len__
         self.shuffle = shuffle
         self.seed = int(seed)
         self.next_key = 0
@@ -107,7 +107,7 @@ class KeyedItems(Dataset):
         self._base, self._positions = _flatten(dataset)
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)  # type: ignore[arg-type]  # torch's Dataset stub declares no __len__
 
     def __getitem__(self, key_index: Sequence[int]):
         key, i = key_index
