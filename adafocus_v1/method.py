@@ -7,7 +7,8 @@ its own batch; the original code refused multi-GPU RL).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+import functools
+from typing import Any, Callable, Dict, List, cast
 
 import torch
 
@@ -25,6 +26,7 @@ from adafocus_v1.stages import (
 )
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench.methods import Column, Method, Option, PlanContext, RunOutcome, register_method
+from bench.models import AdaFocusNet
 from bench.training.driver import Stage
 from bench.training.optim import make_sgd
 
@@ -41,7 +43,7 @@ def rl_config(hp: params.V1Params) -> rl.RLConfig:
     )
 
 
-def _optimizer(net: torch.nn.Module, preset: Any, spec: StageSpec) -> Callable[[], torch.optim.Optimizer]:
+def _optimizer(net: AdaFocusNet, preset: Any, spec: StageSpec) -> Callable[[], torch.optim.Optimizer]:
     def adam() -> torch.optim.Optimizer:
         return torch.optim.Adam(net.policy.parameters(), lr=spec.lrs["policy"])
 
@@ -69,7 +71,7 @@ def _supervised(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
     return build
 
 
-def _rl(net: torch.nn.Module, spec: StageSpec, hp: params.V1Params, num_classes: int) -> Callable[..., Any]:
+def _rl(net: AdaFocusNet, spec: StageSpec, hp: params.V1Params, num_classes: int) -> Callable[..., Any]:
     cfg = rl_config(hp)
     return lambda batch, update: rl_step(net, batch, update, cfg, hp.reward, num_classes)
 
@@ -92,7 +94,7 @@ def _prepare(net: torch.nn.Module, spec: StageSpec) -> None:
 
 
 def plan(ctx: PlanContext) -> List[Stage]:
-    net, preset, hp = ctx.net, ctx.preset, ctx.preset.train
+    net, preset, hp = cast(AdaFocusNet, ctx.net), ctx.preset, ctx.preset.train  # built by build_network
     stages = []
     for _, spec in sorted(stage_specs(hp, preset.variant).items()):
         sgd = spec.optimizer == "sgd"
@@ -100,7 +102,7 @@ def plan(ctx: PlanContext) -> List[Stage]:
             Stage(
                 spec.name,
                 spec.epochs,
-                prepare=lambda spec=spec: _prepare(net, spec),
+                prepare=functools.partial(_prepare, net, spec),
                 optimizer=_optimizer(net, preset, spec),
                 step=STEPS[spec.loss](net, spec, hp, ctx.num_classes),
                 cosine=sgd,
@@ -108,7 +110,7 @@ def plan(ctx: PlanContext) -> List[Stage]:
                 curve=bool(spec.curve_modes),
                 curve_modes=spec.curve_modes or ("policy",),
                 end_eval=spec.end_eval,
-                check=lambda spec=spec: check_stage_modes(net, spec),
+                check=functools.partial(check_stage_modes, net, spec),
             )
         )
     return stages

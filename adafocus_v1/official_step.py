@@ -22,7 +22,8 @@ FOLDER = "Experiments on ActivityNet, FCVID and Mini-Kinetics"
 def build(preset: Any, device: torch.device, batch: int) -> Callable[[], Any]:
     import PIL.Image
 
-    PIL.Image.Image.BILINEAR = PIL.Image.BILINEAR  # the official transforms read the old attribute
+    # the official transforms read the old attribute, which Pillow no longer declares
+    PIL.Image.Image.BILINEAR = PIL.Image.BILINEAR  # type: ignore[attr-defined]
     # the official package (importable inside bench.tools.official_code.official_modules)
     import models.gfv_net as g
     import models.mobilenet as mb

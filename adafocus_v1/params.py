@@ -98,8 +98,8 @@ def params(preset_name: str, variant: str, dataset: str) -> V1Params:
 def scaled(p: V1Params, rule: ScaleRule) -> V1Params:
     """The small preset's parameters by ``rule`` (bench.scale): epochs, batch and SGD learning rates by its
     factors, the discount per step so that it is kept over a video; Adam's policy lr as it is."""
-    sgd = {f: rule.sgd_lr(getattr(p, f)) for f in SGD_LRS}
-    epochs = {f: rule.epochs_of(getattr(p, f)) for f in STAGE_EPOCHS}
+    sgd: Dict[str, Any] = {f: rule.sgd_lr(getattr(p, f)) for f in SGD_LRS}
+    epochs: Dict[str, Any] = {f: rule.epochs_of(getattr(p, f)) for f in STAGE_EPOCHS}
     return dataclasses.replace(
         p, batch_size=rule.batch_of(p.batch_size), gamma=rule.discount(p.gamma), **sgd, **epochs
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple, cast
 
 import torch
 import torch.nn as nn
@@ -149,6 +149,7 @@ def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
     saved = []
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            assert m.num_batches_tracked is not None  # tracked running statistics come with their counter
             saved.append((m, m.momentum, m.num_batches_tracked.clone()))
             m.momentum = 0.0
     try:
@@ -156,7 +157,7 @@ def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
     finally:
         for m, momentum, count in saved:
             m.momentum = momentum
-            m.num_batches_tracked.copy_(count)
+            cast(Tensor, m.num_batches_tracked).copy_(count)
 
 
 # ----------------------------------------------------------------------------- one update

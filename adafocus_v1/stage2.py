@@ -19,7 +19,7 @@ evaluation and in stage 3 it is in eval mode and uses those running statistics.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple, Union, cast
 
 import torch
 from torch import Tensor
@@ -28,6 +28,9 @@ from adafocus_v1 import rl
 from adafocus_v1.rewards import step_rewards, true_class_prob
 from adafocus_v1.steps import glance_input
 from bench.models import AdaFocusNet, PolicyOutput, random_pixel_locations
+
+if TYPE_CHECKING:
+    from bench.models.classifiers import GRUClassifier, PoolingClassifier
 
 
 def sample_actions(out: PolicyOutput, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
@@ -63,7 +66,8 @@ def step_confidences(
     if net.variant == "video":
         logits, alt_logits = net.classify(g_feats, f_pol), net.classify(g_feats, f_rand)
     else:  # one pass over the policy features serves both (classify(g, f_pol) is the first output)
-        logits, alt_logits = net.classifier.logits_and_replaced(
+        sequence = cast(Union["PoolingClassifier", "GRUClassifier"], net.classifier)  # the frame variant's
+        logits, alt_logits = sequence.logits_and_replaced(
             torch.cat([g_feats, f_pol], -1), torch.cat([g_feats, f_rand], -1)
         )
     return true_class_prob(logits, labels), true_class_prob(alt_logits, labels)
@@ -101,4 +105,4 @@ def rl_step(
 
 def _rescore(net: AdaFocusNet, maps: Tensor) -> Tuple[PolicyOutput, Tensor]:
     out = net.policy_forward(maps)
-    return out, out.value
+    return out, cast(Tensor, out.value)  # V1's policy has a value head

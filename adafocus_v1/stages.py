@@ -32,10 +32,14 @@ features under f_C and pi.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Tuple, cast
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from bench.models.classifiers import TSNAverage
+    from bench.models.network import GlanceNet
 
 STAGE_NAMES = ("stage0", "stage1", "stage2", "stage3")
 _TOP = ("glance", "focus", "policy", "classifier")
@@ -122,8 +126,9 @@ def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
 def tie_fused_glance(net: nn.Module) -> None:
     """Video variant: the fused classifier's glance half := f_G's own head (frozen after stage 0)."""
     if getattr(net, "variant", None) == "video":
+        classifier, glance = cast("TSNAverage", net.classifier), cast("GlanceNet", net.glance)
         with torch.no_grad():
-            net.classifier.glance_fc.load_state_dict(net.glance.head.state_dict())
+            classifier.glance_fc.load_state_dict(glance.head.state_dict())
 
 
 def _is_under(name: str, paths: Tuple[str, ...]) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, cast
 
 from adafocus_v2 import devices, early_exit, official, paper, params
 from adafocus_v2.objective import V2Objective
 from adafocus_v2.official_step import OFFICIAL_STEP
 from bench.methods import Ablation, Column, Method, Option, PlanContext, RunOutcome, register_method
+from bench.models import AdaFocusNet
 from bench.training.driver import Stage
 from bench.training.evaluation import EvalResult, collect
 from bench.training.optim import make_sgd, set_trainable
@@ -37,7 +38,7 @@ def lr_ratios(hp: params.V2Params, variant: str = "frame") -> Dict[str, float]:
 
 
 def plan(ctx: PlanContext) -> List[Stage]:
-    net, p, hp = ctx.net, ctx.preset, ctx.preset.train
+    net, p, hp = cast(AdaFocusNet, ctx.net), ctx.preset, ctx.preset.train  # built by build_network
     objective = V2Objective(
         net, aux_supervision=hp.aux_supervision, diversity=hp.diversity, stop_gradient=hp.stop_gradient
     )

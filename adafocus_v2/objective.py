@@ -15,7 +15,7 @@ place:
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -61,10 +61,9 @@ class V2Objective(nn.Module):
             )
         return combine_passes(policy, random)
 
-    def random_pass(
-        self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]
-    ) -> Dict[str, torch.Tensor]:
-        """Focus + classifier on uniformly random patches, glance features from the policy pass."""
+    def random_pass(self, frames: torch.Tensor, policy_out: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+        """Focus + classifier on uniformly random patches, glance features from the policy pass (a dict like
+        the network's output: ``focus_logits`` None without auxiliary supervision)."""
         b, t = frames.shape[:2]
         shape = self.net.decision_shape(frames, None)
         locations = random_locations(shape, frames.device).expand(b, t, 2)

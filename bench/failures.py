@@ -18,7 +18,8 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from types import TracebackType
+from typing import Iterator, Optional, Type
 
 from bench.errors import AdabenchError, os_error_message
 
@@ -47,7 +48,7 @@ def quiet_startup_interrupts() -> None:
     resume."""
     previous = sys.excepthook
 
-    def hook(kind, value, tb):  # type: ignore[no-untyped-def]
+    def hook(kind: Type[BaseException], value: BaseException, tb: Optional[TracebackType]) -> None:
         if issubclass(kind, KeyboardInterrupt):
             sys.stderr.write("error: interrupted\n")
         else:

@@ -24,7 +24,7 @@ from bench.errors import UsageError, os_error_message
 try:  # POSIX; on other systems appends are atomic per write but not serialised
     import fcntl
 except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # the module or None, checked before use
 
 PathLike = Union[str, os.PathLike]
 

@@ -14,7 +14,7 @@ import importlib
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -24,7 +24,7 @@ from bench.registry import Registry
 ENTRY_POINT_GROUP = "adabench.methods"
 PLUGINS_ENV = "ADABENCH_METHODS"
 
-METHODS = Registry("method")
+METHODS: Registry[Method] = Registry("method")
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ def all_columns() -> List[Column]:
 def own_names() -> Tuple[str, ...]:
     """Every name that belongs to one method (its options' fields and flags, ablation fields, result columns):
     shared code must not spell any of them (tests/test_dependencies.py)."""
-    names = set()
+    names: Set[str] = set()
     for m in all_methods():
         names.update(o.field for o in m.options)
         names.update(o.flag.lstrip("-") for o in m.options)

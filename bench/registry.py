@@ -7,23 +7,26 @@ The CLI's ``--dataset`` / ``--method`` choices come from these registries, so
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Generic, List, Optional, TypeVar, cast
 
 from bench.errors import UsageError
 
+T = TypeVar("T")
 
-class Registry:
-    """Maps names to builder callables for one kind of thing (backbone, dataset, method)."""
+
+class Registry(Generic[T]):
+    """Maps names to builder callables (or registered objects: a dataset source, a method) of one kind of
+    thing (backbone, dataset, method)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._builders: Dict[str, Callable[..., Any]] = {}
+        self._builders: Dict[str, T] = {}
 
-    def register(self, name: Optional[str] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(self, name: Optional[str] = None) -> Callable[[T], T]:
         """Decorator: ``@REG.register("name")`` (defaults to the function's own name)."""
 
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            key = name or fn.__name__
+        def decorator(fn: T) -> T:
+            key = name or cast(Any, fn).__name__
             if key in self._builders and self._builders[key] is not fn:
                 raise ValueError(f"{self.kind} '{key}' is registered twice")
             self._builders[key] = fn
@@ -31,7 +34,7 @@ class Registry:
 
         return decorator
 
-    def get(self, name: str) -> Callable[..., Any]:
+    def get(self, name: str) -> T:
         try:
             return self._builders[name]
         except KeyError:
@@ -40,7 +43,7 @@ class Registry:
             ) from None
 
     def create(self, name: str, **kwargs: Any) -> Any:
-        return self.get(name)(**kwargs)
+        return cast(Callable[..., Any], self.get(name))(**kwargs)
 
     def names(self, pattern: str = "*") -> List[str]:
         return sorted(n for n in self._builders if fnmatch.fnmatch(n, pattern))

@@ -137,7 +137,7 @@ def conv_macs(backbone: str, side: int, width: float = 1.0) -> int:
 
     total = 0
 
-    def count(m: nn.Module, inputs: Any, out: torch.Tensor) -> None:
+    def count(m: nn.Conv2d, inputs: Any, out: torch.Tensor) -> None:  # hooked on convolutions only
         nonlocal total
         k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
         total += out.numel() * k

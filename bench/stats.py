@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -75,7 +75,9 @@ def t_central_mass(t: float, df: int) -> float:
     return 0.0 if t <= 0 else float(2 * stats.t.cdf(t, df) - 1)
 
 
-def bootstrap_interval(values: Sequence[float], level: float = LEVEL) -> Optional[Tuple[float, float]]:
+def bootstrap_interval(
+    values: Union[Sequence[float], np.ndarray], level: float = LEVEL
+) -> Optional[Tuple[float, float]]:
     """The paired bootstrap interval (BCa) of the mean of the per-seed differences ``values``; None below
     ``BOOTSTRAP_MIN`` values. Equal values give a zero-width interval."""
     from scipy import stats

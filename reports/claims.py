@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, cast
 
 import pandas as pd
 
@@ -297,7 +297,7 @@ def early_exit_claim(prop: pd.DataFrame, p: int, tol_pts: float) -> Optional[Cla
     runs = [(s, v) for s, v in runs if v is not None]
     if not runs:
         return None
-    per_seed, repeated = by_seed([s for s, _ in runs], [v for _, v in runs])
+    per_seed, repeated = by_seed([s for s, _ in runs], [cast(float, v) for _, v in runs])  # Nones left out
     iv = t_interval(per_seed.values())
     m = (
         f"within {tol_pts:g} pt of the full model at "
@@ -328,7 +328,7 @@ def ablation_claims(prop_all: pd.DataFrame, full: pd.DataFrame, p: int) -> List[
     """One row per ablation of the method (its registry entry) that has runs in the section, each paired
     by seed with the full method; none at a patch size where no ablation ran (the demo ablates at one
     size)."""
-    out = []
+    out: List[Claim] = []
     method = full["method"].iloc[0]
     figure = _figures(method).ABLATION
     ablated = {a.short for a in get_method(method).ablations}

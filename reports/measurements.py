@@ -117,11 +117,11 @@ def regime_markdown(records: Mapping[str, Mapping[str, Any]]) -> str:
             f"| {name} | {v:.4g} | {pv:.4g} | {'∞' if math.isinf(off) else f'{100 * off:.0f} %'} | "
             f"{'⚠ more than 10 % off' if flagged else ''} |"
         )
-    flagged = sum(r[3] for r in regime_rows(records))
+    n_flagged = sum(r[3] for r in regime_rows(records))
     lines.append("")
     lines.append(
-        f"{flagged} quantit{'y' if flagged == 1 else 'ies'} more than {FLAG_OFF:.0%} off the paper's."
-        if flagged
+        f"{n_flagged} quantit{'y' if n_flagged == 1 else 'ies'} more than {FLAG_OFF:.0%} off the paper's."
+        if n_flagged
         else "Every kept quantity is within 10 % of the paper's."
     )
     return "\n".join(lines) + "\n"

@@ -85,8 +85,8 @@ def _shared_sets(df: pd.DataFrame) -> str:
     common = {k: v for k, v in given[0].items() if all(g.get(k) == v for g in given)} if given else {}
     parts = [f"`{words(common) or 'none'}`"]
     for method, sub in df.groupby("method"):
-        own = [{k: v for k, v in overrides_of(r).items() if k not in common} for _, r in sub.iterrows()]
-        own = {k: v for k, v in own[0].items() if all(o.get(k) == v for o in own)}
+        each = [{k: v for k, v in overrides_of(r).items() if k not in common} for _, r in sub.iterrows()]
+        own = {k: v for k, v in each[0].items() if all(o.get(k) == v for o in each)}
         if own:
             parts.append(f"{title(method)} also `{words(own)}`")
     return ", ".join(parts)

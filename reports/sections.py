@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
 
 import pandas as pd
 
@@ -32,7 +32,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
 
 
-def words(items: Mapping[str, Any], overrides: Mapping[str, Any] = None) -> str:
+def words(items: Mapping[str, Any], overrides: Optional[Mapping[str, Any]] = None) -> str:
     """``{"preset.train.lr": 0.5}`` -> ``lr=0.5``; a field not given with ``--set`` is marked ``(default)``
     when ``overrides`` (the run's ``--set`` fields) is known."""
     parts = []
@@ -92,7 +92,9 @@ def split(df: pd.DataFrame, setting_of, variant_keys: Sequence[str]) -> List[Tup
         return [("", df.drop(columns="_setting"))]
     out = []
     methods = sorted(choices)
-    combos = [dict(zip(methods, c)) for c in itertools.product(*(choices[m] for m in methods))]
+    combos: List[Dict[str, Optional[Dict[str, Any]]]] = [
+        dict(zip(methods, c)) for c in itertools.product(*(choices[m] for m in methods))
+    ]
     if (
         len(combos) > MAX_COMBINATIONS
     ):  # e.g. a tuning sweep: each configuration with the single-config methods
@@ -100,16 +102,19 @@ def split(df: pd.DataFrame, setting_of, variant_keys: Sequence[str]) -> List[Tup
     for picked in combos:
         keep = [
             r["method"] not in picked
-            or (picked[r["method"]] is not None and _matches(r, picked[r["method"]], variant_keys))
+            or (
+                picked[r["method"]] is not None
+                and _matches(r, cast(Dict[str, Any], picked[r["method"]]), variant_keys)
+            )
             for _, r in df.iterrows()
         ]
         sub = df[keep]
-        picked = {m: c for m, c in picked.items() if c is not None}
-        methods = sorted(picked)
+        given = {m: c for m, c in picked.items() if c is not None}
+        methods = sorted(given)
         names = []
         for m in methods:
             runs = sub[sub["method"] == m]
-            names.append(words(picked[m], overrides_of(runs.iloc[0]) if len(runs) else None))
+            names.append(words(given[m], overrides_of(runs.iloc[0]) if len(runs) else None))
         out.append(("; ".join(dict.fromkeys(n for n in names if n)), sub.drop(columns="_setting")))
     return out
 

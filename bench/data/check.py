@@ -22,6 +22,7 @@ Found = Tuple[Optional[str], Optional[str]]  # (problem, warning)
 def _decode_frames(rec: VideoRecord) -> Optional[str]:
     """Decode every frame of a folder whose frames are all present: the first undecodable one, or mixed
     sizes."""
+    assert rec.template is not None  # a frame folder's record has a template
     folder = Path(rec.path)
     count = rec.num_frames if rec.num_frames is not None else max(frame_numbers(folder, rec.template))
     bad, first, shapes = 0, None, set()

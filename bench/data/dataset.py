@@ -21,7 +21,7 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, cast
 
 import numpy as np
 import torch
@@ -113,7 +113,7 @@ class VideoDataset(Dataset):
             self._record_bad(path, reason)
 
     # ---------------------------------------------------------------------------------- items
-    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+    def __getitem__(self, i: int) -> Optional[Dict[str, torch.Tensor]]:
         return self.load_item(int(i), global_rng())
 
     def load_item(self, i: int, rng: np.random.Generator) -> Optional[Dict[str, torch.Tensor]]:
@@ -161,7 +161,7 @@ class VideoDataset(Dataset):
         self, rec: VideoRecord, j: int, rng: np.random.Generator
     ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """uint8 frames ``[T (+ Tg), H, W, 3]`` plus the focus and glance indices used."""
-        chosen: Dict[str, object] = {}
+        chosen: Dict[str, Optional[np.ndarray]] = {}
 
         def pick(num_frames: int) -> np.ndarray:
             focus, glance = self.sample_indices(num_frames, rng)
@@ -171,6 +171,7 @@ class VideoDataset(Dataset):
         if rec.is_video:
             frames, _ = read_video(Path(rec.path), pick, self.backend)
         else:
+            assert rec.template is not None  # not a video file: a frame folder, which has a template
             folder = Path(rec.path)
             num = rec.num_frames if rec.num_frames is not None else count_frames(folder, rec.template)
             if num < 1:
@@ -186,7 +187,7 @@ class VideoDataset(Dataset):
                 raise DataError(
                     f"{e}; {rec.source} lists {rec.num_frames} frames, the folder has {have}"
                 ) from None
-        return frames, chosen["focus"], chosen["glance"]  # type: ignore[return-value]
+        return frames, cast(np.ndarray, chosen["focus"]), chosen["glance"]  # pick() set both
 
     def source_boxes(self, j: int, focus: np.ndarray) -> Optional[np.ndarray]:
         """Object boxes ``[T, 4]`` in source pixels for the focus indices, or None (unknown)."""

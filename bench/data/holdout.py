@@ -8,7 +8,7 @@ train' and holdout items and candidates are compared on identical videos.
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ def item_labels(dataset: Any) -> List[int]:
 
 
 def holdout_split(
-    labels: Sequence[int], fraction: float, seed: int = HOLDOUT_SEED
+    labels: Union[Sequence[int], np.ndarray], fraction: float, seed: int = HOLDOUT_SEED
 ) -> Tuple[List[int], List[int]]:
     """(train' indices, holdout indices), both sorted: per class, ``round(fraction * n)`` of its items (at
     least

@@ -13,7 +13,7 @@ Batches are the item dict with a leading B: ``frames`` float32 ``[B, T, 3, S, S]
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,11 +56,11 @@ class EpochSampler(Sampler):
         num_replicas: Optional[int] = None,
         rank: Optional[int] = None,
     ) -> None:
-        self.n = len(dataset)  # type: ignore[arg-type]
+        self.n = len(dataset)  # type: ignore[arg-type]  # torch's Dataset stub declares no __len__
         self.shuffle = shuffle
         self.seed = int(seed)
         self.next_key = 0
-        self.shard = (
+        self.shard: Optional[DistributedSampler[Any]] = (
             DistributedSampler(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
             if distributed
             else None
@@ -107,7 +107,7 @@ class KeyedItems(Dataset):
         self._base, self._positions = _flatten(dataset)
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)  # type: ignore[arg-type]  # torch's Dataset stub declares no __len__
 
     def __getitem__(self, key_index: Sequence[int]):
         key, i = key_index
@@ -160,7 +160,7 @@ def make_loader(
     )
 
 
-def set_epoch(loader: DataLoader, epoch_key: int) -> None:
+def set_epoch(loader: Iterable[Any], epoch_key: int) -> None:
     """Make the next pass over ``loader`` the pass of ``epoch_key`` (any int, e.g. ``1000 * stage + epoch``):
     its order, its shard under DDP and every item's randomness. Call it before each epoch; a resumed
     run that calls it with the same key gets the same batches.

@@ -23,6 +23,7 @@ PROBE_THREADS = (
 
 def frames_problem(rec: VideoRecord) -> Optional[str]:
     """Why a frame-folder record cannot be read in full (missing folder or frame), or None."""
+    assert rec.template is not None  # a frame folder's record has a template
     folder = Path(rec.path)
     if not folder.is_dir():
         return f"{folder}: frame folder not found (listed at {rec.source})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Union, cast
 
 from bench.data.datasets import dataset_source
 from bench.errors import DatasetNotFoundError
@@ -37,7 +37,7 @@ def resolve_data_root(name: str, data_root: Optional[Union[str, Path]] = None) -
     """
     source = dataset_source(name)
     if data_root is None and source.generated:
-        return Path(os.path.abspath(source.default_root()))
+        return Path(os.path.abspath(cast(Path, source.default_root())))  # a generated set has a root
     if data_root is None:
         looked = candidate_roots(name)
         found = next((p for p in looked if p.is_dir()), None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Optional, Sequence, Type
+from typing import Optional, Sequence, Type, TypeVar
 
 from bench.data.dataset import VideoDataset
 from bench.data.layouts import SPLITS, Layout
@@ -16,7 +16,7 @@ from bench.data.types import ClipSpec, DatasetInfo, Index
 from bench.errors import DataError, DatasetNotFoundError, UsageError
 from bench.registry import Registry
 
-DATASETS = Registry("dataset")
+DATASETS: Registry[DatasetSource] = Registry("dataset")
 
 
 class DatasetSource:
@@ -93,7 +93,10 @@ class DatasetSource:
         )
 
 
-def register_source(source: DatasetSource) -> DatasetSource:
+S = TypeVar("S", bound=DatasetSource)
+
+
+def register_source(source: S) -> S:
     """Add ``source`` to ``DATASETS`` under its ``info.name``."""
     DATASETS.register(source.info.name)(source)
     return source

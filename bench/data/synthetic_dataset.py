@@ -59,6 +59,7 @@ class SyntheticDataset(VideoDataset):
     def _decode_all(self, rec: VideoRecord) -> np.ndarray:
         if rec.is_video:
             return read_video(Path(rec.path), lambda n: np.arange(n), self.backend)[0]
+        assert rec.template is not None  # not a video file: a frame folder, which has a template
         n = rec.num_frames or count_frames(Path(rec.path), rec.template)
         if n < 1:
             raise DataError(f"{rec.path}: no frames matching {rec.template}")

@@ -21,7 +21,7 @@ import shutil
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -129,7 +129,8 @@ def make_params(**params) -> SynthParams:
     if "videos_per_class" in params and isinstance(params["videos_per_class"], int):
         n = params["videos_per_class"]
         params["videos_per_class"] = (n, max(1, n // 4))
-    return SynthParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    values: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return SynthParams(**values)
 
 
 def generate_synthetic(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from bench.models.temporal_shift import add_shift
 from bench.models.weights import resolve_pretrained, safe_load
 from bench.registry import Registry
 
-BACKBONES = Registry("backbone")
+BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone")
 
 
 class MobileNetV2Backbone(Backbone):
@@ -40,6 +40,16 @@ class MobileNetV2Backbone(Backbone):
 
 class ResNetBackbone(Backbone):
     """torchvision ResNet body up to layer4 (2048 channels for ResNet-50, stride 32)."""
+
+    # set from the torchvision net in __init__ (declared for the type checker)
+    conv1: nn.Module
+    bn1: nn.Module
+    relu: nn.Module
+    maxpool: nn.Module
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, net: tvm.ResNet) -> None:
         super().__init__()
@@ -134,7 +144,7 @@ def _res50(
     if num_segments:
         for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
             for block in layer:  # shift the residual branch's input (TSM "blockres")
-                add_shift(block.conv1, num_segments, shift_div)
+                add_shift(cast(nn.Module, block.conv1), num_segments, shift_div)
     return net
 
 

@@ -14,7 +14,7 @@ values; the gradients equal ``nn.GRU``'s up to summation order (``tests/test_gru
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -67,7 +67,9 @@ class GRURecurrence(torch.autograd.Function):
 
 def _sequence(gru: nn.GRU, x: Tensor, h: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     """x [T,B,D] time-major -> (out [T,B,H], h_n [1,B,H]) with the batched recurrent weight gradient."""
-    gi = torch.nn.functional.linear(x, gru.weight_ih_l0, gru.bias_ih_l0)
+    # nn.GRU registers its per-layer parameters by name at run time
+    w_ih, b_ih = cast(Tensor, gru.weight_ih_l0), cast(Tensor, gru.bias_ih_l0)
+    gi = torch.nn.functional.linear(x, w_ih, b_ih)
     h0 = x.new_zeros(x.shape[1], gru.hidden_size) if h is None else h[0]
     out = GRURecurrence.apply(gi, h0, gru.weight_hh_l0, gru.bias_hh_l0)
     return out, out[-1:]

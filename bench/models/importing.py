@@ -157,6 +157,7 @@ def _targets(rule: Rule, m: re.Match, source: str) -> Tuple[str, ...]:
             return (rule.to(m),)
         except KeyError as e:  # a layout converter met a key it does not know
             raise UsageError(f"{source}: {e.args[0]}") from None
+    assert rule.to is not None  # the caller drops the keys of a rule to None
     return tuple(m.expand(t) for t in ((rule.to,) if isinstance(rule.to, str) else rule.to))
 
 
@@ -319,7 +320,7 @@ def preset_from_dict(d: Mapping[str, Any]) -> Any:
     unknown = sorted(set(d) - fields)
     if unknown:
         raise UsageError(f"saved preset has fields this version does not know: {', '.join(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    values: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
     if isinstance(values.get("train"), Mapping):
         values["train"] = _train_params(values)
     try:

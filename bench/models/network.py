@@ -157,7 +157,7 @@ class AdaFocusNet(nn.Module):
             return self.classifier(glance_pooled, focus_pooled)
         return self.classifier(torch.cat([glance_pooled, focus_pooled], dim=-1))
 
-    def decision_shape(self, frames: torch.Tensor, glance: torch.Tensor) -> Tuple[int, int]:
+    def decision_shape(self, frames: torch.Tensor, glance: Optional[torch.Tensor]) -> Tuple[int, int]:
         """(B, T'): one location per focus frame (frame variant) or per video (video variant)."""
         return frames.shape[0], (frames.shape[1] if self.variant == "frame" else 1)
 

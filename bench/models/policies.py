@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union, cast
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +76,7 @@ class PolicyOutput:
     def to_locations(self, actions: torch.Tensor) -> torch.Tensor:
         """Actions -> locations ``[B,T',2]`` (grid lookup for categorical, identity otherwise)."""
         if self.head == "categorical":
+            assert self.grid is not None  # a categorical head's output carries its grid
             return self.grid.to(actions.device)[actions]
         return actions
 
@@ -125,6 +126,11 @@ def _hw(map_hw: Union[int, Sequence[int]]) -> Tuple[int, int]:
 class _Policy(nn.Module):
     """Shared pieces: a conv1x1 map encoder, the action head and the value head."""
 
+    # the heads are built by each subclass, the grid buffer in __init__ (declared for the type checker)
+    action: nn.Linear
+    value: Optional[nn.Linear]
+    grid: Optional[torch.Tensor]
+
     def __init__(
         self,
         in_channels: int,
@@ -143,14 +149,14 @@ class _Policy(nn.Module):
             raise ValueError("the categorical policy head needs grid_n")
         h, w = _hw(map_hw)
         self.head_type, self.std = head, float(std)
-        layers = [nn.Conv2d(in_channels, conv_channels, 1, bias=False)]
+        layers: List[nn.Module] = [nn.Conv2d(in_channels, conv_channels, 1, bias=False)]
         layers += [nn.BatchNorm2d(conv_channels)] if norm else []
         self.map_encoder = nn.Sequential(*layers, _act(act), nn.Flatten())
         self.flat_dim = conv_channels * h * w
         self.register_buffer(
-            "grid", grid_positions(grid_n) if head == "categorical" else None, persistent=False
+            "grid", grid_positions(cast(int, grid_n)) if head == "categorical" else None, persistent=False
         )
-        self.out_dim = grid_n * grid_n if head == "categorical" else 2
+        self.out_dim = cast(int, grid_n) * cast(int, grid_n) if head == "categorical" else 2  # checked above
 
     @staticmethod
     def _mlp(dims: Sequence[int], norm: bool, act: str) -> nn.Sequential:

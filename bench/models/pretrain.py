@@ -17,14 +17,30 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable, Tuple, TypedDict, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 RECIPE_VERSION = 1
-RECIPE = dict(
+
+
+class _Recipe(TypedDict):
+    size: int
+    cell: int
+    batch: int
+    steps: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    contrast: Tuple[float, float]
+    background: Tuple[float, float]
+    noise: float
+    seed: int
+
+
+RECIPE: _Recipe = dict(
     size=24,
     cell=2,
     batch=64,
@@ -98,7 +114,7 @@ def texture_weights(name: str, make: Callable[[], nn.Module]) -> Path:
         with torch.random.fork_rng():  # whether the cache existed must not change the caller's random stream
             torch.manual_seed(RECIPE["seed"])
             bb = make()
-            pretrain_textures(bb, bb.out_channels)
+            pretrain_textures(bb, cast(int, bb.out_channels))
     finally:
         torch.set_num_threads(threads)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 from urllib.parse import urlparse
 
 import torch
@@ -97,7 +97,7 @@ def resolve_pretrained(spec: Optional[str], backbone: str, option: str, width: f
 
         name = "tiny" if width == 1.0 else f"tiny-w{width:g}"
         return str(texture_weights(name, lambda: TinyBackbone(width=width)))
-    if not os.path.isfile(spec):
+    if not os.path.isfile(cast(str, spec)):  # not is_none(spec): a str
         raise UsageError(f"{option}: pretrained weights file '{spec}' does not exist")
     return str(spec)
 
@@ -189,7 +189,7 @@ def local_weight_file(spec: Optional[str], backbone: str) -> Optional[str]:
 
         path = textures_path("tiny") if backbone in TEXTURE_BACKBONES else None
     else:
-        path = Path(spec)
+        path = Path(cast(str, spec))  # not is_none(spec): a str
     return str(path) if path is not None and path.is_file() else None
 
 
@@ -198,7 +198,8 @@ def timing_weights(preset: Any) -> Tuple[Any, Optional[str]]:
     (nothing is downloaded), and one line saying which backbones start random (None when none does)."""
     import dataclasses
 
-    changes, missing = {}, []
+    changes: Dict[str, Any] = {}
+    missing: List[str] = []
     for role in ROLES:
         spec, backbone = getattr(preset, f"{role}_pretrained"), getattr(preset, f"{role}_backbone")
         if not is_none(spec) and local_weight_file(spec, backbone) is None:

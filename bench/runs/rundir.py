@@ -152,7 +152,8 @@ class RunDir:
     def write_config(self, cfg: RunConfig, preset: Any, config_hash: Optional[str] = None) -> None:
         """config.yaml: the resolved RunConfig and Preset (a dataclass or a dict) and the hash that names the
         directory (computed from them when not given)."""
-        preset_dict = dataclasses.asdict(preset) if dataclasses.is_dataclass(preset) else dict(preset)
+        # typeshed's is_dataclass also admits a dataclass *type*; preset is an instance (or a dict)
+        preset_dict = dataclasses.asdict(preset) if dataclasses.is_dataclass(preset) else dict(preset)  # type: ignore[arg-type]
         io.atomic_write_yaml(
             self.config_path,
             {"config_hash": config_hash or cfg.config_hash(), "run": cfg.to_dict(), "preset": preset_dict},

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple, cast
 
 TB_DIR = "tb"
 _enabled = True
@@ -68,7 +68,7 @@ def summary_scalars(summary: Mapping[str, Any], step: int) -> Iterable[Tuple[str
     """(tag, step, value) read generically from a run's summary (see the module docstring)."""
     for key, value in summary.items():
         if _number(value) is not None:
-            yield f"final/{key}", step, _number(value)
+            yield f"final/{key}", step, cast(float, _number(value))
         elif isinstance(value, Mapping):
             yield from ((f"final/{key}/{tag}", step, v) for tag, v in _flat(value))
         elif isinstance(value, list) and value and all(isinstance(p, Mapping) for p in value):
@@ -79,7 +79,7 @@ def summary_scalars(summary: Mapping[str, Any], step: int) -> Iterable[Tuple[str
 def _flat(d: Mapping[str, Any], prefix: str = "") -> Iterable[Tuple[str, float]]:
     for k, v in d.items():
         if _number(v) is not None:
-            yield f"{prefix}{k}", _number(v)
+            yield f"{prefix}{k}", cast(float, _number(v))
         elif isinstance(v, Mapping):
             yield from _flat(v, f"{prefix}{k}/")
 

@@ -287,6 +287,7 @@ def run_state(run: RunDir, job: Optional[Dict[str, Any]] = None) -> Tuple[str, s
     result = _job_result(job)
     if run.path.exists() or (result is not None and result[0] != "success"):
         if _job_alive(job) and not run.path.exists():
+            assert job is not None  # only a job can be alive
             return "not started", f" (job {job['job_id']} queued)"
         return "failed", f"{job_id}: {_last_line(job_log, run.log_path) or 'no log line'}"
     if job and _job_alive(job):

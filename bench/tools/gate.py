@@ -146,14 +146,17 @@ def check(
             raise UsageError("--update needs --runs-dir (the runs to make the baseline from)")
         check_writable_dir(Path(baseline_path).parent, for_file=baseline_path)
     if runs_dir is None:
+        assert baseline is not None  # loaded: --update without --runs-dir was refused above
         runs_dir = run_gate_experiment(baseline, echo, data_root=data_root, device=device, workers=workers)
     results, skipped = collect_results(runs_dir)
     tol = dict(tolerances or {})
     if update:
-        made = make_baseline(results, tol, **({"alpha": alpha} if alpha is not None else {}))
+        options: Dict[str, Any] = {"alpha": alpha} if alpha is not None else {}
+        made = make_baseline(results, tol, **options)
         atomic_write_json(baseline_path, made)
         echo(f"baseline: {baseline_path} ({len(results)} runs, seeds {', '.join(map(str, made['seeds']))})")
         return True
+    assert baseline is not None  # loaded when not --update
     ok, lines = compare_to_baseline(results, baseline, tol)
     for line in lines + [f"note skipped {run}: {why}" for run, why in skipped]:
         echo(line)

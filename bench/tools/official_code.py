@@ -70,21 +70,21 @@ def official_modules(folder: Path, device: torch.device) -> Iterator[None]:
     stubs = [s for s in _STUBS if s not in sys.modules]
     for stub in stubs:
         module = types.ModuleType(stub)
-        module.SummaryWriter = object  # type: ignore[attr-defined]
+        module.SummaryWriter = object  # type: ignore[attr-defined]  # a stub module built at run time
         sys.modules[stub] = module
     for name in [n for n in sys.modules if _theirs(n)]:
         del sys.modules[name]
     if device.type == "cuda":
         torch.cuda.set_device(device)
     else:
-        torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
-        nn.Module.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
+        torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]  # patched: CPU run
+        nn.Module.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]  # patched: CPU run
     sys.path.insert(0, str(folder))
     try:
         yield
     finally:
         sys.path[:] = saved_path
-        torch.Tensor.cuda, nn.Module.cuda = saved_cuda  # type: ignore[method-assign]
+        torch.Tensor.cuda, nn.Module.cuda = saved_cuda  # type: ignore[method-assign]  # restored
         for name in [n for n in sys.modules if _theirs(n)] + stubs:
             sys.modules.pop(name, None)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 
@@ -162,12 +162,12 @@ def _ratios(stages: Sequence[Dict[str, Any]], dataset: str) -> List[Dict[str, An
     return out
 
 
-def default_patch_sizes(dataset: str, methods: Sequence[str]) -> List[Optional[int]]:
+def default_patch_sizes(dataset: str, methods: Sequence[str]) -> Sequence[Optional[int]]:
     """The patch sizes some method's paper publishes a training-time ratio for on ``dataset`` (else the
     preset's)."""
     from bench.methods import get_method
 
-    sizes = set()
+    sizes: Set[int] = set()
     for m in methods:
         sizes.update(getattr(get_method(m).claims, "train_time_patch_sizes", lambda d: ())(dataset))
     return sorted(sizes) or [None]

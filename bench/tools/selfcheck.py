@@ -19,7 +19,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, cast
 
 import torch
 
@@ -146,7 +146,8 @@ def _every_method(
         results.append((name, *fn(name)))
     if not results:
         raise SkipCheck(
-            f"does not fit in the budget: about {each:.0f} s per method, {budget.left():.0f} s left"
+            f"does not fit in the budget: about {each:.0f} s per method, "
+            f"{cast(Budget, budget).left():.0f} s left"
         )
     text = " | ".join(f"{n}: {'ok' if ok else 'FAILED'}: {d}" for n, ok, d in results)
     return all(ok for _, ok, _ in results), text + (
@@ -277,7 +278,7 @@ def run_checks(
     echo: Callable[[str], None] = print,
     *,
     after_timings: bool = False,
-    done: Callable[[List[CheckResult]], None] = lambda r: None,
+    done: Callable[[List[CheckResult]], object] = lambda r: None,  # its return value is not used
 ) -> List[CheckResult]:
     """The checks of one phase in order (``only``: those names), each skipped when its estimate exceeds the
     budget left."""
@@ -333,7 +334,7 @@ def run_timings(
     shapes_name: str,
     echo: Callable[[str], None] = print,
     out: Optional[Dict[str, Any]] = None,
-    done: Callable[[], None] = lambda: None,
+    done: Callable[[], object] = lambda: None,  # its return value is not used
 ) -> Dict[str, Any]:
     """The speed parts in order, each while the budget lasts, into ``out`` (``done()`` after each part); a
     part

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from types import SimpleNamespace
-from typing import Any, Dict
+from typing import Any, Dict, cast
 
 import torch
 import torch.distributed as dist
@@ -67,7 +67,9 @@ def _gradient_error(env: Any) -> float:
         torch.full((5, 3), (world + 1) / 2, device=env.device),
         torch.arange(4.0, device=env.device) * (world - 1) / 2,
     ]
-    return max(float((p.grad - e).abs().max()) for p, e in zip(params, expected))
+    return max(
+        float((cast(torch.Tensor, p.grad) - e).abs().max()) for p, e in zip(params, expected)
+    )  # set above
 
 
 def _param_spread(env: Any) -> Dict[str, float]:

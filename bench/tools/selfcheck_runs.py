@@ -167,7 +167,7 @@ def interrupt_after_first_checkpoint() -> Iterator[None]:
     import bench.training.driver as driver
 
     real = driver.save_checkpoint
-    fired = []
+    fired: List[Any] = []
 
     def save(path: Any, *args: Any, **kwargs: Any) -> Any:
         out = real(path, *args, **kwargs)

@@ -158,13 +158,14 @@ def official_side_by_side(
     _fits(budget, estimate, spec.label)
     # the official code builds the paper's networks (224² frames); tiny shapes: 4 frames, one video
     paper = shapes.name == "paper"
+    small: Dict[str, Any] = {} if paper else {"frames": 4}
     preset = get_preset(
         spec.dataset,
         "paper",
         method=method.name,
         arch=spec.arch,
         **NO_WEIGHTS,
-        **({} if paper else {"frames": 4}),
+        **small,
     )
     batch = shapes.train_batch if paper else 1
     dev_batch = {k: v.to(device) for k, v in random_batch(preset, batch).items()}

@@ -224,7 +224,7 @@ def benchmark_preset(
     precision = resolve_precision(precision, dev)
     layout = resolve_channels_last(channels_last, dev)
     methods = list(methods) if methods is not None else method_names()
-    sizes = {} if patch_size is None else {"patch_size": patch_size}
+    sizes: Dict[str, Any] = {} if patch_size is None else {"patch_size": patch_size}
     rows: List[Dict[str, Any]] = []
     models: Dict[str, Tuple[Callable[..., Any], Inputs]] = {}
     preset = None

@@ -12,7 +12,7 @@ import pickle
 import random
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple, cast
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 def rng_state() -> Dict[str, Any]:
     """Python, numpy, torch CPU and (if present) CUDA generator states, as tensors/plain values."""
-    np_state = np.random.get_state()
+    np_state = cast(Tuple[Any, ...], np.random.get_state())  # the legacy form (the default): a tuple
     state: Dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),

@@ -13,7 +13,7 @@ mAP is computed on softmax probabilities of the last step over the full class co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, cast
 
 import torch
 from torch import nn
@@ -45,7 +45,9 @@ class EvalResult:
     locations: torch.Tensor
     index: torch.Tensor
     patch_mode: str = "policy"
-    tracking: Optional[Dict[str, float]] = None  # does the patch follow the object (boxes known; metrics)
+    tracking: Optional[Dict[str, Optional[float]]] = (
+        None  # does the patch follow the object (boxes known; metrics)
+    )
 
     @property
     def num_videos(self) -> int:
@@ -193,7 +195,11 @@ def evaluate(
     k = num_classes or _dataset_attr(loader, "num_classes", raw["step_logits"].shape[-1])
     ml = _dataset_attr(loader, "multilabel", False) if multilabel is None else multilabel
     return summarise(
-        raw, patch_size=unwrap(net).patch_size, num_classes=k, multilabel=bool(ml), patch_mode=patch_mode
+        raw,
+        patch_size=cast(int, unwrap(net).patch_size),
+        num_classes=k,
+        multilabel=bool(ml),
+        patch_mode=patch_mode,
     )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Dict, Optional, TypeVar
 
 import torch
 
@@ -47,7 +47,7 @@ def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:  # a torch without these probes
-        caps = getattr(torch.cpu, "get_capabilities", dict)()
+        caps: Dict[str, Any] = getattr(torch.cpu, "get_capabilities", dict)()
         return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
 
 
@@ -129,7 +129,10 @@ def resolve_channels_last(pref: Optional[str], device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
 
 
-def to_layout(module: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def to_layout(module: M, channels_last: bool) -> M:
     """``module`` with its 4-d weights in channels_last (or back to contiguous)."""
     return module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
@@ -149,7 +152,7 @@ def check_compile(device: torch.device) -> None:
         ) from None
 
 
-def prepare_network(net: torch.nn.Module, *, channels_last: bool, compile: bool = False) -> torch.nn.Module:
+def prepare_network(net: M, *, channels_last: bool, compile: bool = False) -> M:
     """The run's network on its device in its memory layout; with ``compile`` every backbone (f_G, f_L:
     nearly all of a step's time) is compiled in place (``Module.compile``: parameter names unchanged, so
     checkpoints and shared initial states load as before)."""

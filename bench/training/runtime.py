@@ -12,7 +12,7 @@ import datetime
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Sequence, Tuple, TypeVar, Union
+from typing import Any, Iterable, List, Tuple, TypeVar, Union
 
 import numpy as np
 import torch
@@ -197,9 +197,9 @@ def _all_reduce(x: Number, env: DistEnv, op: Any, mean: bool = False) -> Number:
     dist.all_reduce(t, op=op)
     if mean:
         t = t / env.world_size
-    if was_tensor:
-        return t.to(x.device)  # type: ignore[union-attr,return-value]
-    return float(t.item())  # type: ignore[return-value]
+    if isinstance(x, torch.Tensor):  # == was_tensor, spelled so the type checker narrows x
+        return t.to(x.device)
+    return float(t.item())
 
 
 def all_reduce_mean(x: Number, env: DistEnv) -> Number:
@@ -319,6 +319,6 @@ def broadcast_object(obj: Any, env: DistEnv, src: int = 0) -> Any:
     """Rank ``src``'s picklable ``obj`` on every rank (e.g. a run directory chosen by rank 0)."""
     if not env.distributed:
         return obj
-    box: Sequence[Any] = [obj]
-    dist.broadcast_object_list(box, src=src)  # type: ignore[arg-type]
+    box: List[Any] = [obj]
+    dist.broadcast_object_list(box, src=src)
     return box[0]
