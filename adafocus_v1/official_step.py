@@ -1,8 +1,8 @@
 """One stage-2 (PPO policy) training step of the official AdaFocus (V1) code (ActivityNet/FCVID/Mini-Kinetics
 variant), built from a local snapshot for ``adabench selfcheck`` to time beside ours
-(``bench.tools.official_code``;
-nothing of that code is copied here). As ``../shared/tools/official_v1_stage2_step.py``: random weights, 49
-actions, GRU classifier; the glance under no_grad, then its step-by-step loop over the frames with the
+(``bench.tools.official_code``; nothing of that code is copied here). As
+``../shared/tools/official_v1_stage2_step.py``: random weights, 49 actions, GRU classifier; the glance under
+no_grad, then its step-by-step loop over the frames with the
 random-patch reward, then its PPO update."""
 
 from __future__ import annotations

@@ -175,13 +175,12 @@ def policy_update(
 ) -> Dict[str, Tensor]:
     """One RL update on a batch of episodes.
 
-    first: (distribution, value [B, T]) from the forward that sampled ``actions`` (its graph is
-    reused for the first pass, so the rollout forward is not repeated).  evaluate(): re-runs the
-    policy on the same inputs (PPO epochs 2..K; the running BN statistics of ``policy`` are
-    frozen meanwhile, so each batch moves them once).  update(loss): one optimiser step (the
-    training driver's: backward, gradient averaging, step).
-    actions: [B, T] (categorical) or [B, T, 2] (gaussian, raw samples).  returns: [B, T].
-    Returns the last pass's loss terms as detached tensors (``loss`` the total).
+    first: (distribution, value [B, T]) from the forward that sampled ``actions`` (its graph is reused for the
+    first pass, so the rollout forward is not repeated).  evaluate(): re-runs the policy on the same inputs
+    (PPO epochs 2..K; the running BN statistics of ``policy`` are frozen meanwhile, so each batch moves them
+    once).  update(loss): one optimiser step (the training driver's: backward, gradient averaging, step).
+    actions: [B, T] (categorical) or [B, T, 2] (gaussian, raw samples).  returns: [B, T]. Returns the last
+    pass's loss terms as detached tensors (``loss`` the total).
     """
     dist, value = first
     old_log_prob = dist.log_prob(actions).detach()

@@ -78,8 +78,7 @@ def stage_specs(hp: Any, variant: str = "frame") -> Dict[int, StageSpec]:
     s3_trainable = (focus_body, fc) if tune_focus else (fc,)
     s3_lrs = {fc: hp.stage3_fc_lr, **({focus_body: hp.stage3_backbone_lr} if tune_focus else {})}
     # focus.feature_dropout (no parameters): the dropout on f_L's features before f_C trains with f_L in stage
-    # 1
-    # stages 1 and 2 also score random patches on the learning curve: what stage 2's policy must beat
+    # 1 stages 1 and 2 also score random patches on the learning curve: what stage 2's policy must beat
     return {
         0: StageSpec(
             0,

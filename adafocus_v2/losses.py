@@ -1,13 +1,11 @@
 """The V2 training objective, assembled from the three switchable techniques.
 
-Per forward pass (V2 code, §3.1 of the facts): cross-entropy of the classifier at
-every step (label repeated over steps) plus, with auxiliary supervision, a
-cross-entropy on the glance and the focus networks' own heads, all with equal
-weight: frame-wise in the ActivityNet-style variant, on the segment-averaged
-logits in the Sth-Sth/Jester variant (each TSN's consensus output). With diversity augmentation the step also
-runs a pass with uniformly
-random patch locations and the loss is the mean of both passes. Stop-gradient is
-applied inside the network (``detach_glance``); it does not change the loss terms.
+Per forward pass (V2 code, §3.1 of the facts): cross-entropy of the classifier at every step (label repeated
+over steps) plus, with auxiliary supervision, a cross-entropy on the glance and the focus networks' own heads,
+all with equal weight: frame-wise in the ActivityNet-style variant, on the segment-averaged logits in the
+Sth-Sth/Jester variant (each TSN's consensus output). With diversity augmentation the step also runs a pass
+with uniformly random patch locations and the loss is the mean of both passes. Stop-gradient is applied inside
+the network (``detach_glance``); it does not change the loss terms.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """How a command ends when it fails: one ``error: ...`` line and an exit code, never a traceback.
 
-``describe_failure`` maps every expected failure to a ``Failure``: our own errors (``AdabenchError``:
-2 usage or environment, 1 data or training), file-system errors (2; ``bench.errors.os_error_message``
-names the path and what was expected there), Ctrl-C (130, with how to resume), SIGTERM (143, the same) and a
-distributed rank
+``describe_failure`` maps every expected failure to a ``Failure``: our own errors (``AdabenchError``: 2 usage
+or environment, 1 data or training), file-system errors (2; ``bench.errors.os_error_message`` names the path
+and what was expected there), Ctrl-C (130, with how to resume), SIGTERM (143, the same) and a distributed rank
 that lost its peers (1). Anything else is a bug and keeps its traceback.
 
 Ctrl-C is noticed by a SIGINT handler (``watch_interrupts``) rather than by the exception type alone:

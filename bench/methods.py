@@ -32,9 +32,8 @@ class PlanContext:
     """Everything a method's ``plan`` and ``summary_extras`` see of a run (and nothing else).
 
     ``train_eval_loader(max_videos, augmented=False, seed=None)``: the training videos in evaluation order,
-    for a
-    method that needs training-set predictions (V2's early-exit thresholds); None where there is no data (a
-    timed training step).
+    for a method that needs training-set predictions (V2's early-exit thresholds); None where there is no data
+    (a timed training step).
     """
 
     net: torch.nn.Module
@@ -181,8 +180,7 @@ class Method:
     #   "tuned": {name: value}}: the method's part of the scale model's table (bench.regime)
     regime: Callable[[Any], Dict[str, Dict[str, float]]] = lambda preset: {}
     # stages that pre-train backbones on whole frames before the method proper: claim (b) is also given
-    # without
-    # them (the papers do not say whether V1's time includes them), and `adabench project` shows both
+    # without them (the papers do not say whether V1's time includes them), and `adabench project` shows both
     pretraining_stages: Tuple[str, ...] = ()
     official_step: Optional[OfficialStep] = None  # the official code's step at the paper's shapes (selfcheck)
     # official_devices(variant) -> {stage: (devices, source)}: the official scripts' device count per stage

@@ -1,11 +1,11 @@
 """Presets: the single source of a run's hyper-parameters.
 
 ``get_preset(dataset, name="paper"|"tiny", *, method, arch="matched"|"paper", glance_arch=None,
-epochs_option=None,
-**overrides)``. A ``Preset`` holds what every method shares (clips, glance f_G, focus f_L, policy trunk,
-classifier f_C, the SGD settings both papers use) and, in ``train``, the method's own hyper-parameters (a
-dataclass its registry entry supplies). Paper values come from adafocus-facts.md (§1, §2.2, §2.3, §3.2);
-``tiny`` presets are derived from the paper preset of their variant by one rule (``bench.scale``).
+epochs_option=None, **overrides)``. A ``Preset`` holds what every method shares (clips, glance f_G, focus f_L,
+policy trunk, classifier f_C, the SGD settings both papers use) and, in ``train``, the method's own
+hyper-parameters (a dataclass its registry entry supplies). Paper values come from adafocus-facts.md (§1,
+§2.2, §2.3, §3.2); ``tiny`` presets are derived from the paper preset of their variant by one rule
+(``bench.scale``).
 
 ``arch="matched"`` (for comparisons): every method gets the same glance, focus, policy trunk and
 classifier; only the method's parts differ (policy head, crop operator, value head, training). With

@@ -51,9 +51,8 @@ class ScaleRule:
     epochs: float = 0.2  # ActivityNet: V1 15/50/50/10 -> 3/10/10/2, V2 50 -> 10
     batch: float = 0.5  # V1 64 -> 32, V2 32 -> 16
     # One global SGD lr multiplier: the tiny networks train mostly from scratch in a few hundred steps where
-    # the
-    # paper fine-tunes ImageNet networks for thousands; x10 is the factor the tiny V2 preset used before this
-    # rule.
+    # the paper fine-tunes ImageNet networks for thousands; x10 is the factor the tiny V2 preset used before
+    # this rule.
     lr: float = 10.0
 
     def epochs_of(self, n: int) -> int:

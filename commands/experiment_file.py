@@ -2,11 +2,10 @@
 the runs.
 
 Keys are the options' long names without the dashes, ``-`` written ``_`` (``patch_size``, ``no_aux``,
-``runs_dir``);
-a repeatable option takes a list (``method: [v1, v2]``, ``seed: [0, 1, 2]``) and ``set`` a mapping
-(``set: {lr: 0.01}``). The file's values become the command's defaults (click's ``default_map``), so an option
-given on the command line overrides the file. An unknown key, or a file that is not a mapping, is a one-line
-usage error naming the file and the key.
+``runs_dir``); a repeatable option takes a list (``method: [v1, v2]``, ``seed: [0, 1, 2]``) and ``set`` a
+mapping (``set: {lr: 0.01}``). The file's values become the command's defaults (click's ``default_map``), so
+an option given on the command line overrides the file. An unknown key, or a file that is not a mapping, is a
+one-line usage error naming the file and the key.
 """
 
 from __future__ import annotations

@@ -102,8 +102,7 @@ def project_cmd(
 ) -> None:
     """Each method's training time at the paper's full schedule, projected from measured step times: per stage
     s/step, steps, epochs, devices, hours and device-hours; then the baseline/proposed ratios in wall-clock
-    and
-    device-hours, with and without pre-training, next to the published ratio. Random weights when the
+    and device-hours, with and without pre-training, next to the published ratio. Random weights when the
     pretrained files are not on this machine (nothing is downloaded)."""
     import json
     import os

@@ -1,12 +1,11 @@
 """``build_report(runs_dir, out_dir)``: one ``report.md`` with plots, tables and the claims table.
 
-Only complete runs are read (``bench.runs.results.collect_results``: a run counts once its
-``summary.json`` exists); the others are listed under "Skipped runs". Evaluated checkpoints
-(``adabench evaluate``) get their own section, with the file, its SHA-256 and its source, and are never
-pooled with trained runs. Runs of different datasets,
-presets, architectures (matched / paper) or configurations (data root, epochs, ``--set`` overrides,
-code version, ...: ``reports.frame`` ``setting``) are never compared: each gets its own section, which
-says its configuration and how it differs from the other sections of the same dataset/preset/arch.
+Only complete runs are read (``bench.runs.results.collect_results``: a run counts once its ``summary.json``
+exists); the others are listed under "Skipped runs". Evaluated checkpoints (``adabench evaluate``) get their
+own section, with the file, its SHA-256 and its source, and are never pooled with trained runs. Runs of
+different datasets, presets, architectures (matched / paper) or configurations (data root, epochs, ``--set``
+overrides, code version, ...: ``reports.frame`` ``setting``) are never compared: each gets its own section,
+which says its configuration and how it differs from the other sections of the same dataset/preset/arch.
 
 Layout of ``out_dir``::
 
@@ -315,12 +314,11 @@ def build_report(
 
     exit_tol: accuracy points the V2+ early exit may lose and still count as "the full model's accuracy".
     throughput: a device name ("cpu", "cuda") to also measure inference throughput per section, or None.
-    tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning).
-    echo: also say on the console how many runs were read and name every skipped or repeated one.
-    require_runs: a runs directory without any complete run is a one-line ``UsageError`` (no report).
-    projections: ``adabench project`` files to add to those in ``runs_dir``/projections
-    (``reports.projection``).
-    Returns the path of report.md.
+    tuning_dir: where the committed tuning records are (``reports.tuning``; default docs/tuning). echo: also
+    say on the console how many runs were read and name every skipped or repeated one. require_runs: a runs
+    directory without any complete run is a one-line ``UsageError`` (no report). projections: ``adabench
+    project`` files to add to those in ``runs_dir``/projections (``reports.projection``). Returns the path of
+    report.md.
     """
     out = Path(out_dir)
     check_writable_dir(out)  # before reading every run (and measuring throughput)

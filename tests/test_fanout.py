@@ -1,7 +1,7 @@
 """Issue 23: ``adabench run --launcher local`` fans a matched experiment out as one submitit job per run
-(separate
-processes), writes the cell's shared initial state before submitting, and ``adabench status`` tells each run's
-state; a job killed mid-run shows as failed, re-submitting skips the complete run and resumes the killed one,
+(separate processes), writes the cell's shared initial state before submitting, and ``adabench status`` tells
+each run's state; a job killed mid-run shows as failed, re-submitting skips the complete run and resumes the
+killed one,
 and both end with the results of the same experiment run locally."""
 
 from __future__ import annotations

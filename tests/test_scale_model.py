@@ -16,8 +16,8 @@ TOL = 0.02
 
 
 # Documented (docs/scale-model.md): at P = 36 and 44 the tiny CNN's stride-8 map rounds 4.5 and 5.5 cells up,
-# so
-# its cost grows faster with P there than ResNet-50's; the FLOPs ratio is 10-12 % off (flagged in the report).
+# so its cost grows faster with P there than ResNet-50's; the FLOPs ratio is 10-12 % off (flagged in the
+# report).
 KNOWN = {"frame": (), "video": ("glance FLOPs / focus FLOPs (P=36)", "glance FLOPs / focus FLOPs (P=44)")}
 
 

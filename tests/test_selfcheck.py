@@ -1,9 +1,7 @@
 """Issue 24: ``adabench selfcheck`` (``make gpu-check``) runs on the CPU as a dry run, so it cannot rot
-between GPU
-visits. The default suite runs every check but the DDP one (two torchrun ranks: about 20 s of starting
-processes
-on 2 cores) and every timing part at tiny shapes; the whole dry run, exactly as ``--device cpu`` runs it, is
-marked slow.
+between GPU visits. The default suite runs every check but the DDP one (two torchrun ranks: about 20 s of
+starting processes on 2 cores) and every timing part at tiny shapes; the whole dry run, exactly as ``--device
+cpu`` runs it, is marked slow.
 """
 
 from __future__ import annotations

@@ -3,17 +3,15 @@
 Each video shows one small object (``object_size`` px, at most a quarter of the frame side) over a cluttered,
 moving background. The object has a bright magenta marker border, identical for all classes, so it is easy to
 *find* at low resolution. Its class is a pair of fine patterns: the object shows pattern A, then switches to
-pattern B at a random frame in the middle third of the video, so the object must be seen at several moments
-(A or B alone leaves three candidate classes). By default the pair is unordered (A first or B first at
-random);
+pattern B at a random frame in the middle third of the video, so the object must be seen at several moments (A
+or B alone leaves three candidate classes). By default the pair is unordered (A first or B first at random);
 with ``ordered=True`` "A then B" and "B then A" are different classes, which only order-aware models can
 separate (an order-blind one -- e.g. max-pooling over per-frame features -- is capped at 50 % per pair).
 
 Where the object goes (``motion``): ``"drift"`` (the papers' regime) moves it in a straight line through a
 midpoint anywhere in the frame, the centre included; ``"arc"`` (the hard regime) keeps it on an arc far from
-the
-centre, so centre patches miss it. With ``coarse_groups`` the object's inside is brighter or darker by class
-group: coarse evidence a glance at the whole frame can see, which tells the group but not the class.
+the centre, so centre patches miss it. With ``coarse_groups`` the object's inside is brighter or darker by
+class group: coarse evidence a glance at the whole frame can see, which tells the group but not the class.
 docs/benchmarks.md gives the registered sets' numbers and the chance that a random or the centre patch holds
 the patterned region (``bench.data.geometry``).
 
@@ -127,12 +125,10 @@ class SynthParams:
 
 
 # The registered benchmarks (``bench.data.synthetic_dataset``): SynthParams fields that differ from the
-# defaults.
-# Paper regime (docs/benchmarks.md states why each number): 56 px frames (the tiny presets' side), a 12 px
-# object
-# drifting anywhere in the frame with its 8 px patterned inside as the discriminative region, and a coarse
-# class
-# cue (the inside's brightness: 2 groups of 3 classes) that a glance at the whole frame can see.
+# defaults. Paper regime (docs/benchmarks.md states why each number): 56 px frames (the tiny presets' side), a
+# 12 px object drifting anywhere in the frame with its 8 px patterned inside as the discriminative region, and
+# a coarse class cue (the inside's brightness: 2 groups of 3 classes) that a glance at the whole frame can
+# see.
 PAPER_FRAME = dict(
     size=56, object_size=12, motion="drift", coarse_groups=2, amplitude=80.0, videos_per_class=(48, 16)
 )

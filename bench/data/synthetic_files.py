@@ -2,11 +2,11 @@
 
 ``frames`` layout (Jester-like)::
 
-    synthetic-labels.csv        one class name per line
-    synthetic-train.csv         'id;label' lines (20BN style), likewise synthetic-validation.csv
-    frames/<id>/00001.jpg ...   JPEG quality 95, no chroma subsampling (the fine patterns survive)
-    boxes.json                  {id: [[x0, y0, x1, y1] per frame]} object boxes in frame pixels
-    meta.json                   generator parameters and version (written last: marks a complete set)
+    synthetic-labels.csv        one class name per line synthetic-train.csv         'id;label' lines (20BN
+    style), likewise synthetic-validation.csv frames/<id>/00001.jpg ...   JPEG quality 95, no chroma
+    subsampling (the fine patterns survive) boxes.json                  {id: [[x0, y0, x1, y1] per frame]}
+    object boxes in frame pixels meta.json                   generator parameters and version (written last:
+    marks a complete set)
 
 ``video`` layout: the same files with ``videos/<id>.mp4`` (lossless H.264 RGB via PyAV) instead of frames/.
 Writes are atomic: everything goes to a temporary sibling directory that is renamed into place.

@@ -36,12 +36,11 @@ class Backbone(nn.Module):
 class TinyBackbone(Backbone):
     """A small conv-BN-ReLU stack for CPU presets.
 
-    Stages of 3x3 convolutions (default channels 16/32/64/128, strides 2/2/2/1, so a 32x32 input
-    gives a 4x4 map and a 24x24 patch a 3x3 map; ~1.7 and ~1.0 MFLOPs). Narrow early stages keep
-    the CPU backward pass cheap (convolution backward dominates a tiny training step). With ``num_segments``
-    set, the input of every
-    stage after the first is temporally shifted (TSM's in-place variant: the tiny net has no
-    residual branch to put the shift in).
+    Stages of 3x3 convolutions (default channels 16/32/64/128, strides 2/2/2/1, so a 32x32 input gives a 4x4
+    map and a 24x24 patch a 3x3 map; ~1.7 and ~1.0 MFLOPs). Narrow early stages keep the CPU backward pass
+    cheap (convolution backward dominates a tiny training step). With ``num_segments`` set, the input of every
+    stage after the first is temporally shifted (TSM's in-place variant: the tiny net has no residual branch
+    to put the shift in).
     """
 
     def __init__(

@@ -7,11 +7,11 @@
 - ``AuxHead``: dropout + linear on a backbone's pooled feature (per-frame auxiliary logits).
 
 Classifiers and heads run in fp32 under autocast (``bench.training.precision``): logits feed the losses, the
-early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]``
-(the last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and
-``replaced_step_logits(feats, alt)``: for
-every t at once, the step-t logits when frame t's feature is replaced by ``alt[:, t]`` while the
-state from frames < t is kept (V1's "random patch from the same state" reward baseline).
+early-exit softmax and V1's rewards. Both sequence classifiers return logits for every step ``[B,T,K]`` (the
+last step is the prediction), offer ``step(feat_t, state, t)`` for step-by-step use, and
+``replaced_step_logits(feats, alt)``: for every t at once, the step-t logits when frame t's feature is
+replaced by ``alt[:, t]`` while the state from frames < t is kept (V1's "random patch from the same state"
+reward baseline).
 """
 
 from __future__ import annotations

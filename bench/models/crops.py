@@ -99,10 +99,9 @@ def random_pixel_locations(
     generator: Optional[torch.Generator] = None,
 ) -> torch.Tensor:
     """Uniformly random locations ``[*shape, 2]`` on the integer offsets 0..S-P (inclusive): for the hard
-    crop,
-    which cuts at whole pixels (V1's random patches). ``random_locations`` would round there, giving the first
-    and last offsets half the weight of the others; here every valid top-left corner is equally likely, the
-    last
+    crop, which cuts at whole pixels (V1's random patches). ``random_locations`` would round there, giving the
+    first and last offsets half the weight of the others; here every valid top-left corner is equally likely,
+    the last
     one included (the original's ``randint(0, S - P)`` never picks it)."""
     span = frame_size - patch_size
     if span <= 0:

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 # "adabench": this harness's protocol (last-epoch model, softmax early exit, thresholds from
-# evaluation-transform
-# training logits, glance and focus views cropped alike); "official": the official code's (docs/design.md
-# §Protocols). The protocol is part of a run's identity; the default is left out of the hash so run
-# directories named before the option existed keep their names.
+# evaluation-transform training logits, glance and focus views cropped alike); "official": the official code's
+# (docs/design.md §Protocols). The protocol is part of a run's identity; the default is left out of the hash
+# so run directories named before the option existed keep their names.
 PROTOCOLS = ("adabench", "official")
 DEFAULT_PROTOCOL = "adabench"
 MAX_SEED = 2**31 - 1  # every seed consumer (torch, numpy, the item RNG) takes it

@@ -36,8 +36,7 @@ PROTOCOL_RULES: Dict[str, Protocol] = {
         independent_views=False,
     ),
     # the official codes: best-validation checkpoint, selected on the whole validation split; the
-    # Sth-Sth/Jester
-    # scripts validate every epoch and augment glance and focus views apart
+    # Sth-Sth/Jester scripts validate every epoch and augment glance and focus views apart
     "official": Protocol(
         "official",
         select_best=True,

@@ -2,10 +2,10 @@
 
 The same for every method: data (``bench.runs.rundata``) -> network (the matched experiment's shared initial
 weights) -> the method's stages under ``bench.training.driver.Driver`` (resumable) -> evaluation with learned
-/ random /
-centre patches on the whole validation split -> FLOPs -> the method's own summary keys -> ``summary.json``
-(written last, and only once the method's last stage has run). With ``RunConfig.holdout`` the held-out part
-of the training split takes the validation split's place (``bench.data.holdout``; summary ``eval_split``).
+/ random / centre patches on the whole validation split -> FLOPs -> the method's own summary keys ->
+``summary.json`` (written last, and only once the method's last stage has run). With ``RunConfig.holdout`` the
+held-out part of the training split takes the validation split's place (``bench.data.holdout``; summary
+``eval_split``).
 """
 
 from __future__ import annotations
@@ -241,9 +241,9 @@ def _summary(
     bad: List[Any],
 ) -> Dict[str, Any]:
     """The run's model (its last epoch, or its best validation point with ``select_best``) evaluated on the
-    whole
-    validation split (``final``: already done by the driver's last epoch), FLOPs, and the summary. ``bad``
-    receives the items --skip-bad dropped on every rank (gathered after the method's summary keys, which may
+    whole validation split (``final``: already done by the driver's last epoch), FLOPs, and the summary.
+    ``bad`` receives the items --skip-bad dropped on every rank (gathered after the method's summary keys,
+    which may
     read more of the training split)."""
     ran = [s for s in stages if s.name in state.clock.seconds]
     results = final if final is not None else ctx.final_results()

@@ -3,16 +3,13 @@ the
 source of truth and this only mirrors it.
 
 ``RunDir.write_metrics`` calls ``log_metrics`` with the run's full history (one row per epoch, all stages),
-and
-``RunDir.write_summary`` calls ``log_summary`` with the summary. Step = the row's position in the history
-(epochs
-counted across stages), so a multi-stage method's stages follow each other on one axis and ``stage/index``
-marks their boundaries. Every numeric column becomes a scalar (``_tag``: ``lr_<group>`` -> ``lr/<group>``,
-``train_loss`` -> ``train/loss``, ``val_top1`` -> ``val/top1``, ``*_seconds`` -> ``time/*``). The summary is
-read
-generically: numbers -> ``final/<key>``, mappings of numbers -> ``final/<key>/<sub>`` (e.g. the learned /
-random
-/ centre accuracies), lists of mappings -> ``<key>/<field>`` per point (e.g. an early-exit curve).
+and ``RunDir.write_summary`` calls ``log_summary`` with the summary. Step = the row's position in the history
+(epochs counted across stages), so a multi-stage method's stages follow each other on one axis and
+``stage/index`` marks their boundaries. Every numeric column becomes a scalar (``_tag``: ``lr_<group>`` ->
+``lr/<group>``, ``train_loss`` -> ``train/loss``, ``val_top1`` -> ``val/top1``, ``*_seconds`` -> ``time/*``).
+The summary is read generically: numbers -> ``final/<key>``, mappings of numbers -> ``final/<key>/<sub>``
+(e.g. the learned / random / centre accuracies), lists of mappings -> ``<key>/<field>`` per point (e.g. an
+early-exit curve).
 
 A process writes a run's events once from its history and then only what is new, so a resumed run (whose
 history comes back from its checkpoint) starts its event files afresh and never shows an epoch twice.

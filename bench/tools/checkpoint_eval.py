@@ -1,10 +1,9 @@
 """``adabench evaluate``: any checkpoint -> an evaluated-run directory beside the trained runs.
 
 Reads an adabench model file (``adabench import-checkpoint``'s output, ``bench.models.save_model``) or a run's
-own checkpoint (``checkpoints/last.pt``, ``<stage>.pt``, ``best.pt``: the network is rebuilt from the
-resolved preset in the run's ``config.yaml`` next to ``checkpoints/``), evaluates it with the code path every
-trained run ends with (``bench.runs.runner.evaluation_summary``: learned / random / centre patches on the
-whole
+own checkpoint (``checkpoints/last.pt``, ``<stage>.pt``, ``best.pt``: the network is rebuilt from the resolved
+preset in the run's ``config.yaml`` next to ``checkpoints/``), evaluates it with the code path every trained
+run ends with (``bench.runs.runner.evaluation_summary``: learned / random / centre patches on the whole
 validation split, FLOPs, the method's own summary keys such as V2's early-exit curve) and writes::
 
     <runs_dir>/<dataset>/<method>/evaluated-<preset>-<arch>-p<P>-s<seed>-<hash>/

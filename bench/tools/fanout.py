@@ -1,13 +1,12 @@
 """``adabench run --launcher local|slurm``: one submitit job per planned run, and ``adabench status``.
 
-Each job runs exactly the command a local run would, restricted to its run: ``python -m cli run --config
-<the experiment's resolved file> --launcher none --plan-index K [--nproc N]`` (``submitit.helpers.
+Each job runs exactly the command a local run would, restricted to its run: ``python -m cli run --config <the
+experiment's resolved file> --launcher none --plan-index K [--nproc N]`` (``submitit.helpers.
 CommandFunction``), so a job trains, resumes and writes its run directory as ``adabench run`` does. Before
 anything is submitted, the shared initial state of every matched cell is written here, by the same calls a
-local run makes (``write_initial_state``), so runs on different nodes start from the same weights whatever
-job starts first. Re-submitting skips complete runs and runs that are running, and resumes interrupted ones
-(a killed run's stale ``run.lock`` is taken over). ``<runs_dir>/_experiments/<experiment>.plan.json`` lists
-the
+local run makes (``write_initial_state``), so runs on different nodes start from the same weights whatever job
+starts first. Re-submitting skips complete runs and runs that are running, and resumes interrupted ones (a
+killed run's stale ``run.lock`` is taken over). ``<runs_dir>/_experiments/<experiment>.plan.json`` lists the
 planned run directories and the jobs submitted for them; ``status`` reads it.
 
 ``--launcher local`` is submitit's LocalExecutor: the jobs are processes on this machine that outlive the

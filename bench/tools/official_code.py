@@ -1,16 +1,12 @@
 """Running a method's official code from a local snapshot, to time it beside ours (``adabench selfcheck``).
 
-Nothing of the official code is in this repository. A method's registry entry may declare an
-``OfficialStep`` (``bench.methods``): the environment variable that names a checkout of its official
-repository
-(or a git directory of one: its HEAD is extracted to a temporary folder), the folder inside it, and a
-``build``
-function that makes one official training step. ``official_modules`` makes that folder importable for as long
-as
-the step is timed: its top-level packages (``models``, ``ops``, ...) shadow nothing of ours and are forgotten
+Nothing of the official code is in this repository. A method's registry entry may declare an ``OfficialStep``
+(``bench.methods``): the environment variable that names a checkout of its official repository (or a git
+directory of one: its HEAD is extracted to a temporary folder), the folder inside it, and a ``build`` function
+that makes one official training step. ``official_modules`` makes that folder importable for as long as the
+step is timed: its top-level packages (``models``, ``ops``, ...) shadow nothing of ours and are forgotten
 afterwards; on a CPU the tensor and module ``cuda`` methods are no-ops (the official code calls them
-unconditionally); logging packages the
-official trainers import but a step does not need are stubbed.
+unconditionally); logging packages the official trainers import but a step does not need are stubbed.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 measured here in minutes (claim (b) without training for days).
 
 Per method and stage: the step time at the preset's shapes (``bench.tools.trainstep``, a few steps after
-warm-up,
-all stages and patch sizes round-robin), per video = the measured step / the timed batch; at the preset's
-batch B a step costs B times that; an epoch is ceil(training videos / B) steps; the stage runs its epochs
-in the preset's schedule (the method's ``plan``) on ``devices`` devices with ideal data-parallel scaling:
+warm-up, all stages and patch sizes round-robin), per video = the measured step / the timed batch; at the
+preset's batch B a step costs B times that; an epoch is ceil(training videos / B) steps; the stage runs its
+epochs in the preset's schedule (the method's ``plan``) on ``devices`` devices with ideal data-parallel
+scaling:
 
     hours = s/step x steps/epoch x epochs / devices / 3600,   device-hours = hours x devices.
 

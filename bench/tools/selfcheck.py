@@ -3,12 +3,11 @@
 Each check is named, has a stated tolerance and ends ``pass``, ``fail`` or ``skipped`` with the reason (an
 exception in a check is a failure with its first line). The checks (``CHECKS``) run in order, each only when
 its estimated cost fits in what is left of the time budget; then the timings
-(``bench.tools.selfcheck_timings``),
-then the long optional checks (``--compile``) with what is left. ``DIR/gpu-check.json`` holds everything;
-``DIR/gpu-check.md`` (``reports.selfcheck``) the two tables.
-On ``cuda`` with no visible CUDA device the command stops with one line (exit 2) before anything runs, so a
-CPU machine's CI stays green. Method knowledge comes from the registry only: every registered method is
-checked, by the stages its ``plan`` returns.
+(``bench.tools.selfcheck_timings``), then the long optional checks (``--compile``) with what is left.
+``DIR/gpu-check.json`` holds everything; ``DIR/gpu-check.md`` (``reports.selfcheck``) the two tables. On
+``cuda`` with no visible CUDA device the command stops with one line (exit 2) before anything runs, so a CPU
+machine's CI stays green. Method knowledge comes from the registry only: every registered method is checked,
+by the stages its ``plan`` returns.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The DDP check's worker: ``torchrun --nproc_per_node N -m bench.tools.selfcheck_ddp OUT.json cpu|cuda``.
 
 Every rank joins the group the way a run does (``bench.training.runtime.init_distributed``: NCCL on CUDA, gloo
-on CPU;
-with one rank, which a run never groups, a one-rank group on the same backend), then:
+on CPU; with one rank, which a run never groups, a one-rank group on the same backend), then:
 
 1. ``average_gradients`` on gradients that differ by rank must give their mean on every rank;
 2. every registered method: the same initial weights (``broadcast_module_state``), one driver step of each

@@ -2,12 +2,10 @@
 
 - ``matched_run``: a 1-epoch matched run of every registered method on the device through the real runner
   (``bench.runs.runner.run_all``) writes a complete run directory whose summary has a time for every stage, a
-  peak
-  memory figure and the device.
+  peak memory figure and the device.
 - ``resume_is_exact``: every method, ``--deterministic``, interrupted right after its first checkpoint and run
   again, ends with the losses, weights and accuracy of an uninterrupted run (``tests/test_resume_kill.py``
-  does
-  the same with real SIGKILLs on the CPU).
+  does the same with real SIGKILLs on the CPU).
 - ``ddp_averages``: ``torchrun`` ranks of ``bench.tools.selfcheck_ddp`` (NCCL on CUDA, gloo on CPU).
 
 Runs use a micro synthetic set (2 classes, 32x32, 4 frames) and ``RUN_SETS``, shared preset fields only.
@@ -89,9 +87,8 @@ def _configs(
     precision: str = "auto",
 ) -> List[Any]:
     """The micro matched experiment of every method; ``epochs`` for a multi-stage method is per stage
-    (``--epochs``
-    scales its stages to at least 1 each), a single-stage method gets ``2 * epochs`` (so an interrupt after
-    its
+    (``--epochs`` scales its stages to at least 1 each), a single-stage method gets ``2 * epochs`` (so an
+    interrupt after its
     first checkpoint falls between epochs too)."""
     from bench.methods import get_method, method_names
     from bench.runs.config import RunConfig

@@ -9,8 +9,7 @@
 - ``compile_matches_eager``: backbones compiled with ``torch.compile`` give the eager losses.
 
 Steps are the driver's (``bench.training.driver.train_step`` with ``make_update``), built from each method's
-``plan``
-exactly as ``adabench bench --train-step`` builds them.
+``plan`` exactly as ``adabench bench --train-step`` builds them.
 """
 
 from __future__ import annotations

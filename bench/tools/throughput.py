@@ -206,13 +206,12 @@ def benchmark_preset(
     channels_last: str = "off",
 ) -> List[Dict[str, Any]]:
     """One row per network (each method's inference network, then the full-frame baseline):
-    network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the
-    baseline: ``gflops_ratio`` (baseline GFLOPs / this network's: the speed-up FLOPs promise) and
-    ``measured_speedup`` (this network's median videos/s / the baseline's) and ``measured_speedup_best``
-    (from the fastest call of each). Weights: the preset's when already on this
-    machine, else random (``timing_weights``; speed does not depend on them, nothing is downloaded;
-    ``weights``
-    says which started random; the full-frame baseline is always random). ``precision`` /
+    network, gflops_per_video, params_m, the ``measure_throughput`` fields, and against the baseline:
+    ``gflops_ratio`` (baseline GFLOPs / this network's: the speed-up FLOPs promise) and ``measured_speedup``
+    (this network's median videos/s / the baseline's) and ``measured_speedup_best`` (from the fastest call of
+    each). Weights: the preset's when already on this machine, else random (``timing_weights``; speed does not
+    depend on them, nothing is downloaded; ``weights`` says which started random; the full-frame baseline is
+    always random). ``precision`` /
     ``channels_last``: as ``adabench run``'s (``bench.training.precision``)."""
     from bench.methods import get_method, method_names
     from bench.models import build_network

@@ -1,13 +1,11 @@
 """``adabench bench --train-step``: the time of one training step of every method's every stage.
 
-The steps are what training runs: each registered method's ``plan(ctx)`` gives its stages, and each
-stage's step is timed through ``bench.training.driver.train_step`` with the driver's own ``make_update``
-(backward,
+The steps are what training runs: each registered method's ``plan(ctx)`` gives its stages, and each stage's
+step is timed through ``bench.training.driver.train_step`` with the driver's own ``make_update`` (backward,
 gradient averaging, clipping, optimiser step) at the run's precision and memory layout
 (``bench.training.precision``). Inputs are random clips of the preset's shape; weights are the preset's when
-they
-are already on this machine, else random (``bench.models.weights.timing_weights``: speed does not depend on
-them, and nothing is downloaded; each row's ``weights`` says which).
+they are already on this machine, else random (``bench.models.weights.timing_weights``: speed does not depend
+on them, and nothing is downloaded; each row's ``weights`` says which).
 
 Measuring discipline (as ``bench.tools.throughput``): warm-up steps, then ``repeats`` timed steps of every
 (method, stage, precision) round-robin, so that background load on a shared machine hits them alike,
@@ -259,14 +257,13 @@ def benchmark_train_steps(
     ``channels_last``, ``median_s``, ``min_s``, ``max_s``, ``cpu_median_s``, ``videos_per_s``,
     ``gflop_per_step``, ``achieved_gflops``, ``peak_gflops`` (matmul at that precision), ``utilisation``,
     ``epochs`` (the stage's, in the preset's schedule), ``preset_batch`` (the preset's batch size),
-    ``weights``
-    (None, or the line saying which backbones started random), and the setting (dataset, preset, arch,
-    patch_size, batch, warmup, repeats, device, threads).
-    ``steps``: only the stages with these names (default: all). ``compile``: backbones compiled (the warm-up
-    steps then include the compilation). ``patch_sizes``: one row set per size, all timed round-robin in one
-    pool; stages named in ``once`` (whose step does not depend on the patch size) are timed at the first size
-    only and their rows repeated for the others (``timed_at_patch``). ``count_flops=False``: no FLOP count and
-    no matmul peak (those columns are None), e.g. when only the time matters. ``overrides``: preset fields
+    ``weights`` (None, or the line saying which backbones started random), and the setting (dataset, preset,
+    arch, patch_size, batch, warmup, repeats, device, threads). ``steps``: only the stages with these names
+    (default: all). ``compile``: backbones compiled (the warm-up steps then include the compilation).
+    ``patch_sizes``: one row set per size, all timed round-robin in one pool; stages named in ``once`` (whose
+    step does not depend on the patch size) are timed at the first size only and their rows repeated for the
+    others (``timed_at_patch``). ``count_flops=False``: no FLOP count and no matmul peak (those columns are
+    None), e.g. when only the time matters. ``overrides``: preset fields
     (``--set``), e.g. no weight files."""
     from bench.methods import get_method, method_names
 

@@ -8,8 +8,7 @@ Procedure (the same for every method; nothing here knows a method by name):
    its fields. Every tuned method must get a grid of the same size (refused otherwise).
 2. Every candidate of every method trains with the same preset, ``--epochs``, ``--set`` overrides, data and
    seeds, through the ordinary runner (``bench.runs.runner.run_all``): one run directory per (candidate,
-   seed),
-   in a runs directory of its own, resumable. All runs of one seed start from one shared initial state
+   seed), in a runs directory of its own, resumable. All runs of one seed start from one shared initial state
    (as in a matched experiment), so the candidates are paired by seed.
 3. Each run trains on the training split minus a held-out part (``RunConfig.holdout``: stratified by
    class, a fixed split, the same for every run) and is evaluated on that part instead of val.

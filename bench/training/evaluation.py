@@ -81,11 +81,11 @@ def collect(
 ) -> Dict[str, Any]:
     """Run ``net`` over ``loader`` in eval mode and gather the raw outputs of every rank.
 
-    Returns ``frame_hw`` (H, W) of the frames and CPU tensors: step_logits [N,T',K] float32,
-    labels [N], labels_multi [N,L], locations [N,T,2], boxes [N,T,4], index [N] (deduplicated
-    and sorted by index when distributed).
-    ``random`` draws its locations from a generator seeded with ``seed`` (+ rank), so it repeats.
-    ``precision``: the run's (resolved, ``bench.training.precision``); evaluation computes as training did.
+    Returns ``frame_hw`` (H, W) of the frames and CPU tensors: step_logits [N,T',K] float32, labels [N],
+    labels_multi [N,L], locations [N,T,2], boxes [N,T,4], index [N] (deduplicated and sorted by index when
+    distributed). ``random`` draws its locations from a generator seeded with ``seed`` (+ rank), so it
+    repeats. ``precision``: the run's (resolved, ``bench.training.precision``); evaluation computes as
+    training did.
     """
     if patch_mode not in PATCH_MODES:
         raise ValueError(f"patch_mode must be one of {PATCH_MODES}, got {patch_mode!r}")
