@@ -2,8 +2,7 @@
 local snapshot for ``adabench selfcheck`` to time beside ours (``bench.tools.official_code``; nothing of that
 code is copied here). As ``../shared/tools/official_v2_step.py``: random weights (no ImageNet download), its
 optimiser groups, and the loss its trainer computes (the policy and random-patch passes, each with the glance
-and focus
-auxiliary losses, halved)."""
+and focus auxiliary losses, halved)."""
 
 from __future__ import annotations
 
