@@ -110,6 +110,14 @@ def _synth_default(field: str):
     help="Share of the video spent travelling between the centre and the arc (0: never near the centre).",
 )
 @click.option(
+    "--visible",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=_synth_default("visible"),
+    show_default=True,
+    help="Share of the frames showing the object: a contiguous window at a random place per video "
+    "(1: every frame; docs/benchmarks.md).",
+)
+@click.option(
     "--ordered",
     is_flag=True,
     help="'A then B' and 'B then A' are different classes (needs an order-aware model).",
@@ -128,6 +136,7 @@ def data_synth(
     object_size: int,
     clutter: int,
     launch: float,
+    visible: float,
     ordered: bool,
     workers: int | None,
 ) -> None:
@@ -149,6 +158,7 @@ def data_synth(
         clutter=clutter,
         launch=launch,
         ordered=ordered,
+        visible=visible,
         workers=workers,
     )
     n_train, n_val = videos_per_class

@@ -62,20 +62,41 @@ def presets_cmd(
         click.echo(
             f"scale rule (bench/scale.py): {factors}; policy learning rates only through `adabench tune`\n"
         )
-    click.echo(_geometry(dataset, shown))
+    frames = get_preset(dataset, preset, method=names[0], arch=arch, **parse_sets(sets)).frames
+    click.echo(_geometry(dataset, shown, frames))
 
 
-def _geometry(dataset: str, patch_sizes: list) -> str:
-    """For a generated benchmark: how often a random or the centre patch holds the evidence."""
+def _geometry(dataset: str, patch_sizes: list, frames: int) -> str:
+    """For a generated benchmark: how often a random or the centre patch holds the evidence, and (when the
+    object is absent from some frames) how often ``frames`` sampled or selected frames show it."""
     from bench.data.datasets import dataset_source
 
     source = dataset_source(dataset)
     if not getattr(source, "params", None) and not source.generated:
         return ""
-    from bench.data.geometry import hit_probabilities
+    from bench.data.geometry import absent_share, frame_probabilities, hit_probabilities
     from bench.data.synthetic import SynthParams
 
-    probs = hit_probabilities(SynthParams(**source.params), patch_sizes)
+    params = SynthParams(**source.params)
+    probs = hit_probabilities(params, patch_sizes)
     lines = ["| patch P | a random P×P patch holds the region | the centre patch holds it |", "|---|---|---|"]
     lines += [f"| {p} | {v['random']:.2f} | {v['centre']:.2f} |" for p, v in probs.items()]
-    return f"{dataset}: the benchmark's geometry (bench/data/geometry.py)\n\n" + "\n".join(lines) + "\n"
+    text = f"{dataset}: the benchmark's geometry (bench/data/geometry.py)\n\n" + "\n".join(lines) + "\n"
+    if absent_share(params) > 0:
+        absent = absent_share(params)
+        text += f"\nthe object is absent from {absent:.0%} of the frames; of T = {frames} frames:\n\n"
+        text += "\n".join(_frame_lines(frame_probabilities(params, [frames])[frames])) + "\n"
+    return text
+
+
+def _frame_lines(chances: dict) -> list:
+    names = {
+        "eval": "uniform (TSN, evaluation)",
+        "train": "uniform (TSN, training)",
+        "best": "the best selection",
+    }
+    lines = [
+        "| frames taken by | share showing the object | chance both patterns are shown |",
+        "|---|---|---|",
+    ]
+    return lines + [f"| {names[k]} | {share:.2f} | {both:.2f} |" for k, (share, both) in chances.items()]

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from bench.data.geometry import hit_probabilities, region_side, regions
-from bench.data.synthetic import HARD_FRAME, HARD_VIDEO, PAPER_FRAME, PAPER_VIDEO, SynthParams, render_video
+from bench.data.synthetic import (
+    HARD_FRAME,
+    HARD_VIDEO,
+    PAPER_FRAME,
+    PAPER_VIDEO,
+    TEMPORAL_FRAME,
+    SynthParams,
+    render_video,
+)
 from bench.scale import demo_patch_sizes
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -17,6 +25,7 @@ SETS = {
     "synthetic_hard": (HARD_FRAME, "frame"),
     "synthetic_video": (PAPER_VIDEO, "video"),
     "synthetic_video_hard": (HARD_VIDEO, "video"),
+    "synthetic_temporal": (TEMPORAL_FRAME, "frame"),
 }
 
 

@@ -139,6 +139,7 @@ def test_flip_rule():
         "synthetic_hard": False,
         "synthetic_video": False,
         "synthetic_video_hard": False,
+        "synthetic_temporal": False,
     }
     assert dataset_info("actnet").multilabel and dataset_info("fcvid").multilabel
     assert not dataset_info("minik").multilabel
@@ -157,5 +158,6 @@ def test_dataset_entries_carry_class_count_and_variant():
         "synthetic_hard": (6, "frame"),
         "synthetic_video": (6, "video"),
         "synthetic_video_hard": (6, "video"),
+        "synthetic_temporal": (6, "frame"),
     }
     assert all(dataset_info(name).layouts for name in list_datasets())

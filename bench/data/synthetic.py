@@ -21,6 +21,11 @@ tapers towards the border so no edge artefact gives them away. Cells of 2 px, no
 erased by bilinear resampling at a half-pixel offset, which would penalise V2's interpolated (sub-pixel) crop
 against V1's integer crop for a reason that has nothing to do with focus.
 
+When the object is shown (``visible``): in every frame by default; with ``visible < 1`` only in a contiguous
+window of ``round(visible * frames)`` frames at a random place in each video, with the pattern switch inside
+the window (both patterns are seen there). The other frames show only the background, so which frames a model
+looks at matters (the temporal benchmark, for frame-selecting policies such as Uni-AdaFocus's).
+
 Rendering is pure numpy, seeded per video (``video_rng``), so tests can re-render any video and check
 the boxes against the pixels. ``bench.data.synthetic_files`` writes the videos to disk.
 """
@@ -42,7 +47,7 @@ PATTERNS = ("hstripes", "vstripes", "checker", "hbricks", "vbricks")
 PAIRS = tuple((lo, hi) for hi in range(1, len(PATTERNS)) for lo in range(hi))
 ORDERED_PAIRS = tuple(pair for lo, hi in PAIRS for pair in ((lo, hi), (hi, lo)))
 MOTIONS = ("arc", "drift")
-_LATER_FIELDS = dict(backgrounds=0, motion="arc", drift=[0.1, 0.25], coarse_groups=0)
+_LATER_FIELDS = dict(backgrounds=0, motion="arc", drift=[0.1, 0.25], coarse_groups=0, visible=1.0)
 COARSE_LEVEL = 60.0  # the brightness step between coarse groups (0-255 scale)
 MARKER_RGB = (255, 0, 255)  # magenta; clutter hues keep away from it
 _MARKER_HUE = 300.0 / 360.0
@@ -75,6 +80,8 @@ class SynthParams:
     )  # "drift": distance travelled over the video, fraction of the side
     coarse_groups: int = 0  # n > 0: the object's mean brightness tells which of n class groups
     # it is in (coarse evidence a glance at the whole frame can see)
+    visible: float = 1.0  # share of the frames showing the object: a contiguous window at a random place
+    # per video (1: every frame)
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -107,6 +114,11 @@ class SynthParams:
         need(
             0 <= self.coarse_groups <= self.classes,
             f"coarse_groups must be in [0, classes], got {self.coarse_groups}",
+        )
+        need(
+            0 < self.visible <= 1 and visible_frames(self) >= 2,
+            f"--visible must be in (0, 1] and show the object in >= 2 of the {self.frames} frames, "
+            f"got {self.visible}",
         )
 
     def to_dict(self) -> Dict:
@@ -164,6 +176,9 @@ HARD_VIDEO = dict(
     launch=0.15,
     videos_per_class=(48, 16),
 )
+# The temporal benchmark: the papers'-regime frame benchmark with the object in 4 of the 16 frames only
+# (absent from 75 % of them), so which frames the focus network sees matters as much as where it looks.
+TEMPORAL_FRAME = dict(PAPER_FRAME, visible=0.25)
 
 
 def class_pairs(p: SynthParams) -> Tuple[Tuple[int, int], ...]:
@@ -338,17 +353,43 @@ def background(p: SynthParams, rng: np.random.Generator) -> np.ndarray:
     return bg
 
 
+def switch_range(p: SynthParams) -> Tuple[int, int]:
+    """[lo, hi) of the first frame showing the second pattern when every frame shows the object: the middle
+    third of the video."""
+    lo, hi = p.frames // 3, max(p.frames // 3, (2 * p.frames) // 3)
+    return max(1, lo), max(2, hi + 1)
+
+
 def switch_frame(p: SynthParams, rng: np.random.Generator) -> int:
     """First frame showing the second pattern: uniform over the middle third of the video."""
-    lo, hi = p.frames // 3, max(p.frames // 3, (2 * p.frames) // 3)
-    return int(rng.integers(max(1, lo), max(2, hi + 1)))
+    return int(rng.integers(*switch_range(p)))
+
+
+def visible_frames(p: SynthParams) -> int:
+    """How many frames of a video show the object."""
+    return p.frames if p.visible >= 1 else int(round(p.visible * p.frames))
+
+
+def visible_window(p: SynthParams, rng: np.random.Generator) -> Tuple[int, int, int]:
+    """(start, stop, switch): frames start..stop-1 show the object, the second pattern from ``switch`` on.
+
+    The window's start is uniform over the video, the switch uniform inside it (each pattern is shown at
+    least once). With every frame visible nothing else is drawn: the switch is ``switch_frame``'s, so such
+    sets render exactly what they did before ``visible`` existed.
+    """
+    n = visible_frames(p)
+    if n >= p.frames:
+        return 0, p.frames, switch_frame(p, rng)
+    start = int(rng.integers(0, p.frames - n + 1))
+    return start, start + n, int(rng.integers(start + 1, start + n))
 
 
 def render_video(p: SynthParams, split: str, label: int, k: int) -> Tuple[np.ndarray, np.ndarray]:
     """Video ``k`` of class ``label``: (uint8 ``[F, S, S, 3]``, boxes float32 ``[F, 4]`` (x0, y0, x1, y1) px).
 
     Pure and seeded: the same arguments give the same arrays. The box is the object's exact pixel extent
-    (x1, y1 exclusive); the object is drawn last, so the box is never occluded.
+    (x1, y1 exclusive); the object is drawn last, so the box is never occluded. Frames outside the visible
+    window (``visible_window``) show no object and have a NaN box.
     """
     rng = video_rng(p, split, label, k)
     frames = background(p, background_rng(p, k) if p.backgrounds else rng)
@@ -359,12 +400,14 @@ def render_video(p: SynthParams, split: str, label: int, k: int) -> Tuple[np.nda
         first, second = second, first
     sign = 1.0 if rng.random() < 0.5 else -1.0
     sprites = [object_sprite(p, PATTERNS[i], sign, coarse_level(p, label)) for i in (first, second)]
-    switch = switch_frame(p, rng)
+    start, stop, switch = visible_window(p, rng)
     xy = trajectory(p, rng) if p.motion == "arc" else drift_trajectory(p, rng)
     s = p.object_size
-    for f, (x, y) in enumerate(xy):
+    for f in range(start, stop):
+        x, y = xy[f]
         frames[f, y : y + s, x : x + s] = sprites[int(f >= switch)]
     boxes = np.concatenate([xy, xy + s], axis=1).astype(np.float32)
+    boxes[:start], boxes[stop:] = np.nan, np.nan
     return np.clip(np.round(frames), 0, 255).astype(np.uint8), boxes
 
 

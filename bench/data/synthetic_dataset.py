@@ -19,7 +19,7 @@ from bench.data.dataset import VideoDataset
 from bench.data.layouts import twentybn_csv
 from bench.data.readers import count_frames, read_frame_folder, read_video
 from bench.data.sources import DatasetSource, register_source
-from bench.data.synthetic import HARD_FRAME, HARD_VIDEO, PAPER_FRAME, PAPER_VIDEO, SynthParams
+from bench.data.synthetic import HARD_FRAME, HARD_VIDEO, PAPER_FRAME, PAPER_VIDEO, TEMPORAL_FRAME, SynthParams
 from bench.data.types import DatasetInfo, VideoRecord
 from bench.errors import DataError
 
@@ -125,7 +125,7 @@ class SyntheticDataset(VideoDataset):
         for j, r in enumerate(self.records):
             b = table.get(r.key)
             if b is not None:
-                b = np.asarray(b, dtype=np.float32)
+                b = _box_rows(b)
                 if b.shape != (nf, 4):
                     raise DataError(f"{path}: boxes of '{r.key}' have shape {b.shape}, expected ({nf}, 4)")
                 out[j] = b
@@ -140,6 +140,15 @@ class SyntheticDataset(VideoDataset):
 
     def source_boxes(self, j: int, focus: np.ndarray) -> Optional[np.ndarray]:
         return None if self._boxes is None else self._boxes[j][focus]
+
+
+def _box_rows(rows: Any) -> np.ndarray:
+    """float32 ``[F, 4]`` from one video's box list; a null row (no object in that frame) becomes NaN.
+    Anything malformed gives shape ``(0,)``, which the caller reports."""
+    try:
+        return np.asarray([[np.nan] * 4 if f is None else f for f in rows], dtype=np.float32)
+    except (TypeError, ValueError):
+        return np.zeros(0, dtype=np.float32)
 
 
 class _SyntheticSource(DatasetSource):
@@ -209,4 +218,10 @@ SYNTHETIC_VIDEO_HARD = _register(
     HARD_VIDEO,
     "the video variant's hard regime: the object "
     "near one spot far off-centre, passing the centre only briefly",
+)
+SYNTHETIC_TEMPORAL = _register(
+    "synthetic_temporal",
+    TEMPORAL_FRAME,
+    "the temporal benchmark: `synthetic` with the object in a random window of 4 of the 16 frames only, "
+    "so frame selection matters",
 )

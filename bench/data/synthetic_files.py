@@ -8,6 +8,8 @@
     object boxes in frame pixels meta.json                   generator parameters and version (written last:
     marks a complete set)
 
+A frame that does not show the object (``SynthParams.visible < 1``) has a null box in boxes.json.
+
 ``video`` layout: the same files with ``videos/<id>.mp4`` (lossless H.264 RGB via PyAV) instead of frames/.
 Writes are atomic: everything goes to a temporary sibling directory that is renamed into place.
 """
@@ -70,7 +72,7 @@ def _write_videos(
                 save_jpeg(img, d / f"{f:05d}.jpg")
         else:
             save_mp4(frames, media / f"{vid}.mp4")
-        boxes[vid] = bx.astype(int).tolist()
+        boxes[vid] = [None if np.isnan(b).any() else b.astype(int).tolist() for b in bx]  # None: no object
     return boxes
 
 
