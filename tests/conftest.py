@@ -1,7 +1,16 @@
 """Shared test settings."""
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
+
+# One cache for the whole session, wherever a test runs from: the texture stand-in weights
+# (bench.models.pretrain, ~4 s per backbone to make) are then made once, not again by every test that
+# changes into a temporary directory before training (the default cache is ./.cache). A test of the cache
+# itself sets its own $ADABENCH_CACHE. An $ADABENCH_CACHE given by the caller is kept.
+os.environ.setdefault("ADABENCH_CACHE", str(Path(__file__).resolve().parents[1] / ".cache"))
 
 
 @pytest.fixture(autouse=True)
