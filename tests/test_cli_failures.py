@@ -357,7 +357,7 @@ def test_a_data_error_leaves_no_run_directory_for_report_to_skip(tmp_path, capsy
     ],
 )
 def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(
-    tmp_path, sig, group, code, message
+    tmp_path, capsys, one_thread, sig, group, code, message
 ):
     root = micro_set(tmp_path / "set", train=4, val=2)
     runs = tmp_path / "runs"
@@ -385,18 +385,11 @@ def test_ctrl_c_and_sigterm_say_how_to_resume_and_the_same_command_resumes(
     assert "Traceback" not in err
     run = RunDir(next(runs.glob("synthetic/v2/*")))
     assert not run.lock_path.exists() and not run.is_complete()
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *argv],
-        cwd=REPO,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    assert re.search(
-        r"AdaFocusV2: resuming at stage \S+ \(1 of 1\), epoch \d+/40, from \S+last.pt", done.stderr
-    )
+    capsys.readouterr()
+    done = run_in_process(argv)  # the same command, in this process (no second interpreter start)
+    stderr = capsys.readouterr().err
+    assert done == 0, stderr
+    assert re.search(r"AdaFocusV2: resuming at stage \S+ \(1 of 1\), epoch \d+/40, from \S+last.pt", stderr)
     assert run.is_complete() and run.read_manifest()["attempt"] == 2
     assert [int(r["epoch"]) for r in run.read_metrics()] == list(range(1, 41))
 
