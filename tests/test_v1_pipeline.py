@@ -90,6 +90,25 @@ def _run(cfg: RunConfig):
     return run_method(resolved, run), run
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, data_root):
+    """(runs parent, summary, run) of the default configuration's uninterrupted run, trained once for the
+    module: the reference the resume tests compare with. Tests only read it (a complete run is never
+    re-trained). One thread, as the ``_one_thread`` fixture gives every test (the results must be equal)."""
+    import bench.runner as runner
+
+    tmp = tmp_path_factory.mktemp("straight")
+    n = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "cpu_threads", lambda *a, **kw: 1)
+        torch.set_num_threads(1)
+        try:
+            summary, run = _run(_cfg(tmp, data_root, "a"))
+        finally:
+            torch.set_num_threads(n)
+    return tmp, summary, run
+
+
 def _weights(run: RunDir, ckpt: str = "last.pt"):
     return read_checkpoint(run.checkpoints_dir / ckpt)["modules"]["net"]
 
@@ -142,9 +161,14 @@ def _fingerprints(cfg: RunConfig, run: RunDir, stage: str):
 
 
 @pytest.mark.parametrize("stage3", ["paper", "official"])
-def test_frozen_modules_and_bn_buffers_are_bit_identical(tmp_path, data_root, stage3):
-    cfg = _cfg(tmp_path, data_root, stage3=stage3)
-    _, run = _run(cfg)
+def test_frozen_modules_and_bn_buffers_are_bit_identical(tmp_path, data_root, straight, stage3):
+    if stage3 == "paper":   # the default: the module's reference run
+        tmp, summary, run = straight
+        cfg = _cfg(tmp, data_root, "a")
+        assert summary["stage3_mode"] == "paper"
+    else:
+        cfg = _cfg(tmp_path, data_root, stage3=stage3)
+        _, run = _run(cfg)
     fp = {s: _fingerprints(cfg, run, s) for s in STAGE_NAMES}
     unchanged = {
         "stage1": ("glance", "focus.head", "policy"),
@@ -196,8 +220,8 @@ def test_stage_modes_are_explicit():
     assert all(p.requires_grad for m in bns for p in m.parameters())
 
 
-def test_resume_between_stages_equals_uninterrupted(tmp_path, data_root):
-    straight, run_a = _run(_cfg(tmp_path, data_root, "a"))
+def test_resume_between_stages_equals_uninterrupted(tmp_path, data_root, straight):
+    _, straight, run_a = straight
     first, _ = _run(_cfg(tmp_path, data_root, "b", stages=(0, 1)))
     assert "stage2" not in first["stage_seconds"]
     assert not RunDir.for_config(_cfg(tmp_path, data_root, "b")).is_complete()
@@ -208,8 +232,8 @@ def test_resume_between_stages_equals_uninterrupted(tmp_path, data_root):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_resume_mid_stage_after_interruption(tmp_path, data_root, monkeypatch):
-    straight, run_a = _run(_cfg(tmp_path, data_root, "a"))
+def test_resume_mid_stage_after_interruption(tmp_path, data_root, straight, monkeypatch):
+    _, straight, run_a = straight
     real, calls = method_mod.rl_step, []
 
     def interrupted(*a, **kw):  # dies in the second epoch of stage 2
@@ -238,13 +262,14 @@ def test_later_stages_need_the_previous_checkpoint(tmp_path, data_root):
         _run(cfg)
 
 
-def test_completed_run_is_returned_and_not_overwritten(tmp_path, data_root):
-    summary, run = _run(_cfg(tmp_path, data_root))
-    again, _ = _run(_cfg(tmp_path, data_root, stages=(2, 3)))
+def test_completed_run_is_returned_and_not_overwritten(data_root, straight):
+    tmp, summary, run = straight
+    stamp = run.last_checkpoint.stat().st_mtime_ns
+    again, _ = _run(_cfg(tmp, data_root, "a", stages=(2, 3)))
     assert again == summary
     with pytest.raises(UsageError, match="already trained stage 3"):
-        _run(_cfg(tmp_path, data_root, stages=(0, 1)))
-    assert run.is_complete()
+        _run(_cfg(tmp, data_root, "a", stages=(0, 1)))
+    assert run.is_complete() and run.last_checkpoint.stat().st_mtime_ns == stamp
 
 
 def test_cli_rejects_bad_stages_in_one_line(capsys):
