@@ -1,5 +1,12 @@
-"""The paper presets run one full V2 training step (both passes, all techniques) on CPU at batch 1."""
+"""The paper presets run one full V2 training step (both passes, all techniques) on CPU at batch 1.
 
+The frame preset's step is checked in the default run with 4 of its 16 frames (everything else the paper's:
+224 px, MobileNetV2 glance, ResNet-50 focus on 128 px patches, the GRU classifier over time, every technique);
+the full 16 frames (4x the cost, the same code paths) are ``@pytest.mark.slow``."""
+
+import dataclasses
+
+import pytest
 import torch
 from fixtures_plan import plan_stages
 
@@ -29,11 +36,26 @@ def _one_step(preset):
     return net
 
 
+@pytest.mark.slow
 def test_paper_frame_preset_mobilenetv2_resnet50_16_frames():
     preset = get_preset("actnet", "paper", method="v2")
     assert (preset.frames, preset.input_size, preset.glance_backbone, preset.focus_backbone) == (
         16,
         224,
+        "mbv2",
+        "res50",
+    )
+    _one_step(preset)
+
+
+def test_paper_frame_preset_steps_with_fewer_frames():
+    """The paper frame preset but 4 frames: every other field the paper's (so the same code paths run)."""
+    paper = get_preset("actnet", "paper", method="v2")
+    preset = get_preset("actnet", "paper", method="v2", frames=4)
+    assert dataclasses.replace(paper, frames=4) == preset and paper.frames == 16
+    assert (preset.input_size, preset.patch_size, preset.glance_backbone, preset.focus_backbone) == (
+        224,
+        128,
         "mbv2",
         "res50",
     )
