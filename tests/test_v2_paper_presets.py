@@ -2,7 +2,8 @@
 
 The frame preset's step is checked in the default run with 4 of its 16 frames (everything else the paper's:
 224 px, MobileNetV2 glance, ResNet-50 focus on 128 px patches, the GRU classifier over time, every technique);
-the full 16 frames (4x the cost, the same code paths) are ``@pytest.mark.slow``."""
+the full 16 frames (4x the cost, the same code paths) are ``@pytest.mark.slow``. Likewise the TSM preset's
+step with 4 + 4 of its 8 glance + 12 focus frames."""
 
 import dataclasses
 
@@ -62,7 +63,22 @@ def test_paper_frame_preset_steps_with_fewer_frames():
     _one_step(preset)
 
 
+@pytest.mark.slow
 def test_paper_tsm_preset_8_glance_12_focus_frames():
     preset = get_preset("sthv1", "paper", method="v2")
     assert (preset.glance_frames, preset.frames, preset.glance_backbone) == (8, 12, "tsm_mbv2")
+    _one_step(preset)
+
+
+def test_paper_tsm_preset_steps_with_fewer_frames():
+    """The paper TSM preset but 4 glance and 4 focus frames: every other field the paper's."""
+    paper = get_preset("sthv1", "paper", method="v2")
+    preset = get_preset("sthv1", "paper", method="v2", frames=4, glance_frames=4)
+    assert dataclasses.replace(paper, frames=4, glance_frames=4) == preset
+    assert (paper.glance_frames, paper.frames) == (8, 12)
+    assert (preset.input_size, preset.glance_backbone, preset.focus_backbone) == (
+        224,
+        "tsm_mbv2",
+        "tsm_res50",
+    )
     _one_step(preset)
