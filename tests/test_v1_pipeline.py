@@ -162,7 +162,7 @@ def _fingerprints(cfg: RunConfig, run: RunDir, stage: str):
 
 @pytest.mark.parametrize("stage3", ["paper", "official"])
 def test_frozen_modules_and_bn_buffers_are_bit_identical(tmp_path, data_root, straight, stage3):
-    if stage3 == "paper":   # the default: the module's reference run
+    if stage3 == "paper":  # the default: the module's reference run
         tmp, summary, run = straight
         cfg = _cfg(tmp, data_root, "a")
         assert summary["stage3_mode"] == "paper"
