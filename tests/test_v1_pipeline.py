@@ -95,7 +95,7 @@ def straight(tmp_path_factory, data_root):
     """(runs parent, summary, run) of the default configuration's uninterrupted run, trained once for the
     module: the reference the resume tests compare with. Tests only read it (a complete run is never
     re-trained). One thread, as the ``_one_thread`` fixture gives every test (the results must be equal)."""
-    import bench.runner as runner
+    import bench.runs.runner as runner
 
     tmp = tmp_path_factory.mktemp("straight")
     n = torch.get_num_threads()
