@@ -2,11 +2,11 @@
 
 ``frames`` layout (Jester-like)::
 
-    synthetic-labels.csv        one class name per line synthetic-train.csv         'id;label' lines (20BN
-    style), likewise synthetic-validation.csv frames/<id>/00001.jpg ...   JPEG quality 95, no chroma
-    subsampling (the fine patterns survive) boxes.json                  {id: [[x0, y0, x1, y1] per frame]}
-    object boxes in frame pixels meta.json                   generator parameters and version (written last:
-    marks a complete set)
+    synthetic-labels.csv        one class name per line
+    synthetic-train.csv         'id;label' lines (20BN style), likewise synthetic-validation.csv
+    frames/<id>/00001.jpg ...   JPEG quality 95, no chroma subsampling (the fine patterns survive)
+    boxes.json                  {id: [[x0, y0, x1, y1] per frame]} object boxes in frame pixels
+    meta.json                   generator parameters and version (written last: marks a complete set)
 
 A frame that does not show the object (``SynthParams.visible < 1``) has a null box in boxes.json.
 

@@ -3,12 +3,14 @@
 ::
 
     <runs_dir>/<dataset>/<method>/<preset>-<arch>-p<patch>-s<seed>-<config hash>/
-      config.yaml      resolved RunConfig ("run") + Preset ("preset") + "config_hash" manifest.json    code
-      version, environment, device, seed, determinism, bad items metrics.csv      one row per evaluated epoch
-      checkpoints/     last.pt (resume), <stage>.pt and (--protocol official) best.pt summary.json     written
-      last: its presence means the run is complete log.txt tb/              TensorBoard events mirroring
-      metrics.csv and the summary (bench.runs.tensorboard_log) run.lock         pid + host + heartbeat of the
-      process training this directory (bench.runs.runlock)
+      config.yaml      resolved RunConfig ("run") + Preset ("preset") + "config_hash"
+      manifest.json    code version, environment, device, seed, determinism, bad items
+      metrics.csv      one row per evaluated epoch
+      checkpoints/     last.pt (resume), <stage>.pt and (--protocol official) best.pt
+      summary.json     written last: its presence means the run is complete
+      log.txt
+      tb/              TensorBoard events mirroring metrics.csv and the summary (bench.runs.tensorboard_log)
+      run.lock         pid + host + heartbeat of the process training this directory (bench.runs.runlock)
 
 The name is a pure function of the resolved config, so re-running a command finds the same
 directory and resumes. In distributed runs only rank 0 takes the lock and writes here.
