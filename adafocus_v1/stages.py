@@ -11,8 +11,7 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 | 0 pretrain | glance, focus (each with its own head, whole frames) | policy, classifier | SGD + cosine |
 | 1 random patches | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
 | 2 policy | policy (RL) | glance, focus, classifier | Adam |
-| 3 fine-tune, ``paper`` | focus backbone (BatchNorm statistics frozen), classifier | glance, focus head,
-policy | SGD + cosine |
+| 3 fine-tune, ``paper`` | focus backbone (BN stats frozen), classifier | glance, focus head, policy | SGD + cos. |
 | 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD + cosine |
 
 Stage 0 trains f_G and f_L in the same epochs (their losses do not interact: each backbone has
