@@ -12,7 +12,9 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 | 1 random patches | focus backbone, classifier | glance, focus head, policy | SGD + cosine |
 | 2 policy | policy (RL) | glance, focus, classifier | Adam |
 | 3 fine-tune, ``paper`` | focus backbone (BN stats frozen), classifier | glance, focus head, policy | SGD + cos. |
-| 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD + cosine |
+| 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD |
+
+(SGD stages use the cosine schedule.)
 
 Stage 0 trains f_G and f_L in the same epochs (their losses do not interact: each backbone has
 its own head and its own gradient), which costs the same as the original's two separate runs.
