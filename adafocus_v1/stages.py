@@ -11,7 +11,7 @@ BatchNorm statistics and dropout stay fixed). Modules are named as in ``AdaFocus
 | 0 pretrain | glance, focus (each with its own head, whole frames) | policy, classifier | SGD |
 | 1 random patches | focus backbone, classifier | glance, focus head, policy | SGD |
 | 2 policy | policy (RL) | glance, focus, classifier | Adam |
-| 3 fine-tune, ``paper`` | focus backbone (BN statistics frozen), classifier | glance, focus head, policy | SGD |
+| 3 fine-tune, ``paper`` | focus backbone (BatchNorm frozen), classifier | glance, focus head, policy | SGD |
 | 3 fine-tune, ``official`` | classifier | glance, focus, policy | SGD |
 
 (SGD stages use the cosine schedule.)
