@@ -22,7 +22,7 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile  # test files spread over the cores
 
 # Micro-benchmarks (pytest-benchmark), kept out of `make test`; then one training step of every method and
 # stage at fp32 and at the automatic precision (tiny preset: a minute).
