@@ -186,6 +186,9 @@ class Method:
     # official_devices(variant) -> {stage: (devices, source)}: the official scripts' device count per stage
     # (`adabench project --devices official`); None: not known
     official_devices: Optional[Callable[[str], Mapping[str, Tuple[int, str]]]] = None
+    # (preset, classes) -> its own network, if any
+    network: Optional[Callable[[Any, Optional[int]], Any]] = None
+    demo: bool = True  # in `adabench demo` (`make demo`) when no --method is given
 
     def variant(self, params: Any) -> str:
         """'full', or the ablated switches of ``params`` (e.g. 'no-aux', 'no-div+no-sg')."""

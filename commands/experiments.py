@@ -388,6 +388,14 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
     "Sth-Sth/Jester variant: TSM backbones, one location per video).",
 )
 @click.option(
+    "--method",
+    "methods",
+    type=click.Choice(method_choices()),
+    multiple=True,
+    help="Method(s) to compare, repeatable (default: the methods of the mission's comparison, those whose "
+    "registry entry is in the demo).",
+)
+@click.option(
     "--seed",
     "seeds",
     type=SEED,
@@ -419,6 +427,7 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
 def demo_cmd(
     click_ctx: click.Context,
     dataset: str,
+    methods: tuple[str, ...],
     seeds: tuple[int, ...],
     patch_sizes: tuple[int, ...],
     no_ablations: bool,
@@ -436,7 +445,7 @@ def demo_cmd(
     """
     from bench.data import check_dataset, dataset_info, resolve_data_root
     from bench.io import check_writable_dir
-    from bench.methods import method_names
+    from bench.methods import get_method, method_names
     from bench.runs.config import RunConfig
     from bench.runs.experiment import plan_runs, with_ablations
     from bench.runs.runner import run_all
@@ -454,7 +463,7 @@ def demo_cmd(
         raise AdabenchError(
             f"the {dataset} benchmark at {root} has problems: {'; '.join(report.problems[:3])}"
         )
-    names = method_names()
+    names = list(dict.fromkeys(methods)) or [n for n in method_names() if get_method(n).demo]
     base = RunConfig(
         method=names[0],
         dataset=dataset,

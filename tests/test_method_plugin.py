@@ -110,7 +110,7 @@ def test_a_method_from_outside_the_packages_is_a_full_citizen(toy):
         results[k] for k in ("help", "flops", "trained", "ablated", "report")
     )
     assert help_text.returncode == 0, help_text.stderr
-    assert "[toy|v1|v2]" in help_text.stdout and "--toy-no-aux" in help_text.stdout
+    assert "[toy|uni|v1|v2]" in help_text.stdout and "--toy-no-aux" in help_text.stdout
 
     assert flops.returncode == 0, flops.stderr
     report = json.loads(flops.stdout)

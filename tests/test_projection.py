@@ -19,6 +19,7 @@ from bench.tools.projection import parse_devices, project
 from reports.measurements import projection_markdown
 from tests.fixtures_runs import run_in_process
 
+PAIR = ("v1", "v2")  # the claims these tests check are V1's against V2's
 # a fake timer: seconds per timed step of each stage (batch 1)
 FAKE = {"stage0": 3.0, "stage1": 1.0, "stage2": 0.5, "stage3": 0.8, "v2": 2.0}
 
@@ -61,6 +62,7 @@ def test_projected_hours_are_step_time_times_steps_times_epochs_over_devices(fak
         batch=1,
         warmup=1,
         repeats=2,
+        methods=PAIR,
     )
     assert len(proj["stages"]) == 2 * 5
     for s in proj["stages"]:
@@ -122,7 +124,7 @@ def _fake_measure(dataset, preset_name, *, patch_sizes, precisions, methods, bat
     ],
 )
 def test_the_paper_ratios_shown_are_the_published_ones(dataset, published):
-    proj = project(dataset, devices="official", precisions=("fp32",), measure=_fake_measure)
+    proj = project(dataset, devices="official", precisions=("fp32",), measure=_fake_measure, methods=PAIR)
     assert {r["patch_size"]: r["published_ratio"] for r in proj["ratios"]} == pytest.approx(published)
     text = projection_markdown(proj)
     if dataset == "actnet":
@@ -133,7 +135,12 @@ def test_the_paper_ratios_shown_are_the_published_ones(dataset, published):
 
 def test_official_devices_are_the_scripts_counts_and_divide_the_wall_clock():
     proj = project(
-        "actnet", devices="official", patch_sizes=[128], precisions=("fp32",), measure=_fake_measure
+        "actnet",
+        devices="official",
+        patch_sizes=[128],
+        precisions=("fp32",),
+        measure=_fake_measure,
+        methods=PAIR,
     )
     devices = {s["stage"]: s["devices"] for s in proj["stages"]}
     assert devices == {"stage0": 2, "stage1": 2, "stage2": 1, "stage3": 1, "v2": 4}  # facts §2.2, §3.2
@@ -177,6 +184,10 @@ def test_the_report_adds_projected_claim_rows(tmp_path, fake_timer):
             "fp32",
             "--runs-dir",
             str(runs),
+            "--method",
+            "v1",
+            "--method",
+            "v2",
         ]
     )
     assert code == 0

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench.methods import method_names
 from cli import main
 from tests.fixtures_results import make_summary, matched_summaries, write_run
 
@@ -84,7 +85,7 @@ def test_bench_command_json(capsys):
     )
     assert code == 0
     rows = json.loads(out)
-    assert [r["method"] for r in rows] == ["v1", "v2", "full_frame"]
+    assert [r["method"] for r in rows] == [*method_names(), "full_frame"]
     for r in rows:
         assert r["videos_per_s"] > 0 and r["gflops_per_video"] > 0 and r["batch"] == 2
     full = rows[-1]

@@ -111,7 +111,12 @@ def test_tune_end_to_end_on_a_micro_set(tmp_path, monkeypatch, one_thread, capsy
         "cpu",
         "--workers",
         "0",
+        # the tuned pair (every method: slower)
         "--no-progress",
+        "--method",
+        "v1",
+        "--method",
+        "v2",
         *V1_ARGS,
     ]
     assert run_in_process(argv) == 0

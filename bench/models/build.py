@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import torch
 from torch import nn
@@ -63,6 +63,12 @@ def build_network(preset: Any, num_classes: Optional[int] = None) -> AdaFocusNet
     for one (``policy_value_head``: actor-critic RL methods).
     """
     p = preset
+    # a method with a network of its own builds it (registry ``network``)
+    from bench.methods import get_method
+
+    own = get_method(p.method).network if getattr(p, "method", None) else None
+    if own is not None:
+        return cast(AdaFocusNet, own(p, num_classes))  # a network of the same interface
     num_classes = num_classes or p.num_classes
     tg = p.glance_frames or p.frames
     glance = GlanceNet(

@@ -183,6 +183,9 @@ def count_flops(net: nn.Module, preset: Any, *, aux: Optional[bool] = None) -> F
     # frame variant: every part runs once per frame (glance, GRU policy step, crop, focus, classifier
     # MLP/GRU step and that step's head), so the cost after k steps is k/T of the whole (tested)
     per_step = [total * g * k / steps for k in range(1, steps + 1)]
+    step_flops = getattr(net, "step_flops", None)
+    if callable(step_flops):  # a network whose exits do not cost k/T of the whole says what they cost
+        per_step = [f * g for f in step_flops(by_module)]
     return FlopsReport(
         gflops_per_video=total * g,
         by_component={k: v * g for k, v in _components(by_module).items()},

@@ -264,6 +264,8 @@ def compile_matches_eager(
 ) -> Tuple[bool, str]:
     """fp32 steps of every stage with compiled backbones against the same steps eager (same weights,
     draws)."""
+    # each method compiles afresh (the shared backbones' graphs would hit the recompile limit)
+    torch._dynamo.reset()
     preset = tiny_preset(method, overrides)
     data = random_batch(preset, batch)
     with exact_fp32():
