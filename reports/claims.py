@@ -64,6 +64,7 @@ class Unpublished:
     """Published figures of a method whose entry has none."""
 
     TIME_TO_ACCURACY = EARLY_EXIT = ABLATION = "not published; direction only"
+    CLAIMS_SPEEDUP = True  # claim (b) is tested unless a method's figures say its paper makes no such claim
 
     @staticmethod
     def accuracy_figure(dataset: str, patch_size: int) -> str:
@@ -434,9 +435,11 @@ def _comparison_claims(df: pd.DataFrame, baseline: str, proposed: str) -> List[C
     for p in sorted(set(df["patch_size"])):
         for base in _configs(full[(full["method"] == baseline) & (full["patch_size"] == p)]):
             for prop in _configs(full[(full["method"] == proposed) & (full["patch_size"] == p)]):
-                speed = [speedup_claim(base, prop, dataset, p)]
-                if has_pretraining(baseline, proposed) and "train_seconds_no_pretrain" in df:
-                    speed.append(speedup_claim(base, prop, dataset, p, without_pretraining=True))
+                speed = []
+                if getattr(_figures(proposed), "CLAIMS_SPEEDUP", True):
+                    speed.append(speedup_claim(base, prop, dataset, p))
+                    if has_pretraining(baseline, proposed) and "train_seconds_no_pretrain" in df:
+                        speed.append(speedup_claim(base, prop, dataset, p, without_pretraining=True))
                 for c in (
                     accuracy_claim(base, prop, dataset, p),
                     *speed,

@@ -189,3 +189,17 @@ def test_markdown_has_every_claim_and_the_procedure():
 def test_claims_are_deterministic():
     runs = _pairs(0.03)
     assert claims_for_group(runs_frame(runs)) == claims_for_group(runs_frame(list(reversed(runs))))
+
+
+def test_no_speed_claim_for_a_method_whose_paper_makes_none():
+    """Uni-AdaFocus claims accuracy at equal cost against V2, not a faster training: no claim (b) for it,
+    while V2 against V1 keeps its (b)."""
+    runs = [
+        make_summary(m, seed=s, top1=0.5 + 0.05 * k + OWN[s], train_seconds=100.0 * (1 + SHARED[s]))
+        for s in (0, 1, 2)
+        for k, m in enumerate(("v1", "v2", "uni"))
+    ]
+    claims = claims_for_group(runs_frame(runs))
+    speed = [c.claim for c in claims if c.claim.startswith("(b)")]
+    assert speed and all("Uni-AdaFocus" not in c for c in speed)
+    assert any(c.claim.startswith("(a) Uni-AdaFocus") for c in claims)
