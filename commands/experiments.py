@@ -384,8 +384,9 @@ DEMO_SEEDS = (0, 1, 2)  # the claims' paired intervals need n >= 3
     default="synthetic",
     show_default=True,
     help="A generated benchmark (docs/benchmarks.md): synthetic (the frame variant in the papers' regime, "
-    "`make demo`), synthetic_hard (its hard regime), synthetic_video / synthetic_video_hard (the "
-    "Sth-Sth/Jester variant: TSM backbones, one location per video).",
+    "`make demo`), synthetic_hard (its hard regime), synthetic_temporal (the object in a quarter of the "
+    "frames: frame selection matters), synthetic_video / synthetic_video_hard (the Sth-Sth/Jester "
+    "variant: TSM backbones, one location per video).",
 )
 @click.option(
     "--method",

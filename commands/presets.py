@@ -62,13 +62,17 @@ def presets_cmd(
         click.echo(
             f"scale rule (bench/scale.py): {factors}; policy learning rates only through `adabench tune`\n"
         )
-    frames = get_preset(dataset, preset, method=names[0], arch=arch, **parse_sets(sets)).frames
+    frames: dict = {}  # T -> the methods whose preset samples T frames
+    for name in names:
+        t = get_preset(dataset, preset, method=name, arch=arch, **parse_sets(sets)).frames
+        frames.setdefault(t, []).append(name)
     click.echo(_geometry(dataset, shown, frames))
 
 
-def _geometry(dataset: str, patch_sizes: list, frames: int) -> str:
+def _geometry(dataset: str, patch_sizes: list, frames: dict) -> str:
     """For a generated benchmark: how often a random or the centre patch holds the evidence, and (when the
-    object is absent from some frames) how often ``frames`` sampled or selected frames show it."""
+    object is absent from some frames) how often T sampled or selected frames show it, for each T of
+    ``frames`` ({T: methods})."""
     from bench.data.datasets import dataset_source
 
     source = dataset_source(dataset)
@@ -84,8 +88,12 @@ def _geometry(dataset: str, patch_sizes: list, frames: int) -> str:
     text = f"{dataset}: the benchmark's geometry (bench/data/geometry.py)\n\n" + "\n".join(lines) + "\n"
     if absent_share(params) > 0:
         absent = absent_share(params)
-        text += f"\nthe object is absent from {absent:.0%} of the frames; of T = {frames} frames:\n\n"
-        text += "\n".join(_frame_lines(frame_probabilities(params, [frames])[frames])) + "\n"
+        for t, methods in sorted(frames.items()):
+            text += (
+                f"\nthe object is absent from {absent:.0%} of the frames; of T = {t} frames "
+                f"({', '.join(methods)}):\n\n"
+            )
+            text += "\n".join(_frame_lines(frame_probabilities(params, [t])[t])) + "\n"
     return text
 
 
