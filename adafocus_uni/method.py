@@ -12,9 +12,9 @@ from adafocus_uni.model import UniNet
 from adafocus_uni.objective import UniObjective
 from adafocus_uni.official_step import OFFICIAL_STEP
 from bench.methods import Ablation, Column, Method, Option, PlanContext, RunOutcome, register_method
-from bench.training.driver import Stage
 from bench.training.evaluation import EvalResult, collect
 from bench.training.optim import make_sgd, set_trainable
+from bench.training.stage import Stage
 
 STAGE = "uni"
 EXIT_TRAIN_VIDEOS = 20000  # training videos (evenly spaced) the exit thresholds are calibrated on

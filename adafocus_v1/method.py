@@ -27,8 +27,8 @@ from adafocus_v1.stages import (
 from adafocus_v1.steps import stage0_loss, stage1_loss, stage3_loss
 from bench.methods import Column, Method, Option, PlanContext, RunOutcome, register_method
 from bench.models import AdaFocusNet
-from bench.training.driver import Stage
 from bench.training.optim import make_sgd
+from bench.training.stage import Stage
 
 
 def rl_config(hp: params.V1Params) -> rl.RLConfig:

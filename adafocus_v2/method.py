@@ -9,9 +9,9 @@ from adafocus_v2.objective import V2Objective
 from adafocus_v2.official_step import OFFICIAL_STEP
 from bench.methods import Ablation, Column, Method, Option, PlanContext, RunOutcome, register_method
 from bench.models import AdaFocusNet
-from bench.training.driver import Stage
 from bench.training.evaluation import EvalResult, collect
 from bench.training.optim import make_sgd, set_trainable
+from bench.training.stage import Stage
 
 STAGE = "v2"
 # Early-exit thresholds need training-set logits. adabench protocol: a large training set is subsampled

@@ -104,7 +104,7 @@ class Option:
 class Ablation:
     """A switch of the method that an ablation turns off (``field`` set to False)."""
 
-    field: str  # method parameter, e.g. "aux_supervision"
+    field: str  # method parameter, a boolean switch of its params
     short: str  # variant name of a run with it off, e.g. "no-aux"
     label: str  # what it is, for the report: "auxiliary supervision"
     option: str  # the run option that turns it off, e.g. "--no-aux"
@@ -115,7 +115,7 @@ class Column:
     """A results-table column of the method's: one field of its ``train`` parameters (config.yaml), shown
     in results.csv and used to tell configurations apart in the report."""
 
-    field: str  # the method parameter, e.g. "aux_supervision"
+    field: str  # the method parameter, a field of its params
     kind: str  # results.csv type: str, int, float or bool
     meaning: str  # for docs/results-schema.md
     name: str = ""  # the column's name when it differs from ``field``

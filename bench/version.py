@@ -8,7 +8,7 @@ import importlib.metadata
 def version_text() -> str:
     """e.g. ``adabench 0.1.0 (git 3d37942a1b2c, uncommitted changes)``; ``(not a git checkout)`` outside
     git."""
-    from bench.runs.rundir import _git_state  # the same commit and dirty flag every run's manifest records
+    from bench.runs.manifest import _git_state  # the same commit and dirty flag every run's manifest records
 
     try:
         version = importlib.metadata.version("adabench")

@@ -57,7 +57,8 @@ def selfcheck_cmd(
 
     from bench.errors import UsageError
     from bench.io import atomic_write_json, atomic_write_text, check_writable_dir
-    from bench.tools.selfcheck import CHECKS, check_device, environment, run_selfcheck
+    from bench.tools.selfcheck import CHECKS, check_device, environment
+    from bench.tools.selfcheck_command import run_selfcheck
     from reports.selfcheck import selfcheck_markdown, summary_lines
 
     dev = torch.device(device)

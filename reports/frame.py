@@ -4,7 +4,7 @@ Input is a list of ``summary.json`` dicts or the DataFrame of ``bench.runs.resul
 run; nested summary values (``stage_seconds``, ``patch_eval``, ``early_exit``, ``curve``) stay
 Python objects. Added columns:
 
-- the ablation switches of every registered method (``bench.methods``; e.g. V2's ``aux_supervision``),
+- the ablation switches of every registered method (``bench.methods``: each entry's ``Ablation`` fields),
 - ``variant``: ``"full"`` or the ablations a run switched off, e.g. ``"no-aux"``, ``"no-div+no-sg"``
   (the summary's ``variant``; read off the switches for older summaries),
 - ``kind``: ``"trained"`` or ``"evaluated"`` (a checkpoint scored by ``adabench evaluate``; the report lists

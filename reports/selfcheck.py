@@ -1,4 +1,4 @@
-"""``gpu-check.md``: the record of ``adabench selfcheck`` (``bench.tools.selfcheck.run_selfcheck``) as
+"""``gpu-check.md``: the record of ``adabench selfcheck`` (``bench.tools.selfcheck_command.run_selfcheck``) as
 Markdown: the environment, one table of checks, then the timings (training steps with the achieved fraction of
 the measured matmul peak, inference against the full-frame baseline, the official code side by side) and what
 was

@@ -15,8 +15,8 @@ from bench.data.synthetic import (
     PAPER_VIDEO,
     TEMPORAL_FRAME,
     SynthParams,
-    render_video,
 )
+from bench.data.synthetic_render import render_video
 from bench.scale import demo_patch_sizes
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

@@ -26,10 +26,9 @@ from bench.data.synthetic import (
     PAPER_VIDEO,
     TEMPORAL_FRAME,
     SynthParams,
-    render_video,
-    visible_window,
 )
 from bench.data.synthetic_files import params_key
+from bench.data.synthetic_render import render_video, visible_window
 from bench.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]

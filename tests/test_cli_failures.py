@@ -265,7 +265,7 @@ def test_baseline_with_wrong_types_is_one_line_before_any_training(
 
 
 def test_the_committed_baseline_still_loads():
-    from bench.tools.regression import load_baseline
+    from bench.tools.baseline_file import load_baseline
 
     assert load_baseline(REPO / "baselines" / "tiny.json")["runs"]
 

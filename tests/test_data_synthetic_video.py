@@ -14,9 +14,10 @@ from bench.data import (
     dataset_source,
     resolve_data_root,
 )
-from bench.data.synthetic import HARD_VIDEO, PAPER_VIDEO, class_pairs, render_video, trajectory, video_rng
+from bench.data.synthetic import HARD_VIDEO, PAPER_VIDEO, class_pairs, trajectory, video_rng
 from bench.data.synthetic_dataset import SYNTHETIC_VIDEO
 from bench.data.synthetic_files import make_params
+from bench.data.synthetic_render import render_video
 from bench.presets import get_preset
 
 

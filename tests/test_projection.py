@@ -243,8 +243,8 @@ def test_summary_device_seconds_are_wall_clock_times_world_size():
     from bench.runs.config import RunConfig
     from bench.runs.resolved import ResolvedRun
     from bench.runs.summary import build_summary
-    from bench.training.driver import TrainState
     from bench.training.runtime import DistEnv
+    from bench.training.stage import TrainState
     from bench.training.timing import StageClock
 
     state = TrainState(clock=StageClock({"stage1": 30.0, "stage2": 10.0}), epoch_seconds=[1.0])

@@ -25,8 +25,9 @@ from bench.presets import get_preset
 from bench.runs.config import RunConfig
 from bench.runs.rundir import RunDir
 from bench.training.checkpoint import read_checkpoint, save_checkpoint
-from bench.training.driver import Driver, TrainState
+from bench.training.driver import Driver
 from bench.training.runtime import DistEnv
+from bench.training.stage import TrainState
 
 K = 4
 

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from bench.errors import AdabenchError, UsageError
+from bench.tools.baseline_file import load_baseline
 from bench.tools.gate import baseline_seeds, gate_configs
-from bench.tools.regression import ACCURACY_FLOOR, compare_to_baseline, load_baseline, make_baseline, run_key
+from bench.tools.regression import ACCURACY_FLOOR, compare_to_baseline, make_baseline, run_key
 from tests.fixtures_results import make_summary, matched_summaries
 
 REPO = Path(__file__).resolve().parent.parent

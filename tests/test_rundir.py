@@ -16,7 +16,8 @@ import pytest
 from bench import io
 from bench.errors import UsageError
 from bench.runs.config import RunConfig
-from bench.runs.rundir import RunDir, collect_manifest
+from bench.runs.manifest import collect_manifest
+from bench.runs.rundir import RunDir
 from bench.runs.runlock import pid_alive
 
 
@@ -88,9 +89,9 @@ def test_manifest_contents_and_bad_items(tmp_path: Path) -> None:
 
 
 def test_manifest_outside_git_has_no_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.runs.rundir as rd
+    import bench.runs.manifest as rd
 
-    monkeypatch.setattr(rd, "__file__", str(tmp_path / "pkg" / "rundir.py"))
+    monkeypatch.setattr(rd, "__file__", str(tmp_path / "pkg" / "runs" / "manifest.py"))
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     assert rd._git_state() == (None, None)
 

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from bench.methods import Ablation, Column, Method, Option, register_method
 from bench.models import random_locations
 from bench.presets import check_params
-from bench.training.driver import Stage
 from bench.training.losses import framewise_ce
 from bench.training.optim import make_sgd, set_trainable
+from bench.training.stage import Stage
 
 
 @dataclass(frozen=True)

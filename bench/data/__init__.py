@@ -13,8 +13,9 @@ from bench.data.preflight import preflight
 from bench.data.roots import DATA_ENV, resolve_data_root
 from bench.data.sampling import coarse2fine_order, item_rng, tsn_indices
 from bench.data.sources import DATASETS, DatasetSource
-from bench.data.synthetic import SynthParams, render_video
+from bench.data.synthetic import SynthParams
 from bench.data.synthetic_files import ensure_synthetic, generate_synthetic
+from bench.data.synthetic_render import render_video
 from bench.data.types import CheckReport, ClipSpec, DatasetInfo
 
 __all__ = [

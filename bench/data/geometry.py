@@ -28,10 +28,10 @@ from bench.data.synthetic import (
     SynthParams,
     drift_trajectory,
     marker_border,
-    switch_range,
     trajectory,
     visible_frames,
 )
+from bench.data.synthetic_render import switch_range
 
 
 def regions(p: SynthParams, videos: int = 4000, seed: int = 12345) -> np.ndarray:

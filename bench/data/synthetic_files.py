@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 from PIL import Image
 
-from bench.data.synthetic import GENERATOR_VERSION, SynthParams, class_names, render_video, videos
+from bench.data.synthetic import GENERATOR_VERSION, SynthParams, class_names
+from bench.data.synthetic_render import render_video, videos
 from bench.errors import UsageError
 from bench.io import check_writable_dir, make_dirs, writing
 

@@ -21,12 +21,13 @@ from bench.models import build_network, weight_sources
 from bench.models.flops import count_flops
 from bench.runs.config import RunConfig
 from bench.runs.experiment import share_initial_state
+from bench.runs.manifest import collect_manifest
 from bench.runs.resolved import ResolvedRun
 from bench.runs.rundata import RunData, build_data
-from bench.runs.rundir import RunDir, collect_manifest
+from bench.runs.rundir import RunDir
 from bench.runs.summary import build_summary, skipped_counts
 from bench.training.checkpoint import load_checkpoint, unwrap
-from bench.training.driver import Driver, TrainState, selection_score
+from bench.training.driver import Driver
 from bench.training.evaluation import EvalResult, evaluate, patch_eval_results
 from bench.training.precision import prepare_network, resolve_channels_last
 from bench.training.resume import parse_stages
@@ -40,6 +41,7 @@ from bench.training.runtime import (
     local_world_size,
     start_process,
 )
+from bench.training.stage import TrainState, selection_score
 from bench.training.timing import reset_peak_memory
 
 

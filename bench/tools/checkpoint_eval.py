@@ -30,7 +30,8 @@ import torch
 from bench import io
 from bench.errors import UsageError
 from bench.runs.config import DEFAULT_PROTOCOL, RunConfig
-from bench.runs.rundir import RunDir, collect_manifest
+from bench.runs.manifest import collect_manifest
+from bench.runs.rundir import RunDir
 
 KIND = "evaluated"
 

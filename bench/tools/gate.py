@@ -138,7 +138,8 @@ def check(
     is within tolerance. ``update``: write the baseline from ``runs_dir`` instead (True)."""
     from bench.io import atomic_write_json, check_writable_dir
     from bench.runs.results import collect_results
-    from bench.tools.regression import compare_to_baseline, load_baseline, make_baseline
+    from bench.tools.baseline_file import load_baseline
+    from bench.tools.regression import compare_to_baseline, make_baseline
 
     baseline = None if update else load_baseline(baseline_path)  # a bad baseline fails before any training
     if update:
